@@ -1,0 +1,39 @@
+// spdnn: the command-line front end (run, verify, convert).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <new>
+
+#include "commands.hpp"
+#include "spdnn/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace spdnn::app;
+  CLI::App app{"spdnn: sparse deep neural network inference (Sparse DNN Graph Challenge)"};
+  app.set_version_flag("--version", SPDNN_VERSION);
+  app.require_subcommand(1);
+  Command run = add_run_command(app);
+  Command verify = add_verify_command(app);
+  Command convert = add_convert_command(app);
+  for (int i = 0; i < argc; ++i) command_line() += (i ? " " : "") + std::string(argv[i]);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("verify")) return verify();
+    if (app.got_subcommand("convert")) return convert();
+  } catch (const spdnn::Error& e) {
+    fmt::print(stderr, "spdnn: error: {}\n", e.what());
+    return kExitError;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "spdnn: error: out of host memory\n");
+    return kExitError;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "spdnn: error: {}\n", e.what());
+    return kExitError;
+  }
+  return kExitError;
+}

@@ -1,0 +1,203 @@
+// `spdnn run`: load or generate a problem, run an engine, verify, report (table + JSON).
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <omp.h>
+
+#include "commands.hpp"
+#include "spdnn/challenge.hpp"
+#include "spdnn/engine.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/generate.hpp"
+#include "spdnn/io.hpp"
+#include "terminal_progress.hpp"
+
+namespace spdnn::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kChallengeInputs = 60000;
+// Random inputs die or saturate within a narrow band of density; 0.27 leaves ~2% survivors on the
+// random N=1024 network, close to the challenge's 3%.
+constexpr double kDefaultDensity = 0.27;
+
+struct RunOptionsCli {
+  int32_t neurons = 0, layers = 0;
+  std::string data, weights, inputs, truth, engine = "auto", json, categories;
+  int threads = 0;
+  uint64_t seed = 1;
+  double density = kDefaultDensity;
+  float bias = 0.0f;
+  CLI::Option* bias_option = nullptr;
+  bool quiet = false;
+};
+
+// What will run: where each part comes from (a path or "generated ...").
+struct Problem {
+  Network net;
+  Features x;
+  std::string network_source, inputs_source;
+  std::optional<std::string> truth;
+  double load_s = 0.0;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+Problem load_problem(const RunOptionsCli& o, TerminalProgress& progress) {
+  auto start = std::chrono::steady_clock::now();
+  Problem p;
+  std::optional<float> bias;
+  if (*o.bias_option) bias = o.bias;
+  auto on_layer_file = [&](int64_t d, int64_t t) { progress.update("reading layers", d, t); };
+
+  int32_t n = o.neurons;
+  std::string weights = o.weights, inputs = o.inputs;
+  std::optional<std::string> truth;
+  if (!o.truth.empty()) truth = o.truth;
+  if (!o.data.empty()) {
+    // The official layout: DIR/neuron{N}/, DIR/sparse-images-{N}.tsv, DIR/neuron{N}-l{L}-categories.tsv.
+    if (n == 0) n = io::infer_neurons(o.data);
+    if (weights.empty()) weights = (fs::path(o.data) / fmt::format("neuron{}", n)).string();
+    if (inputs.empty()) {
+      fs::path plain = fs::path(o.data) / fmt::format("sparse-images-{}.tsv", n);
+      auto found = io::find_file(plain);
+      if (!found) throw Error(Errc::io, fmt::format("{}[.gz]: no such file (or give --inputs)", plain.string()));
+      inputs = found->string();
+    }
+  }
+
+  if (!weights.empty()) {
+    p.net = io::load_network(weights, n, o.layers, bias, on_layer_file);
+    p.network_source = weights;
+  } else {
+    RandomNetworkSpec spec;
+    spec.neurons = n != 0 ? n : 1024;
+    spec.layers = o.layers != 0 ? o.layers : 120;
+    spec.seed = o.seed;
+    auto challenge = challenge_bias(spec.neurons);
+    if (!bias && !challenge)
+      throw Error(Errc::usage, fmt::format("no challenge bias is defined for N = {}; give one with --bias", spec.neurons));
+    spec.bias = bias ? *bias : *challenge;
+    p.net = random_network(spec);
+    p.network_source = fmt::format("generated: random, 32 per row and column, seed {}", o.seed);
+  }
+  progress.done();
+
+  if (!o.data.empty() && !truth) {
+    auto found = io::find_file(fs::path(o.data) / fmt::format("neuron{}-l{}-categories.tsv", p.net.neurons,
+                                                               p.net.num_layers()));
+    if (found) truth = found->string();
+  }
+  p.truth = truth;
+
+  if (!inputs.empty()) {
+    p.x = io::load_features(inputs, p.net.neurons);
+    p.inputs_source = inputs;
+  } else {
+    p.x = random_features(kChallengeInputs, p.net.neurons, o.density, o.seed + 1);
+    p.inputs_source = fmt::format("generated: random, density {}, seed {}", o.density, o.seed + 1);
+  }
+  p.load_s = seconds_since(start);
+  return p;
+}
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0 && s[i - 1] != '-') out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+int run(const RunOptionsCli& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  if (o.layers < 0 || o.neurons < 0) throw Error(Errc::usage, "--neurons and --layers must be positive");
+  TerminalProgress progress(!o.quiet);
+  Problem p = load_problem(o, progress);
+
+  std::string note;
+  auto engine = make_engine(o.engine, &note);
+  if (!note.empty()) fmt::print(stderr, "spdnn: note: {}\n", note);
+  if (auto why = engine->cannot_run(p.net, p.x))
+    throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
+
+  RunOptions ro;
+  ro.threads = o.threads;
+  ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
+  RunResult r = engine->run(p.net, p.x, ro);
+  progress.done();
+
+  std::optional<Verification> v;
+  if (p.truth) v = verify_categories(r.categories, io::read_categories(*p.truth));
+  if (!o.categories.empty()) io::write_categories(o.categories, r.categories);
+  const double rate = teraedges_per_s(p.x.count(), p.net.edges(), r.inference_s);
+
+  nlohmann::ordered_json j;
+  j["spdnn_version"] = SPDNN_VERSION;
+  j["command"] = command_line();
+  j["network"] = {{"neurons", p.net.neurons}, {"layers", p.net.num_layers()}, {"edges", p.net.edges()},
+                  {"bias", p.net.bias}, {"source", p.network_source}};
+  j["inputs"] = {{"count", p.x.count()}, {"nnz", p.x.nnz()}, {"source", p.inputs_source}};
+  j["engine"] = engine->name();
+  j["device"] = engine->device();
+  j["timing_s"] = {{"load", p.load_s}, {"preprocess", r.preprocess_s}, {"inference", r.inference_s}};
+  j["teraedges_per_s"] = rate;
+  j["categories"] = {{"count", r.categories.size()}};
+  if (v) j["verification"] = {{"truth", *p.truth}, {"passed", v->passed}, {"missing", v->missing}, {"extra", v->extra}};
+  j["layers"] = nlohmann::ordered_json::array();
+  for (size_t l = 0; l < r.layers.size(); ++l)
+    j["layers"].push_back({{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}});
+  if (!o.json.empty()) {
+    std::ofstream out(o.json);
+    out << j.dump(2) << '\n';
+    if (!out) throw Error(Errc::io, fmt::format("{}: cannot write the JSON report", o.json));
+  }
+
+  fmt::print("network     N={} L={} edges={} bias={}  ({})\n", p.net.neurons, p.net.num_layers(),
+             with_commas(p.net.edges()), p.net.bias, p.network_source);
+  fmt::print("inputs      {} inputs, {} nonzeros  ({})\n", with_commas(p.x.count()), with_commas(p.x.nnz()),
+             p.inputs_source);
+  fmt::print("engine      {} on {}\n", engine->name(), engine->device());
+  fmt::print("timing      load {:.3f} s   preprocess {:.3f} s   inference {:.3f} s\n", p.load_s, r.preprocess_s,
+             r.inference_s);
+  fmt::print("throughput  {:.4f} TeraEdges/s\n", rate);
+  fmt::print("categories  {}\n", r.categories.size());
+  if (v) {
+    if (v->passed) fmt::print("verified    passed against {}\n", *p.truth);
+    else fmt::print("verified    FAILED against {}: {} missing, {} extra\n", *p.truth, v->missing, v->extra);
+  }
+  return v && !v->passed ? kExitVerificationFailed : kExitOk;
+}
+
+}  // namespace
+
+Command add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptionsCli>();
+  auto* cmd = app.add_subcommand("run", "Run the challenge inference (default: a generated N=1024, 120-layer problem)");
+  cmd->add_option("--neurons,-n", o->neurons, "Neurons per layer N (default 1024, or inferred from --data/--weights)");
+  cmd->add_option("--layers,-l", o->layers, "Layers L (default 120, or all layer files found)");
+  cmd->add_option("--data", o->data, "Folder in the official layout (neuron{N}/, sparse-images-{N}.tsv, truth)");
+  cmd->add_option("--weights", o->weights, "Folder of n{N}-l{l}.tsv files, or a network cache");
+  cmd->add_option("--inputs", o->inputs, "Images TSV (or a features cache)");
+  cmd->add_option("--truth", o->truth, "True categories, to verify the answer");
+  cmd->add_option("--engine", o->engine, "auto | reference | cpu | cuda")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all)");
+  cmd->add_option("--json", o->json, "Write the JSON report here");
+  cmd->add_option("--categories", o->categories, "Write the answer (one id per line) here");
+  cmd->add_option("--seed", o->seed, "Seed of generated networks and inputs")->capture_default_str();
+  cmd->add_option("--density", o->density, "Fraction of pixels on in generated inputs")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  o->bias_option = cmd->add_option("--bias", o->bias, "Bias (default: the challenge's for N)");
+  cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
+  return [o]() { return run(*o); };
+}
+
+}  // namespace spdnn::app

@@ -1,0 +1,57 @@
+// The engine interface: every backend (reference, cpu, cuda, multi-GPU, MPI) runs a Network on Features.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spdnn/csr.hpp"
+#include "spdnn/features.hpp"
+#include "spdnn/network.hpp"
+
+namespace spdnn {
+
+// Counts after one layer (1-based layer l is entry l-1).
+struct LayerStats {
+  int64_t active_inputs = 0;  // inputs whose row is nonzero after the layer
+  int64_t nnz = 0;            // nonzeros of Y after the layer
+
+  bool operator==(const LayerStats&) const = default;
+};
+
+struct RunOptions {
+  int threads = 0;             // CPU threads; 0 = all available
+  bool keep_features = false;  // return the final Y (tests compare it between engines)
+  // Called after each layer with (layers done, total layers); used for terminal progress.
+  std::function<void(int32_t, int32_t)> on_layer;
+};
+
+struct RunResult {
+  std::vector<int64_t> categories;  // ascending 1-based ids of inputs whose last row is nonzero
+  std::vector<LayerStats> layers;   // one per layer
+  double preprocess_s = 0.0;        // weight/feature preparation inside the engine
+  double inference_s = 0.0;         // the layer loop (what TeraEdges/s is computed from)
+  std::optional<CsrMatrix> features;  // final Y, only with RunOptions::keep_features
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual std::string name() const = 0;
+  virtual std::string device() const = 0;  // e.g. "CPU: <model> (2 threads)"
+  // Why this engine cannot run the problem, or nullopt if it can.
+  virtual std::optional<std::string> cannot_run(const Network& net, const Features& x) const;
+  virtual RunResult run(const Network& net, const Features& x, const RunOptions& opt) = 0;
+};
+
+// Engines compiled into this build, in order of preference for "auto".
+std::vector<std::string> engine_names();
+
+// Creates an engine by name ("auto" picks the best available). Throws Error(usage/unsupported).
+// `note` receives a line for the user when "auto" had to fall back (e.g. no CUDA device).
+std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note = nullptr);
+
+}  // namespace spdnn

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a tested build: installs what is missing, builds a preset
+# (release by default; also debug or sanitize) and runs every test. Real-data tests use
+# $SPDNN_DATA_DIR (default ../shared/data) and skip visibly without it; GPU tests skip without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-release}
+./scripts/setup.sh
+./scripts/build.sh "$preset"
+ctest --preset "$preset" -j"$(nproc)"

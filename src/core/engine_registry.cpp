@@ -1,0 +1,47 @@
+// Engine selection by name; "auto" takes the first engine of this build that can run here.
+#include <fmt/format.h>
+
+#include "cpu/engines.hpp"
+#include "spdnn/engine.hpp"
+#include "spdnn/error.hpp"
+
+#ifdef SPDNN_HAVE_CUDA
+#include "cuda/engine_factory.hpp"
+#endif
+
+namespace spdnn {
+
+std::optional<std::string> Engine::cannot_run(const Network&, const Features&) const { return std::nullopt; }
+
+std::vector<std::string> engine_names() {
+  std::vector<std::string> names;
+#ifdef SPDNN_HAVE_CUDA
+  names.push_back("cuda");
+#endif
+  names.push_back("cpu");
+  names.push_back("reference");
+  return names;
+}
+
+std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note) {
+  if (name == "reference") return cpu::make_reference_engine();
+  if (name == "cpu") return cpu::make_parallel_engine();
+  if (name == "cuda" || name == "auto") {
+#ifdef SPDNN_HAVE_CUDA
+    std::string why;
+    if (auto engine = cuda::make_cuda_engine(&why)) return engine;
+    if (name == "cuda") throw Error(Errc::unsupported, fmt::format("engine cuda: {}", why));
+    if (note != nullptr) *note = fmt::format("no usable CUDA device ({}): using the cpu engine", why);
+#else
+    (void)note;
+    if (name == "cuda")
+      throw Error(Errc::unsupported, "engine cuda: this build has no CUDA support (nvcc was not found at configure time)");
+#endif
+    return cpu::make_parallel_engine();
+  }
+  std::string known = "auto";
+  for (const auto& n : engine_names()) known += ", " + n;
+  throw Error(Errc::usage, fmt::format("unknown engine '{}' (known: {})", name, known));
+}
+
+}  // namespace spdnn

@@ -1,0 +1,195 @@
+// The spdnn command line: bad input of every kind gives one line naming the problem and a non-zero
+// exit; verification failures give exit code 1 and still write the report.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "spdnn/generate.hpp"
+#include "spdnn/io.hpp"
+#include "support/test_support.hpp"
+
+namespace spdnn {
+
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome spdnn_cli(const std::string& args) {
+  std::string cmd = std::string(SPDNN_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+
+// A small valid problem in the official layout: DIR/neuron16/n16-l{1,2}.tsv, DIR/sparse-images-16.tsv.
+struct SmallProblem {
+  test::TempDir dir;
+  std::filesystem::path weights = dir / "neuron16";
+  std::filesystem::path images = dir / "sparse-images-16.tsv";
+  SmallProblem() {
+    std::filesystem::create_directories(weights);
+    Network net = random_network({.neurons = 16, .layers = 2, .per_row = 4, .value = 0.25f, .seed = 1});
+    for (int l = 0; l < 2; ++l) io::write_layer_tsv(weights / fmt::format("n16-l{}.tsv", l + 1), net.layers[l]);
+    io::write_images_tsv(images, random_features(20, 16, 0.5, 2));
+  }
+  std::string run_args() const {
+    return fmt::format("run -q --weights {} --inputs {} --bias -0.3", weights.string(), images.string());
+  }
+};
+
+void expect_one_line_error(const Outcome& o, const std::string& part) {
+  EXPECT_NE(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find(part), std::string::npos) << "output: " << o.output << "\nexpected: " << part;
+  EXPECT_EQ(std::count(o.output.begin(), o.output.end(), '\n'), 1) << o.output;
+}
+
+}  // namespace
+
+TEST(Cli, SmallProblemRunsAndVerifies) {
+  SmallProblem p;
+  Outcome first = spdnn_cli(p.run_args() + " --categories " + (p.dir / "answer.tsv").string());
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  // The answer verifies against itself through --truth, and through `spdnn verify`.
+  Outcome again = spdnn_cli(p.run_args() + " --engine reference --truth " + (p.dir / "answer.tsv").string());
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("passed"), std::string::npos);
+  Outcome v = spdnn_cli(fmt::format("verify {} {}", (p.dir / "answer.tsv").string(), (p.dir / "answer.tsv").string()));
+  EXPECT_EQ(v.exit_code, 0) << v.output;
+}
+
+TEST(Cli, FailedVerificationExitsOneAndWritesTheReport) {
+  SmallProblem p;
+  write_text(p.dir / "wrong.tsv", "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n15\n16\n17\n18\n19\n20\n999\n");
+  auto json = p.dir / "report.json";
+  Outcome o = spdnn_cli(p.run_args() + " --truth " + (p.dir / "wrong.tsv").string() + " --json " + json.string());
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  std::ifstream in(json);
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_FALSE(j["verification"]["passed"].get<bool>());
+  EXPECT_GE(j["verification"]["missing"].get<int>(), 1);
+  EXPECT_EQ(j["network"]["neurons"], 16);
+  EXPECT_EQ(j["layers"].size(), 2u);
+  EXPECT_EQ(j["layers"][0]["layer"], 1);
+  for (const char* key : {"inputs", "engine", "device", "timing_s", "teraedges_per_s", "categories"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  Outcome v = spdnn_cli(fmt::format("verify {} {}", (p.dir / "wrong.tsv").string(), (p.dir / "wrong.tsv").string()));
+  EXPECT_EQ(v.exit_code, 0);
+}
+
+TEST(Cli, DataFolderInTheOfficialLayout) {
+  SmallProblem p;
+  Outcome o = spdnn_cli(fmt::format("run -q --data {} --bias -0.3 --json {}", p.dir.path().string(), (p.dir / "r.json").string()));
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  std::ifstream in(p.dir / "r.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["network"]["layers"], 2);
+  EXPECT_EQ(j["inputs"]["count"], 20);
+}
+
+TEST(CliErrors, MissingFiles) {
+  SmallProblem p;
+  expect_one_line_error(spdnn_cli("run -q --weights /nonexistent/dir --inputs x.tsv"), "/nonexistent/dir: no such weights folder");
+  expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs /nonexistent/img.tsv --bias -0.3", p.weights.string())),
+                        "/nonexistent/img.tsv: no such file");
+  expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --layers 3 --inputs {} --bias -0.3", p.weights.string(), p.images.string())),
+                        "n16-l3.tsv[.gz]");
+  expect_one_line_error(spdnn_cli("verify /nonexistent/a.tsv /nonexistent/b.tsv"), "/nonexistent/a.tsv: no such file");
+}
+
+TEST(CliErrors, MalformedLayerFiles) {
+  struct Case {
+    std::string text, message;
+  };
+  for (const Case& c : {Case{"1\t2\n", "n16-l2.tsv:2: expected 3 fields, found 2"},
+                        Case{"1\tabc\t0.25\n", "n16-l2.tsv:2: field 2: 'abc' is not a non-negative integer"},
+                        Case{"0\t1\t0.25\n", "n16-l2.tsv:2: row index 0 out of range [1, 16]"},
+                        Case{"1\t17\t0.25\n", "n16-l2.tsv:2: column index 17 out of range [1, 16]"}}) {
+    SmallProblem p;
+    write_text(p.weights / "n16-l2.tsv", "1\t1\t0.25\n" + c.text);
+    expect_one_line_error(spdnn_cli(p.run_args()), c.message);
+  }
+}
+
+TEST(CliErrors, MalformedImagesAndTruth) {
+  SmallProblem p;
+  write_text(p.dir / "img.tsv", "1\t3\t1\n2\t99\t1\n");
+  expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs {} --bias -0.3", p.weights.string(), (p.dir / "img.tsv").string())),
+                        "img.tsv:2: neuron index 99 out of range [1, 16]");
+  write_text(p.dir / "truth.tsv", "1\nseven\n");
+  expect_one_line_error(spdnn_cli(p.run_args() + " --truth " + (p.dir / "truth.tsv").string()), "truth.tsv:2: field 1: 'seven'");
+}
+
+TEST(CliErrors, LayerFilesOfDifferentN) {
+  SmallProblem p;
+  write_text(p.weights / "n32-l3.tsv", "1\t1\t0.25\n");
+  expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs {}", p.weights.string(), p.images.string())),
+                        "layer files of different N (16, 32)");
+}
+
+TEST(CliErrors, TruncatedGzip) {
+  SmallProblem p;
+  Network net = random_network({.neurons = 16, .layers = 1, .per_row = 16, .random_values = true, .seed = 3});
+  io::write_layer_tsv(p.dir / "full.tsv.gz", net.layers[0]);
+  std::ifstream in(p.dir / "full.tsv.gz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::filesystem::remove(p.weights / "n16-l1.tsv");
+  write_text(p.weights / "n16-l1.tsv.gz", bytes.substr(0, bytes.size() * 2 / 3));
+  expect_one_line_error(spdnn_cli(p.run_args()), "n16-l1.tsv.gz: truncated gzip data");
+}
+
+TEST(CliErrors, DamagedBinaryCaches) {
+  SmallProblem p;
+  auto cache = p.dir / "net.spdnn";
+  ASSERT_EQ(spdnn_cli(fmt::format("convert -q {} {} --bias -0.3", p.weights.string(), cache.string())).exit_code, 0);
+  Outcome ok = spdnn_cli(fmt::format("run -q --weights {} --inputs {}", cache.string(), p.images.string()));
+  ASSERT_EQ(ok.exit_code, 0) << ok.output;
+  std::ifstream in(cache, std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(in)), {});
+  struct Case {
+    size_t offset;
+    char value;
+    std::string message;
+  };
+  for (const Case& c : {Case{1, 'x', "not an spdnn cache (wrong magic"}, Case{8, 7, "cache version 7"}, Case{good.size() - 100, 0x55, "checksum mismatch"}}) {
+    std::string bad = good;
+    bad[c.offset] = c.value;
+    write_text(p.dir / "bad.spdnn", bad);
+    expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs {}", (p.dir / "bad.spdnn").string(), p.images.string())),
+                          "bad.spdnn: " + c.message);
+  }
+}
+
+TEST(CliErrors, BadOptions) {
+  SmallProblem p;
+  expect_one_line_error(spdnn_cli(p.run_args() + " --engine warp-drive"), "unknown engine 'warp-drive'");
+  EXPECT_NE(spdnn_cli("run --no-such-option").exit_code, 0);
+  expect_one_line_error(spdnn_cli("run -q --neurons 1000 --layers 1"), "no challenge bias is defined for N = 1000");
+}
+
+TEST(Cli, ConvertRoundTripsThroughTheCache) {
+  SmallProblem p;
+  auto xcache = p.dir / "x.spdnn";
+  ASSERT_EQ(spdnn_cli(fmt::format("convert -q {} {} --neurons 16", p.images.string(), xcache.string())).exit_code, 0);
+  ASSERT_EQ(spdnn_cli(fmt::format("convert -q {} {}", xcache.string(), (p.dir / "back.tsv").string())).exit_code, 0);
+  EXPECT_EQ(io::read_images_tsv(p.dir / "back.tsv", 16).matrix, io::read_images_tsv(p.images, 16).matrix);
+  auto ncache = p.dir / "n.spdnn";
+  ASSERT_EQ(spdnn_cli(fmt::format("convert -q {} {} --bias -0.3", p.weights.string(), ncache.string())).exit_code, 0);
+  ASSERT_EQ(spdnn_cli(fmt::format("convert -q {} {} --gzip", ncache.string(), (p.dir / "out").string())).exit_code, 0);
+  EXPECT_EQ(io::read_layer_tsv(p.dir / "out" / "n16-l2.tsv.gz", 16), io::read_layer_tsv(p.weights / "n16-l2.tsv", 16));
+}
+
+}  // namespace spdnn

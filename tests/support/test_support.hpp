@@ -1,0 +1,50 @@
+// Shared helpers for spdnn's tests: the real-data folder, temporary folders, running the CLI.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace spdnn::test {
+
+namespace fs = std::filesystem;
+
+// The real data (../shared/data): $SPDNN_DATA_DIR, else the folder CMake found at configure time.
+inline std::optional<fs::path> data_dir() {
+  const char* env = std::getenv("SPDNN_DATA_DIR");
+  std::string dir = env != nullptr ? env : SPDNN_TEST_DATA_DIR;
+  if (dir.empty() || !fs::is_directory(dir)) return std::nullopt;
+  return fs::path(dir);
+}
+
+// Skips the test, visibly, when the real data (or a file in it) is absent.
+#define SPDNN_REQUIRE_DATA(var, relative)                                                           \
+  auto var##_root = ::spdnn::test::data_dir();                                                      \
+  if (!var##_root) GTEST_SKIP() << "real data not found: set SPDNN_DATA_DIR (e.g. ../shared/data)"; \
+  const ::std::filesystem::path var = *var##_root / (relative);                                     \
+  if (!::std::filesystem::exists(var)) GTEST_SKIP() << "real data file not found: " << var
+
+// A fresh folder under the system temp dir, removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("spdnn-test-" + std::to_string(rd()) + std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+}  // namespace spdnn::test
