@@ -1,4 +1,4 @@
-// spdnn: the command-line front end (run, verify, convert).
+// spdnn: the command-line front end (run, generate, verify, convert).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   Command run = add_run_command(app);
   Command verify = add_verify_command(app);
   Command convert = add_convert_command(app);
+  Command generate = add_generate_command(app);
   for (int i = 0; i < argc; ++i) command_line() += (i ? " " : "") + std::string(argv[i]);
   try {
     app.parse(argc, argv);
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("verify")) return verify();
     if (app.got_subcommand("convert")) return convert();
+    if (app.got_subcommand("generate")) return generate();
   } catch (const spdnn::Error& e) {
     fmt::print(stderr, "spdnn: error: {}\n", e.what());
     return kExitError;

@@ -13,6 +13,7 @@
 #include "spdnn/error.hpp"
 #include "spdnn/generate.hpp"
 #include "spdnn/io.hpp"
+#include "input_images.hpp"
 #include "terminal_progress.hpp"
 
 namespace spdnn::app {
@@ -22,16 +23,13 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int64_t kChallengeInputs = 60000;
-// Random inputs die or saturate within a narrow band of density; 0.27 leaves ~2% survivors on the
-// random N=1024 network, close to the challenge's 3%.
-constexpr double kDefaultDensity = 0.27;
 
 struct RunOptionsCli {
   int32_t neurons = 0, layers = 0;
   std::string data, weights, inputs, truth, engine = "auto", json, categories;
   int threads = 0;
   uint64_t seed = 1;
-  double density = kDefaultDensity;
+  std::string mnist;
   float bias = 0.0f;
   CLI::Option* bias_option = nullptr;
   bool quiet = false;
@@ -66,10 +64,9 @@ Problem load_problem(const RunOptionsCli& o, TerminalProgress& progress) {
     if (n == 0) n = io::infer_neurons(o.data);
     if (weights.empty()) weights = (fs::path(o.data) / fmt::format("neuron{}", n)).string();
     if (inputs.empty()) {
-      fs::path plain = fs::path(o.data) / fmt::format("sparse-images-{}.tsv", n);
-      auto found = io::find_file(plain);
-      if (!found) throw Error(Errc::io, fmt::format("{}[.gz]: no such file (or give --inputs)", plain.string()));
-      inputs = found->string();
+      // Without the official images, inputs are regenerated from MNIST (the source says so).
+      if (auto found = io::find_file(fs::path(o.data) / fmt::format("sparse-images-{}.tsv", n)))
+        inputs = found->string();
     }
   }
 
@@ -77,33 +74,29 @@ Problem load_problem(const RunOptionsCli& o, TerminalProgress& progress) {
     p.net = io::load_network(weights, n, o.layers, bias, on_layer_file);
     p.network_source = weights;
   } else {
-    RandomNetworkSpec spec;
-    spec.neurons = n != 0 ? n : 1024;
-    spec.layers = o.layers != 0 ? o.layers : 120;
-    spec.seed = o.seed;
-    auto challenge = challenge_bias(spec.neurons);
-    if (!bias && !challenge)
-      throw Error(Errc::usage, fmt::format("no challenge bias is defined for N = {}; give one with --bias", spec.neurons));
-    spec.bias = bias ? *bias : *challenge;
-    p.net = random_network(spec);
-    p.network_source = fmt::format("generated: random, 32 per row and column, seed {}", o.seed);
+    const int32_t neurons = n != 0 ? n : 1024, layers = o.layers != 0 ? o.layers : 120;
+    p.net = radixnet_network({neurons, layers, o.seed});
+    if (bias) p.net.bias = *bias;
+    p.network_source = fmt::format("generated: RadiX-Net, seed {}", o.seed);
   }
   progress.done();
-
-  if (!o.data.empty() && !truth) {
-    auto found = io::find_file(fs::path(o.data) / fmt::format("neuron{}-l{}-categories.tsv", p.net.neurons,
-                                                               p.net.num_layers()));
-    if (found) truth = found->string();
-  }
-  p.truth = truth;
 
   if (!inputs.empty()) {
     p.x = io::load_features(inputs, p.net.neurons);
     p.inputs_source = inputs;
+    // The official truth belongs to the official inputs only.
+    if (!o.data.empty() && !truth) {
+      auto found = io::find_file(fs::path(o.data) / fmt::format("neuron{}-l{}-categories.tsv", p.net.neurons,
+                                                                 p.net.num_layers()));
+      if (found) truth = found->string();
+    }
   } else {
-    p.x = random_features(kChallengeInputs, p.net.neurons, o.density, o.seed + 1);
-    p.inputs_source = fmt::format("generated: random, density {}, seed {}", o.density, o.seed + 1);
+    InputImages src = input_images(o.mnist, kChallengeInputs, o.seed);
+    GeneratedInputs g = challenge_inputs(src.images, p.net.neurons, kChallengeInputs);
+    p.x = std::move(g.features);
+    p.inputs_source = fmt::format("generated from {}, threshold {:.4f}", src.description, g.threshold);
   }
+  p.truth = truth;
   p.load_s = seconds_since(start);
   return p;
 }
@@ -181,7 +174,7 @@ int run(const RunOptionsCli& o) {
 
 Command add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptionsCli>();
-  auto* cmd = app.add_subcommand("run", "Run the challenge inference (default: a generated N=1024, 120-layer problem)");
+  auto* cmd = app.add_subcommand("run", "Run the challenge inference (default: generated RadiX-Net N=1024, 120 layers, MNIST inputs)");
   cmd->add_option("--neurons,-n", o->neurons, "Neurons per layer N (default 1024, or inferred from --data/--weights)");
   cmd->add_option("--layers,-l", o->layers, "Layers L (default 120, or all layer files found)");
   cmd->add_option("--data", o->data, "Folder in the official layout (neuron{N}/, sparse-images-{N}.tsv, truth)");
@@ -192,9 +185,8 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads (default: all)");
   cmd->add_option("--json", o->json, "Write the JSON report here");
   cmd->add_option("--categories", o->categories, "Write the answer (one id per line) here");
-  cmd->add_option("--seed", o->seed, "Seed of generated networks and inputs")->capture_default_str();
-  cmd->add_option("--density", o->density, "Fraction of pixels on in generated inputs")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of generated networks (and synthetic inputs)")->capture_default_str();
+  cmd->add_option("--mnist", o->mnist, "MNIST images for generated inputs (default: $SPDNN_MNIST or the data folder)");
   o->bias_option = cmd->add_option("--bias", o->bias, "Bias (default: the challenge's for N)");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
   return [o]() { return run(*o); };

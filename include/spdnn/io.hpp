@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,14 @@ Network load_network(const fs::path& weights, int32_t neurons, int32_t layers, s
 // Reads images from TSV or a binary features cache.
 Features load_features(const fs::path& path, int32_t neurons);
 
+// ---- MNIST (idx3-ubyte, the source of the challenge inputs) ---------------------------------------
+struct MnistImages {
+  int64_t count = 0;
+  int32_t rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // count * rows * cols, row-major per image, 0..255
+};
+MnistImages read_mnist_images(const fs::path& path);
+
 // ---- spdnn's binary cache --------------------------------------------------------------------------
 // A versioned header (magic, kind, sizes, checksum of everything after it), then 64-byte aligned arrays
 // that can be used in place when mapped. Loads verify magic, version, sizes and checksum.
@@ -63,6 +72,20 @@ enum class CacheKind : uint32_t { network = 1, features = 2 };
 constexpr uint32_t kCacheVersion = 1;
 
 void save_network_cache(const fs::path& path, const Network& net);
+// Writes a network cache one layer at a time (for networks larger than memory). Every layer must be
+// neurons x neurons with the nonzero count announced in `layer_nnz`.
+class NetworkCacheWriter {
+ public:
+  NetworkCacheWriter(const fs::path& path, int32_t neurons, std::vector<uint64_t> layer_nnz, float bias,
+                     float clip = 32.0f);
+  ~NetworkCacheWriter();
+  void add_layer(const CsrMatrix& layer);
+  void finish();  // writes the header; the file is invalid until then
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 Network load_network_cache(const fs::path& path);
 void save_features_cache(const fs::path& path, const Features& x);
 Features load_features_cache(const fs::path& path);

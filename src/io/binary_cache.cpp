@@ -210,20 +210,52 @@ class CacheReader {
 
 }  // namespace
 
-void save_network_cache(const fs::path& path, const Network& net) {
-  net.validate();
-  CacheWriter w(path);
+struct NetworkCacheWriter::Impl {
+  CacheWriter writer;
+  int32_t neurons;
   std::vector<uint64_t> nnz;
-  for (const CsrMatrix& m : net.layers) nnz.push_back(static_cast<uint64_t>(m.nnz()));
-  w.section(nnz.data(), nnz.size() * sizeof(uint64_t));
-  for (const CsrMatrix& m : net.layers) w.matrix(m);
+  float bias, clip;
+  size_t added = 0;
+  Impl(const fs::path& p, int32_t n, std::vector<uint64_t> z, float b, float c)
+      : writer(p), neurons(n), nnz(std::move(z)), bias(b), clip(c) {}
+};
+
+NetworkCacheWriter::NetworkCacheWriter(const fs::path& path, int32_t neurons, std::vector<uint64_t> layer_nnz,
+                                       float bias, float clip)
+    : impl_(std::make_unique<Impl>(path, neurons, std::move(layer_nnz), bias, clip)) {
+  impl_->writer.section(impl_->nnz.data(), impl_->nnz.size() * sizeof(uint64_t));
+}
+
+NetworkCacheWriter::~NetworkCacheWriter() = default;
+
+void NetworkCacheWriter::add_layer(const CsrMatrix& layer) {
+  const size_t l = impl_->added;
+  if (l >= impl_->nnz.size() || layer.rows != impl_->neurons || layer.cols != impl_->neurons ||
+      static_cast<uint64_t>(layer.nnz()) != impl_->nnz[l])
+    throw Error(Errc::mismatch, fmt::format("network cache: layer {} does not match the announced sizes", l + 1));
+  impl_->writer.matrix(layer);
+  ++impl_->added;
+}
+
+void NetworkCacheWriter::finish() {
+  if (impl_->added != impl_->nnz.size())
+    throw Error(Errc::mismatch, fmt::format("network cache: {} of {} layers written", impl_->added, impl_->nnz.size()));
   Header h{};
   h.kind = static_cast<uint32_t>(CacheKind::network);
-  h.cols = static_cast<uint64_t>(net.neurons);
-  h.count = net.layers.size();
-  h.bias = net.bias;
-  h.clip = net.clip;
-  w.finish(h);
+  h.cols = static_cast<uint64_t>(impl_->neurons);
+  h.count = impl_->nnz.size();
+  h.bias = impl_->bias;
+  h.clip = impl_->clip;
+  impl_->writer.finish(h);
+}
+
+void save_network_cache(const fs::path& path, const Network& net) {
+  net.validate();
+  std::vector<uint64_t> nnz;
+  for (const CsrMatrix& m : net.layers) nnz.push_back(static_cast<uint64_t>(m.nnz()));
+  NetworkCacheWriter w(path, net.neurons, std::move(nnz), net.bias, net.clip);
+  for (const CsrMatrix& m : net.layers) w.add_layer(m);
+  w.finish();
 }
 
 Network load_network_cache(const fs::path& path) {

@@ -128,7 +128,7 @@ std::vector<Record> parse_lines(InputFile& file, ParseLine parse_line, char comm
   std::vector<Record> result;
   // Uninitialized on purpose: zero-filling a large block per small file costs more than parsing it.
   Block block(std::max(opt.block_bytes, opt.prefix.size() * 2));
-  std::memcpy(block.data(), opt.prefix.data(), opt.prefix.size());
+  if (!opt.prefix.empty()) std::memcpy(block.data(), opt.prefix.data(), opt.prefix.size());
   size_t carried = opt.prefix.size();  // bytes of an unfinished line kept at the front of `block`
   int64_t line_base = opt.skip_lines;
   const int threads = std::max(1, omp_get_max_threads());

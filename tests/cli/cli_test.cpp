@@ -177,7 +177,9 @@ TEST(CliErrors, BadOptions) {
   SmallProblem p;
   expect_one_line_error(spdnn_cli(p.run_args() + " --engine warp-drive"), "unknown engine 'warp-drive'");
   EXPECT_NE(spdnn_cli("run --no-such-option").exit_code, 0);
-  expect_one_line_error(spdnn_cli("run -q --neurons 1000 --layers 1"), "no challenge bias is defined for N = 1000");
+  expect_one_line_error(spdnn_cli("run -q --neurons 1000 --layers 1"), "RadiX-Net needs N = 16 * 2^D");
+  expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs {} --neurons 16", p.weights.string(), p.images.string())),
+                        "no challenge bias is defined for N = 16");
 }
 
 TEST(Cli, ConvertRoundTripsThroughTheCache) {

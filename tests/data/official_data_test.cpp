@@ -3,6 +3,10 @@
 
 #include "spdnn/challenge.hpp"
 #include "spdnn/engine.hpp"
+#include "spdnn/generate.hpp"
+
+#include <algorithm>
+#include <iostream>
 #include "spdnn/io.hpp"
 #include "support/test_support.hpp"
 
@@ -51,6 +55,39 @@ TEST(OfficialData, First1200ImagesGiveTheNineteenOfficialCategories) {
 TEST(OfficialData, FullTruthHasTheOfficialCount) {
   SPDNN_REQUIRE_DATA(truth, "graphchallenge/neuron1024-l120-categories.tsv.gz");
   EXPECT_EQ(io::read_categories(truth).size(), 1812u);
+}
+
+}  // namespace spdnn
+
+namespace spdnn {
+
+TEST(OfficialData, FirstPeriodOfGeneratedRadixNetEqualsTheOfficialLayers) {
+  SPDNN_REQUIRE_DATA(weights, "graphchallenge/neuron1024");
+  Network official = io::load_network(weights, 1024, 8, std::nullopt);
+  for (int32_t l = 1; l <= 6; ++l) EXPECT_EQ(radixnet_layer({1024, 120, 1}, l), official.layers[l - 1]) << "layer " << l;
+  // Layer 7 starts the first permuted period: the official permutation is not reproducible.
+  EXPECT_NE(radixnet_layer({1024, 120, 1}, 7), official.layers[6]);
+}
+
+TEST(OfficialData, MnistInputsMatchTheOfficialImages) {
+  SPDNN_REQUIRE_DATA(mnist, "mnist/train-images-idx3-ubyte.gz");
+  SPDNN_REQUIRE_DATA(images, "graphchallenge/sparse-images-1024-first1200.tsv.gz");
+  io::MnistImages m = io::read_mnist_images(mnist);
+  ASSERT_EQ(m.count, 60000);
+  GeneratedInputs g = challenge_inputs({m.count, m.rows, m.cols, std::move(m.pixels)}, 1024);
+  EXPECT_EQ(g.features.nnz(), 6374505);  // the official total, by the order-statistic threshold
+  EXPECT_NEAR(g.threshold, 184.65, 0.1);
+  Features official = io::read_images_tsv(images, 1024);
+  int64_t differ = 0;
+  for (int64_t r = 0; r < 1200; ++r) {
+    auto a = official.matrix.row_cols(r), b = g.features.matrix.row_cols(r);
+    std::vector<int32_t> sym;
+    std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(sym));
+    differ += static_cast<int64_t>(sym.size());
+  }
+  const double agree = 1.0 - static_cast<double>(differ) / (1200.0 * 1024);
+  EXPECT_GE(agree, 0.999) << "pixels differing: " << differ;
+  std::cout << "[ info ] generated vs official first 1200 images: " << agree * 100 << "% of pixels agree\n";
 }
 
 }  // namespace spdnn
