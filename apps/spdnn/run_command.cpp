@@ -30,6 +30,8 @@ struct RunOptionsCli {
   int threads = 0;
   uint64_t seed = 1;
   std::string mnist;
+  int64_t batch = 0;
+  bool stream_weights = false, half_weights = false;
   float bias = 0.0f;
   CLI::Option* bias_option = nullptr;
   bool quiet = false;
@@ -118,12 +120,15 @@ int run(const RunOptionsCli& o) {
 
   std::string note;
   auto engine = make_engine(o.engine, &note);
-  if (!note.empty()) fmt::print(stderr, "spdnn: note: {}\n", note);
+  if (!note.empty() && !o.quiet) fmt::print(stderr, "spdnn: note: {}\n", note);
   if (auto why = engine->cannot_run(p.net, p.x))
     throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
 
   RunOptions ro;
   ro.threads = o.threads;
+  ro.batch_inputs = o.batch;
+  ro.stream_weights = o.stream_weights;
+  ro.half_weights = o.half_weights;
   ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
   RunResult r = engine->run(p.net, p.x, ro);
   progress.done();
@@ -145,6 +150,12 @@ int run(const RunOptionsCli& o) {
   j["teraedges_per_s"] = rate;
   j["categories"] = {{"count", r.categories.size()}};
   if (v) j["verification"] = {{"truth", *p.truth}, {"passed", v->passed}, {"missing", v->missing}, {"extra", v->extra}};
+  if (r.execution) {
+    const ExecutionInfo& e = *r.execution;
+    j["execution"] = {{"kernel", e.kernel}, {"batches", e.batches}, {"batch_inputs", e.batch_inputs},
+                      {"weights_streamed", e.weights_streamed}, {"half_weights", e.half_weights},
+                      {"half_weights_exact", e.half_weights_exact}};
+  }
   j["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < r.layers.size(); ++l)
     j["layers"].push_back({{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}});
@@ -161,6 +172,10 @@ int run(const RunOptionsCli& o) {
   fmt::print("engine      {} on {}\n", engine->name(), engine->device());
   fmt::print("timing      load {:.3f} s   preprocess {:.3f} s   inference {:.3f} s\n", p.load_s, r.preprocess_s,
              r.inference_s);
+  if (r.execution)
+    fmt::print("execution   {}; {} batch(es) of up to {} inputs; weights {}{}\n", r.execution->kernel, r.execution->batches,
+               r.execution->batch_inputs, r.execution->weights_streamed ? "streamed" : "resident",
+               r.execution->half_weights && !r.execution->half_weights_exact ? " (fp16 rounded some weights)" : "");
   fmt::print("throughput  {:.4f} TeraEdges/s\n", rate);
   fmt::print("categories  {}\n", r.categories.size());
   if (v) {
@@ -188,7 +203,10 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Seed of generated networks (and synthetic inputs)")->capture_default_str();
   cmd->add_option("--mnist", o->mnist, "MNIST images for generated inputs (default: $SPDNN_MNIST or the data folder)");
   o->bias_option = cmd->add_option("--bias", o->bias, "Bias (default: the challenge's for N)");
-  cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
+  cmd->add_option("--batch", o->batch, "GPU: inputs per batch (default: as many as fit)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--stream-weights", o->stream_weights, "GPU: stream layers from host memory even when they fit");
+  cmd->add_flag("--half-weights", o->half_weights, "GPU: fp16 weights (exact for 1/16; the report says if not)");
+  cmd->add_flag("--quiet,-q", o->quiet, "No progress output or notes");
   return [o]() { return run(*o); };
 }
 

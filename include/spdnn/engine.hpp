@@ -27,6 +27,20 @@ struct RunOptions {
   bool keep_features = false;  // return the final Y (tests compare it between engines)
   // Called after each layer with (layers done, total layers); used for terminal progress.
   std::function<void(int32_t, int32_t)> on_layer;
+  // Accelerator engines. Each choice is automatic unless forced here (tests force them on small problems).
+  int64_t batch_inputs = 0;             // inputs per batch; 0 = as many as device memory holds
+  bool stream_weights = false;          // stream layers from host memory even when they would fit
+  bool half_weights = false;            // store weights in fp16 (exact for the challenge's 1/16)
+};
+
+// How an accelerator engine ran (reported in the JSON).
+struct ExecutionInfo {
+  int64_t batches = 1;
+  int64_t batch_inputs = 0;
+  bool weights_streamed = false;
+  bool half_weights = false;
+  bool half_weights_exact = true;  // every weight representable in fp16: results bit-identical to fp32
+  std::string kernel;              // the kernel configuration that ran
 };
 
 struct RunResult {
@@ -35,6 +49,7 @@ struct RunResult {
   double preprocess_s = 0.0;        // weight/feature preparation inside the engine
   double inference_s = 0.0;         // the layer loop (what TeraEdges/s is computed from)
   std::optional<CsrMatrix> features;  // final Y, only with RunOptions::keep_features
+  std::optional<ExecutionInfo> execution;  // accelerator engines only
 };
 
 class Engine {

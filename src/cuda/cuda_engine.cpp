@@ -1,0 +1,348 @@
+// The `cuda` engine: the HPEC 2020 design (Hidayetoglu et al.) on one GPU, exact and without host
+// round trips inside a batch.
+//
+//   preprocess  each layer -> sliced ELL (sliced_ell.hpp) -> one packed blob; all blobs go to the
+//               device, or, when they do not fit (or streaming is forced), stay in pinned host memory
+//               and stream through two device slots on a copy stream, overlapped with compute.
+//   (Kernels live in kernels.cu; this file is plain C++ against the CUDA runtime.)
+//   per batch   inputs (CSR) -> dense rows of the nonempty inputs; then per layer:
+//                 clear alive flags; layer_kernel (SpMM + bias + ReLU + clip, alive flags, nonzeros,
+//                 surviving ids); cub::DeviceSelect::Flagged compacts the alive rows into the next
+//                 active list, writing the count straight to device memory for the next launch.
+//               One synchronization per batch reads the per-layer counts and the survivors.
+//   batching    inputs are processed in batches sized from free device memory (or forced).
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <fmt/format.h>
+#include <memory>
+#include <numeric>
+
+#include "cuda/check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/engine_factory.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/layer_blob.hpp"
+#include "cuda/sliced_ell.hpp"
+#include "spdnn/error.hpp"
+
+namespace spdnn::cuda {
+
+namespace {
+
+// ---- kernel configuration (tuning table) -----------------------------------------------------------
+struct KernelConfig {
+  KernelShape shape;   // feature rows per block pass x outputs per block
+  int chunk_capacity;  // footprint inputs staged at once: shared memory = capacity * rows * 4 bytes
+};
+// {16 rows, 256 outputs, 1024-input chunks}: 64 KB of shared memory, three blocks per H100 SM; 16 rows
+// make four float4 reads per staged slot.
+constexpr KernelConfig kDefaultConfig{{16, 256}, 1024};
+
+// ---- RAII for streams and events -------------------------------------------------------------------
+struct Stream {
+  cudaStream_t s{};
+  Stream() { SPDNN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~Stream() { cudaStreamDestroy(s); }
+};
+struct Event {
+  cudaEvent_t e{};
+  explicit Event(unsigned flags = cudaEventDisableTiming) { SPDNN_CUDA_CHECK(cudaEventCreateWithFlags(&e, flags)); }
+  ~Event() { cudaEventDestroy(e); }
+};
+struct PinnedBytes {
+  unsigned char* p = nullptr;
+  explicit PinnedBytes(size_t n) {
+    if (n > 0 && cudaHostAlloc(reinterpret_cast<void**>(&p), n, cudaHostAllocDefault) != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error(Errc::out_of_memory, fmt::format("cannot pin {:.1f} MiB of host memory for streamed weights", n / 1048576.0));
+    }
+  }
+  ~PinnedBytes() {
+    if (p != nullptr) cudaFreeHost(p);
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+class CudaEngine final : public Engine {
+ public:
+  explicit CudaEngine(int device) : device_(device) { SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop_, device)); }
+
+  std::string name() const override { return "cuda"; }
+  std::string device() const override {
+    return fmt::format("GPU: {} ({} SMs, {:.0f} GiB)", prop_.name, prop_.multiProcessorCount,
+                       prop_.totalGlobalMem / 1073741824.0);
+  }
+  std::optional<std::string> cannot_run(const Network& net, const Features& x) const override {
+    if (x.neurons() != net.neurons) return fmt::format("inputs have {} neurons, the network {}", x.neurons(), net.neurons);
+    if (x.count() >= INT32_MAX) return std::string("more than 2^31 inputs");
+    return std::nullopt;
+  }
+
+  RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
+    if (auto why = cannot_run(net, x)) throw Error(Errc::mismatch, "cuda engine: " + *why);
+    SPDNN_CUDA_CHECK(cudaSetDevice(device_));
+    return opt.half_weights ? run_typed<__half>(net, x, opt) : run_typed<float>(net, x, opt);
+  }
+
+ private:
+  template <class Weight>
+  RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt);
+
+  int device_;
+  cudaDeviceProp prop_{};
+};
+
+template <class Weight>
+RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt) {
+  const KernelConfig cfg = kDefaultConfig;
+  if (!has_layer_kernel(cfg.shape))
+    throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} outputs", cfg.shape.rows, cfg.shape.tile_outputs));
+  const int32_t n = net.neurons, layers = net.num_layers();
+  const auto t_pre = std::chrono::steady_clock::now();
+  RunResult result;
+  ExecutionInfo info;
+  info.half_weights = std::is_same_v<Weight, __half>;
+  info.kernel = fmt::format("sliced-ELL {} rows x {} outputs, {}-input chunks, {} weights", cfg.shape.rows,
+                            cfg.shape.tile_outputs, cfg.chunk_capacity, info.half_weights ? "fp16" : "fp32");
+
+  // ---- weights: sliced ELL per layer, packed (layers in parallel; orders first, they chain) -------
+  std::vector<std::vector<int32_t>> order(layers);
+  std::vector<std::vector<unsigned char>> blob(layers);
+  std::vector<BlobLayout> layout(layers);
+  std::vector<char> exact(layers, 1);
+  std::vector<std::exception_ptr> errors(layers);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int32_t l = 0; l < layers; ++l) order[l] = group_outputs(net.layers[l]);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int32_t l = 0; l < layers; ++l) {
+    try {
+      std::vector<int32_t> in_position(n);
+      if (l == 0) std::iota(in_position.begin(), in_position.end(), 0);
+      else
+        for (int32_t p = 0; p < n; ++p) in_position[order[l - 1][p]] = p;
+      SlicedEllLayer s = build_sliced_ell(net.layers[l], in_position, order[l], cfg.shape.tile_outputs, cfg.chunk_capacity);
+      bool ok = true;
+      layout[l] = pack_layer<Weight>(s, blob[l], ok);
+      exact[l] = ok;
+    } catch (...) {
+      errors[l] = std::current_exception();
+    }
+  }
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  info.half_weights_exact = std::all_of(exact.begin(), exact.end(), [](char c) { return c != 0; });
+  std::vector<size_t> offset(layers + 1, 0);
+  size_t max_blob = 0;
+  for (int32_t l = 0; l < layers; ++l) offset[l + 1] = offset[l] + layout[l].bytes, max_blob = std::max(max_blob, layout[l].bytes);
+
+  // ---- the inputs that can be active at all (nonempty rows), in id order ---------------------------
+  std::vector<int32_t> rows;
+  for (int64_t r = 0; r < x.count(); ++r)
+    if (x.matrix.row_nnz(r) > 0) rows.push_back(static_cast<int32_t>(r));
+  const int64_t candidates = static_cast<int64_t>(rows.size());
+
+  // ---- memory plan: weights resident or streamed; batch size from what is left --------------------
+  size_t free_bytes = 0, total_bytes = 0;
+  SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const size_t reserve = 256u << 20;  // CUB scratch, per-layer counters, allocator slack
+  const double avg_input_nnz = candidates > 0 ? static_cast<double>(x.nnz()) / candidates : 0.0;
+  const size_t per_row = 2 * static_cast<size_t>(n) * sizeof(float) + 4 * sizeof(int32_t) + 1 +
+                         static_cast<size_t>(avg_input_nnz * 8 + 8) * 2;
+  const size_t min_rows = static_cast<size_t>(std::min<int64_t>(std::max<int64_t>(candidates, 1), 4096));
+  info.weights_streamed = opt.stream_weights || offset[layers] + min_rows * per_row + reserve > free_bytes;
+  const size_t weight_device_bytes = info.weights_streamed ? 2 * max_blob : offset[layers];
+  if (weight_device_bytes + reserve + per_row > free_bytes)
+    throw Error(Errc::out_of_memory, fmt::format("GPU out of memory: {:.1f} MiB of weights{} and one input row need more than the {:.1f} MiB free",
+                                                 weight_device_bytes / 1048576.0, info.weights_streamed ? " (two streamed layers)" : "",
+                                                 free_bytes / 1048576.0));
+  int64_t batch = opt.batch_inputs > 0 ? opt.batch_inputs
+                                       : static_cast<int64_t>((free_bytes - weight_device_bytes - reserve) / per_row);
+  batch = std::clamp<int64_t>(batch, 1, std::max<int64_t>(candidates, 1));
+  info.batch_inputs = batch;
+  info.batches = candidates == 0 ? 0 : (candidates + batch - 1) / batch;
+
+  // ---- device state --------------------------------------------------------------------------------
+  Stream compute, copy;
+  DeviceBuffer<unsigned char> weights(weight_device_bytes, info.weights_streamed ? "two streamed weight layers" : "the network's weights");
+  std::unique_ptr<PinnedBytes> pinned;
+  if (info.weights_streamed) {
+    pinned = std::make_unique<PinnedBytes>(offset[layers]);
+    for (int32_t l = 0; l < layers; ++l) std::memcpy(pinned->p + offset[l], blob[l].data(), blob[l].size());
+  } else {
+    for (int32_t l = 0; l < layers; ++l)
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(weights.get() + offset[l], blob[l].data(), blob[l].size(), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+  }
+  blob = {};
+  const size_t feat = static_cast<size_t>(batch) * n;
+  DeviceBuffer<float> feat_a(feat, "features (current layer)"), feat_b(feat, "features (next layer)");
+  DeviceBuffer<int32_t> list_a(batch, "active list"), list_b(batch, "active list (next)");
+  DeviceBuffer<int32_t> ids_a(batch, "input ids"), ids_b(batch, "input ids (next)"), categories(batch, "categories");
+  DeviceBuffer<uint8_t> alive(batch, "alive flags");
+  DeviceBuffer<int32_t> counts(layers + 1, "per-layer active counts");
+  DeviceBuffer<unsigned long long> nnz(std::max(layers, 1), "per-layer nonzero counts");
+  size_t cub_bytes = 0;
+  SPDNN_CUDA_CHECK(compact_alive(nullptr, cub_bytes, alive.get(), list_b.get(), counts.get(), static_cast<int32_t>(batch), compute.s));
+  DeviceBuffer<unsigned char> cub_scratch(std::max<size_t>(cub_bytes, 1), "compaction scratch");
+  int64_t max_batch_nnz = 0;
+  for (int64_t b0 = 0; b0 < candidates; b0 += batch) {
+    const int64_t b1 = std::min(candidates, b0 + batch);
+    max_batch_nnz = std::max(max_batch_nnz, x.matrix.row_ptr[rows[b1 - 1] + 1] - x.matrix.row_ptr[rows[b0]]);
+  }
+  DeviceBuffer<int64_t> in_ptr(batch + 1, "input row offsets");
+  DeviceBuffer<int32_t> in_cols(std::max<int64_t>(max_batch_nnz, 1), "input columns");
+  DeviceBuffer<float> in_vals(std::max<int64_t>(max_batch_nnz, 1), "input values");
+
+  const size_t shared_bytes = static_cast<size_t>(cfg.chunk_capacity) * cfg.shape.rows * sizeof(float);
+  int blocks_per_sm = 0;
+  SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(cfg.shape, shared_bytes, &blocks_per_sm));
+  if (blocks_per_sm == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
+
+  Event slot_ready[2], slot_free[2];
+  Event t_begin(cudaEventDefault), t_end(cudaEventDefault);
+  auto stream_layer = [&](int32_t l) {  // copy layer l into slot l % 2 once its last user is done
+    const int s = l % 2;
+    SPDNN_CUDA_CHECK(cudaStreamWaitEvent(copy.s, slot_free[s].e));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(weights.get() + s * max_blob, pinned->p + offset[l], layout[l].bytes,
+                                     cudaMemcpyHostToDevice, copy.s));
+    SPDNN_CUDA_CHECK(cudaEventRecord(slot_ready[s].e, copy.s));
+  };
+  result.preprocess_s = seconds_since(t_pre);
+
+  result.layers.resize(layers);
+  std::vector<int32_t> host_counts(layers + 1);
+  std::vector<unsigned long long> host_nnz(layers);
+  std::vector<int32_t> host_ids(batch);
+  float inference_ms = 0.0f;
+  CsrMatrix final_features;
+  final_features.rows = x.count();
+  final_features.cols = n;
+  std::vector<std::vector<std::pair<int32_t, float>>> kept(opt.keep_features ? x.count() : 0);
+
+  for (int64_t b0 = 0; b0 < candidates; b0 += batch) {
+    const int64_t b1 = std::min(candidates, b0 + batch);
+    const int32_t r0 = static_cast<int32_t>(b1 - b0);
+    // Upload this batch's input rows (CSR, rebased) and their ids.
+    std::vector<int64_t> ptr(r0 + 1, 0);
+    std::vector<int32_t> cols;
+    std::vector<float> vals;
+    for (int32_t k = 0; k < r0; ++k) {
+      const int32_t r = rows[b0 + k];
+      cols.insert(cols.end(), x.matrix.row_cols(r).begin(), x.matrix.row_cols(r).end());
+      vals.insert(vals.end(), x.matrix.row_values(r).begin(), x.matrix.row_values(r).end());
+      ptr[k + 1] = static_cast<int64_t>(cols.size());
+    }
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_ptr.get(), ptr.data(), ptr.size() * sizeof(int64_t), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_cols.get(), cols.data(), cols.size() * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_vals.get(), vals.data(), vals.size() * sizeof(float), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(ids_a.get(), rows.data() + b0, r0 * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(counts.get(), &r0, sizeof r0, cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz.get(), 0, nnz.size() * sizeof(unsigned long long), compute.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // `ptr`, `cols`, `vals` are host temporaries
+
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
+    if (info.weights_streamed) {
+      for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[s].e, compute.s));
+      for (int32_t l = 0; l < std::min(layers, 2); ++l) stream_layer(l);
+    }
+    SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a.get(), 0, static_cast<size_t>(r0) * n * sizeof(float), compute.s));
+    SPDNN_CUDA_CHECK(launch_densify(in_ptr.get(), in_cols.get(), in_vals.get(), r0, n, feat_a.get(), compute.s));
+    SPDNN_CUDA_CHECK(launch_iota(list_a.get(), r0, compute.s));
+    SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
+
+    float* in = feat_a.get();
+    float* out = feat_b.get();
+    int32_t *list = list_a.get(), *list_next = list_b.get(), *ids_in = ids_a.get(), *ids_out = ids_b.get();
+    const int row_blocks = (r0 + cfg.shape.rows - 1) / cfg.shape.rows;
+    for (int32_t l = 0; l < layers; ++l) {
+      const unsigned char* base = weights.get() + (info.weights_streamed ? (l % 2) * max_blob : offset[l]);
+      if (info.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute.s, slot_ready[l % 2].e));
+      SPDNN_CUDA_CHECK(cudaMemsetAsync(alive.get(), 0, static_cast<size_t>(r0), compute.s));
+      LayerArgs<Weight> a{};
+      a.in = in, a.out = out, a.active = list, a.count = counts.get() + l, a.ids_in = ids_in, a.ids_out = ids_out;
+      a.alive = alive.get(), a.nnz = nnz.get() + l, a.neurons = n, a.bias = net.bias, a.clip = net.clip;
+      bind_layer(a, layout[l], base);
+      const int tiles = layout[l].tiles;
+      const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                       std::min(row_blocks, 65535));
+      SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(cfg.shape, a, tiles, grid_rows, shared_bytes, compute.s));
+      SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
+      SPDNN_CUDA_CHECK(compact_alive(cub_scratch.get(), cub_bytes, alive.get(), list_next, counts.get() + l + 1, r0, compute.s));
+      if (info.weights_streamed) {
+        SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[l % 2].e, compute.s));
+        if (l + 2 < layers) stream_layer(l + 2);
+      }
+      std::swap(in, out);
+      std::swap(list, list_next);
+      std::swap(ids_in, ids_out);
+    }
+    SPDNN_CUDA_CHECK(launch_gather_ids(list, counts.get() + layers, ids_in, categories.get(), r0, compute.s));
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+    float ms = 0.0f;
+    SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, t_begin.e, t_end.e));
+    inference_ms += ms;
+
+    // Per-layer counts and the survivors of this batch.
+    SPDNN_CUDA_CHECK(cudaMemcpy(host_counts.data(), counts.get(), (layers + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    if (layers > 0)
+      SPDNN_CUDA_CHECK(cudaMemcpy(host_nnz.data(), nnz.get(), layers * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+    for (int32_t l = 0; l < layers; ++l) {
+      result.layers[l].active_inputs += host_counts[l + 1];
+      result.layers[l].nnz += static_cast<int64_t>(host_nnz[l]);
+    }
+    const int32_t survivors = host_counts[layers];
+    SPDNN_CUDA_CHECK(cudaMemcpy(host_ids.data(), categories.get(), survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    for (int32_t k = 0; k < survivors; ++k) result.categories.push_back(int64_t{host_ids[k]} + 1);
+    if (opt.keep_features && survivors > 0) {
+      std::vector<int32_t> host_list(survivors);
+      std::vector<float> row(n);
+      SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), list, survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
+      for (int32_t k = 0; k < survivors; ++k) {
+        SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(host_list[k]) * n, n * sizeof(float), cudaMemcpyDeviceToHost));
+        auto& dst = kept[host_ids[k]];
+        for (int32_t p = 0; p < n; ++p)
+          if (row[p] != 0.0f) dst.emplace_back(layers > 0 ? order[layers - 1][p] : p, row[p]);
+        std::sort(dst.begin(), dst.end());
+      }
+    }
+  }
+  std::sort(result.categories.begin(), result.categories.end());  // batches are in id order already
+  result.inference_s = inference_ms / 1e3;
+  if (opt.keep_features) {
+    for (int64_t r = 0; r < x.count(); ++r) {
+      for (auto [c, v] : kept[r]) final_features.col_idx.push_back(c), final_features.values.push_back(v);
+      final_features.row_ptr.push_back(final_features.nnz());
+    }
+    result.features = std::move(final_features);
+  }
+  if (opt.on_layer) opt.on_layer(layers, layers);
+  result.execution = info;
+  return result;
+}
+
+}  // namespace
+
+std::unique_ptr<Engine> make_cuda_engine(std::string* why) {
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    if (why != nullptr)
+      *why = status != cudaSuccess ? fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(status)) : "no CUDA device";
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  int device = 0;
+  SPDNN_CUDA_CHECK(cudaGetDevice(&device));
+  return std::make_unique<CudaEngine>(device);
+}
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,30 @@
+// The arguments of one layer launch (shared by the host code and the kernel).
+#pragma once
+
+#include <cstdint>
+
+namespace spdnn::cuda {
+
+template <class Weight>
+struct LayerArgs {
+  const float* in;            // feature rows, `neurons` floats each (physical input order)
+  float* out;                 // output rows, compacted: row k of the active list
+  const int32_t* active;      // indices into `in` of the active rows
+  const int32_t* count;       // number of active rows (device)
+  const int32_t* ids_in;      // input id of each row of `in`
+  int32_t* ids_out;           // input id of each row of `out`
+  uint8_t* alive;             // out row k has a nonzero (zeroed before the launch)
+  unsigned long long* nnz;    // nonzeros of this layer's output (accumulated)
+  const int32_t* tile_chunks;
+  const int64_t* chunk_map;
+  const int32_t* chunk_size;
+  const int64_t* chunk_ell;
+  const int32_t* chunk_k;
+  const int32_t* map;
+  const uint16_t* ell_idx;
+  const Weight* ell_val;
+  int32_t neurons;
+  float bias, clip;
+};
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,103 @@
+// One layer of the challenge on the GPU: sliced-ELL SpMM fused with bias, ReLU, clip, and the
+// bookkeeping for pruning (alive flags, per-layer nonzeros, surviving ids).
+//
+// Block = one tile of TileOutputs outputs (one output per thread) x Rows feature rows at a time.
+// For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
+// memory as [slot][Rows] (so one slot's Rows values are Rows/4 float4 loads), then each thread
+// walks its ELL entries. The grid is persistent over rows: gridDim.y blocks per tile stride over the
+// active rows, whose count comes from device memory, so layers launch without host round trips.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "cuda/layer_args.hpp"
+
+namespace spdnn::cuda {
+
+__device__ __forceinline__ float weight_to_float(float w) { return w; }
+__device__ __forceinline__ float weight_to_float(__half w) { return __half2float(w); }
+
+// Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
+__device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
+
+template <int Rows, int TileOutputs, class Weight>
+__global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a) {
+  static_assert(Rows % 4 == 0, "rows are staged and read as float4");
+  static_assert(TileOutputs % 32 == 0, "whole warps: the nonzero count uses warp ballots");
+  extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
+  float* staged = reinterpret_cast<float*>(staged4);
+  __shared__ int row_nnz[Rows];
+
+  const int tile = blockIdx.x, o = threadIdx.x;
+  const int out_pos = tile * TileOutputs + o;
+  const bool has_output = out_pos < a.neurons;
+  const int rows_active = *a.count;
+  const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
+
+  for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
+    if (o < Rows) row_nnz[o] = 0;
+    float acc[Rows];
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) acc[r] = 0.0f;
+
+    for (int c = c_begin; c < c_end; ++c) {
+      const int size = a.chunk_size[c];
+      const int32_t* map = a.map + a.chunk_map[c];
+      // Stage: consecutive threads take consecutive slots of one row (coalesced as far as the map allows).
+      for (int e = o; e < size * Rows; e += TileOutputs) {
+        const int r = e / size, f = e - r * size;
+        const int k = k0 + r;
+        staged[f * Rows + r] = k < rows_active ? a.in[static_cast<int64_t>(a.active[k]) * a.neurons + map[f]] : 0.0f;
+      }
+      __syncthreads();  // staged chunk complete before any thread reads it
+      const int width = a.chunk_k[c];
+      const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
+      const Weight* val = a.ell_val + a.chunk_ell[c];
+      for (int q = 0; q < width; ++q) {
+        const int slot = idx[q * TileOutputs + o];
+        const float w = weight_to_float(val[q * TileOutputs + o]);
+        const float4* s = staged4 + slot * (Rows / 4);
+#pragma unroll
+        for (int v = 0; v < Rows / 4; ++v) {
+          const float4 x = s[v];
+          acc[4 * v + 0] = add_product(acc[4 * v + 0], x.x, w);
+          acc[4 * v + 1] = add_product(acc[4 * v + 1], x.y, w);
+          acc[4 * v + 2] = add_product(acc[4 * v + 2], x.z, w);
+          acc[4 * v + 3] = add_product(acc[4 * v + 3], x.w, w);
+        }
+      }
+      __syncthreads();  // everyone done reading before the next chunk overwrites it
+    }
+
+    // Epilogue: bias (on nonzero sums only, as the reference), ReLU, clip; count nonzeros per row.
+    const unsigned lane = threadIdx.x % 32;
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) {
+      const int k = k0 + r;
+      float y = 0.0f;
+      if (k < rows_active && has_output) {
+        const float z = acc[r];
+        y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+        a.out[static_cast<int64_t>(k) * a.neurons + out_pos] = y;
+      }
+      const int warp_nnz = __popc(__ballot_sync(0xffffffffu, y != 0.0f));
+      if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
+    }
+    __syncthreads();  // row_nnz complete
+    if (o < Rows) {
+      const int k = k0 + o;
+      if (k < rows_active) {
+        if (row_nnz[o] > 0) {
+          a.alive[k] = 1;
+          atomicAdd(a.nnz, static_cast<unsigned long long>(row_nnz[o]));
+        }
+        if (tile == 0) a.ids_out[k] = a.ids_in[a.active[k]];
+      }
+    }
+    __syncthreads();  // row_nnz read before the next row batch resets it
+  }
+}
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,53 @@
+// Sliced ELLPACK with shared-memory footprints: the CUDA engine's weight layout, built on the host.
+//
+// Output neurons are put in an order that groups columns with equal or similar input sets (sorted by
+// their input lists), then cut into tiles of `tile_outputs` consecutive outputs (one CUDA block).
+// A tile's footprint, the inputs any of its outputs reads, is cut into chunks of at most
+// `chunk_capacity` inputs: each chunk is staged in shared memory for a batch of feature rows, and the
+// tile's outputs consume it through 16-bit slot indices. Entries of a column are ordered by input id,
+// and chunks are consecutive ranges of input ids, so every output sums its inputs in ascending input
+// order, the same order as the CPU engines: results are bit-identical.
+//
+// Plain C++ (no CUDA) so that it is tested on machines without a GPU.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "spdnn/csr.hpp"
+
+namespace spdnn::cuda {
+
+struct SlicedEllLayer {
+  int32_t neurons = 0;
+  int32_t tile_outputs = 0;
+  int32_t chunk_capacity = 0;
+  std::vector<int32_t> out_order;    // physical output position -> output neuron
+  std::vector<int32_t> tile_chunks;  // tiles + 1: chunk range of each tile
+  // Per chunk (the arrays below are indexed by chunk):
+  std::vector<int64_t> chunk_map;    // offset into `map`
+  std::vector<int32_t> chunk_size;   // footprint inputs staged (<= chunk_capacity)
+  std::vector<int64_t> chunk_ell;    // offset into ell_idx / ell_val ([k][tile_outputs] per chunk)
+  std::vector<int32_t> chunk_k;      // ELL width of the chunk (max entries of one output)
+  std::vector<int32_t> map;          // physical positions (in the previous layer's order) to stage
+  std::vector<uint16_t> ell_idx;     // slot in the chunk's staged inputs
+  std::vector<float> ell_val;        // weight; 0 for padding
+
+  int32_t tiles() const { return static_cast<int32_t>(tile_chunks.size()) - 1; }
+  int32_t chunks() const { return static_cast<int32_t>(chunk_size.size()); }
+  int32_t max_chunk_k() const;
+};
+
+// The column order that groups outputs reading the same inputs (a permutation of 0..N-1).
+std::vector<int32_t> group_outputs(const CsrMatrix& w);
+
+// `in_position[i]` is where input neuron i sits in the feature rows (the previous layer's out_order
+// inverted; the identity for layer 1). `out_order` is this layer's output order (group_outputs).
+SlicedEllLayer build_sliced_ell(const CsrMatrix& w, const std::vector<int32_t>& in_position,
+                                std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity);
+
+// One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed
+// by physical position, the result by physical output position.
+std::vector<float> sliced_ell_row(const SlicedEllLayer& layer, const std::vector<float>& in, float bias, float clip);
+
+}  // namespace spdnn::cuda
