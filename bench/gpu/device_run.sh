@@ -18,6 +18,7 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
 fi
 if [ $# -gt 0 ]; then
   bench/gpu/challenge_bench.sh build/device "$out/bench" "$@" 2>&1 | tee "$out/bench.log"
-  python3 bench/gpu/summarize.py "$out/bench" "$out/challenge_h100.json" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    "bench/gpu/device_run.sh $*"
+  python3 bench/gpu/summarize.py "$out/bench" "$out/challenge_h100.json" "${COMMIT:-unknown}" \
+    "bench/gpu/device_run.sh $*" | tee "$out/summary.md"
+  tar czf "$out/bench.tgz" -C "$out" bench && rm -rf "$out/bench"
 fi

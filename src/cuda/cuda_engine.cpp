@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <fmt/format.h>
@@ -216,6 +217,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     SPDNN_CUDA_CHECK(cudaEventRecord(slot_ready[s].e, copy.s));
   };
   result.preprocess_s = seconds_since(t_pre);
+  const char* graphs_env = std::getenv("SPDNN_CUDA_GRAPHS");  // "0" disables graphs (for measurements)
+  // (Debug synchronization after each launch cannot happen inside a capture.)
+  const bool use_graphs = (graphs_env == nullptr || std::string(graphs_env) != "0") && !sync_after_launch();
 
   result.layers.resize(layers);
   std::vector<int32_t> host_counts(layers + 1);
@@ -248,45 +252,79 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz.get(), 0, nnz.size() * sizeof(unsigned long long), compute.s));
     SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // `ptr`, `cols`, `vals` are host temporaries
 
-    SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
-    if (info.weights_streamed) {
-      for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[s].e, compute.s));
-      for (int32_t l = 0; l < std::min(layers, 2); ++l) stream_layer(l);
-    }
-    SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a.get(), 0, static_cast<size_t>(r0) * n * sizeof(float), compute.s));
-    SPDNN_CUDA_CHECK(launch_densify(in_ptr.get(), in_cols.get(), in_vals.get(), r0, n, feat_a.get(), compute.s));
-    SPDNN_CUDA_CHECK(launch_iota(list_a.get(), r0, compute.s));
-    SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
-
-    float* in = feat_a.get();
-    float* out = feat_b.get();
-    int32_t *list = list_a.get(), *list_next = list_b.get(), *ids_in = ids_a.get(), *ids_out = ids_b.get();
-    const int row_blocks = (r0 + cfg.shape.rows - 1) / cfg.shape.rows;
-    for (int32_t l = 0; l < layers; ++l) {
-      const unsigned char* base = weights.get() + (info.weights_streamed ? (l % 2) * max_blob : offset[l]);
-      if (info.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute.s, slot_ready[l % 2].e));
-      SPDNN_CUDA_CHECK(cudaMemsetAsync(alive.get(), 0, static_cast<size_t>(r0), compute.s));
-      LayerArgs<Weight> a{};
-      a.in = in, a.out = out, a.active = list, a.count = counts.get() + l, a.ids_in = ids_in, a.ids_out = ids_out;
-      a.alive = alive.get(), a.nnz = nnz.get() + l, a.neurons = n, a.bias = net.bias, a.clip = net.clip;
-      bind_layer(a, layout[l], base);
-      const int tiles = layout[l].tiles;
-      const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
-                                       std::min(row_blocks, 65535));
-      SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(cfg.shape, a, tiles, grid_rows, shared_bytes, compute.s));
-      SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
-      SPDNN_CUDA_CHECK(compact_alive(cub_scratch.get(), cub_bytes, alive.get(), list_next, counts.get() + l + 1, r0, compute.s));
+    // Everything from here to the survivors' ids is enqueued without host synchronization; unless
+    // weights stream (two streams), it is captured once as a CUDA graph, so the per-layer launches
+    // cost one graph launch (instantiation is counted as preprocessing).
+    auto enqueue_batch = [&]() -> std::pair<float*, int32_t*> {
       if (info.weights_streamed) {
-        SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[l % 2].e, compute.s));
-        if (l + 2 < layers) stream_layer(l + 2);
+        for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[s].e, compute.s));
+        for (int32_t l = 0; l < std::min(layers, 2); ++l) stream_layer(l);
       }
-      std::swap(in, out);
-      std::swap(list, list_next);
-      std::swap(ids_in, ids_out);
+      SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a.get(), 0, static_cast<size_t>(r0) * n * sizeof(float), compute.s));
+      SPDNN_CUDA_CHECK(launch_densify(in_ptr.get(), in_cols.get(), in_vals.get(), r0, n, feat_a.get(), compute.s));
+      SPDNN_CUDA_CHECK(launch_iota(list_a.get(), r0, compute.s));
+      SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
+      float* in = feat_a.get();
+      float* out = feat_b.get();
+      int32_t *list = list_a.get(), *list_next = list_b.get(), *ids_in = ids_a.get(), *ids_out = ids_b.get();
+      const int row_blocks = (r0 + cfg.shape.rows - 1) / cfg.shape.rows;
+      for (int32_t l = 0; l < layers; ++l) {
+        const unsigned char* base = weights.get() + (info.weights_streamed ? (l % 2) * max_blob : offset[l]);
+        if (info.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute.s, slot_ready[l % 2].e));
+        SPDNN_CUDA_CHECK(cudaMemsetAsync(alive.get(), 0, static_cast<size_t>(r0), compute.s));
+        LayerArgs<Weight> a{};
+        a.in = in, a.out = out, a.active = list, a.count = counts.get() + l, a.ids_in = ids_in, a.ids_out = ids_out;
+        a.alive = alive.get(), a.nnz = nnz.get() + l, a.neurons = n, a.bias = net.bias, a.clip = net.clip;
+        bind_layer(a, layout[l], base);
+        const int tiles = layout[l].tiles;
+        const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                         std::min(row_blocks, 65535));
+        SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(cfg.shape, a, tiles, grid_rows, shared_bytes, compute.s));
+        SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
+        SPDNN_CUDA_CHECK(compact_alive(cub_scratch.get(), cub_bytes, alive.get(), list_next, counts.get() + l + 1, r0, compute.s));
+        if (info.weights_streamed) {
+          SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[l % 2].e, compute.s));
+          if (l + 2 < layers) stream_layer(l + 2);
+        }
+        std::swap(in, out);
+        std::swap(list, list_next);
+        std::swap(ids_in, ids_out);
+      }
+      SPDNN_CUDA_CHECK(launch_gather_ids(list, counts.get() + layers, ids_in, categories.get(), r0, compute.s));
+      return {in, list};
+    };
+    std::pair<float*, int32_t*> last;
+    if (use_graphs && !info.weights_streamed) {
+      const auto t_graph = std::chrono::steady_clock::now();
+      cudaGraph_t graph = nullptr;
+      SPDNN_CUDA_CHECK(cudaStreamBeginCapture(compute.s, cudaStreamCaptureModeThreadLocal));
+      try {
+        last = enqueue_batch();
+      } catch (...) {
+        cudaStreamEndCapture(compute.s, &graph);
+        if (graph != nullptr) cudaGraphDestroy(graph);
+        throw;
+      }
+      SPDNN_CUDA_CHECK(cudaStreamEndCapture(compute.s, &graph));
+      cudaGraphExec_t exec = nullptr;
+      cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      SPDNN_CUDA_CHECK(inst);
+      result.preprocess_s += seconds_since(t_graph);
+      SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
+      cudaError_t launched = cudaGraphLaunch(exec, compute.s);
+      SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
+      cudaError_t done = cudaStreamSynchronize(compute.s);
+      cudaGraphExecDestroy(exec);
+      SPDNN_CUDA_CHECK(launched);
+      SPDNN_CUDA_CHECK(done);
+    } else {
+      SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
+      last = enqueue_batch();
+      SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
+      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
     }
-    SPDNN_CUDA_CHECK(launch_gather_ids(list, counts.get() + layers, ids_in, categories.get(), r0, compute.s));
-    SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
-    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+    auto [in, list] = last;
     float ms = 0.0f;
     SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, t_begin.e, t_end.e));
     inference_ms += ms;

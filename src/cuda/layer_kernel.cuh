@@ -27,8 +27,8 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
   static_assert(Rows % 4 == 0, "rows are staged and read as float4");
   static_assert(TileOutputs % 32 == 0, "whole warps: the nonzero count uses warp ballots");
   extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
-  float* staged = reinterpret_cast<float*>(staged4);
   __shared__ int row_nnz[Rows];
+  __shared__ int64_t row_base[Rows];   // offset of each row in `in`; -1 past the active rows
 
   const int tile = blockIdx.x, o = threadIdx.x;
   const int out_pos = tile * TileOutputs + o;
@@ -37,7 +37,11 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
 
   for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
-    if (o < Rows) row_nnz[o] = 0;
+    if (o < Rows) {
+      row_nnz[o] = 0;
+      row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.neurons : -1;
+    }
+    __syncthreads();  // row_base ready for the staging loads
     float acc[Rows];
 #pragma unroll
     for (int r = 0; r < Rows; ++r) acc[r] = 0.0f;
@@ -45,11 +49,15 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
     for (int c = c_begin; c < c_end; ++c) {
       const int size = a.chunk_size[c];
       const int32_t* map = a.map + a.chunk_map[c];
-      // Stage: consecutive threads take consecutive slots of one row (coalesced as far as the map allows).
-      for (int e = o; e < size * Rows; e += TileOutputs) {
-        const int r = e / size, f = e - r * size;
-        const int k = k0 + r;
-        staged[f * Rows + r] = k < rows_active ? a.in[static_cast<int64_t>(a.active[k]) * a.neurons + map[f]] : 0.0f;
+      // Stage: one slot per thread, all Rows loads in flight at once, then Rows/4 float4 stores.
+      for (int f = o; f < size; f += TileOutputs) {
+        const int pos = map[f];
+        float v[Rows];
+#pragma unroll
+        for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(a.in + row_base[r] + pos) : 0.0f;
+#pragma unroll
+        for (int q = 0; q < Rows / 4; ++q)
+          staged4[f * (Rows / 4) + q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
       }
       __syncthreads();  // staged chunk complete before any thread reads it
       const int width = a.chunk_k[c];
@@ -96,7 +104,7 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
         if (tile == 0) a.ids_out[k] = a.ids_in[a.active[k]];
       }
     }
-    __syncthreads();  // row_nnz read before the next row batch resets it
+    __syncthreads();  // row_nnz and row_base read before the next row batch resets them
   }
 }
 
