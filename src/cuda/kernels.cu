@@ -1,8 +1,5 @@
 // Kernel definitions and their launchers: the layer kernel instantiated from a list of shapes, the
-// input densification, and the CUB compaction of alive rows.
-#include <cub/device/device_select.cuh>
-#include <thrust/iterator/counting_iterator.h>
-
+// input densification, and the final gather of survivors' ids.
 #include <tuple>
 
 #include "cuda/kernels.hpp"
@@ -97,12 +94,6 @@ cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const i
                               int32_t capacity, cudaStream_t stream) {
   gather_ids_kernel<<<std::max(1, blocks_for(capacity, 256)), 256, 0, stream>>>(list, count, ids, out);
   return cudaGetLastError();
-}
-
-cudaError_t compact_alive(void* scratch, size_t& scratch_bytes, const uint8_t* alive, int32_t* out, int32_t* count,
-                          int32_t n, cudaStream_t stream) {
-  return cub::DeviceSelect::Flagged(scratch, scratch_bytes, thrust::counting_iterator<int32_t>(0), alive, out, count,
-                                    n, stream);
 }
 
 }  // namespace spdnn::cuda

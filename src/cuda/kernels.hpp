@@ -33,9 +33,4 @@ cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
 // out[k] = ids[list[k]] for k < *count (count in device memory); `capacity` bounds the grid.
 cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out,
                               int32_t capacity, cudaStream_t stream);
-// The indices k < n with alive[k] != 0, ascending, into `out`; their number into *count (device).
-// With scratch == nullptr, only sets scratch_bytes.
-cudaError_t compact_alive(void* scratch, size_t& scratch_bytes, const uint8_t* alive, int32_t* out, int32_t* count,
-                          int32_t n, cudaStream_t stream);
-
 }  // namespace spdnn::cuda

@@ -13,7 +13,10 @@ struct LayerArgs {
   const int32_t* count;       // number of active rows (device)
   const int32_t* ids_in;      // input id of each row of `in`
   int32_t* ids_out;           // input id of each row of `out`
-  uint8_t* alive;             // out row k has a nonzero (zeroed before the launch)
+  int32_t* next_active;       // the surviving rows of `out`, appended (in no particular order)
+  int32_t* next_count;        // their number (zero before the launch)
+  int32_t* row_total;         // per row of `out`: nonzeros summed over tiles (zero; reset after use)
+  int32_t* tiles_done;        // per row block: tiles finished with it (zero; reset after use)
   unsigned long long* nnz;    // nonzeros of this layer's output (accumulated)
   const int32_t* tile_chunks;
   const int64_t* chunk_map;

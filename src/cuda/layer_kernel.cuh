@@ -1,5 +1,5 @@
 // One layer of the challenge on the GPU: sliced-ELL SpMM fused with bias, ReLU, clip, and the
-// bookkeeping for pruning (alive flags, per-layer nonzeros, surviving ids).
+// pruning: the surviving rows are appended to the next active list by the last tile done with them.
 //
 // Block = one tile of TileOutputs outputs (one output per thread) x Rows feature rows at a time.
 // For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
@@ -94,15 +94,28 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
       if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
     }
     __syncthreads();  // row_nnz complete
-    if (o < Rows) {
-      const int k = k0 + o;
-      if (k < rows_active) {
-        if (row_nnz[o] > 0) {
-          a.alive[k] = 1;
-          atomicAdd(a.nnz, static_cast<unsigned long long>(row_nnz[o]));
+    // A row survives if any tile produced a nonzero in it. Tiles add their counts to row_total; the
+    // last tile to finish this row block (threadFenceReduction pattern) appends the survivors to the
+    // next active list and resets the counters for the next layer. No separate compaction pass.
+    if (o < Rows && k0 + o < rows_active) {
+      if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
+      if (tile == 0) a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+    }
+    __threadfence();  // this tile's row_total updates are visible before it counts itself done
+    __shared__ bool last_tile;
+    __syncthreads();
+    if (o == 0) last_tile = atomicAdd(&a.tiles_done[k0 / Rows], 1) == static_cast<int>(gridDim.x) - 1;
+    __syncthreads();
+    if (last_tile) {
+      __threadfence();  // see every other tile's row_total
+      if (o < Rows && k0 + o < rows_active) {
+        const int total = atomicExch(&a.row_total[k0 + o], 0);
+        if (total > 0) {
+          a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
+          atomicAdd(a.nnz, static_cast<unsigned long long>(total));
         }
-        if (tile == 0) a.ids_out[k] = a.ids_in[a.active[k]];
       }
+      if (o == 0) a.tiles_done[k0 / Rows] = 0;
     }
     __syncthreads();  // row_nnz and row_base read before the next row batch resets them
   }
