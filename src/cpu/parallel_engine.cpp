@@ -24,6 +24,12 @@ struct ActiveRows {
 
   int64_t rows() const { return static_cast<int64_t>(ids.size()); }
   int64_t nnz() const { return static_cast<int64_t>(cols.size()); }
+  // Empties the rows but keeps the memory: buffers are reused from layer to layer, because fresh
+  // allocations fault their pages in one at a time, and page faults serialize threads.
+  void clear() {
+    ids.clear(), cols.clear(), vals.clear();
+    row_ptr.assign(1, 0);
+  }
 };
 
 // Per-thread scratch: the dense accumulator and the list of outputs touched in it.
@@ -104,24 +110,38 @@ class ParallelEngine final : public Engine {
 
     std::vector<Scratch> scratch;
     for (int t = 0; t < threads; ++t) scratch.emplace_back(net.neurons);
+    std::vector<ActiveRows> parts(static_cast<size_t>(threads) * 16);
+    ActiveRows spare;
     for (int32_t l = 0; l < net.num_layers(); ++l) {
       // Chunks in row order; concatenating them in order keeps the rows sorted by input id.
-      const int64_t chunks = std::min<int64_t>(y.rows(), int64_t{threads} * 16);
-      std::vector<ActiveRows> parts(chunks);
+      const int64_t chunks = std::min<int64_t>(y.rows(), static_cast<int64_t>(parts.size()));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
       for (int64_t c = 0; c < chunks; ++c) {
-        parts[c].row_ptr = {0};
+        parts[c].clear();
         layer_rows(y, y.rows() * c / chunks, y.rows() * (c + 1) / chunks, net.layers[l], net.bias, net.clip,
                    scratch[omp_get_thread_num()], parts[c]);
       }
-      ActiveRows next;
-      for (ActiveRows& part : parts) {
-        const int64_t base = next.nnz();
-        next.ids.insert(next.ids.end(), part.ids.begin(), part.ids.end());
-        for (size_t k = 1; k < part.row_ptr.size(); ++k) next.row_ptr.push_back(base + part.row_ptr[k]);
-        next.cols.insert(next.cols.end(), part.cols.begin(), part.cols.end());
-        next.vals.insert(next.vals.end(), part.vals.begin(), part.vals.end());
+      // Concatenate the parts in order, in parallel: early layers of large networks hold gigabytes.
+      std::vector<int64_t> row_at(chunks + 1, 0), nnz_at(chunks + 1, 0);
+      for (int64_t c = 0; c < chunks; ++c) {
+        row_at[c + 1] = row_at[c] + parts[c].rows();
+        nnz_at[c + 1] = nnz_at[c] + parts[c].nnz();
       }
+      ActiveRows next = std::move(spare);
+      next.ids.resize(row_at[chunks]);
+      next.row_ptr.resize(row_at[chunks] + 1);
+      next.cols.resize(nnz_at[chunks]);
+      next.vals.resize(nnz_at[chunks]);
+      next.row_ptr[0] = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+      for (int64_t c = 0; c < chunks; ++c) {
+        ActiveRows& part = parts[c];
+        std::copy(part.ids.begin(), part.ids.end(), next.ids.begin() + row_at[c]);
+        for (int64_t k = 1; k <= part.rows(); ++k) next.row_ptr[row_at[c] + k] = nnz_at[c] + part.row_ptr[k];
+        std::copy(part.cols.begin(), part.cols.end(), next.cols.begin() + nnz_at[c]);
+        std::copy(part.vals.begin(), part.vals.end(), next.vals.begin() + nnz_at[c]);
+      }
+      spare = std::move(y);
       y = std::move(next);
       result.layers.push_back({y.rows(), y.nnz()});
       if (opt.on_layer) opt.on_layer(l + 1, net.num_layers());
