@@ -375,8 +375,11 @@ std::unique_ptr<Engine> make_cuda_engine(std::string* why) {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
-    if (why != nullptr)
-      *why = status != cudaSuccess ? fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(status)) : "no CUDA device";
+    if (why != nullptr) {
+      if (status == cudaSuccess || status == cudaErrorNoDevice) *why = "no CUDA device";
+      else if (status == cudaErrorInsufficientDriver) *why = "no CUDA driver, or one older than this build's CUDA runtime";
+      else *why = fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(status));
+    }
     (void)cudaGetLastError();
     return nullptr;
   }

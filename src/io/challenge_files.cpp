@@ -38,17 +38,22 @@ std::string join(const std::set<int64_t>& s) {
   return out;
 }
 
+// The distinct numbers captured by `pattern` (group 1) in the names of the entries of `dir`.
+std::set<int64_t> numbers_in_names(const fs::path& dir, const std::regex& pattern, bool folders) {
+  std::set<int64_t> found;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::smatch m;
+    std::string name = e.path().filename().string();
+    if (e.is_directory() == folders && std::regex_match(name, m, pattern)) found.insert(std::stoll(m[1]));
+  }
+  return found;
+}
+
 }  // namespace
 
 int32_t infer_neurons(const fs::path& data_dir) {
   require_dir(data_dir, "data folder");
-  static const std::regex pattern(R"(neuron(\d+))");
-  std::set<int64_t> found;
-  for (const auto& e : fs::directory_iterator(data_dir)) {
-    std::smatch m;
-    std::string name = e.path().filename().string();
-    if (e.is_directory() && std::regex_match(name, m, pattern)) found.insert(std::stoll(m[1]));
-  }
+  std::set<int64_t> found = numbers_in_names(data_dir, std::regex(R"(neuron(\d+))"), true);
   if (found.empty())
     throw Error(Errc::io, fmt::format("{}: no neuron{{N}} folder (official layout)", data_dir.string()));
   if (found.size() > 1)
@@ -59,13 +64,7 @@ int32_t infer_neurons(const fs::path& data_dir) {
 
 int32_t infer_weights_neurons(const fs::path& weights_dir) {
   require_dir(weights_dir, "weights folder");
-  static const std::regex pattern(R"(n(\d+)-l(\d+)\.tsv(\.gz)?)");
-  std::set<int64_t> found;
-  for (const auto& e : fs::directory_iterator(weights_dir)) {
-    std::smatch m;
-    std::string name = e.path().filename().string();
-    if (std::regex_match(name, m, pattern)) found.insert(std::stoll(m[1]));
-  }
+  std::set<int64_t> found = numbers_in_names(weights_dir, std::regex(R"(n(\d+)-l(\d+)\.tsv(\.gz)?)"), false);
   if (found.empty())
     throw Error(Errc::io, fmt::format("{}: no layer files n{{N}}-l{{l}}.tsv", weights_dir.string()));
   if (found.size() > 1)
