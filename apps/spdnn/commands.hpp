@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "spdnn/dist.hpp"
+
 namespace spdnn::app {
 
 // A subcommand's body; returns the process exit code (0 ok, 1 verification failed).
@@ -19,6 +21,12 @@ Command add_generate_command(CLI::App& app);
 inline std::string& command_line() {
   static std::string line;
   return line;
+}
+
+// The process group this process belongs to (one rank unless started by mpirun); set by main.
+inline dist::World*& world() {
+  static dist::World* w = nullptr;
+  return w;
 }
 
 // Exit codes shared by all commands.

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   Command verify = add_verify_command(app);
   Command convert = add_convert_command(app);
   Command generate = add_generate_command(app);
+  spdnn::dist::World world_instance(&argc, &argv);  // MPI_Init only under an MPI launcher
+  world() = &world_instance;
   for (int i = 0; i < argc; ++i) command_line() += (i ? " " : "") + std::string(argv[i]);
   try {
     app.parse(argc, argv);

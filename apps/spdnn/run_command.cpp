@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "spdnn/challenge.hpp"
+#include "spdnn/dist.hpp"
 #include "spdnn/engine.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/generate.hpp"
@@ -113,25 +114,65 @@ std::string with_commas(int64_t v) {
 }
 
 int run(const RunOptionsCli& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
   if (o.layers < 0 || o.neurons < 0) throw Error(Errc::usage, "--neurons and --layers must be positive");
-  TerminalProgress progress(!o.quiet);
-  Problem p = load_problem(o, progress);
+  const dist::World& w = *world();
+  // Ranks sharing a node share its cores, unless --threads says otherwise.
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  else if (w.local_size() > 1) omp_set_num_threads(std::max(1, omp_get_num_procs() / w.local_size()));
+  const bool lead = w.rank() == 0;  // rank 0 talks and reports; every rank computes its slice
+  TerminalProgress progress(!o.quiet && lead);
 
-  std::string note;
-  auto engine = make_engine(o.engine, &note);
-  if (!note.empty() && !o.quiet) fmt::print(stderr, "spdnn: note: {}\n", note);
-  if (auto why = engine->cannot_run(p.net, p.x))
-    throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
+  // Phase 1, no collectives: load (every rank loads or generates the same network and inputs), take
+  // this rank's slice of the inputs, run. Under MPI a failure is agreed on before anything else, so a
+  // failing rank ends the job (non-zero, its one line) instead of leaving the others waiting.
+  Problem p;
+  std::unique_ptr<Engine> engine;
+  RunResult r;
+  dist::Slice slice;
+  auto phase1 = [&] {
+    p = load_problem(o, progress);
+    std::string note;
+    engine = make_engine(o.engine, &note, w.size() > 1 ? w.local_rank() : -1);
+    if (!note.empty() && !o.quiet && lead) fmt::print(stderr, "spdnn: note: {}\n", note);
+    if (auto why = engine->cannot_run(p.net, p.x))
+      throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
+    RunOptions ro;
+    ro.threads = o.threads;
+    ro.batch_inputs = o.batch;
+    ro.stream_weights = o.stream_weights;
+    ro.half_weights = o.half_weights;
+    if (lead) ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
+    slice = dist::slice_of(p.x.count(), w.rank(), w.size());
+    r = w.size() > 1 ? engine->run(p.net, dist::take_rows(p.x, slice), ro) : engine->run(p.net, p.x, ro);
+    progress.done();
+  };
+  if (w.size() == 1) {
+    phase1();
+  } else {
+    std::optional<std::string> failure;
+    try {
+      phase1();
+    } catch (const std::bad_alloc&) {
+      failure = "out of host memory";
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (w.any(failure.has_value())) {
+      if (failure) fmt::print(stderr, "spdnn: error: rank {}: {}\n", w.rank(), *failure);
+      return kExitError;
+    }
+  }
 
-  RunOptions ro;
-  ro.threads = o.threads;
-  ro.batch_inputs = o.batch;
-  ro.stream_weights = o.stream_weights;
-  ro.half_weights = o.half_weights;
-  ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
-  RunResult r = engine->run(p.net, p.x, ro);
-  progress.done();
+  // Phase 2: gather at rank 0 (ids made global first).
+  for (int64_t& id : r.categories) id += slice.begin;
+  const dist::RankReport mine{slice.end - slice.begin, static_cast<int64_t>(r.categories.size()), r.inference_s};
+  const double inference_s = w.max(r.inference_s);  // the job's inference ends with its slowest rank
+  r.categories = w.gather_categories(r.categories);
+  r.layers = w.reduce_layers(r.layers);
+  const std::vector<dist::RankReport> ranks = w.gather_reports(mine);
+  if (!lead) return kExitOk;
+  r.inference_s = inference_s;
+  std::sort(r.categories.begin(), r.categories.end());
 
   std::optional<Verification> v;
   if (p.truth) v = verify_categories(r.categories, io::read_categories(*p.truth));
@@ -146,10 +187,22 @@ int run(const RunOptionsCli& o) {
   j["inputs"] = {{"count", p.x.count()}, {"nnz", p.x.nnz()}, {"source", p.inputs_source}};
   j["engine"] = engine->name();
   j["device"] = engine->device();
+  j["ranks"] = w.size();
+  j["gpus"] = engine->name() == "cuda" ? w.size() : 0;
   j["timing_s"] = {{"load", p.load_s}, {"preprocess", r.preprocess_s}, {"inference", r.inference_s}};
   j["teraedges_per_s"] = rate;
   j["categories"] = {{"count", r.categories.size()}};
   if (v) j["verification"] = {{"truth", *p.truth}, {"passed", v->passed}, {"missing", v->missing}, {"extra", v->extra}};
+  if (w.size() > 1) {
+    double sum = 0, most = 0;
+    j["per_rank"] = nlohmann::ordered_json::array();
+    for (size_t k = 0; k < ranks.size(); ++k) {
+      j["per_rank"].push_back({{"rank", k}, {"inputs", ranks[k].inputs}, {"survivors", ranks[k].survivors},
+                               {"inference_s", ranks[k].inference_s}});
+      sum += ranks[k].inference_s, most = std::max(most, ranks[k].inference_s);
+    }
+    j["imbalance"] = sum > 0 ? most / (sum / static_cast<double>(ranks.size())) : 1.0;
+  }
   if (r.execution) {
     const ExecutionInfo& e = *r.execution;
     j["execution"] = {{"kernel", e.kernel}, {"batches", e.batches}, {"batch_inputs", e.batch_inputs},

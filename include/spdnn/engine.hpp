@@ -67,6 +67,8 @@ std::vector<std::string> engine_names();
 
 // Creates an engine by name ("auto" picks the best available). Throws Error(usage/unsupported).
 // `note` receives a line for the user when "auto" had to fall back (e.g. no CUDA device).
-std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note = nullptr);
+// `device_hint` picks an accelerator (modulo the number present; several ranks on one node pass their
+// local rank); -1 keeps the current one.
+std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note = nullptr, int device_hint = -1);
 
 }  // namespace spdnn

@@ -23,17 +23,17 @@ std::vector<std::string> engine_names() {
   return names;
 }
 
-std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note) {
+std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note, int device_hint) {
   if (name == "reference") return cpu::make_reference_engine();
   if (name == "cpu") return cpu::make_parallel_engine();
   if (name == "cuda" || name == "auto") {
 #ifdef SPDNN_HAVE_CUDA
     std::string why;
-    if (auto engine = cuda::make_cuda_engine(&why)) return engine;
+    if (auto engine = cuda::make_cuda_engine(&why, device_hint)) return engine;
     if (name == "cuda") throw Error(Errc::unsupported, fmt::format("engine cuda: {}", why));
     if (note != nullptr) *note = fmt::format("no usable CUDA device ({}): using the cpu engine", why);
 #else
-    (void)note;
+    (void)note, (void)device_hint;
     if (name == "cuda")
       throw Error(Errc::unsupported, "engine cuda: this build has no CUDA support (nvcc was not found at configure time)");
 #endif

@@ -371,7 +371,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
 }  // namespace
 
-std::unique_ptr<Engine> make_cuda_engine(std::string* why) {
+std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint) {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess || count == 0) {
@@ -384,6 +384,7 @@ std::unique_ptr<Engine> make_cuda_engine(std::string* why) {
     return nullptr;
   }
   int device = 0;
+  if (device_hint >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(device_hint % count));
   SPDNN_CUDA_CHECK(cudaGetDevice(&device));
   return std::make_unique<CudaEngine>(device);
 }

@@ -9,6 +9,7 @@
 namespace spdnn::cuda {
 
 // The engine on the current CUDA device, or nullptr with the reason in `why` (no device, no driver).
-std::unique_ptr<Engine> make_cuda_engine(std::string* why);
+// `device_hint` >= 0 selects device hint % count (one GPU per rank on a node).
+std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint = -1);
 
 }  // namespace spdnn::cuda
