@@ -166,7 +166,11 @@ int run(const RunOptionsCli& o) {
   // Phase 2: gather at rank 0 (ids made global first).
   for (int64_t& id : r.categories) id += slice.begin;
   const dist::RankReport mine{slice.end - slice.begin, static_cast<int64_t>(r.categories.size()), r.inference_s};
-  const double inference_s = w.max(r.inference_s);  // the job's inference ends with its slowest rank
+  // The job's inference: from the first rank's start to the last rank's end (ranks sharing a device
+  // may not overlap; the longest single interval would then overstate the rate).
+  const bool timed = r.inference_begin_unix > 0.0;  // a rank with nothing to run has no interval
+  const double span = w.max(timed ? r.inference_end_unix : 0.0) - w.min(timed ? r.inference_begin_unix : 1e300);
+  const double inference_s = w.size() > 1 ? std::max(span, w.max(r.inference_s)) : r.inference_s;
   r.categories = w.gather_categories(r.categories);
   r.layers = w.reduce_layers(r.layers);
   const std::vector<dist::RankReport> ranks = w.gather_reports(mine);

@@ -47,6 +47,7 @@ class World {
   std::vector<LayerStats> reduce_layers(const std::vector<LayerStats>& mine) const;
   std::vector<RankReport> gather_reports(const RankReport& mine) const;
   double max(double v) const;
+  double min(double v) const { return -max(-v); }
 
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;

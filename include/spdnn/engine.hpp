@@ -1,6 +1,7 @@
 // The engine interface: every backend (reference, cpu, cuda, multi-GPU, MPI) runs a Network on Features.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,9 +49,16 @@ struct RunResult {
   std::vector<LayerStats> layers;   // one per layer
   double preprocess_s = 0.0;        // weight/feature preparation inside the engine
   double inference_s = 0.0;         // the layer loop (what TeraEdges/s is computed from)
+  // The same interval on the system clock (seconds since the epoch), so that processes running at
+  // once can report the span of all of them rather than the longest of their own intervals.
+  double inference_begin_unix = 0.0, inference_end_unix = 0.0;
   std::optional<CsrMatrix> features;  // final Y, only with RunOptions::keep_features
   std::optional<ExecutionInfo> execution;  // accelerator engines only
 };
+
+inline double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 class Engine {
  public:

@@ -107,6 +107,7 @@ class ParallelEngine final : public Engine {
     }
     auto t1 = std::chrono::steady_clock::now();
     result.preprocess_s = std::chrono::duration<double>(t1 - t0).count();
+    result.inference_begin_unix = unix_seconds();
 
     std::vector<Scratch> scratch;
     for (int t = 0; t < threads; ++t) scratch.emplace_back(net.neurons);
@@ -147,6 +148,7 @@ class ParallelEngine final : public Engine {
       if (opt.on_layer) opt.on_layer(l + 1, net.num_layers());
     }
     result.inference_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    result.inference_end_unix = unix_seconds();
 
     for (int64_t id : y.ids) result.categories.push_back(id + 1);
     if (opt.keep_features) {

@@ -22,6 +22,7 @@ class ReferenceEngine final : public Engine {
 
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     const auto start = std::chrono::steady_clock::now();
+    const double begin_unix = unix_seconds();
     const int64_t n = net.neurons;
     RunResult result;
     result.layers.assign(net.layers.size(), LayerStats{});
@@ -61,6 +62,7 @@ class ReferenceEngine final : public Engine {
       }
     }
     result.inference_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.inference_begin_unix = begin_unix, result.inference_end_unix = unix_seconds();
     return result;
   }
 };

@@ -313,6 +313,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       cudaGraphDestroy(graph);
       SPDNN_CUDA_CHECK(inst);
       result.preprocess_s += seconds_since(t_graph);
+      if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
       SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
       cudaError_t launched = cudaGraphLaunch(exec, compute.s);
       SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
@@ -321,12 +322,14 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       SPDNN_CUDA_CHECK(launched);
       SPDNN_CUDA_CHECK(done);
     } else {
+      if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
       SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
       last = enqueue_batch();
       SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
       SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
     }
     auto [in, list] = last;
+    result.inference_end_unix = unix_seconds();
     float ms = 0.0f;
     SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, t_begin.e, t_end.e));
     inference_ms += ms;
