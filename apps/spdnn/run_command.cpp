@@ -47,6 +47,9 @@ struct Problem {
   double load_s = 0.0;
 };
 
+// Thrown on a rank that learns, at the inference barrier, that another rank failed before it.
+struct PeerFailed {};
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -142,6 +145,12 @@ int run(const RunOptionsCli& o) {
     ro.stream_weights = o.stream_weights;
     ro.half_weights = o.half_weights;
     if (lead) ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
+    // Ranks start inference together, so the job's span measures them running at once. The barrier
+    // is the same failure vote as the one after phase 1: a rank that failed before it votes there.
+    if (w.size() > 1)
+      ro.before_inference = [&] {
+        if (w.any(false)) throw PeerFailed{};
+      };
     slice = dist::slice_of(p.x.count(), w.rank(), w.size());
     r = w.size() > 1 ? engine->run(p.net, dist::take_rows(p.x, slice), ro) : engine->run(p.net, p.x, ro);
     progress.done();
@@ -152,6 +161,8 @@ int run(const RunOptionsCli& o) {
     std::optional<std::string> failure;
     try {
       phase1();
+    } catch (const PeerFailed&) {
+      return kExitError;  // another rank failed and says so; the vote is already complete
     } catch (const std::bad_alloc&) {
       failure = "out of host memory";
     } catch (const std::exception& e) {
@@ -166,8 +177,8 @@ int run(const RunOptionsCli& o) {
   // Phase 2: gather at rank 0 (ids made global first).
   for (int64_t& id : r.categories) id += slice.begin;
   const dist::RankReport mine{slice.end - slice.begin, static_cast<int64_t>(r.categories.size()), r.inference_s};
-  // The job's inference: from the first rank's start to the last rank's end (ranks sharing a device
-  // may not overlap; the longest single interval would then overstate the rate).
+  // The job's inference: from the common start (the barrier) to the last rank's end; with a device
+  // shared by ranks, the longest single interval would overstate the rate.
   const bool timed = r.inference_begin_unix > 0.0;  // a rank with nothing to run has no interval
   const double span = w.max(timed ? r.inference_end_unix : 0.0) - w.min(timed ? r.inference_begin_unix : 1e300);
   const double inference_s = w.size() > 1 ? std::max(span, w.max(r.inference_s)) : r.inference_s;

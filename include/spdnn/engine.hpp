@@ -28,6 +28,9 @@ struct RunOptions {
   bool keep_features = false;  // return the final Y (tests compare it between engines)
   // Called after each layer with (layers done, total layers); used for terminal progress.
   std::function<void(int32_t, int32_t)> on_layer;
+  // Called exactly once, after preprocessing and before the timed inference (also when there is
+  // nothing to run): processes running together line up here so their timings overlap.
+  std::function<void()> before_inference;
   // Accelerator engines. Each choice is automatic unless forced here (tests force them on small problems).
   int64_t batch_inputs = 0;             // inputs per batch; 0 = as many as device memory holds
   bool stream_weights = false;          // stream layers from host memory even when they would fit

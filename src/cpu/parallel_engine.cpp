@@ -105,6 +105,7 @@ class ParallelEngine final : public Engine {
                     x.matrix.values.begin() + x.matrix.row_ptr[r + 1]);
       y.row_ptr.push_back(y.nnz());
     }
+    if (opt.before_inference) opt.before_inference();
     auto t1 = std::chrono::steady_clock::now();
     result.preprocess_s = std::chrono::duration<double>(t1 - t0).count();
     result.inference_begin_unix = unix_seconds();

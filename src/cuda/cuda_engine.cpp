@@ -233,6 +233,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   final_features.cols = n;
   std::vector<std::vector<std::pair<int32_t, float>>> kept(opt.keep_features ? x.count() : 0);
 
+  if (opt.before_inference) opt.before_inference();
   for (int64_t b0 = 0; b0 < candidates; b0 += batch) {
     const int64_t b1 = std::min(candidates, b0 + batch);
     const int32_t r0 = static_cast<int32_t>(b1 - b0);
