@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "spdnn/engine.hpp"
+#include "spdnn/error.hpp"
 #include "spdnn/generate.hpp"
 #include "spdnn/io.hpp"
 #include "support/test_support.hpp"
@@ -137,6 +138,37 @@ TEST(CudaEngine, OfficialFirst1200Images) {
   EXPECT_EQ(r.categories, io::read_categories(root / "neuron1024-l120-categories-first1200.tsv.gz"));
   EXPECT_EQ(r.categories.size(), 19u);
   EXPECT_EQ(r.layers, make_engine("reference")->run(net, x, {}).layers);
+}
+
+}  // namespace spdnn
+
+namespace spdnn {
+
+// A batch far beyond device memory: an error that names the allocation, not an abort, and the
+// engine (and device) still work afterwards.
+TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = radixnet_network({65536, 2, 1});
+  Features x;
+  x.matrix.rows = 400000;  // 2 x 400000 x 65536 x 4 bytes of features: about 210 GB
+  x.matrix.cols = 65536;
+  for (int64_t r = 0; r < x.matrix.rows; ++r) {
+    x.matrix.col_idx.push_back(static_cast<int32_t>(r % 65536));
+    x.matrix.values.push_back(1.0f);
+    x.matrix.row_ptr.push_back(r + 1);
+  }
+  RunOptions opt;
+  opt.batch_inputs = x.matrix.rows;
+  try {
+    gpu->run(net, x, opt);
+    FAIL() << "expected an out-of-memory error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::out_of_memory) << e.what();
+    EXPECT_NE(std::string(e.what()).find("features"), std::string::npos) << e.what();
+  }
+  Network small = radixnet_network({1024, 10, 2});
+  Features y = challenge_inputs(synthetic_digits(100, 3), 1024).features;
+  expect_same_as_reference(*gpu, small, y, {});
 }
 
 }  // namespace spdnn
