@@ -65,6 +65,20 @@ struct MnistImages {
 };
 MnistImages read_mnist_images(const fs::path& path);
 
+// ---- pruned DL weights: DLMC .smtx patterns and NumPy .npy arrays ---------------------------------
+// .smtx: line 1 `rows, cols, nnz`; line 2 the rows+1 CSR offsets; line 3 the nnz column indices. It
+// has no values: each entry gets a seeded value +-k/1024, k in [256, 1024), nonzero and exact in fp16.
+CsrMatrix read_smtx(const fs::path& path, uint64_t seed = 1);
+
+// .npy version 1.x/2.x, little-endian float32 ('<f4'), C order; any number of dimensions.
+struct NpyArray {
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+NpyArray read_npy(const fs::path& path);
+// A 2-D array as CSR, zeros dropped (a pruned weight matrix stored dense).
+CsrMatrix npy_to_csr(const NpyArray& a, const std::string& name);
+
 // ---- spdnn's binary cache --------------------------------------------------------------------------
 // A versioned header (magic, kind, sizes, checksum of everything after it), then 64-byte aligned arrays
 // that can be used in place when mapped. Loads verify magic, version, sizes and checksum.
