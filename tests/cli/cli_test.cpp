@@ -17,21 +17,9 @@ namespace spdnn {
 
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
+using test::Outcome;
 
-Outcome spdnn_cli(const std::string& args) {
-  std::string cmd = std::string(SPDNN_CLI_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+Outcome spdnn_cli(const std::string& args) { return test::shell(std::string(SPDNN_CLI_PATH) + " " + args); }
 
 void write_text(const std::filesystem::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 

@@ -17,20 +17,8 @@ namespace spdnn {
 
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string output;
-};
-
-Outcome shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::Outcome;
+using test::shell;
 
 // `spdnn run ARGS` on `ranks` processes (1: no mpirun); returns the JSON report.
 nlohmann::json run_ranks(int ranks, const std::string& args, const std::filesystem::path& json) {
