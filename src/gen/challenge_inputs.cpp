@@ -47,16 +47,26 @@ std::vector<double> interpft_matrix(int32_t m, int32_t n) {
 
 namespace {
 
-// Upsamples images and visits every value; one Upsampler per thread.
+// The two interpolation matrices of one upsampling (read-only, shared by all threads and passes).
+struct Interpolation {
+  int32_t n;
+  std::vector<double> a;   // n x rows: upsamples along rows
+  std::vector<double> at;  // A transposed (rows x n), for the contiguous inner loop
+  std::vector<double> b;   // n x cols: upsamples along columns
+  Interpolation(const SourceImages& src, int32_t n_out)
+      : n(n_out), a(interpft_matrix(src.rows, n_out)), at(static_cast<size_t>(src.rows) * n_out),
+        b(src.cols == src.rows ? a : interpft_matrix(src.cols, n_out)) {
+    for (int32_t r = 0; r < n; ++r)
+      for (int32_t s = 0; s < src.rows; ++s) at[static_cast<size_t>(s) * n + r] = a[static_cast<size_t>(r) * src.rows + s];
+  }
+};
+
+// Upsamples images and visits every value; one Upsampler (scratch space) per thread.
 class Upsampler {
  public:
-  Upsampler(const SourceImages& src, int32_t n)
-      : src_(src), n_(n), a_(interpft_matrix(src.rows, n)), b_(interpft_matrix(src.cols, n)),
-        at_(static_cast<size_t>(src.rows) * n), tmp_(static_cast<size_t>(src.rows) * n),
-        out_(static_cast<size_t>(n) * n) {
-    for (int32_t r = 0; r < n; ++r)
-      for (int32_t s = 0; s < src.rows; ++s) at_[static_cast<size_t>(s) * n + r] = a_[static_cast<size_t>(r) * src.rows + s];
-  }
+  Upsampler(const SourceImages& src, const Interpolation& m)
+      : src_(src), n_(m.n), at_(m.at), b_(m.b), tmp_(static_cast<size_t>(src.rows) * m.n),
+        out_(static_cast<size_t>(m.n) * m.n) {}
 
   // out[c * n + r] (column-major, the neuron order) for image `i`.
   const std::vector<double>& image(int64_t i) {
@@ -89,7 +99,9 @@ class Upsampler {
  private:
   const SourceImages& src_;
   int32_t n_;
-  std::vector<double> a_, b_, at_, tmp_, out_;  // at_ = A transposed
+  const std::vector<double>& at_;  // A transposed
+  const std::vector<double>& b_;
+  std::vector<double> tmp_, out_;
 };
 
 int32_t side_of(int64_t neurons) {
@@ -122,6 +134,7 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
   if (count <= 0 || count > src.count) count = src.count;
   const int64_t target = input_target_nnz(neurons, count);
   const int threads = std::max(1, omp_get_max_threads());
+  const Interpolation interpolation(src, n);  // once: building it costs O(n^2 * 28) complex exponentials
 
   // Pass 1: histogram of all values over [lo, hi); values outside fall into the end bins.
   constexpr double lo = -512.0, hi = 768.0;
@@ -131,7 +144,7 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
   std::vector<std::vector<uint64_t>> hist(threads);
 #pragma omp parallel num_threads(threads)
   {
-    Upsampler up(src, n);
+    Upsampler up(src, interpolation);
     auto& h = hist[omp_get_thread_num()];
     h.assign(bins, 0);
 #pragma omp for schedule(dynamic, 64)
@@ -149,7 +162,7 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
   std::vector<std::vector<double>> inside(threads);
 #pragma omp parallel num_threads(threads)
   {
-    Upsampler up(src, n);
+    Upsampler up(src, interpolation);
     auto& mine = inside[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < count; ++i)
@@ -171,7 +184,7 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    Upsampler up(src, n);
+    Upsampler up(src, interpolation);
     CsrMatrix& part = parts[t];
     for (int64_t i = t * per; i < std::min(count, (t + 1) * per); ++i) {
       const auto& img = up.image(i);
