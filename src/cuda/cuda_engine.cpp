@@ -14,6 +14,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -116,27 +118,40 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   info.kernel = fmt::format("sliced-ELL {} rows x {} outputs, {}-input chunks, {} weights", cfg.shape.rows,
                             cfg.shape.tile_outputs, cfg.chunk_capacity, info.half_weights ? "fp16" : "fp32");
 
-  // ---- weights: sliced ELL per layer, packed (layers in parallel; orders first, they chain) -------
-  std::vector<std::vector<int32_t>> order(layers);
+  // ---- weights: sliced ELL per layer, packed ----------------------------------------------------
+  // Layer l's layout needs layer l-1's output order. Each thread walks a contiguous range of layers,
+  // transposing each layer once for both its order and its layout; it recomputes only the order of
+  // the layer before its range (keeping every transpose instead would cost as much memory as the
+  // network).
   std::vector<std::vector<unsigned char>> blob(layers);
   std::vector<BlobLayout> layout(layers);
   std::vector<char> exact(layers, 1);
-  std::vector<std::exception_ptr> errors(layers);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int32_t l = 0; l < layers; ++l) order[l] = group_outputs(net.layers[l]);
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int32_t l = 0; l < layers; ++l) {
+  std::vector<int32_t> last_order;  // the last layer's output order (to return features)
+  const int ranges = std::max(1, std::min<int>(layers, omp_get_max_threads()));
+  std::vector<std::exception_ptr> errors(ranges);
+#pragma omp parallel for schedule(static, 1)
+  for (int range = 0; range < ranges; ++range) {
     try {
+      const int32_t first = static_cast<int32_t>(int64_t{layers} * range / ranges);
+      const int32_t end = static_cast<int32_t>(int64_t{layers} * (range + 1) / ranges);
+      std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
+      if (first > 0) previous = group_outputs(transpose(net.layers[first - 1]));
       std::vector<int32_t> in_position(n);
-      if (l == 0) std::iota(in_position.begin(), in_position.end(), 0);
-      else
-        for (int32_t p = 0; p < n; ++p) in_position[order[l - 1][p]] = p;
-      SlicedEllLayer s = build_sliced_ell(net.layers[l], in_position, order[l], cfg.shape.tile_outputs, cfg.chunk_capacity);
-      bool ok = true;
-      layout[l] = pack_layer<Weight>(s, blob[l], ok);
-      exact[l] = ok;
+      for (int32_t l = first; l < end; ++l) {
+        if (previous.empty()) std::iota(in_position.begin(), in_position.end(), 0);
+        else
+          for (int32_t p = 0; p < n; ++p) in_position[previous[p]] = p;
+        const CsrMatrix inputs_of = transpose(net.layers[l]);
+        std::vector<int32_t> order = group_outputs(inputs_of);
+        SlicedEllLayer s = build_sliced_ell(inputs_of, in_position, order, cfg.shape.tile_outputs, cfg.chunk_capacity);
+        bool ok = true;
+        layout[l] = pack_layer<Weight>(s, blob[l], ok);
+        exact[l] = ok;
+        previous = std::move(order);
+      }
+      if (end == layers) last_order = std::move(previous);
     } catch (...) {
-      errors[l] = std::current_exception();
+      errors[range] = std::current_exception();
     }
   }
   for (auto& e : errors)
@@ -354,7 +369,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
         SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(host_list[k]) * n, n * sizeof(float), cudaMemcpyDeviceToHost));
         auto& dst = kept[host_ids[k]];
         for (int32_t p = 0; p < n; ++p)
-          if (row[p] != 0.0f) dst.emplace_back(layers > 0 ? order[layers - 1][p] : p, row[p]);
+          if (row[p] != 0.0f) dst.emplace_back(layers > 0 ? last_order[p] : p, row[p]);
         std::sort(dst.begin(), dst.end());
       }
     }

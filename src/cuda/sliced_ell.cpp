@@ -13,8 +13,7 @@ int32_t SlicedEllLayer::max_chunk_k() const {
   return chunk_k.empty() ? 0 : *std::max_element(chunk_k.begin(), chunk_k.end());
 }
 
-std::vector<int32_t> group_outputs(const CsrMatrix& w) {
-  const CsrMatrix t = transpose(w);  // row j of t: the inputs of output j, ascending
+std::vector<int32_t> group_outputs(const CsrMatrix& t) {
   std::vector<int32_t> order(static_cast<size_t>(t.rows));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
@@ -24,20 +23,19 @@ std::vector<int32_t> group_outputs(const CsrMatrix& w) {
   return order;
 }
 
-SlicedEllLayer build_sliced_ell(const CsrMatrix& w, const std::vector<int32_t>& in_position,
+SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& in_position,
                                 std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity) {
   if (chunk_capacity <= 0 || chunk_capacity > 65536)
     throw Error(Errc::unsupported, fmt::format("sliced ELL: chunk capacity {} outside 1..65536 (16-bit slots)", chunk_capacity));
-  const CsrMatrix t = transpose(w);
   SlicedEllLayer s;
-  s.neurons = static_cast<int32_t>(w.cols);
+  s.neurons = static_cast<int32_t>(t.rows);
   s.tile_outputs = tile_outputs;
   s.chunk_capacity = chunk_capacity;
   s.out_order = std::move(out_order);
   const int32_t n = s.neurons;
   const int32_t tiles = (n + tile_outputs - 1) / tile_outputs;
   s.tile_chunks.push_back(0);
-  std::vector<int32_t> footprint, slot_of(static_cast<size_t>(w.rows), -1), by_position;
+  std::vector<int32_t> footprint, slot_of(static_cast<size_t>(t.cols), -1), by_position;
   for (int32_t tile = 0; tile < tiles; ++tile) {
     const int32_t first = tile * tile_outputs, last = std::min(n, first + tile_outputs);
     footprint.clear();

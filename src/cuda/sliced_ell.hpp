@@ -38,12 +38,15 @@ struct SlicedEllLayer {
   int32_t max_chunk_k() const;
 };
 
+// Both functions take `inputs_of`, the layer transposed (row j: the inputs of output j, ascending),
+// so that a caller transposes each layer once.
+
 // The column order that groups outputs reading the same inputs (a permutation of 0..N-1).
-std::vector<int32_t> group_outputs(const CsrMatrix& w);
+std::vector<int32_t> group_outputs(const CsrMatrix& inputs_of);
 
 // `in_position[i]` is where input neuron i sits in the feature rows (the previous layer's out_order
 // inverted; the identity for layer 1). `out_order` is this layer's output order (group_outputs).
-SlicedEllLayer build_sliced_ell(const CsrMatrix& w, const std::vector<int32_t>& in_position,
+SlicedEllLayer build_sliced_ell(const CsrMatrix& inputs_of, const std::vector<int32_t>& in_position,
                                 std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity);
 
 // One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed

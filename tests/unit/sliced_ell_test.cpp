@@ -33,7 +33,8 @@ TEST_P(SlicedEll, RowsMatchTheReferenceLayerExactly) {
   std::vector<int32_t> prev_order = gen::random_permutation(n, rng), in_position(n);
   for (int32_t p = 0; p < n; ++p) in_position[prev_order[p]] = p;
   const CsrMatrix& w = net.layers.back();
-  cuda::SlicedEllLayer s = cuda::build_sliced_ell(w, in_position, cuda::group_outputs(w), c.tile, c.chunk);
+  const CsrMatrix inputs_of = transpose(w);
+  cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, in_position, cuda::group_outputs(inputs_of), c.tile, c.chunk);
   ASSERT_EQ(s.tiles(), (n + c.tile - 1) / c.tile);
   for (int32_t ch = 0; ch < s.chunks(); ++ch) ASSERT_LE(s.chunk_size[ch], c.chunk);
 
@@ -71,7 +72,8 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
   for (const CsrMatrix& w : {net.layers[0], net.layers[11]}) {
     std::vector<int32_t> identity(16384);
     std::iota(identity.begin(), identity.end(), 0);
-    cuda::SlicedEllLayer s = cuda::build_sliced_ell(w, identity, cuda::group_outputs(w), 256, 1024);
+    const CsrMatrix inputs_of = transpose(w);
+    cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, identity, cuda::group_outputs(inputs_of), 256, 1024);
     int64_t staged = 0;
     for (int32_t c = 0; c < s.chunks(); ++c) staged += s.chunk_size[c];
     EXPECT_LE(staged / s.tiles(), 1024);
