@@ -16,6 +16,7 @@ Command add_run_command(CLI::App& app);
 Command add_verify_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
+Command add_sparse_command(CLI::App& app);
 
 // The command line as typed, for reports (set once by main).
 inline std::string& command_line() {

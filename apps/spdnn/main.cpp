@@ -1,4 +1,4 @@
-// spdnn: the command-line front end (run, generate, verify, convert).
+// spdnn: the command-line front end (run, generate, verify, convert, sparse).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   Command verify = add_verify_command(app);
   Command convert = add_convert_command(app);
   Command generate = add_generate_command(app);
+  Command sparse = add_sparse_command(app);
   spdnn::dist::World world_instance(&argc, &argv);  // MPI_Init only under an MPI launcher
   world() = &world_instance;
   for (int i = 0; i < argc; ++i) command_line() += (i ? " " : "") + std::string(argv[i]);
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("verify")) return verify();
     if (app.got_subcommand("convert")) return convert();
     if (app.got_subcommand("generate")) return generate();
+    if (app.got_subcommand("sparse")) return sparse();
   } catch (const spdnn::Error& e) {
     fmt::print(stderr, "spdnn: error: {}\n", e.what());
     return kExitError;

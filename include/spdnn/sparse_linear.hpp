@@ -1,9 +1,14 @@
 // Sparse linear layers of pruned DL models: Y = act(W * X + b) with a sparse W (M x K) and a dense X
 // (K x N, row-major: the NCHW input of a 1x1 convolution with N = batch * H * W, or a fully connected
-// layer's batch). The float64 reference here is the spec that GPU kernels are checked against.
+// layer's batch). SparseLinear runs it on the GPU with a kernel generated for this W (SparseRT-style:
+// pattern and values compiled in), falling back to a generic CSR kernel with a stated reason. The float64
+// reference is the spec that both are checked against.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "spdnn/csr.hpp"
@@ -13,5 +18,74 @@ namespace spdnn {
 // Y (M x N, row-major, float64) = act(W * X + bias); `bias` empty or M values; act = ReLU if `relu`.
 std::vector<double> sparse_linear_reference(const CsrMatrix& w, const std::vector<float>& x, int64_t n,
                                             const std::vector<float>& bias, bool relu);
+
+// How the on-disk kernel cache is used: not at all, read but never written, or read and written.
+enum class KernelCacheMode { off, load_only, on };
+KernelCacheMode parse_kernel_cache_mode(const std::string& text);  // "off", "load-only", "on"
+const char* to_string(KernelCacheMode mode);
+
+struct SparseLinearOptions {
+  bool relu = false;
+  bool specialize = true;  // false: always the generic CSR kernel
+  KernelCacheMode cache = KernelCacheMode::on;
+  std::filesystem::path cache_dir;  // empty: the default (see codegen/kernel_cache.hpp)
+  // Larger matrices use the generic kernel: NVRTC's and ptxas's time grows faster than linearly with
+  // the unrolled code (about 20 s at 26k nonzeros on 2 cores).
+  int64_t max_unrolled_nnz = 32768;
+  bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
+  std::vector<std::string> compiler_options;  // extra NVRTC options
+  int device = -1;  // -1: the current device
+};
+
+// What a SparseLinear did to get its kernel, for reports.
+struct SparseLinearReport {
+  std::string path = "generic";  // "specialized" or "generic"
+  std::string reason;            // why generic, when it is
+  std::vector<std::string> notes;  // cache problems that were repaired, compiler warnings
+  double generate_seconds = 0;   // emitting CUDA source
+  double compile_seconds = 0;    // NVRTC (wall time; candidates compile in parallel)
+  double tune_seconds = 0;       // timing candidate shapes
+  int modules_compiled = 0;
+  int cache_hits = 0;            // modules and tuning records read from the cache
+  int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
+  std::string cache_dir;
+};
+
+// A sparse linear layer on the GPU. Construction copies W to the device; the kernel for a column count
+// N is chosen (generated, compiled or loaded, tuned) on the first forward() or prepare() with that N.
+// Throws Error(unsupported) in builds without CUDA and Error(device/out_of_memory) for GPU failures.
+class SparseLinear {
+ public:
+  SparseLinear(CsrMatrix w, std::vector<float> bias, SparseLinearOptions options = {});
+  ~SparseLinear();
+  SparseLinear(SparseLinear&&) noexcept;
+  SparseLinear& operator=(SparseLinear&&) noexcept;
+
+  int64_t rows() const;
+  int64_t cols() const;
+  void prepare(int64_t n);
+  // y (M x n) = act(W * x + b) for device pointers; `stream` is a cudaStream_t (nullptr: default).
+  // Asynchronous once prepared; capturable into a CUDA graph.
+  void forward(const float* x, float* y, int64_t n, void* stream = nullptr);
+  // Convenience for host data: copies x (K x n) to the device, runs forward(), returns y (M x n).
+  std::vector<float> forward_host(const std::vector<float>& x, int64_t n, bool generic = false);
+  // The generic CSR kernel alone (the fallback; also a benchmark baseline).
+  void forward_generic(const float* x, float* y, int64_t n, void* stream = nullptr) const;
+  const SparseLinearReport& report() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Compiles, without a GPU, the candidate kernels that SparseLinear would try for (w, bias, n) on a GPU of
+// compute capability `arch` (90 for H100) into the cache of `options` (whose mode must be on), so that
+// layers built later load instead of compiling. Thread-safe; returns the compile seconds spent (0 when
+// everything was cached or the matrix takes the generic kernel).
+double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, int64_t n, int arch,
+                                const SparseLinearOptions& options);
+
+// The current GPU's compute capability as a number (90 for sm_90).
+int current_gpu_arch();
 
 }  // namespace spdnn

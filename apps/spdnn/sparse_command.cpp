@@ -1,0 +1,346 @@
+// `spdnn sparse run` (one pruned layer: generate/compile/load its kernel, run, check, time) and
+// `spdnn sparse bench` (many layers, every path: spdnn's kernels, cuBLAS, cuSPARSE).
+#include <fmt/format.h>
+#include <glob.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "commands.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/io.hpp"
+#include "spdnn/sparse_bench.hpp"
+#include "spdnn/sparse_linear.hpp"
+
+namespace spdnn::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+// Options shared by both subcommands: how the specialized kernel is obtained.
+struct KernelOptions {
+  std::string cache = "on", cache_dir;
+  bool no_tune = false, generic = false;
+  int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
+    cmd->add_option("--cache-dir", cache_dir, "Kernel cache folder (default $SPDNN_KERNEL_CACHE or ~/.cache/spdnn/kernels)");
+    cmd->add_flag("--no-tune", no_tune, "Use the first candidate shape instead of timing a few");
+    cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
+    cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
+  }
+  SparseLinearOptions linear() const {
+    SparseLinearOptions o;
+    o.cache = parse_kernel_cache_mode(cache);
+    o.cache_dir = cache_dir;
+    o.tune = !no_tune;
+    o.specialize = !generic;
+    o.max_unrolled_nnz = max_unroll;
+    return o;
+  }
+};
+
+std::string data_dir() {
+  if (const char* env = std::getenv("SPDNN_DATA_DIR"); env != nullptr && *env != '\0') return env;
+  return SPDNN_DEFAULT_DATA_DIR;
+}
+
+// A weight matrix from .smtx (DLMC pattern, seeded values) or .npy (dense with zeros), .gz accepted.
+CsrMatrix load_weights(const std::string& path, uint64_t seed) {
+  std::string name = fs::path(path).filename().string();
+  if (name.ends_with(".gz")) name.resize(name.size() - 3);
+  if (name.ends_with(".smtx")) return io::read_smtx(path, seed);
+  if (name.ends_with(".npy")) return io::npy_to_csr(io::read_npy(path), path);
+  throw Error(Errc::usage, fmt::format("{}: expected a .smtx or .npy file (optionally .gz)", path));
+}
+
+std::string layer_name(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  for (const char* ext : {".gz", ".smtx", ".npy"})
+    if (name.ends_with(ext)) name.resize(name.size() - std::string_view(ext).size());
+  return name;
+}
+
+json report_json(const SparseLinearReport& r) {
+  json j = {{"path", r.path}};
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (r.path == "specialized")
+    j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads}};
+  j["generate_s"] = r.generate_seconds;
+  j["compile_s"] = r.compile_seconds;
+  j["tune_s"] = r.tune_seconds;
+  j["modules_compiled"] = r.modules_compiled;
+  j["cache_hits"] = r.cache_hits;
+  j["cache_dir"] = r.cache_dir;
+  if (!r.notes.empty()) j["notes"] = r.notes;
+  return j;
+}
+
+std::string report_line(const SparseLinearReport& r) {
+  std::string s = r.path == "specialized"
+                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads)", r.rows_per_group, r.cols_per_thread, r.threads)
+                      : fmt::format("generic ({})", r.reason);
+  return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
+                         r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);
+}
+
+void write_json(const std::string& path, const json& j) {
+  if (path.empty()) return;
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) throw Error(Errc::io, fmt::format("{}: cannot write the JSON report", path));
+}
+
+std::vector<std::string> expand(const std::vector<std::string>& patterns) {
+  std::vector<std::string> files;
+  for (const auto& pattern : patterns) {
+    glob_t g{};
+    const int status = glob(pattern.c_str(), 0, nullptr, &g);
+    if (status == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
+    globfree(&g);
+    if (status != 0 && fs::exists(pattern)) files.push_back(pattern);
+    else if (status != 0) throw Error(Errc::io, fmt::format("{}: no matrix matches", pattern));
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
+// rn50_batchsizes.txt: "layer,spatial size" lines (the dense operand's columns at batch 1).
+std::map<std::string, int64_t> read_spatial_sizes(const std::string& path) {
+  std::map<std::string, int64_t> sizes;
+  std::ifstream in(path);
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const auto comma = line.find(',');
+    if (line.empty()) continue;
+    try {
+      if (comma == std::string::npos) throw std::invalid_argument("no comma");
+      sizes[line.substr(0, comma)] = std::stoll(line.substr(comma + 1));
+    } catch (const std::exception&) {
+      throw Error(Errc::format, fmt::format("{}:{}: expected 'layer,size'", path, number));
+    }
+  }
+  return sizes;
+}
+
+// The sparsity folder of a DLMC path (".../magnitude_pruning/0.9/x.smtx.gz" -> "0.9"), else computed.
+std::string sparsity_of(const std::string& path, const CsrMatrix& w) {
+  const std::string dir = fs::path(path).parent_path().filename().string();
+  if (!dir.empty() && std::all_of(dir.begin(), dir.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+    return dir;
+  return fmt::format("{:.3f}", 1.0 - static_cast<double>(w.nnz()) / std::max<double>(1, static_cast<double>(w.rows * w.cols)));
+}
+
+int run_one(const std::string& matrix, const std::string& bias_path, bool relu, int64_t n, uint64_t seed,
+            const KernelOptions& ko, const std::string& json_path) {
+  CsrMatrix w = load_weights(matrix, seed);
+  std::vector<float> bias;
+  if (!bias_path.empty()) bias = io::read_npy(bias_path).data;
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
+    throw Error(Errc::mismatch, fmt::format("{}: {} biases for a weight matrix of {} rows ({})", bias_path, bias.size(), w.rows, matrix));
+  SparseLinearOptions lo = ko.linear();
+  lo.relu = relu;
+  fmt::print("matrix      {}: {} x {}, {} nonzeros; N = {}\n", matrix, w.rows, w.cols, w.nnz(), n);
+  SparseLinear layer(w, bias, lo);
+  layer.prepare(n);
+  const SparseLinearReport& r = layer.report();
+  fmt::print("kernel      {}\n", report_line(r));
+  for (const auto& note : r.notes) fmt::print("note        {}\n", note);
+
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(w.cols * n));
+  for (auto& v : x) v = uniform(rng);
+  const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, relu);
+  const std::vector<float> y = layer.forward_host(x, n);
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < y.size(); ++i) diff = std::max(diff, std::abs(y[i] - ref[i])), scale = std::max(scale, std::abs(ref[i]));
+  const double error = scale > 0 ? diff / scale : diff;
+  const bool ok = error <= 1e-5;
+  const SparseBenchTiming t = time_sparse_linear(layer, n, 3, 100);
+  fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
+  fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", t.plain_us, t.graph_us);
+  json j = {{"command", command_line()}, {"matrix", matrix},
+            {"rows", w.rows}, {"cols", w.cols}, {"nnz", w.nnz()}, {"n", n}, {"relu", relu}, {"bias", !bias.empty()},
+            {"kernel", report_json(r)}, {"max_rel_error", error}, {"passed", ok},
+            {"plain_us", t.plain_us}, {"graph_us", t.graph_us}};
+  write_json(json_path, j);
+  return ok ? kExitOk : kExitVerificationFailed;
+}
+
+}  // namespace
+
+Command add_sparse_command(CLI::App& app) {
+  auto* sparse = app.add_subcommand("sparse", "Pruned DL layers: kernels generated for a known sparse weight matrix");
+  sparse->require_subcommand(1);
+
+  struct RunOptions {
+    std::string matrix, bias, json;
+    bool relu = false;
+    int64_t n = 256;
+    uint64_t seed = 1;
+    KernelOptions kernel;
+  };
+  auto ro = std::make_shared<RunOptions>();
+  auto* run = sparse->add_subcommand("run", "Run one layer Y = act(W X + b): build or load its kernel, check it, time it");
+  run->add_option("--matrix", ro->matrix, "Weights: DLMC .smtx (values generated) or .npy (dense with zeros)")->required();
+  run->add_option("--bias", ro->bias, "Bias (.npy, one value per row of W)");
+  run->add_flag("--relu", ro->relu, "Apply ReLU");
+  run->add_option("--n", ro->n, "Columns of X (batch x height x width)")->capture_default_str()->check(CLI::PositiveNumber);
+  run->add_option("--seed", ro->seed, "Seed of generated weight values and of X")->capture_default_str();
+  run->add_option("--json", ro->json, "Write a JSON report here");
+  ro->kernel.add_to(run);
+
+  struct BenchOptions {
+    std::vector<std::string> matrices;
+    std::vector<int> batches{1, 8};
+    int64_t n = 0, default_n = 256;
+    std::vector<std::string> paths = sparse_bench_paths();
+    int rounds = 5, calls = 200;
+    std::string json, sizes;
+    int jobs = 0;
+    KernelOptions kernel;
+  };
+  auto bo = std::make_shared<BenchOptions>();
+  auto* bench = sparse->add_subcommand("bench", "Time layers by every path: generated, generic, cuBLAS, cuSPARSE");
+  bench->add_option("--matrices", bo->matrices,
+                    "Glob(s) of weight files (default: the ResNet-50 1x1 layers of DLMC at 0.8-0.98 under the data folder)");
+  bench->add_option("--n", bo->n, "Columns of X for every matrix (default: spatial size x batch)");
+  bench->add_option("--batch", bo->batches, "Batch sizes: N = the layer's spatial size (rn50_batchsizes.txt) x batch")
+      ->delimiter(',')->capture_default_str();
+  bench->add_option("--default-n", bo->default_n, "N for matrices without a spatial size (e.g. Transformer)")->capture_default_str();
+  bench->add_option("--sizes", bo->sizes, "Spatial sizes file (default <data>/dlmc/rn50_batchsizes.txt)");
+  bench->add_option("--paths", bo->paths, "Paths to time")->delimiter(',');
+  bench->add_option("--rounds", bo->rounds, "Interleaved rounds (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--calls", bo->calls, "Calls per timing and per CUDA graph")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--json", bo->json, "Write all results here");
+  bench->add_option("--jobs", bo->jobs, "Threads compiling kernels before timing starts (default: all cores)");
+  bo->kernel.add_to(bench);
+
+  return [run, ro, bench, bo]() -> int {
+    if (run->parsed()) return run_one(ro->matrix, ro->bias, ro->relu, ro->n, ro->seed, ro->kernel, ro->json);
+    (void)bench;
+    const std::string data = data_dir();
+    std::vector<std::string> patterns = bo->matrices;
+    if (patterns.empty()) {
+      if (data.empty()) throw Error(Errc::usage, "no --matrices given and no data folder (set SPDNN_DATA_DIR)");
+      for (const char* s : {"0.8", "0.9", "0.95", "0.98"})
+        for (const char* p : {"bottleneck_1*", "bottleneck_3*", "bottleneck_projection*"})
+          patterns.push_back(fmt::format("{}/dlmc/rn50/magnitude_pruning/{}/{}.smtx.gz", data, s, p));
+    }
+    const std::vector<std::string> files = expand(patterns);
+    std::map<std::string, int64_t> spatial;
+    const std::string sizes = !bo->sizes.empty() ? bo->sizes : data + "/dlmc/rn50_batchsizes.txt";
+    if (bo->n == 0 && fs::exists(sizes)) spatial = read_spatial_sizes(sizes);
+    SparseBenchOptions options;
+    options.paths = bo->paths;
+    options.rounds = bo->rounds;
+    options.calls = bo->calls;
+    options.linear = bo->kernel.linear();
+    // Every (matrix, N) to time.
+    struct Case {
+      std::string file, name;
+      CsrMatrix w;
+      int64_t n;
+      int batch;  // 0: N not derived from a batch size
+      double precompile_s = 0;
+    };
+    std::vector<Case> todo;
+    for (const auto& file : files) {
+      CsrMatrix w = load_weights(file, 1);
+      const std::string name = layer_name(file);
+      std::vector<std::pair<int64_t, int>> runs;
+      if (bo->n > 0) runs.emplace_back(bo->n, 0);
+      else if (auto it = spatial.find(name); it != spatial.end())
+        for (int b : bo->batches) runs.emplace_back(it->second * b, b);
+      else runs.emplace_back(bo->default_n, 0);
+      for (auto [n, batch] : runs) todo.push_back({file, name, w, n, batch});
+    }
+    // Compile every kernel first, in parallel (NVRTC needs no GPU), so that timing runs alone.
+    const bool specialized = std::find(bo->paths.begin(), bo->paths.end(), "specialized") != bo->paths.end();
+    if (specialized && options.linear.cache == KernelCacheMode::on && options.linear.specialize) {
+      const int arch = current_gpu_arch();
+      const unsigned jobs = bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : std::max(1u, std::thread::hardware_concurrency());
+      std::atomic<size_t> next{0}, done{0};
+      std::mutex print;
+      const auto t0 = std::chrono::steady_clock::now();
+      // Largest first, so that the longest compiles do not start last.
+      std::vector<size_t> order(todo.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return todo[a].w.nnz() > todo[b].w.nnz(); });
+      std::vector<std::thread> pool;
+      for (unsigned t = 0; t < std::min<size_t>(jobs, todo.size()); ++t)
+        pool.emplace_back([&] {
+          for (size_t k = next++; k < todo.size(); k = next++) {
+            const size_t i = order[k];
+            todo[i].precompile_s = precompile_sparse_linear(todo[i].w, {}, todo[i].n, arch, options.linear);
+            std::lock_guard lock(print);
+            fmt::print(stderr, "\rcompiling kernels: {}/{} layer runs, {:.0f} s", ++done, todo.size(),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          }
+        });
+      for (auto& t : pool) t.join();
+      fmt::print(stderr, "\n");
+    }
+    json cases = json::array();
+    std::string device;
+    size_t index = 0;
+    for (const Case& cs : todo) {
+      ++index;
+      const CsrMatrix& w = cs.w;
+      const std::string& name = cs.name;
+      const std::string& file = cs.file;
+      const int64_t n = cs.n;
+      const int batch = cs.batch;
+      {
+        const auto t0 = std::chrono::steady_clock::now();
+        SparseBenchResult r = bench_sparse_linear(w, n, options);
+        device = r.device;
+        json timings = json::object();
+        std::string line;
+        for (const auto& t : r.timings) {
+          if (!t.error.empty()) timings[t.path] = {{"error", t.error}};
+          else timings[t.path] = {{"plain_us", t.plain_us}, {"graph_us", t.graph_us}, {"max_rel_error", t.max_rel_error}};
+          line += t.error.empty() ? fmt::format(" {} {:.1f}", t.path, t.graph_us) : fmt::format(" {} failed", t.path);
+        }
+        fmt::print(stderr, "[{}/{}] {} {}x{} nnz {} N {}: {} |{} (us, graph) {:.1f} s\n", index, todo.size(), name, w.rows, w.cols,
+                   w.nnz(), n, r.report.path, line,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        json c = {{"matrix", file}, {"name", name}, {"sparsity", sparsity_of(file, w)}, {"rows", w.rows}, {"cols", w.cols},
+                  {"nnz", w.nnz()}, {"n", n}};
+        if (batch > 0) c["batch"] = batch;
+        if (specialized) {
+          c["kernel"] = report_json(r.report);
+          c["kernel"]["precompile_s"] = cs.precompile_s;
+        }
+        c["timings"] = timings;
+        cases.push_back(c);
+        // Rewritten after every layer, so that an interrupted run keeps what it measured.
+        write_json(bo->json, {{"command", command_line()}, {"device", device}, {"rounds", bo->rounds}, {"calls", bo->calls},
+                              {"complete", false}, {"cases", cases}});
+      }
+    }
+    json j = {{"command", command_line()}, {"device", device}, {"rounds", bo->rounds}, {"calls", bo->calls},
+              {"complete", true}, {"cases", cases}};
+    write_json(bo->json, j);
+    fmt::print("{} layer runs timed{}\n", cases.size(), bo->json.empty() ? "" : " into " + bo->json);
+    return kExitOk;
+  };
+}
+
+}  // namespace spdnn::app

@@ -1,0 +1,43 @@
+// CUDA source specialized to one sparse weight matrix (SparseRT-style): the sparsity pattern and the
+// weight values become immediates of straight-line code, so the kernel reads only X and writes only Y.
+// Plain C++ (no CUDA needed): the emitted text is tested on any machine and compiled by NVRTC.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spdnn/csr.hpp"
+
+namespace spdnn::codegen {
+
+// How the generated kernel maps work to threads. Each thread computes `rows_per_group` consecutive
+// rows of Y for `cols_per_thread` adjacent columns (loaded as one float/float2/float4), so every X value
+// it loads is reused by all nonzeros of those rows in that column of W. Blocks are `threads` wide in
+// columns; grid.y walks the row groups.
+inline constexpr int kMaxThreads = 256;  // the generated kernel's launch bound
+
+struct KernelShape {
+  int rows_per_group = 16;
+  int cols_per_thread = 1;  // 1, 2 or 4 (then N must be a multiple of it)
+  int threads = 128;  // a launch parameter: the same module serves every width up to kMaxThreads
+
+  bool operator==(const KernelShape&) const = default;
+};
+
+// Throws Error(usage) for a shape the emitter cannot produce.
+void validate(const KernelShape& shape);
+
+// The number of row groups (grid.y) of `shape` for a matrix of `rows` rows.
+int64_t row_groups(const KernelShape& shape, int64_t rows);
+
+// The kernel's name in the emitted source (extern "C", so NVRTC does not mangle it).
+inline constexpr const char* kKernelName = "spdnn_sparse_linear";
+
+// CUDA C++ for Y = act(W * X + bias): X is K x n and Y is M x n, both row-major float32, `n` a kernel
+// argument. `bias` is empty or has M values; act is ReLU when `relu`. Values are written as hexadecimal
+// float literals, so the generated kernel multiplies by exactly the stored weights.
+std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
+                               const KernelShape& shape);
+
+}  // namespace spdnn::codegen

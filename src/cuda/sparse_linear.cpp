@@ -1,0 +1,363 @@
+// SparseLinear on the GPU (see include/spdnn/sparse_linear.hpp): per column count N, a kernel generated
+// for this W is loaded from the on-disk cache or emitted and compiled with NVRTC, a few shapes are timed
+// (the winner is remembered in the cache), and anything that fails falls back to the generic CSR kernel
+// with the reason in the report.
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <map>
+#include <optional>
+
+#include "codegen/emit.hpp"
+#include "codegen/kernel_cache.hpp"
+#include "codegen/nvrtc_compiler.hpp"
+#include "cuda/check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/sparse_kernels.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/sparse_linear.hpp"
+
+namespace spdnn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A loaded generated module.
+struct Module {
+  cudaLibrary_t library = nullptr;
+  cudaKernel_t kernel = nullptr;
+  codegen::KernelShape shape;
+};
+
+// How a given N is computed: a module and a block width, or the generic kernel.
+struct Choice {
+  const Module* module = nullptr;  // null: generic
+  int threads = 0;
+};
+
+// Candidate shapes for a matrix and column count, best guess first. More rows per group reuse each X load
+// more and make fewer functions (faster compiles); fewer rows make more blocks when N is small. Compile
+// time grows faster than linearly with the code, so larger matrices try fewer shapes, and only small
+// ones try several columns per thread (which multiplies the code).
+std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n) {
+  const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
+                                : w.nnz() > 4096 ? std::vector<int>{32, 16}
+                                                 : std::vector<int>{16, 32, 8};
+  const int max_rows = static_cast<int>(std::min<int64_t>(64, std::max<int64_t>(1, w.rows)));
+  std::vector<codegen::KernelShape> shapes;
+  for (int r : rows) {
+    const codegen::KernelShape s{std::min(r, max_rows), 1, 128};
+    if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
+  }
+  if (w.nnz() <= 4096 && n % 4 == 0) shapes.push_back({std::min(16, max_rows), 4, 128});
+  return shapes;
+}
+
+std::string compiler_identity(const SparseLinearOptions& options) {
+  std::string id = "nvrtc " + codegen::nvrtc_version();
+  for (const auto& o : options.compiler_options) id += " " + o;
+  return id;
+}
+
+bool too_large(const CsrMatrix& w, const SparseLinearOptions& options) { return w.nnz() > options.max_unrolled_nnz; }
+
+}  // namespace
+
+struct SparseLinear::Impl {
+  CsrMatrix w;
+  std::vector<float> bias;
+  SparseLinearOptions options;
+  SparseLinearReport report;
+  int device = 0;
+  int arch = 0;
+  std::string layer;
+  std::string compiler_id;
+  codegen::KernelCache cache;
+  cuda::DeviceBuffer<int64_t> row_ptr;
+  cuda::DeviceBuffer<int32_t> col_idx;
+  cuda::DeviceBuffer<float> values, bias_d;
+  std::map<std::pair<int, int>, Module> modules;
+  std::map<int64_t, Choice> chosen;
+
+  Impl(CsrMatrix w_in, std::vector<float> b, SparseLinearOptions o)
+      : w(std::move(w_in)), bias(std::move(b)), options(std::move(o)), cache(options.cache_dir, options.cache) {
+    w.validate("sparse linear weights");
+    if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
+      throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));
+    if (options.device >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(options.device));
+    SPDNN_CUDA_CHECK(cudaGetDevice(&device));
+    cudaDeviceProp prop{};
+    SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    arch = prop.major * 10 + prop.minor;
+    layer = codegen::layer_key(w, bias, options.relu);
+    compiler_id = compiler_identity(options);
+    report.cache_dir = cache.dir().string();
+    row_ptr.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
+    col_idx.allocate(w.col_idx.size(), "sparse weights (column indices)");
+    values.allocate(w.values.size(), "sparse weights (values)");
+    bias_d.allocate(bias.size(), "bias");
+    auto upload = [](auto& buffer, const auto& host) {
+      if (!host.empty())
+        SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice));
+    };
+    upload(row_ptr, w.row_ptr);
+    upload(col_idx, w.col_idx);
+    upload(values, w.values);
+    upload(bias_d, bias);
+  }
+
+  ~Impl() {
+    for (auto& [_, m] : modules)
+      if (m.library != nullptr) cudaLibraryUnload(m.library);
+  }
+
+  cuda::CsrView view() const { return {row_ptr.get(), col_idx.get(), values.get(), w.rows}; }
+
+  void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
+    if (c.module == nullptr) {
+      SPDNN_CUDA_CHECK(cuda::launch_generic_sparse_linear(view(), bias.empty() ? nullptr : bias_d.get(), options.relu, x, y, n, stream));
+      SPDNN_CUDA_SYNC_IF_DEBUG("generic sparse_linear kernel");
+      return;
+    }
+    const auto& s = c.module->shape;
+    const int64_t columns_per_block = static_cast<int64_t>(c.threads) * s.cols_per_thread;
+    const dim3 grid(static_cast<unsigned>((n + columns_per_block - 1) / columns_per_block),
+                    static_cast<unsigned>(codegen::row_groups(s, w.rows)));
+    long long n_arg = n;
+    void* args[] = {const_cast<float**>(&x), &y, &n_arg};
+    SPDNN_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(c.module->kernel), grid, dim3(c.threads), args, 0, stream));
+    SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_linear kernel");
+  }
+
+  // The module for `shape`, from the cache or compiled now. Throws Error on compile or load failure.
+  struct Built {
+    std::vector<char> cubin;
+    bool from_cache = false;
+    double generate_seconds = 0, compile_seconds = 0;
+    std::string note;
+  };
+  Built build(const codegen::KernelShape& shape, const std::string& key) {
+    Built b;
+    std::string problem;
+    if (auto cubin = cache.load(key, &problem)) {
+      b.cubin = std::move(*cubin);
+      b.from_cache = true;
+      return b;
+    }
+    b.note = problem;
+    auto t = Clock::now();
+    const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
+    b.generate_seconds = seconds_since(t);
+    t = Clock::now();
+    auto compiled = codegen::compile_cuda(source, arch, fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)),
+                                          options.compiler_options);
+    b.compile_seconds = seconds_since(t);
+    b.cubin = std::move(compiled.cubin);
+    if (auto failure = cache.store(key, b.cubin)) b.note += (b.note.empty() ? "" : "; ") + *failure;
+    return b;
+  }
+
+  const Module& load_module(const codegen::KernelShape& shape, std::vector<char> cubin) {
+    Module m;
+    m.shape = shape;
+    m.shape.threads = 0;
+    SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+    const cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
+    if (status != cudaSuccess) {
+      cudaLibraryUnload(m.library);
+      cuda::check(status, "cudaLibraryGetKernel", __FILE__, __LINE__);
+    }
+    return modules[{shape.rows_per_group, shape.cols_per_thread}] = m;
+  }
+
+  // Builds the candidates (in parallel: NVRTC is thread-safe) and loads the ones that compiled.
+  std::vector<const Module*> obtain(const std::vector<codegen::KernelShape>& shapes, std::string* first_error) {
+    std::vector<const Module*> loaded;
+    std::vector<std::pair<codegen::KernelShape, std::future<Built>>> jobs;
+    for (const auto& s : shapes) {
+      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread}); it != modules.end()) {
+        loaded.push_back(&it->second);
+        continue;
+      }
+      const std::string key = codegen::module_key(layer, s, arch, compiler_id);
+      jobs.emplace_back(s, std::async(std::launch::async, [this, s, key] { return build(s, key); }));
+    }
+    const auto wall = Clock::now();
+    bool compiled_any = false;
+    for (auto& [shape, job] : jobs) {
+      try {
+        Built b = job.get();
+        if (!b.note.empty()) report.notes.push_back(b.note);
+        if (b.from_cache) ++report.cache_hits;
+        else ++report.modules_compiled, compiled_any = true, report.generate_seconds += b.generate_seconds;
+        loaded.push_back(&load_module(shape, std::move(b.cubin)));
+      } catch (const Error& e) {
+        if (first_error->empty()) *first_error = e.what();
+      }
+    }
+    if (compiled_any) report.compile_seconds += seconds_since(wall);
+    return loaded;
+  }
+
+  double time_us(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) {
+    cudaEvent_t start, stop;
+    SPDNN_CUDA_CHECK(cudaEventCreate(&start));
+    SPDNN_CUDA_CHECK(cudaEventCreate(&stop));
+    for (int i = 0; i < 3; ++i) launch(c, x, y, n, stream);
+    constexpr int kReps = 20;
+    SPDNN_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < kReps; ++i) launch(c, x, y, n, stream);
+    SPDNN_CUDA_CHECK(cudaEventRecord(stop, stream));
+    SPDNN_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms * 1000.0 / kReps;
+  }
+
+  void use_generic(int64_t n, std::string reason) {
+    chosen[n] = Choice{};
+    if (report.reason.empty()) report.reason = std::move(reason);
+    if (report.path != "specialized") report.path = "generic";
+  }
+
+  void prepare(int64_t n) {
+    if (n <= 0) throw Error(Errc::usage, fmt::format("sparse linear: N = {} columns", n));
+    if (chosen.count(n) != 0) return;
+    if (!options.specialize) return use_generic(n, "specialization turned off");
+    if (too_large(w, options))
+      return use_generic(n, fmt::format("{} nonzeros exceed the unroll limit of {}", w.nnz(), options.max_unrolled_nnz));
+    if (codegen::row_groups({32, 1, 128}, w.rows) > 65535)
+      return use_generic(n, fmt::format("{} rows are too many row groups for one grid", w.rows));
+
+    codegen::KeyHasher tuning_hasher;
+    tuning_hasher.text(layer);
+    tuning_hasher.value(static_cast<uint64_t>(n));
+    tuning_hasher.value(static_cast<uint64_t>(arch));
+    tuning_hasher.text(compiler_id);
+    tuning_hasher.text(SPDNN_VERSION);
+    const std::string tuning_key = tuning_hasher.hex();
+
+    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n);
+    std::optional<codegen::KernelShape> remembered;
+    if (auto t = cache.load_tuning(tuning_key)) {
+      ++report.cache_hits;
+      remembered = t->shape;
+      shapes = {t->shape};
+    } else if (!options.tune) {
+      shapes.resize(1);
+    }
+    std::string error;
+    const auto loaded = obtain(shapes, &error);
+    if (loaded.empty()) return use_generic(n, fmt::format("code generation failed: {}", error));
+    if (!error.empty()) report.notes.push_back("a candidate kernel failed: " + error);
+
+    Choice best{loaded.front(), remembered ? remembered->threads : 128};
+    if (!remembered && options.tune) {
+      const auto t = Clock::now();
+      cuda::DeviceBuffer<float> x(static_cast<size_t>(w.cols * n), "tuning input (K x N)");
+      cuda::DeviceBuffer<float> y(static_cast<size_t>(w.rows * n), "tuning output (M x N)");
+      if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
+      double best_us = 1e300;
+      for (const Module* m : loaded)
+        for (int threads : {64, 128, 256}) {
+          if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
+          const Choice c{m, threads};
+          const double us = time_us(c, x.get(), y.get(), n, nullptr);
+          if (us < best_us) best_us = us, best = c;
+        }
+      SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
+      report.tune_seconds += seconds_since(t);
+      codegen::KernelShape s = best.module->shape;
+      s.threads = best.threads;
+      cache.store_tuning(tuning_key, {s, best_us});
+    }
+    chosen[n] = best;
+    report.path = "specialized";
+    report.rows_per_group = best.module->shape.rows_per_group;
+    report.cols_per_thread = best.module->shape.cols_per_thread;
+    report.threads = best.threads;
+  }
+
+  void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
+    prepare(n);
+    Choice c = chosen.at(n);
+    if (c.module != nullptr && c.module->shape.cols_per_thread > 1) {
+      const auto align = static_cast<uintptr_t>(c.module->shape.cols_per_thread * sizeof(float));
+      if (reinterpret_cast<uintptr_t>(x) % align != 0 || reinterpret_cast<uintptr_t>(y) % align != 0)
+        c = Choice{};  // vector loads need aligned rows: the generic kernel serves unaligned pointers
+    }
+    launch(c, x, y, n, stream);
+  }
+};
+
+SparseLinear::SparseLinear(CsrMatrix w, std::vector<float> bias, SparseLinearOptions options)
+    : impl_(std::make_unique<Impl>(std::move(w), std::move(bias), std::move(options))) {}
+SparseLinear::~SparseLinear() = default;
+SparseLinear::SparseLinear(SparseLinear&&) noexcept = default;
+SparseLinear& SparseLinear::operator=(SparseLinear&&) noexcept = default;
+int64_t SparseLinear::rows() const { return impl_->w.rows; }
+int64_t SparseLinear::cols() const { return impl_->w.cols; }
+void SparseLinear::prepare(int64_t n) { impl_->prepare(n); }
+void SparseLinear::forward(const float* x, float* y, int64_t n, void* stream) {
+  impl_->forward(x, y, n, static_cast<cudaStream_t>(stream));
+}
+void SparseLinear::forward_generic(const float* x, float* y, int64_t n, void* stream) const {
+  impl_->launch(Choice{}, x, y, n, static_cast<cudaStream_t>(stream));
+}
+const SparseLinearReport& SparseLinear::report() const { return impl_->report; }
+
+double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, int64_t n, int arch,
+                                const SparseLinearOptions& options) {
+  if (options.cache != KernelCacheMode::on)
+    throw Error(Errc::usage, "precompiling kernels needs the kernel cache in mode 'on'");
+  if (!options.specialize || too_large(w, options) || n <= 0) return 0;
+  codegen::KernelCache cache(options.cache_dir, options.cache);
+  const std::string layer = codegen::layer_key(w, bias, options.relu);
+  const std::string compiler = compiler_identity(options);
+  double seconds = 0;
+  for (const auto& shape : candidate_shapes(w, n)) {
+    const std::string key = codegen::module_key(layer, shape, arch, compiler);
+    if (std::ifstream(cache.module_path(key)).good()) continue;
+    const auto t = Clock::now();
+    try {
+      auto module = codegen::compile_cuda(codegen::emit_sparse_linear(w, bias, options.relu, shape), arch,
+                                          fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)), options.compiler_options);
+      (void)cache.store(key, module.cubin);
+    } catch (const Error&) {
+      // Left for the layer itself, which falls back and reports the reason.
+    }
+    seconds += seconds_since(t);
+  }
+  return seconds;
+}
+
+int current_gpu_arch() {
+  int device = 0;
+  cudaDeviceProp prop{};
+  SPDNN_CUDA_CHECK(cudaGetDevice(&device));
+  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.major * 10 + prop.minor;
+}
+
+std::vector<float> SparseLinear::forward_host(const std::vector<float>& x, int64_t n, bool generic) {
+  if (n <= 0 || static_cast<int64_t>(x.size()) != cols() * n)
+    throw Error(Errc::mismatch, fmt::format("sparse linear: X has {} values, W has {} columns and N = {}", x.size(), cols(), n));
+  cuda::DeviceBuffer<float> x_d(x.size(), "sparse linear input (K x N)");
+  cuda::DeviceBuffer<float> y_d(static_cast<size_t>(rows() * n), "sparse linear output (M x N)");
+  if (!x.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+  if (generic) forward_generic(x_d.get(), y_d.get(), n);
+  else forward(x_d.get(), y_d.get(), n);
+  std::vector<float> y(y_d.size());
+  if (!y.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), y_d.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  return y;
+}
+
+}  // namespace spdnn

@@ -1,0 +1,211 @@
+// SparseLinear on the GPU against the float64 reference: seeded random matrices of odd shapes and
+// sparsities, the real MobileNet weights, the kernel cache (second process, corrupted file) and the
+// fallbacks. Skipped, visibly, without a usable CUDA device.
+#include <gtest/gtest.h>
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <random>
+
+#include "spdnn/error.hpp"
+#include "spdnn/io.hpp"
+#include "spdnn/sparse_linear.hpp"
+#include "support/test_support.hpp"
+
+namespace spdnn {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+#define SPDNN_REQUIRE_GPU()                                                              \
+  do {                                                                                   \
+    int devices = 0;                                                                     \
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {                  \
+      (void)cudaGetLastError();                                                          \
+      GTEST_SKIP() << "no usable CUDA device";                                          \
+    }                                                                                    \
+  } while (0)
+
+CsrMatrix random_weights(int64_t m, int64_t k, double density, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::normal_distribution<float> v(0.0f, 1.0f);
+  std::vector<Triplet> t;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < k; ++c)
+      if (u(rng) < density) t.push_back({static_cast<int32_t>(r), static_cast<int32_t>(c), v(rng)});
+  return csr_from_triplets(m, k, std::move(t), "random weights");
+}
+
+std::vector<float> random_values(size_t count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> x(count);
+  for (auto& v : x) v = u(rng);
+  return x;
+}
+
+// max |y - ref| / max |ref|; with every |ref| zero, the max |y - ref|.
+double relative_error(const std::vector<float>& y, const std::vector<double>& ref) {
+  EXPECT_EQ(y.size(), ref.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < std::min(y.size(), ref.size()); ++i)
+    diff = std::max(diff, std::abs(y[i] - ref[i])), scale = std::max(scale, std::abs(ref[i]));
+  return scale > 0 ? diff / scale : diff;
+}
+
+SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
+  SparseLinearOptions o;
+  o.relu = relu;
+  o.cache_dir = dir.path();
+  return o;
+}
+
+}  // namespace
+
+struct RandomCase {
+  int64_t m, k;
+  double density;
+  bool bias, relu;
+};
+
+class SparseLinearRandom : public ::testing::TestWithParam<RandomCase> {};
+
+TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
+  SPDNN_REQUIRE_GPU();
+  const RandomCase c = GetParam();
+  test::TempDir dir;
+  const CsrMatrix w = random_weights(c.m, c.k, c.density, static_cast<uint64_t>(c.m * 131 + c.k));
+  const std::vector<float> bias = c.bias ? random_values(static_cast<size_t>(c.m), 9) : std::vector<float>{};
+  SparseLinear layer(w, bias, isolated(dir, c.relu));
+  for (int64_t n : {1, 7, 49, 256}) {
+    const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n));
+    const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
+    EXPECT_LE(relative_error(layer.forward_host(x, n), ref), 1e-5) << "specialized, N = " << n;
+    EXPECT_LE(relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
+  }
+  EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, SparseLinearRandom,
+                         ::testing::Values(RandomCase{1, 1, 1.0, false, false},     // a single nonzero
+                                           RandomCase{37, 53, 0.5, true, true},     // odd shape, 50%
+                                           RandomCase{64, 256, 0.1, false, true},   // ResNet-like, 90%
+                                           RandomCase{200, 77, 0.01, true, false},  // 99%: many empty rows
+                                           RandomCase{130, 300, 0.05, true, true},  // 95%
+                                           RandomCase{9, 40, 0.0, true, true}),     // no nonzeros at all
+                         [](const ::testing::TestParamInfo<RandomCase>& info) {
+                           const RandomCase& c = info.param;
+                           return fmt::format("m{}_k{}_density{}{}{}", c.m, c.k, static_cast<int>(c.density * 100),
+                                              c.bias ? "_bias" : "", c.relu ? "_relu" : "");
+                         });
+
+TEST(SparseLinear, RealMobileNetWeights) {
+  SPDNN_REQUIRE_GPU();
+  SPDNN_REQUIRE_DATA(weights, "sparsert/mobilenet/contraction_1x1_3.npy.gz");
+  SPDNN_REQUIRE_DATA(bias_file, "sparsert/mobilenet/contraction_1x1_3_bias.npy.gz");
+  const CsrMatrix w = io::npy_to_csr(io::read_npy(weights), weights.string());
+  const std::vector<float> bias = io::read_npy(bias_file).data;
+  test::TempDir dir;
+  SparseLinear layer(w, bias, isolated(dir, true));
+  for (int64_t n : {196, 784}) {
+    const std::vector<float> x = random_values(static_cast<size_t>(w.cols * n), 3);
+    EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << n;
+  }
+  EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+}
+
+TEST(SparseLinear, CacheServesASecondLayerAndRebuildsACorruptedFile) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const CsrMatrix w = random_weights(48, 96, 0.1, 4);
+  const std::vector<float> x = random_values(static_cast<size_t>(96 * 64), 5);
+  const std::vector<double> ref = sparse_linear_reference(w, x, 64, {}, true);
+  {
+    SparseLinear first(w, {}, isolated(dir, true));
+    EXPECT_LE(relative_error(first.forward_host(x, 64), ref), 1e-5);
+    EXPECT_GE(first.report().modules_compiled, 1);
+  }
+  SparseLinear second(w, {}, isolated(dir, true));
+  EXPECT_LE(relative_error(second.forward_host(x, 64), ref), 1e-5);
+  EXPECT_EQ(second.report().modules_compiled, 0);
+  EXPECT_GE(second.report().cache_hits, 2) << "the tuning record and the chosen module";
+
+  for (const auto& entry : fs::directory_iterator(dir.path()))
+    if (entry.path().extension() == ".cubin") {
+      std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(100);
+      f.put('\x5a');
+      f.put('\xa5');
+    }
+  SparseLinear third(w, {}, isolated(dir, true));
+  EXPECT_LE(relative_error(third.forward_host(x, 64), ref), 1e-5);
+  EXPECT_EQ(third.report().modules_compiled, 1) << "the corrupted module is rebuilt";
+  ASSERT_FALSE(third.report().notes.empty());
+  EXPECT_NE(third.report().notes.front().find("rebuilt"), std::string::npos) << third.report().notes.front();
+}
+
+TEST(SparseLinear, SecondProcessLoadsInsteadOfCompiling) {
+  SPDNN_REQUIRE_GPU();
+  SPDNN_REQUIRE_DATA(matrix, "dlmc/rn50/magnitude_pruning/0.95/bottleneck_1_block_group1_1_1.smtx.gz");
+  test::TempDir dir;
+  auto run = [&](const std::string& json) {
+    return test::shell(fmt::format("{} sparse run --matrix {} --n 3136 --relu --cache-dir {} --json {}", SPDNN_CLI_PATH,
+                                   matrix.string(), dir.path().string(), (dir / json).string()));
+  };
+  const auto first = run("first.json");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const auto second = run("second.json");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  const auto a = nlohmann::json::parse(std::ifstream(dir / "first.json"));
+  const auto b = nlohmann::json::parse(std::ifstream(dir / "second.json"));
+  EXPECT_EQ(a["kernel"]["path"], "specialized");
+  EXPECT_GE(a["kernel"]["modules_compiled"].get<int>(), 1);
+  EXPECT_EQ(b["kernel"]["modules_compiled"].get<int>(), 0) << second.output;
+  EXPECT_GE(b["kernel"]["cache_hits"].get<int>(), 2);
+  EXPECT_TRUE(b["passed"].get<bool>());
+}
+
+TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const CsrMatrix w = random_weights(33, 65, 0.2, 6);
+  const std::vector<float> x = random_values(static_cast<size_t>(65 * 50), 7);
+  const std::vector<double> ref = sparse_linear_reference(w, x, 50, {}, false);
+
+  SparseLinearOptions broken = isolated(dir, false);
+  broken.compiler_options = {"--no-such-nvrtc-option"};
+  SparseLinear a(w, {}, broken);
+  EXPECT_LE(relative_error(a.forward_host(x, 50), ref), 1e-5);
+  EXPECT_EQ(a.report().path, "generic");
+  EXPECT_NE(a.report().reason.find("code generation failed"), std::string::npos) << a.report().reason;
+
+  SparseLinearOptions small = isolated(dir, false);
+  small.max_unrolled_nnz = 10;
+  SparseLinear b(w, {}, small);
+  EXPECT_LE(relative_error(b.forward_host(x, 50), ref), 1e-5);
+  EXPECT_NE(b.report().reason.find("unroll limit"), std::string::npos) << b.report().reason;
+
+  SparseLinearOptions load_only = isolated(dir, false);
+  load_only.cache = KernelCacheMode::load_only;
+  test::TempDir empty;
+  load_only.cache_dir = empty.path();
+  SparseLinear c(w, {}, load_only);
+  EXPECT_LE(relative_error(c.forward_host(x, 50), ref), 1e-5);
+  EXPECT_EQ(c.report().path, "specialized");
+  EXPECT_TRUE(fs::is_empty(empty.path())) << "load-only compiled in memory and wrote nothing";
+}
+
+TEST(SparseLinear, BadSizesAreErrors) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const CsrMatrix w = random_weights(8, 8, 0.5, 8);
+  EXPECT_THROW(SparseLinear(w, std::vector<float>(7, 0.0f), isolated(dir, false)), Error);
+  SparseLinear layer(w, {}, isolated(dir, false));
+  EXPECT_THROW(layer.forward_host(std::vector<float>(10), 2), Error);
+}
+
+}  // namespace spdnn

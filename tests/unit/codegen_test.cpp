@@ -1,0 +1,199 @@
+// The CPU side of kernel generation: emitted source, cache keys, the on-disk cache, and (in CUDA builds)
+// that NVRTC compiles the emitted source; none of this needs a GPU.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <random>
+
+#include "codegen/emit.hpp"
+#include "codegen/kernel_cache.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/io.hpp"
+#include "support/test_support.hpp"
+#ifdef SPDNN_HAVE_CUDA
+#include "codegen/nvrtc_compiler.hpp"
+#endif
+
+namespace spdnn::codegen {
+
+namespace {
+
+// A seeded random M x K matrix with the given density; values k/64 with k in +-[1, 64].
+CsrMatrix random_weights(int64_t m, int64_t k, double density, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  std::uniform_int_distribution<int> v(1, 64);
+  std::vector<Triplet> t;
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < k; ++c)
+      if (u(rng) < density) t.push_back({static_cast<int32_t>(r), static_cast<int32_t>(c), (v(rng) % 2 ? -1.0f : 1.0f) * v(rng) / 64.0f});
+  return csr_from_triplets(m, k, std::move(t), "random weights");
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
+  return n;
+}
+
+CsrMatrix small_matrix() {
+  // 3 x 5: row 1 empty; column 2 shared by rows 0 and 2 (one load, two multiply-adds).
+  return csr_from_triplets(3, 5, {{0, 2, 0.75f}, {0, 4, -1.5f}, {2, 2, 3.0f}, {2, 0, -0.125f}}, "small");
+}
+
+}  // namespace
+
+TEST(Emit, OneMultiplyAddPerNonzeroAndColumnAndOneLoadPerDistinctColumnOfAGroup) {
+  const CsrMatrix w = small_matrix();
+  for (int c : {1, 2, 4}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, c, 128});
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz() * c)) << src;
+    EXPECT_EQ(count(src, "__ldg("), 3u) << "columns 0, 2 and 4 are loaded once each";
+    EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), 1u);
+  }
+  // Every weight appears as its exact hexadecimal literal; so does the bias.
+  const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, {1, 1, 128});
+  for (const char* literal : {"0x1.8p-1f", "-0x1.8p+0f", "0x1.8p+1f", "-0x1p-3f", "0x1p-1f", "-0x1p+1f"})
+    EXPECT_NE(src.find(literal), std::string::npos) << literal;
+  EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), 3u) << "one group per row";
+  EXPECT_NE(src.find("a < 0.0f ? 0.0f : a"), std::string::npos) << "ReLU";
+  // The empty row still stores act(bias).
+  EXPECT_NE(src.find("yj[1LL * n] = a0_0"), std::string::npos);
+}
+
+TEST(Emit, GroupsCoverAllRows) {
+  const CsrMatrix w = random_weights(37, 20, 0.3, 3);
+  for (int r : {1, 5, 8, 37, 64}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {r, 1, 64});
+    EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), static_cast<size_t>(row_groups({r, 1, 64}, 37)));
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
+    for (int64_t row = 0; row < 37; ++row) EXPECT_NE(src.find(fmt::format("yj[{}LL * n]", row)), std::string::npos) << row;
+  }
+}
+
+TEST(Emit, RejectsBadShapesAndSizes) {
+  const CsrMatrix w = small_matrix();
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {0, 1, 128}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 3, 128}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 100}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {64, 4, 128}), Error) << "256 accumulators";
+  EXPECT_THROW(emit_sparse_linear(w, {1.0f, 2.0f}, false, {8, 1, 128}), Error) << "2 biases for 3 rows";
+}
+
+TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
+  const CsrMatrix w = small_matrix();
+  const std::string base = layer_key(w, {}, false);
+  EXPECT_EQ(base.size(), 32u);
+  EXPECT_EQ(base, layer_key(small_matrix(), {}, false)) << "deterministic";
+  CsrMatrix value = w;
+  value.values[1] = -1.4999999f;
+  CsrMatrix pattern = w;
+  pattern.col_idx[0] = 3;
+  EXPECT_NE(base, layer_key(value, {}, false));
+  EXPECT_NE(base, layer_key(pattern, {}, false));
+  EXPECT_NE(base, layer_key(w, {0, 0, 0}, false));
+  EXPECT_NE(base, layer_key(w, {}, true));
+  const std::string m = module_key(base, {16, 1, 128}, 90, "nvrtc 13.0");
+  EXPECT_EQ(m, module_key(base, {16, 1, 256}, 90, "nvrtc 13.0")) << "the block width is a launch parameter";
+  EXPECT_NE(m, module_key(base, {8, 1, 128}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 2, 128}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
+}
+
+TEST(KernelCache, RoundTripAndVerification) {
+  test::TempDir dir;
+  KernelCache cache(dir.path(), KernelCacheMode::on);
+  const std::string key = layer_key(small_matrix(), {}, false);
+  const std::vector<char> module{'c', 'u', 'b', 'i', 'n', '\0', '\x7f'};
+  std::string problem;
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_TRUE(problem.empty()) << "a miss is not a problem";
+  ASSERT_FALSE(cache.store(key, module).has_value());
+  auto loaded = cache.load(key, &problem);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, module);
+
+  // A flipped payload byte fails the checksum; the file is deleted so that it gets rebuilt.
+  {
+    std::fstream f(cache.module_path(key), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x00');
+  }
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("checksum"), std::string::npos) << problem;
+  EXPECT_NE(problem.find(cache.module_path(key).string()), std::string::npos) << problem;
+  EXPECT_FALSE(fs::exists(cache.module_path(key)));
+
+  // Truncated, and a file renamed to another key.
+  ASSERT_FALSE(cache.store(key, module).has_value());
+  fs::resize_file(cache.module_path(key), 20);
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("truncated"), std::string::npos) << problem;
+  const std::string other = layer_key(small_matrix(), {}, true);
+  ASSERT_FALSE(cache.store(other, module).has_value());
+  fs::copy_file(cache.module_path(other), cache.module_path(key), fs::copy_options::overwrite_existing);
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("another kernel"), std::string::npos) << problem;
+}
+
+TEST(KernelCache, ModesAndTuningRecords) {
+  test::TempDir dir;
+  const std::string key = layer_key(small_matrix(), {}, false);
+  KernelCache on(dir.path(), KernelCacheMode::on);
+  on.store_tuning(key, {{32, 1, 256}, 4.5});
+  auto t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256}));
+  EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
+  ASSERT_FALSE(on.store(key, {'x'}).has_value());
+
+  KernelCache load_only(dir.path(), KernelCacheMode::load_only);
+  std::string problem;
+  EXPECT_TRUE(load_only.load(key, &problem).has_value());
+  const std::string other = layer_key(small_matrix(), {1, 2, 3}, false);
+  EXPECT_FALSE(load_only.store(other, {'y'}).has_value());
+  EXPECT_FALSE(fs::exists(load_only.module_path(other))) << "load-only never writes";
+
+  KernelCache off(dir.path(), KernelCacheMode::off);
+  EXPECT_FALSE(off.load(key, &problem).has_value()) << "off never reads";
+  EXPECT_FALSE(off.load_tuning(key).has_value());
+
+  std::ofstream(on.tuning_path(other)) << "spdnn-tuning " << key << " 8 1 128 2.0\n";
+  EXPECT_FALSE(on.load_tuning(other).has_value()) << "a record names its own key";
+  EXPECT_EQ(parse_kernel_cache_mode("load-only"), KernelCacheMode::load_only);
+  EXPECT_THROW(parse_kernel_cache_mode("maybe"), Error);
+}
+
+#ifdef SPDNN_HAVE_CUDA
+TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
+  const CsrMatrix w = random_weights(40, 64, 0.2, 5);
+  for (int c : {1, 4}) {
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 128}), 90, "test.cu");
+    EXPECT_GT(m.cubin.size(), 1000u);
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+}
+
+TEST(Nvrtc, FailureIsAnErrorWithNvrtcsMessage) {
+  try {
+    compile_cuda("this is not CUDA", 90, "broken.cu");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::device);
+    EXPECT_NE(std::string(e.what()).find("broken.cu"), std::string::npos) << e.what();
+  }
+}
+#endif
+
+// The real DLMC file: the emitted kernel has one multiply-add per nonzero.
+TEST(Emit, RealDlmcMatrix) {
+  SPDNN_REQUIRE_DATA(path, "dlmc/rn50/magnitude_pruning/0.98/bottleneck_1_block_group1_1_1.smtx.gz");
+  const CsrMatrix w = io::read_smtx(path);
+  const std::string src = emit_sparse_linear(w, {}, false, {16, 1, 128});
+  EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
+}
+
+}  // namespace spdnn::codegen
