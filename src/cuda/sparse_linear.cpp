@@ -67,6 +67,26 @@ std::string compiler_identity(const SparseLinearOptions& options) {
 
 bool too_large(const CsrMatrix& w, const SparseLinearOptions& options) { return w.nnz() > options.max_unrolled_nnz; }
 
+// Emits and compiles one module and stores it in the cache (used by layers and by precompilation).
+struct Compiled {
+  std::vector<char> cubin;
+  double generate_seconds = 0, compile_seconds = 0;
+  std::optional<std::string> store_failure;
+};
+Compiled compile_and_store(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options,
+                           const codegen::KernelShape& shape, int arch, const std::string& key, codegen::KernelCache& cache) {
+  Compiled c;
+  auto t = Clock::now();
+  const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
+  c.generate_seconds = seconds_since(t);
+  t = Clock::now();
+  c.cubin = codegen::compile_cuda(source, arch, fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)),
+                                  options.compiler_options).cubin;
+  c.compile_seconds = seconds_since(t);
+  c.store_failure = cache.store(key, c.cubin);
+  return c;
+}
+
 }  // namespace
 
 struct SparseLinear::Impl {
@@ -151,15 +171,11 @@ struct SparseLinear::Impl {
       return b;
     }
     b.note = problem;
-    auto t = Clock::now();
-    const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
-    b.generate_seconds = seconds_since(t);
-    t = Clock::now();
-    auto compiled = codegen::compile_cuda(source, arch, fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)),
-                                          options.compiler_options);
-    b.compile_seconds = seconds_since(t);
-    b.cubin = std::move(compiled.cubin);
-    if (auto failure = cache.store(key, b.cubin)) b.note += (b.note.empty() ? "" : "; ") + *failure;
+    Compiled c = compile_and_store(w, bias, options, shape, arch, key, cache);
+    b.cubin = std::move(c.cubin);
+    b.generate_seconds = c.generate_seconds;
+    b.compile_seconds = c.compile_seconds;
+    if (c.store_failure) b.note += (b.note.empty() ? "" : "; ") + *c.store_failure;
     return b;
   }
 
@@ -328,9 +344,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
     if (std::ifstream(cache.module_path(key)).good()) continue;
     const auto t = Clock::now();
     try {
-      auto module = codegen::compile_cuda(codegen::emit_sparse_linear(w, bias, options.relu, shape), arch,
-                                          fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)), options.compiler_options);
-      (void)cache.store(key, module.cubin);
+      (void)compile_and_store(w, bias, options, shape, arch, key, cache);
     } catch (const Error&) {
       // Left for the layer itself, which falls back and reports the reason.
     }

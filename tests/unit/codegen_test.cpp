@@ -11,6 +11,7 @@
 #include "codegen/kernel_cache.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/io.hpp"
+#include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 #ifdef SPDNN_HAVE_CUDA
 #include "codegen/nvrtc_compiler.hpp"
@@ -20,17 +21,7 @@ namespace spdnn::codegen {
 
 namespace {
 
-// A seeded random M x K matrix with the given density; values k/64 with k in +-[1, 64].
-CsrMatrix random_weights(int64_t m, int64_t k, double density, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  std::uniform_int_distribution<int> v(1, 64);
-  std::vector<Triplet> t;
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t c = 0; c < k; ++c)
-      if (u(rng) < density) t.push_back({static_cast<int32_t>(r), static_cast<int32_t>(c), (v(rng) % 2 ? -1.0f : 1.0f) * v(rng) / 64.0f});
-  return csr_from_triplets(m, k, std::move(t), "random weights");
-}
+using test::random_weights;
 
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
