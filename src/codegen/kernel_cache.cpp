@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "spdnn/error.hpp"
+#include "spdnn/sparse_bench.hpp"
 
 namespace spdnn {
 
@@ -18,6 +19,11 @@ KernelCacheMode parse_kernel_cache_mode(const std::string& text) {
   if (text == "load-only") return KernelCacheMode::load_only;
   if (text == "on") return KernelCacheMode::on;
   throw Error(Errc::usage, fmt::format("kernel cache mode '{}': expected off, load-only or on", text));
+}
+
+const std::vector<std::string>& sparse_bench_paths() {
+  static const std::vector<std::string> paths{"specialized", "generic", "cublas_fp32", "cublas_tf32", "cublas_fp16", "cusparse"};
+  return paths;
 }
 
 const char* to_string(KernelCacheMode mode) {
@@ -48,7 +54,7 @@ struct ModuleHeader {
 uint64_t checksum_of(const char* data, size_t n) {
   KeyHasher h;
   h.bytes(data, n);
-  return std::stoull(h.hex().substr(0, 16), nullptr, 16);
+  return h.value64();
 }
 
 }  // namespace
@@ -63,13 +69,16 @@ void KeyHasher::bytes(const void* data, size_t n) {
   a_ = a, b_ = b;
 }
 
-std::string KeyHasher::hex() const {
-  auto mix = [](uint64_t h) {
-    h ^= h >> 33, h *= 0xff51afd7ed558ccdull, h ^= h >> 33, h *= 0xc4ceb9fe1a85ec53ull, h ^= h >> 33;
-    return h;
-  };
-  return fmt::format("{:016x}{:016x}", mix(a_ ^ (b_ >> 7)), mix(b_ + a_));
+namespace {
+uint64_t mix(uint64_t h) {
+  h ^= h >> 33, h *= 0xff51afd7ed558ccdull, h ^= h >> 33, h *= 0xc4ceb9fe1a85ec53ull, h ^= h >> 33;
+  return h;
 }
+}  // namespace
+
+uint64_t KeyHasher::value64() const { return mix(a_ ^ (b_ >> 7)); }
+
+std::string KeyHasher::hex() const { return fmt::format("{:016x}{:016x}", value64(), mix(b_ + a_)); }
 
 std::string layer_key(const CsrMatrix& w, const std::vector<float>& bias, bool relu) {
   KeyHasher h;

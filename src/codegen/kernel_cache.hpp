@@ -35,6 +35,7 @@ class KeyHasher {
     bytes(s.data(), s.size());
   }
   std::string hex() const;  // 32 hexadecimal digits
+  uint64_t value64() const;  // the first 64 bits of hex()
 
  private:
   uint64_t a_ = 0xcbf29ce484222325ull, b_ = 0x84222325cbf29ce4ull;

@@ -34,11 +34,6 @@ int current_gpu_arch() { unavailable(); }
 
 namespace spdnn {
 
-const std::vector<std::string>& sparse_bench_paths() {
-  static const std::vector<std::string> paths{"specialized", "generic", "cublas_fp32", "cublas_tf32", "cublas_fp16", "cusparse"};
-  return paths;
-}
-
 SparseBenchResult bench_sparse_linear(const CsrMatrix&, int64_t, const SparseBenchOptions&) { unavailable(); }
 SparseBenchTiming time_sparse_linear(SparseLinear&, int64_t, int, int) { unavailable(); }
 

@@ -113,11 +113,6 @@ struct StreamGuard {
 
 }  // namespace
 
-const std::vector<std::string>& sparse_bench_paths() {
-  static const std::vector<std::string> paths{"specialized", "generic", "cublas_fp32", "cublas_tf32", "cublas_fp16", "cusparse"};
-  return paths;
-}
-
 SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const SparseBenchOptions& options) {
   for (const auto& p : options.paths)
     if (std::find(sparse_bench_paths().begin(), sparse_bench_paths().end(), p) == sparse_bench_paths().end())
