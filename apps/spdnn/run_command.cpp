@@ -14,6 +14,7 @@
 #include "spdnn/error.hpp"
 #include "spdnn/generate.hpp"
 #include "spdnn/io.hpp"
+#include "spdnn/partitioned_engine.hpp"
 #include "input_images.hpp"
 #include "terminal_progress.hpp"
 
@@ -36,6 +37,8 @@ struct RunOptionsCli {
   float bias = 0.0f;
   CLI::Option* bias_option = nullptr;
   bool quiet = false;
+  int gpus = 0;
+  std::string devices, partition = "balanced";
 };
 
 // What will run: where each part comes from (a path or "generated ...").
@@ -116,6 +119,58 @@ std::string with_commas(int64_t v) {
   return out;
 }
 
+// The engine for this rank: one engine, or one per GPU under a partitioned engine. `parts` receives
+// the number of GPUs it drives, `share` the fraction of a GPU's memory each engine may plan with.
+std::unique_ptr<Engine> make_run_engine(const RunOptionsCli& o, const dist::World& w, std::string* note, int* parts,
+                                        double* share) {
+  *parts = 1, *share = 1.0;
+  const bool wants_gpus = o.gpus > 0 || !o.devices.empty();
+  const auto mode = parse_partitioning(o.partition);
+  if (!mode) throw Error(Errc::usage, fmt::format("--partition {}: expected static or balanced", o.partition));
+  if (wants_gpus && o.engine != "cuda" && o.engine != "auto")
+    throw Error(Errc::usage, fmt::format("--gpus and --devices choose GPUs; engine {} runs on the CPU", o.engine));
+  if (o.engine != "cuda" && o.engine != "auto") return make_engine(o.engine, note);
+  const int visible = gpu_count();
+  std::vector<int> devices;
+  if (!o.devices.empty()) {
+    for (const auto& item : CLI::detail::split(o.devices, ',')) {
+      int d = -1;
+      try {
+        size_t used = 0;
+        d = std::stoi(item, &used);
+        if (used != item.size()) d = -1;
+      } catch (const std::exception&) {
+      }
+      if (d < 0) throw Error(Errc::usage, fmt::format("--devices {}: expected GPU numbers separated by commas", o.devices));
+      devices.push_back(d);
+    }
+    for (int d : devices)
+      if (d >= visible)
+        throw Error(Errc::usage, fmt::format("--devices {}: GPU {} does not exist ({} visible)", o.devices, d, visible));
+  } else if (visible > 0) {
+    // Default: every visible GPU, shared out between the ranks of this node.
+    const int k = o.gpus > 0 ? o.gpus : std::max(1, visible / w.local_size());
+    if (w.size() == 1 && k > visible)
+      throw Error(Errc::usage, fmt::format("--gpus {}: only {} GPU{} visible (--devices can place several parts on one GPU)",
+                                           k, visible, visible == 1 ? " is" : "s are"));
+    for (int j = 0; j < k; ++j) devices.push_back((w.local_rank() * k + j) % visible);
+  } else if (wants_gpus || o.engine == "cuda") {
+    return make_engine("cuda", note);  // throws, saying why there is no GPU
+  } else {
+    return make_engine(o.engine, note);  // auto without a GPU: the cpu engine, with a note
+  }
+  // GPUs used by several parts (or by several ranks of this node) are shared out.
+  int most = 0;
+  for (int d : devices) most = std::max<int>(most, static_cast<int>(std::count(devices.begin(), devices.end(), d)));
+  const int ranks_per_gpu = std::max(1, (w.local_size() * static_cast<int>(devices.size()) + visible - 1) / visible);
+  *share = 1.0 / std::max(most, o.devices.empty() ? ranks_per_gpu : most);
+  *parts = static_cast<int>(devices.size());
+  if (devices.size() == 1) return make_gpu_engine(devices.front());
+  std::vector<std::unique_ptr<Engine>> engines;
+  for (int d : devices) engines.push_back(make_gpu_engine(d));
+  return make_partitioned_engine(std::move(engines), *mode);
+}
+
 int run(const RunOptionsCli& o) {
   if (o.layers < 0 || o.neurons < 0) throw Error(Errc::usage, "--neurons and --layers must be positive");
   const dist::World& w = *world();
@@ -132,10 +187,12 @@ int run(const RunOptionsCli& o) {
   std::unique_ptr<Engine> engine;
   RunResult r;
   dist::Slice slice;
+  int gpus_here = 0;
+  double memory_share = 1.0;
   auto phase1 = [&] {
     p = load_problem(o, progress);
     std::string note;
-    engine = make_engine(o.engine, &note, w.size() > 1 ? w.local_rank() : -1);
+    engine = make_run_engine(o, w, &note, &gpus_here, &memory_share);
     if (!note.empty() && !o.quiet && lead) fmt::print(stderr, "spdnn: note: {}\n", note);
     if (auto why = engine->cannot_run(p.net, p.x))
       throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
@@ -144,6 +201,7 @@ int run(const RunOptionsCli& o) {
     ro.batch_inputs = o.batch;
     ro.stream_weights = o.stream_weights;
     ro.half_weights = o.half_weights;
+    ro.device_memory_share = memory_share;
     if (lead) ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
     // Ranks start inference together, so the job's span measures them running at once. The barrier
     // is the same failure vote as the one after phase 1: a rank that failed before it votes there.
@@ -203,11 +261,30 @@ int run(const RunOptionsCli& o) {
   j["engine"] = engine->name();
   j["device"] = engine->device();
   j["ranks"] = w.size();
-  j["gpus"] = engine->name() == "cuda" ? w.size() : 0;
+  j["gpus"] = engine->name() == "cuda" ? w.size() * gpus_here : 0;
+  if (r.parts.size() > 1) j["partition"] = o.partition;
   j["timing_s"] = {{"load", p.load_s}, {"preprocess", r.preprocess_s}, {"inference", r.inference_s}};
   j["teraedges_per_s"] = rate;
   j["categories"] = {{"count", r.categories.size()}};
   if (v) j["verification"] = {{"truth", *p.truth}, {"passed", v->passed}, {"missing", v->missing}, {"extra", v->extra}};
+  // Each GPU's busy time (its interval less the time it waited at balancing meetings).
+  double part_imbalance = 1.0;
+  int64_t rows_moved = 0;
+  if (r.parts.size() > 1) {
+    double sum = 0, most = 0;
+    j["per_gpu"] = nlohmann::ordered_json::array();
+    for (size_t k = 0; k < r.parts.size(); ++k) {
+      const PartReport& p = r.parts[k];
+      const double busy = p.inference_s - p.waiting_s;
+      j["per_gpu"].push_back({{"gpu", k}, {"device", p.device}, {"inputs", p.inputs}, {"survivors", p.survivors},
+                              {"rows_given", p.rows_given}, {"rows_received", p.rows_received},
+                              {"inference_s", p.inference_s}, {"waiting_s", p.waiting_s}, {"busy_s", busy}});
+      sum += busy, most = std::max(most, busy), rows_moved += p.rows_given;
+    }
+    part_imbalance = sum > 0 ? most / (sum / static_cast<double>(r.parts.size())) : 1.0;
+    j["rows_moved"] = rows_moved;
+    if (w.size() == 1) j["imbalance"] = part_imbalance;
+  }
   if (w.size() > 1) {
     double sum = 0, most = 0;
     j["per_rank"] = nlohmann::ordered_json::array();
@@ -244,6 +321,9 @@ int run(const RunOptionsCli& o) {
     fmt::print("execution   {}; {} batch(es) of up to {} inputs; weights {}{}\n", r.execution->kernel, r.execution->batches,
                r.execution->batch_inputs, r.execution->weights_streamed ? "streamed" : "resident",
                r.execution->half_weights && !r.execution->half_weights_exact ? " (fp16 rounded some weights)" : "");
+  if (r.parts.size() > 1)
+    fmt::print("gpus        {} ({}): {} rows moved by balancing; busy time max / mean {:.3f}\n", r.parts.size(),
+               o.partition, rows_moved, part_imbalance);
   fmt::print("throughput  {:.4f} TeraEdges/s\n", rate);
   fmt::print("categories  {}\n", r.categories.size());
   if (v) {
@@ -274,6 +354,10 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "GPU: inputs per batch (default: as many as fit)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--stream-weights", o->stream_weights, "GPU: stream layers from host memory even when they fit");
   cmd->add_flag("--half-weights", o->half_weights, "GPU: fp16 weights (exact for 1/16; the report says if not)");
+  cmd->add_option("--gpus", o->gpus, "GPUs to use, inputs split between them (default: all visible)")->check(CLI::PositiveNumber);
+  cmd->add_option("--devices", o->devices, "GPUs to use by number, e.g. 0,1 (a number may repeat: parts sharing a GPU)");
+  cmd->add_option("--partition", o->partition, "Several GPUs: static (fixed input slices) or balanced (active rows moved between GPUs)")
+      ->capture_default_str();
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output or notes");
   return [o]() { return run(*o); };
 }

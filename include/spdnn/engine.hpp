@@ -23,6 +23,37 @@ struct LayerStats {
   bool operator==(const LayerStats&) const = default;
 };
 
+// Rows handed from one engine to another between layers, when several engines share one problem
+// (multi-GPU balancing). Row k is the input numbered ids[k] in the receiving engine's numbering, with
+// its features after the layers done, in neuron order.
+struct MovedRows {
+  std::vector<int64_t> ids;
+  CsrMatrix rows;
+};
+
+// The meeting point of engines that run parts of one problem. An engine given one (RunOptions::
+// exchange) calls, after each layer count in RunOptions::exchange_after and in order:
+//   p = plan(layers_done, active, capacity)   blocks until every participant has come; `capacity` is
+//                                             how many active rows the engine can hold
+//   if p.give or p.receive:  received = trade(rows)   hands over exactly p.give of its active rows
+//                                                     and gets p.receive rows back
+// and stops meeting after a plan with `last` set. Received rows are numbered from the engine's input
+// count upwards, in arrival order, and are its own from then on (categories, features, layer stats).
+// Every engine given an exchange calls leave() exactly once, when it will call nothing more (also an
+// engine that cannot move rows, before anything else); later meetings do not wait for it. Calls
+// throw if another participant failed.
+struct ExchangePlan {
+  int64_t give = 0, receive = 0;
+  bool last = false;  // no meeting after this one
+};
+class RowExchange {
+ public:
+  virtual ~RowExchange() = default;
+  virtual ExchangePlan plan(int32_t layers_done, int64_t active, int64_t capacity) = 0;
+  virtual MovedRows trade(MovedRows given) = 0;
+  virtual void leave() = 0;
+};
+
 struct RunOptions {
   int threads = 0;             // CPU threads; 0 = all available
   bool keep_features = false;  // return the final Y (tests compare it between engines)
@@ -35,6 +66,10 @@ struct RunOptions {
   int64_t batch_inputs = 0;             // inputs per batch; 0 = as many as device memory holds
   bool stream_weights = false;          // stream layers from host memory even when they would fit
   bool half_weights = false;            // store weights in fp16 (exact for the challenge's 1/16)
+  double device_memory_share = 1.0;     // fraction of the free device memory to plan with (GPU shared)
+  // Balancing between engines that share a problem (set by the partitioned engine; see RowExchange).
+  RowExchange* exchange = nullptr;
+  std::vector<int32_t> exchange_after;  // ascending layer counts (1..L-1) after which to meet
 };
 
 // How an accelerator engine ran (reported in the JSON).
@@ -47,6 +82,15 @@ struct ExecutionInfo {
   std::string kernel;              // the kernel configuration that ran
 };
 
+// One part of a partitioned run (one GPU, or one engine).
+struct PartReport {
+  std::string device;
+  int64_t inputs = 0, survivors = 0;
+  int64_t rows_given = 0, rows_received = 0;  // moved by balancing
+  double inference_s = 0.0;                   // this part's own interval
+  double waiting_s = 0.0;                     // of which blocked at balancing meetings
+};
+
 struct RunResult {
   std::vector<int64_t> categories;  // ascending 1-based ids of inputs whose last row is nonzero
   std::vector<LayerStats> layers;   // one per layer
@@ -57,6 +101,7 @@ struct RunResult {
   double inference_begin_unix = 0.0, inference_end_unix = 0.0;
   std::optional<CsrMatrix> features;  // final Y, only with RunOptions::keep_features
   std::optional<ExecutionInfo> execution;  // accelerator engines only
+  std::vector<PartReport> parts;           // partitioned engines only, one per part
 };
 
 inline double unix_seconds() {
@@ -81,5 +126,10 @@ std::vector<std::string> engine_names();
 // `device_hint` picks an accelerator (modulo the number present; several ranks on one node pass their
 // local rank); -1 keeps the current one.
 std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note = nullptr, int device_hint = -1);
+
+// GPUs this build can use here (0 without CUDA support, a driver or a device).
+int gpu_count();
+// The cuda engine on GPU `device` (0-based); throws Error(usage/unsupported) if there is none.
+std::unique_ptr<Engine> make_gpu_engine(int device);
 
 }  // namespace spdnn

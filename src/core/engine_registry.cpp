@@ -44,4 +44,21 @@ std::unique_ptr<Engine> make_engine(const std::string& name, std::string* note, 
   throw Error(Errc::usage, fmt::format("unknown engine '{}' (known: {})", name, known));
 }
 
+int gpu_count() {
+#ifdef SPDNN_HAVE_CUDA
+  return cuda::cuda_device_count();
+#else
+  return 0;
+#endif
+}
+
+std::unique_ptr<Engine> make_gpu_engine(int device) {
+#ifdef SPDNN_HAVE_CUDA
+  return cuda::make_cuda_engine_on(device);
+#else
+  (void)device;
+  throw Error(Errc::unsupported, "engine cuda: this build has no CUDA support (nvcc was not found at configure time)");
+#endif
+}
+
 }  // namespace spdnn

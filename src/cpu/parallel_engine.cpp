@@ -84,6 +84,31 @@ void layer_rows(const ActiveRows& in, int64_t begin, int64_t end, const CsrMatri
   }
 }
 
+// Hands the last `give` rows of `y` to the exchange and appends what comes back (the received ids are
+// above every id held, so the rows stay sorted by id). Returns the number of rows received.
+int64_t exchange_rows(ActiveRows& y, int64_t give, int64_t neurons, RowExchange& exchange) {
+  MovedRows out;
+  out.rows.cols = neurons;
+  const int64_t first = y.rows() - give;
+  for (int64_t r = first; r < y.rows(); ++r) {
+    out.ids.push_back(y.ids[r]);
+    out.rows.row_ptr.push_back(y.row_ptr[r + 1] - y.row_ptr[first]);
+  }
+  out.rows.rows = give;
+  out.rows.col_idx.assign(y.cols.begin() + y.row_ptr[first], y.cols.end());
+  out.rows.values.assign(y.vals.begin() + y.row_ptr[first], y.vals.end());
+  y.ids.resize(first), y.row_ptr.resize(first + 1);
+  y.cols.resize(y.row_ptr[first]), y.vals.resize(y.row_ptr[first]);
+  MovedRows in = exchange.trade(std::move(out));
+  for (int64_t r = 0; r < in.rows.rows; ++r) {
+    y.ids.push_back(in.ids[r]);
+    y.cols.insert(y.cols.end(), in.rows.row_cols(r).begin(), in.rows.row_cols(r).end());
+    y.vals.insert(y.vals.end(), in.rows.row_values(r).begin(), in.rows.row_values(r).end());
+    y.row_ptr.push_back(y.nnz());
+  }
+  return in.rows.rows;
+}
+
 class ParallelEngine final : public Engine {
  public:
   std::string name() const override { return "cpu"; }
@@ -109,6 +134,10 @@ class ParallelEngine final : public Engine {
     auto t1 = std::chrono::steady_clock::now();
     result.preprocess_s = std::chrono::duration<double>(t1 - t0).count();
     result.inference_begin_unix = unix_seconds();
+
+    // Balancing (partitioned runs): meetings after the layers in opt.exchange_after.
+    size_t meeting = opt.exchange ? 0 : opt.exchange_after.size();
+    int64_t received = 0;
 
     std::vector<Scratch> scratch;
     for (int t = 0; t < threads; ++t) scratch.emplace_back(net.neurons);
@@ -146,15 +175,22 @@ class ParallelEngine final : public Engine {
       spare = std::move(y);
       y = std::move(next);
       result.layers.push_back({y.rows(), y.nnz()});
+      if (meeting < opt.exchange_after.size() && opt.exchange_after[meeting] == l + 1) {
+        ++meeting;
+        const ExchangePlan plan = opt.exchange->plan(l + 1, y.rows(), INT64_MAX);
+        if (plan.give > 0 || plan.receive > 0) received += exchange_rows(y, plan.give, net.neurons, *opt.exchange);
+        if (plan.last) meeting = opt.exchange_after.size();
+      }
       if (opt.on_layer) opt.on_layer(l + 1, net.num_layers());
     }
+    if (opt.exchange) opt.exchange->leave();
     result.inference_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     result.inference_end_unix = unix_seconds();
 
     for (int64_t id : y.ids) result.categories.push_back(id + 1);
     if (opt.keep_features) {
       CsrMatrix f;
-      f.rows = x.count();
+      f.rows = x.count() + received;
       f.cols = net.neurons;
       f.row_ptr.assign(static_cast<size_t>(f.rows) + 1, 0);
       for (int64_t r = 0; r < y.rows(); ++r) f.row_ptr[y.ids[r] + 1] = y.row_ptr[r + 1] - y.row_ptr[r];

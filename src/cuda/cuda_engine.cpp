@@ -127,6 +127,15 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   std::vector<BlobLayout> layout(layers);
   std::vector<char> exact(layers, 1);
   std::vector<int32_t> last_order;  // the last layer's output order (to return features)
+  // Balancing meetings (partitioned runs): after these layer counts, rows leave and arrive in neuron
+  // order, so the physical order of the features there is kept too.
+  std::vector<int32_t> meet;
+  if (opt.exchange)
+    for (int32_t k : opt.exchange_after)
+      if (k >= 1 && k < layers) meet.push_back(k);
+  std::vector<int> meet_index(layers + 1, -1);
+  for (size_t m = 0; m < meet.size(); ++m) meet_index[meet[m]] = static_cast<int>(m);
+  std::vector<std::vector<int32_t>> meet_order(meet.size());
   const int ranges = std::max(1, std::min<int>(layers, omp_get_max_threads()));
   std::vector<std::exception_ptr> errors(ranges);
 #pragma omp parallel for schedule(static, 1)
@@ -147,6 +156,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
         bool ok = true;
         layout[l] = pack_layer<Weight>(s, blob[l], ok);
         exact[l] = ok;
+        if (meet_index[l + 1] >= 0) meet_order[meet_index[l + 1]] = order;
         previous = std::move(order);
       }
       if (end == layers) last_order = std::move(previous);
@@ -170,6 +180,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   // ---- memory plan: weights resident or streamed; batch size from what is left --------------------
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // Engines sharing the GPU (several parts or ranks on one device) each plan with their share.
+  free_bytes = static_cast<size_t>(static_cast<double>(free_bytes) * std::clamp(opt.device_memory_share, 0.01, 1.0));
   const size_t reserve = 256u << 20;  // CUB scratch, per-layer counters, allocator slack
   const double avg_input_nnz = candidates > 0 ? static_cast<double>(x.nnz()) / candidates : 0.0;
   const size_t per_row = 2 * static_cast<size_t>(n) * sizeof(float) + 4 * sizeof(int32_t) + 1 +
@@ -186,6 +198,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   batch = std::clamp<int64_t>(batch, 1, std::max<int64_t>(candidates, 1));
   info.batch_inputs = batch;
   info.batches = candidates == 0 ? 0 : (candidates + batch - 1) / batch;
+  // Rows can move only while every row of this part is on the device at once.
+  if (opt.exchange && info.batches != 1) meet.clear();
+  const bool meets = !meet.empty();
+  if (opt.exchange && !meets) opt.exchange->leave();
 
   // ---- device state --------------------------------------------------------------------------------
   Stream compute, copy;
@@ -248,6 +264,71 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   final_features.cols = n;
   std::vector<std::vector<std::pair<int32_t, float>>> kept(opt.keep_features ? x.count() : 0);
 
+  // Balancing: hands the last `give` of the `active` rows listed at `list` to the exchange and takes
+  // in what comes back, into free rows of `feat` (rows travel in neuron order; here they are in the
+  // physical order `order`). Returns the number of rows received.
+  int64_t received = 0;
+  auto exchange_rows = [&](float* feat, int32_t* list, int32_t* ids, int32_t* count, int32_t active, int64_t give,
+                           const std::vector<int32_t>& order) -> int64_t {
+    std::vector<int32_t> host_list(active), row_ids(batch);
+    SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), list, active * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    SPDNN_CUDA_CHECK(cudaMemcpy(row_ids.data(), ids, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    const int32_t keep = active - static_cast<int32_t>(give);
+    MovedRows out;
+    out.rows.rows = give;
+    out.rows.cols = n;
+    if (give > 0) {
+      DeviceBuffer<int32_t> index(give, "rows handed to another GPU");
+      DeviceBuffer<float> staged(give * n, "rows handed to another GPU");
+      SPDNN_CUDA_CHECK(cudaMemcpy(index.get(), host_list.data() + keep, give * sizeof(int32_t), cudaMemcpyHostToDevice));
+      SPDNN_CUDA_CHECK(launch_copy_rows(feat, staged.get(), index.get(), static_cast<int32_t>(give), n, false, compute.s));
+      std::vector<float> dense(static_cast<size_t>(give) * n);
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(dense.data(), staged.get(), dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
+      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+      std::vector<std::pair<int32_t, float>> row;
+      for (int64_t k = 0; k < give; ++k) {
+        row.clear();
+        for (int32_t p = 0; p < n; ++p)
+          if (const float v = dense[k * n + p]; v != 0.0f) row.emplace_back(order[p], v);
+        std::sort(row.begin(), row.end());
+        for (auto [c, v] : row) out.rows.col_idx.push_back(c), out.rows.values.push_back(v);
+        out.rows.row_ptr.push_back(out.rows.nnz());
+        out.ids.push_back(row_ids[host_list[keep + k]]);
+      }
+    }
+    const MovedRows in = opt.exchange->trade(std::move(out));
+    const int64_t arrived = in.rows.rows;
+    if (keep + arrived > batch || x.count() + received + arrived >= INT32_MAX)
+      throw Error(Errc::device, fmt::format("balancing sent {} rows to a GPU that holds at most {} more", arrived, batch - keep));
+    std::vector<char> used(batch, 0);
+    for (int32_t k = 0; k < keep; ++k) used[host_list[k]] = 1;
+    host_list.resize(keep);
+    for (int32_t slot = 0; static_cast<int64_t>(host_list.size()) < keep + arrived; ++slot)
+      if (!used[slot]) host_list.push_back(slot);
+    if (arrived > 0) {
+      std::vector<int32_t> position(n);
+      for (int32_t p = 0; p < n; ++p) position[order[p]] = p;
+      std::vector<float> dense(static_cast<size_t>(arrived) * n, 0.0f);
+      for (int64_t k = 0; k < arrived; ++k) {
+        for (int64_t q = in.rows.row_ptr[k]; q < in.rows.row_ptr[k + 1]; ++q)
+          dense[k * n + position[in.rows.col_idx[q]]] = in.rows.values[q];
+        row_ids[host_list[keep + k]] = static_cast<int32_t>(in.ids[k]);
+      }
+      DeviceBuffer<int32_t> index(arrived, "rows taken from another GPU");
+      DeviceBuffer<float> staged(arrived * n, "rows taken from another GPU");
+      SPDNN_CUDA_CHECK(cudaMemcpy(index.get(), host_list.data() + keep, arrived * sizeof(int32_t), cudaMemcpyHostToDevice));
+      SPDNN_CUDA_CHECK(cudaMemcpy(staged.get(), dense.data(), dense.size() * sizeof(float), cudaMemcpyHostToDevice));
+      SPDNN_CUDA_CHECK(launch_copy_rows(staged.get(), feat, index.get(), static_cast<int32_t>(arrived), n, true, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(ids, row_ids.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // before `staged` and `index` are freed
+    }
+    const int32_t now = static_cast<int32_t>(host_list.size());
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(list, host_list.data(), now * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(count, &now, sizeof now, cudaMemcpyHostToDevice, compute.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // the host vectors go out of scope
+    return arrived;
+  };
+
   if (opt.before_inference) opt.before_inference();
   for (int64_t b0 = 0; b0 < candidates; b0 += batch) {
     const int64_t b1 = std::min(candidates, b0 + batch);
@@ -271,28 +352,35 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz.get(), 0, nnz.size() * sizeof(unsigned long long), compute.s));
     SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // `ptr`, `cols`, `vals` are host temporaries
 
-    // Everything from here to the survivors' ids is enqueued without host synchronization; unless
-    // weights stream (two streams), it is captured once as a CUDA graph, so the per-layer launches
-    // cost one graph launch (instantiation is counted as preprocessing).
-    auto enqueue_batch = [&]() -> std::pair<float*, int32_t*> {
-      if (info.weights_streamed) {
-        for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[s].e, compute.s));
-        for (int32_t l = 0; l < std::min(layers, 2); ++l) stream_layer(l);
+    // Everything from here to the survivors' ids is enqueued without host synchronization, except at
+    // balancing meetings. The buffers a layer reads: ping-pong by parity (layer l reads the `a` side when l is even).
+    struct Side {
+      float* feat;
+      int32_t *list, *ids;
+    };
+    auto side = [&](int32_t l) {
+      return l % 2 == 0 ? Side{feat_a.get(), list_a.get(), ids_a.get()} : Side{feat_b.get(), list_b.get(), ids_b.get()};
+    };
+    // Layers [from, to): the densification before layer 0, the survivors' ids after the last layer.
+    auto enqueue_layers = [&](int32_t from, int32_t to) {
+      if (from == 0) {
+        if (info.weights_streamed) {
+          for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[s].e, compute.s));
+          for (int32_t l = 0; l < std::min(layers, 2); ++l) stream_layer(l);
+        }
+        SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a.get(), 0, static_cast<size_t>(r0) * n * sizeof(float), compute.s));
+        SPDNN_CUDA_CHECK(launch_densify(in_ptr.get(), in_cols.get(), in_vals.get(), r0, n, feat_a.get(), compute.s));
+        SPDNN_CUDA_CHECK(launch_iota(list_a.get(), r0, compute.s));
+        SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
       }
-      SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a.get(), 0, static_cast<size_t>(r0) * n * sizeof(float), compute.s));
-      SPDNN_CUDA_CHECK(launch_densify(in_ptr.get(), in_cols.get(), in_vals.get(), r0, n, feat_a.get(), compute.s));
-      SPDNN_CUDA_CHECK(launch_iota(list_a.get(), r0, compute.s));
-      SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
-      float* in = feat_a.get();
-      float* out = feat_b.get();
-      int32_t *list = list_a.get(), *list_next = list_b.get(), *ids_in = ids_a.get(), *ids_out = ids_b.get();
-      const int row_blocks = (r0 + cfg.shape.rows - 1) / cfg.shape.rows;
-      for (int32_t l = 0; l < layers; ++l) {
+      const int row_blocks = (static_cast<int>(meets ? batch : r0) + cfg.shape.rows - 1) / cfg.shape.rows;
+      for (int32_t l = from; l < to; ++l) {
+        const Side in = side(l), out = side(l + 1);
         const unsigned char* base = weights.get() + (info.weights_streamed ? (l % 2) * max_blob : offset[l]);
         if (info.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute.s, slot_ready[l % 2].e));
         LayerArgs<Weight> a{};
-        a.in = in, a.out = out, a.active = list, a.count = counts.get() + l, a.ids_in = ids_in, a.ids_out = ids_out;
-        a.next_active = list_next, a.next_count = counts.get() + l + 1, a.row_total = row_total.get();
+        a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
+        a.next_active = out.list, a.next_count = counts.get() + l + 1, a.row_total = row_total.get();
         a.tiles_done = tiles_done.get(), a.nnz = nnz.get() + l, a.neurons = n, a.bias = net.bias, a.clip = net.clip;
         bind_layer(a, layout[l], base);
         const int tiles = layout[l].tiles;
@@ -304,47 +392,67 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
           SPDNN_CUDA_CHECK(cudaEventRecord(slot_free[l % 2].e, compute.s));
           if (l + 2 < layers) stream_layer(l + 2);
         }
-        std::swap(in, out);
-        std::swap(list, list_next);
-        std::swap(ids_in, ids_out);
       }
-      SPDNN_CUDA_CHECK(launch_gather_ids(list, counts.get() + layers, ids_in, categories.get(), r0, compute.s));
-      return {in, list};
+      if (to == layers)
+        SPDNN_CUDA_CHECK(launch_gather_ids(side(layers).list, counts.get() + layers, side(layers).ids, categories.get(),
+                                           static_cast<int32_t>(batch), compute.s));
     };
-    std::pair<float*, int32_t*> last;
-    if (use_graphs && !info.weights_streamed) {
-      const auto t_graph = std::chrono::steady_clock::now();
-      cudaGraph_t graph = nullptr;
-      SPDNN_CUDA_CHECK(cudaStreamBeginCapture(compute.s, cudaStreamCaptureModeThreadLocal));
-      try {
-        last = enqueue_batch();
-      } catch (...) {
-        cudaStreamEndCapture(compute.s, &graph);
-        if (graph != nullptr) cudaGraphDestroy(graph);
-        throw;
+    // Segments between meetings; each is captured as one CUDA graph (unless weights stream: two
+    // streams), so the per-layer launches cost one graph launch (instantiation counts as preprocessing).
+    std::vector<int32_t> bounds{0};
+    bounds.insert(bounds.end(), meet.begin(), meet.end());
+    bounds.push_back(layers);
+    const size_t segments = bounds.size() - 1;
+    const bool graphs = use_graphs && !info.weights_streamed;
+    std::vector<cudaGraphExec_t> execs(graphs ? segments : 0, nullptr);
+    struct ExecsGuard {
+      std::vector<cudaGraphExec_t>& e;
+      ~ExecsGuard() {
+        for (cudaGraphExec_t g : e)
+          if (g != nullptr) cudaGraphExecDestroy(g);
       }
-      SPDNN_CUDA_CHECK(cudaStreamEndCapture(compute.s, &graph));
-      cudaGraphExec_t exec = nullptr;
-      cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
-      cudaGraphDestroy(graph);
-      SPDNN_CUDA_CHECK(inst);
+    } execs_guard{execs};
+    if (graphs) {
+      const auto t_graph = std::chrono::steady_clock::now();
+      for (size_t g = 0; g < segments; ++g) {
+        cudaGraph_t graph = nullptr;
+        SPDNN_CUDA_CHECK(cudaStreamBeginCapture(compute.s, cudaStreamCaptureModeThreadLocal));
+        try {
+          enqueue_layers(bounds[g], bounds[g + 1]);
+        } catch (...) {
+          cudaStreamEndCapture(compute.s, &graph);
+          if (graph != nullptr) cudaGraphDestroy(graph);
+          throw;
+        }
+        SPDNN_CUDA_CHECK(cudaStreamEndCapture(compute.s, &graph));
+        cudaError_t inst = cudaGraphInstantiate(&execs[g], graph, 0);
+        cudaGraphDestroy(graph);
+        SPDNN_CUDA_CHECK(inst);
+      }
       result.preprocess_s += seconds_since(t_graph);
-      if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
-      SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
-      cudaError_t launched = cudaGraphLaunch(exec, compute.s);
-      SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
-      cudaError_t done = cudaStreamSynchronize(compute.s);
-      cudaGraphExecDestroy(exec);
-      SPDNN_CUDA_CHECK(launched);
-      SPDNN_CUDA_CHECK(done);
-    } else {
-      if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
-      SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
-      last = enqueue_batch();
-      SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
-      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
     }
-    auto [in, list] = last;
+    if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
+    bool meeting = meets;
+    for (size_t g = 0; g < segments; ++g) {
+      if (graphs) SPDNN_CUDA_CHECK(cudaGraphLaunch(execs[g], compute.s));
+      else enqueue_layers(bounds[g], bounds[g + 1]);
+      if (meeting && g + 1 < segments) {
+        const int32_t k = bounds[g + 1];
+        const Side at = side(k);
+        SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+        int32_t active = 0;
+        SPDNN_CUDA_CHECK(cudaMemcpy(&active, counts.get() + k, sizeof active, cudaMemcpyDeviceToHost));
+        const ExchangePlan plan = opt.exchange->plan(k, active, batch);
+        if (plan.give > 0 || plan.receive > 0)
+          received += exchange_rows(at.feat, at.list, at.ids, counts.get() + k, active, plan.give, meet_order[meet_index[k]]);
+        if (plan.last) meeting = false;
+      }
+    }
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
+    float* in = side(layers).feat;
+    int32_t* list = side(layers).list;
     result.inference_end_unix = unix_seconds();
     float ms = 0.0f;
     SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, t_begin.e, t_end.e));
@@ -361,6 +469,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     const int32_t survivors = host_counts[layers];
     SPDNN_CUDA_CHECK(cudaMemcpy(host_ids.data(), categories.get(), survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
     for (int32_t k = 0; k < survivors; ++k) result.categories.push_back(int64_t{host_ids[k]} + 1);
+    if (opt.keep_features) kept.resize(static_cast<size_t>(x.count() + received));
     if (opt.keep_features && survivors > 0) {
       std::vector<int32_t> host_list(survivors);
       std::vector<float> row(n);
@@ -374,10 +483,13 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       }
     }
   }
+  if (meets) opt.exchange->leave();
   std::sort(result.categories.begin(), result.categories.end());  // survivors come in no particular order
   result.inference_s = inference_ms / 1e3;
   if (opt.keep_features) {
-    for (int64_t r = 0; r < x.count(); ++r) {
+    kept.resize(static_cast<size_t>(x.count() + received));
+    final_features.rows = x.count() + received;
+    for (size_t r = 0; r < kept.size(); ++r) {
       for (auto [c, v] : kept[r]) final_features.col_idx.push_back(c), final_features.values.push_back(v);
       final_features.row_ptr.push_back(final_features.nnz());
     }
@@ -405,6 +517,22 @@ std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint) {
   int device = 0;
   if (device_hint >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(device_hint % count));
   SPDNN_CUDA_CHECK(cudaGetDevice(&device));
+  return std::make_unique<CudaEngine>(device);
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::unique_ptr<Engine> make_cuda_engine_on(int device) {
+  const int count = cuda_device_count();
+  if (device < 0 || device >= count)
+    throw Error(Errc::usage, fmt::format("GPU {} does not exist: {} GPU{} visible", device, count, count == 1 ? " is" : "s are"));
   return std::make_unique<CudaEngine>(device);
 }
 

@@ -48,6 +48,16 @@ __global__ void gather_ids_kernel(const int32_t* list, const int32_t* count, con
   for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < *count; k += gridDim.x * blockDim.x) out[k] = ids[list[k]];
 }
 
+// Scatter: dst row index[k] = src row k. Gather: dst row k = src row index[k].
+template <bool Scatter>
+__global__ void copy_rows_kernel(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons) {
+  for (int32_t k = blockIdx.x; k < rows; k += gridDim.x) {
+    const float* from = src + static_cast<int64_t>(Scatter ? k : index[k]) * neurons;
+    float* to = dst + static_cast<int64_t>(Scatter ? index[k] : k) * neurons;
+    for (int32_t j = threadIdx.x; j < neurons; j += blockDim.x) to[j] = from[j];
+  }
+}
+
 int blocks_for(int64_t n, int threads) { return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535)); }
 
 }  // namespace
@@ -87,6 +97,14 @@ cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const fl
 cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   iota_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(a, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,
+                             bool scatter, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  if (scatter) copy_rows_kernel<true><<<std::min(rows, 65535), 256, 0, stream>>>(src, dst, index, rows, neurons);
+  else copy_rows_kernel<false><<<std::min(rows, 65535), 256, 0, stream>>>(src, dst, index, rows, neurons);
   return cudaGetLastError();
 }
 

@@ -30,6 +30,9 @@ cudaError_t launch_layer_kernel(KernelShape shape, const LayerArgs<Weight>& args
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);
 cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
+// Rows of `neurons` floats: scatter writes dst row index[k] = src row k; gather dst row k = src row index[k].
+cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,
+                             bool scatter, cudaStream_t stream);
 // out[k] = ids[list[k]] for k < *count (count in device memory); `capacity` bounds the grid.
 cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out,
                               int32_t capacity, cudaStream_t stream);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "spdnn/engine.hpp"
 #include "spdnn/generate.hpp"
 #include "spdnn/io.hpp"
 #include "support/test_support.hpp"
@@ -168,6 +169,12 @@ TEST(CliErrors, BadOptions) {
   expect_one_line_error(spdnn_cli("run -q --neurons 1000 --layers 1"), "RadiX-Net needs N = 16 * 2^D");
   expect_one_line_error(spdnn_cli(fmt::format("run -q --weights {} --inputs {} --neurons 16", p.weights.string(), p.images.string())),
                         "no challenge bias is defined for N = 16");
+  expect_one_line_error(spdnn_cli(p.run_args() + " --partition sideways"), "--partition sideways: expected static or balanced");
+  expect_one_line_error(spdnn_cli(p.run_args() + " --engine cpu --gpus 2"), "--gpus and --devices choose GPUs");
+  expect_one_line_error(spdnn_cli(p.run_args() + " --devices 0,x"), "--devices 0,x: expected GPU numbers");
+  expect_one_line_error(spdnn_cli(p.run_args() + " --devices 63"), "GPU 63 does not exist");
+  // More GPUs than there are: no GPU at all says why; otherwise the count is named.
+  expect_one_line_error(spdnn_cli(p.run_args() + " --gpus 64"), gpu_count() == 0 ? "engine cuda:" : "--gpus 64: only");
 }
 
 TEST(Cli, ConvertRoundTripsThroughTheCache) {
