@@ -268,8 +268,11 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   // in what comes back, into free rows of `feat` (rows travel in neuron order; here they are in the
   // physical order `order`). Returns the number of rows received.
   int64_t received = 0;
+  std::vector<int32_t> active_before_meeting(layers + 1, -1);
+  // The other side's buffers (features, list) are free at a meeting (the next layer overwrites them),
+  // so rows are staged there.
   auto exchange_rows = [&](float* feat, int32_t* list, int32_t* ids, int32_t* count, int32_t active, int64_t give,
-                           const std::vector<int32_t>& order) -> int64_t {
+                           const std::vector<int32_t>& order, float* spare_feat, int32_t* spare_index) -> int64_t {
     std::vector<int32_t> host_list(active), row_ids(batch);
     SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), list, active * sizeof(int32_t), cudaMemcpyDeviceToHost));
     SPDNN_CUDA_CHECK(cudaMemcpy(row_ids.data(), ids, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
@@ -278,12 +281,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     out.rows.rows = give;
     out.rows.cols = n;
     if (give > 0) {
-      DeviceBuffer<int32_t> index(give, "rows handed to another GPU");
-      DeviceBuffer<float> staged(give * n, "rows handed to another GPU");
-      SPDNN_CUDA_CHECK(cudaMemcpy(index.get(), host_list.data() + keep, give * sizeof(int32_t), cudaMemcpyHostToDevice));
-      SPDNN_CUDA_CHECK(launch_copy_rows(feat, staged.get(), index.get(), static_cast<int32_t>(give), n, false, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_index, host_list.data() + keep, give * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+      SPDNN_CUDA_CHECK(launch_copy_rows(feat, spare_feat, spare_index, static_cast<int32_t>(give), n, false, compute.s));
       std::vector<float> dense(static_cast<size_t>(give) * n);
-      SPDNN_CUDA_CHECK(cudaMemcpyAsync(dense.data(), staged.get(), dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(dense.data(), spare_feat, dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
       SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
       std::vector<std::pair<int32_t, float>> row;
       for (int64_t k = 0; k < give; ++k) {
@@ -314,13 +315,11 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
           dense[k * n + position[in.rows.col_idx[q]]] = in.rows.values[q];
         row_ids[host_list[keep + k]] = static_cast<int32_t>(in.ids[k]);
       }
-      DeviceBuffer<int32_t> index(arrived, "rows taken from another GPU");
-      DeviceBuffer<float> staged(arrived * n, "rows taken from another GPU");
-      SPDNN_CUDA_CHECK(cudaMemcpy(index.get(), host_list.data() + keep, arrived * sizeof(int32_t), cudaMemcpyHostToDevice));
-      SPDNN_CUDA_CHECK(cudaMemcpy(staged.get(), dense.data(), dense.size() * sizeof(float), cudaMemcpyHostToDevice));
-      SPDNN_CUDA_CHECK(launch_copy_rows(staged.get(), feat, index.get(), static_cast<int32_t>(arrived), n, true, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_index, host_list.data() + keep, arrived * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_feat, dense.data(), dense.size() * sizeof(float), cudaMemcpyHostToDevice, compute.s));
+      SPDNN_CUDA_CHECK(launch_copy_rows(spare_feat, feat, spare_index, static_cast<int32_t>(arrived), n, true, compute.s));
       SPDNN_CUDA_CHECK(cudaMemcpyAsync(ids, row_ids.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
-      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // before `staged` and `index` are freed
+      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // `dense` goes out of scope
     }
     const int32_t now = static_cast<int32_t>(host_list.size());
     SPDNN_CUDA_CHECK(cudaMemcpyAsync(list, host_list.data(), now * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
@@ -329,7 +328,13 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     return arrived;
   };
 
-  if (opt.before_inference) opt.before_inference();
+  // Parts of one run line up here: just before the first timed launch, once inputs are uploaded and
+  // graphs instantiated, so that the common span counts none of that.
+  bool started = false;
+  auto start_once = [&] {
+    if (!started && opt.before_inference) opt.before_inference();
+    started = true;
+  };
   for (int64_t b0 = 0; b0 < candidates; b0 += batch) {
     const int64_t b1 = std::min(candidates, b0 + batch);
     const int32_t r0 = static_cast<int32_t>(b1 - b0);
@@ -431,6 +436,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       }
       result.preprocess_s += seconds_since(t_graph);
     }
+    start_once();
     if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
     SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute.s));
     bool meeting = meets;
@@ -444,8 +450,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
         int32_t active = 0;
         SPDNN_CUDA_CHECK(cudaMemcpy(&active, counts.get() + k, sizeof active, cudaMemcpyDeviceToHost));
         const ExchangePlan plan = opt.exchange->plan(k, active, batch);
+        active_before_meeting[k] = active;  // layer k's count is the one before rows moved
         if (plan.give > 0 || plan.receive > 0)
-          received += exchange_rows(at.feat, at.list, at.ids, counts.get() + k, active, plan.give, meet_order[meet_index[k]]);
+          received += exchange_rows(at.feat, at.list, at.ids, counts.get() + k, active, plan.give, meet_order[meet_index[k]],
+                                    side(k + 1).feat, side(k + 1).list);
         if (plan.last) meeting = false;
       }
     }
@@ -463,7 +471,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     if (layers > 0)
       SPDNN_CUDA_CHECK(cudaMemcpy(host_nnz.data(), nnz.get(), layers * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
     for (int32_t l = 0; l < layers; ++l) {
-      result.layers[l].active_inputs += host_counts[l + 1];
+      result.layers[l].active_inputs += active_before_meeting[l + 1] >= 0 ? active_before_meeting[l + 1] : host_counts[l + 1];
       result.layers[l].nnz += static_cast<int64_t>(host_nnz[l]);
     }
     const int32_t survivors = host_counts[layers];
@@ -483,6 +491,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       }
     }
   }
+  start_once();  // also when there was nothing to run
   if (meets) opt.exchange->leave();
   std::sort(result.categories.begin(), result.categories.end());  // survivors come in no particular order
   result.inference_s = inference_ms / 1e3;
