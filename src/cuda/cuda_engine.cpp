@@ -277,6 +277,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), list, active * sizeof(int32_t), cudaMemcpyDeviceToHost));
     SPDNN_CUDA_CHECK(cudaMemcpy(row_ids.data(), ids, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
     const int32_t keep = active - static_cast<int32_t>(give);
+    std::vector<int32_t> position(n);  // physical position of each neuron
+    for (int32_t p = 0; p < n; ++p) position[order[p]] = p;
     MovedRows out;
     out.rows.rows = give;
     out.rows.cols = n;
@@ -286,13 +288,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       std::vector<float> dense(static_cast<size_t>(give) * n);
       SPDNN_CUDA_CHECK(cudaMemcpyAsync(dense.data(), spare_feat, dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
       SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
-      std::vector<std::pair<int32_t, float>> row;
       for (int64_t k = 0; k < give; ++k) {
-        row.clear();
-        for (int32_t p = 0; p < n; ++p)
-          if (const float v = dense[k * n + p]; v != 0.0f) row.emplace_back(order[p], v);
-        std::sort(row.begin(), row.end());
-        for (auto [c, v] : row) out.rows.col_idx.push_back(c), out.rows.values.push_back(v);
+        const float* row = dense.data() + k * n;
+        for (int32_t j = 0; j < n; ++j)  // neurons in order: the row comes out sorted
+          if (const float v = row[position[j]]; v != 0.0f) out.rows.col_idx.push_back(j), out.rows.values.push_back(v);
         out.rows.row_ptr.push_back(out.rows.nnz());
         out.ids.push_back(row_ids[host_list[keep + k]]);
       }
@@ -307,8 +306,6 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     for (int32_t slot = 0; static_cast<int64_t>(host_list.size()) < keep + arrived; ++slot)
       if (!used[slot]) host_list.push_back(slot);
     if (arrived > 0) {
-      std::vector<int32_t> position(n);
-      for (int32_t p = 0; p < n; ++p) position[order[p]] = p;
       std::vector<float> dense(static_cast<size_t>(arrived) * n, 0.0f);
       for (int64_t k = 0; k < arrived; ++k) {
         for (int64_t q = in.rows.row_ptr[k]; q < in.rows.row_ptr[k + 1]; ++q)
