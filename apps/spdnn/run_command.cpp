@@ -267,7 +267,7 @@ int run(const RunOptionsCli& o) {
   j["teraedges_per_s"] = rate;
   j["categories"] = {{"count", r.categories.size()}};
   if (v) j["verification"] = {{"truth", *p.truth}, {"passed", v->passed}, {"missing", v->missing}, {"extra", v->extra}};
-  // Each GPU's busy time (its interval less the time it waited at balancing meetings).
+  // Each GPU's busy time (its interval less the time it spent in balancing meetings).
   double part_imbalance = 1.0;
   int64_t rows_moved = 0;
   if (r.parts.size() > 1) {
@@ -275,10 +275,11 @@ int run(const RunOptionsCli& o) {
     j["per_gpu"] = nlohmann::ordered_json::array();
     for (size_t k = 0; k < r.parts.size(); ++k) {
       const PartReport& p = r.parts[k];
-      const double busy = p.inference_s - p.waiting_s;
+      const double busy = p.inference_s - p.meeting_s;
       j["per_gpu"].push_back({{"gpu", k}, {"device", p.device}, {"inputs", p.inputs}, {"survivors", p.survivors},
                               {"rows_given", p.rows_given}, {"rows_received", p.rows_received},
-                              {"inference_s", p.inference_s}, {"waiting_s", p.waiting_s}, {"busy_s", busy}});
+                              {"inference_s", p.inference_s}, {"meetings", p.meetings}, {"meeting_s", p.meeting_s},
+                              {"busy_s", busy}});
       sum += busy, most = std::max(most, busy), rows_moved += p.rows_given;
     }
     part_imbalance = sum > 0 ? most / (sum / static_cast<double>(r.parts.size())) : 1.0;

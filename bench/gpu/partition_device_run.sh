@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One device call for the multi-GPU work: build, the engine / partitioned / CLI tests, then
 # bench/gpu/scaling_bench.sh. Usage on the device: bench/gpu/partition_device_run.sh [N ...]
-#   DEVICES (default: "0,0" with one GPU, else "0,1,...,K-1"), LAYERS as in scaling_bench.sh.
+#   DEVICES (default: "0,0" with one GPU, else "0,1,...,K-1"), LAYERS as in scaling_bench.sh,
+#   LARGEST=65536 adds that network at LAYERS_LARGEST (default 120). Results: $OUT/scaling.{json,md}.
 set -uo pipefail
 out=${OUT:-out}
 mkdir -p "$out"
@@ -19,6 +20,12 @@ fi
 export DEVICES
 echo "GPUs: $gpus; device lists: $DEVICES"
 if [ $# -gt 0 ]; then
-  bench/gpu/scaling_bench.sh build/device "$out/scaling" "$@" 2>&1 | tee "$out/scaling.log"
-  tar czf "$out/scaling.tgz" -C "$out" scaling
+  bench/gpu/scaling_bench.sh build/device "$out/scaling" "$@" 2>&1 | tee -a "$out/scaling.log"
+  # The largest network at L = 120 only (LAYERS_65536 overrides), where time allows.
+  if [ -n "${LARGEST:-}" ]; then
+    LAYERS=${LAYERS_LARGEST:-120} bench/gpu/scaling_bench.sh build/device "$out/scaling" "$LARGEST" 2>&1 | tee -a "$out/scaling.log"
+  fi
+  python3 bench/gpu/summarize_scaling.py "$out/scaling" "$out/scaling.json" \
+    "${COMMAND:-bench/gpu/partition_device_run.sh $*}" >"$out/scaling.md"
+  tar czf "$out/scaling.tgz" -C "$out" scaling && rm -rf "$out/scaling"
 fi

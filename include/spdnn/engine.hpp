@@ -88,7 +88,8 @@ struct PartReport {
   int64_t inputs = 0, survivors = 0;
   int64_t rows_given = 0, rows_received = 0;  // moved by balancing
   double inference_s = 0.0;                   // this part's own interval
-  double waiting_s = 0.0;                     // of which blocked at balancing meetings
+  int64_t meetings = 0;                       // balancing meetings it took part in
+  double meeting_s = 0.0;                     // of its interval, spent in them (waiting and moving)
 };
 
 struct RunResult {

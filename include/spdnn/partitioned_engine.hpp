@@ -16,7 +16,7 @@ namespace spdnn {
 //   rates in different slices, so the parts finish at different times.
 // balanced: the same slices, and after layers 2, 4, 8, ... the parts meet and move active rows so that
 //   each holds the same number; meetings stop once the total active count changes by less than 1%
-//   between two of them. Parts whose engine cannot move rows keep theirs.
+//   between two of them, or one finds the parts even. Parts whose engine cannot move rows keep theirs.
 enum class Partitioning { static_split, balanced };
 std::optional<Partitioning> parse_partitioning(std::string_view s);  // "static" | "balanced"
 std::string to_string(Partitioning p);

@@ -64,9 +64,9 @@ void Meeting::complete_plan() {
   for (int k = 0; k < parts_; ++k)
     if (present_[k]) active[k] = active_[k], capacity[k] = capacity_[k], total += active_[k];
   current_ = plan_meeting(active, capacity, present_, tolerance_);
-  // The active count settles after the first layers; once it changes by less than 1% between two
-  // meetings, this meeting is the last.
-  last_ = previous_total_ >= 0 && std::abs(total - previous_total_) <= previous_total_ / 100;
+  // Meetings go on while they move rows and the active count still changes: once it changes by less
+  // than 1% between two meetings, or the parts are even without moving anything, this one is the last.
+  last_ = (previous_total_ >= 0 && std::abs(total - previous_total_) <= previous_total_ / 100) || current_.moved == 0;
   previous_total_ = total;
   result_.assign(parts_, ExchangePlan{});
   givers_left_ = 0;

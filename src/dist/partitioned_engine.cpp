@@ -33,20 +33,21 @@ std::vector<int32_t> meeting_layers(int32_t layers) {
 namespace {
 
 // One part's side of the meeting: translates between the part's input numbering (its slice, then
-// the rows it received, in order) and the global one, and measures the time spent waiting.
+// the rows it received, in order) and the global one, and measures the time spent in meetings: from
+// arriving at one to leaving it with the rows received (the giver's copying out included).
 class PartExchange final : public RowExchange {
  public:
   PartExchange(dist::Meeting& m, int part, dist::Slice slice) : m_(m), part_(part), slice_(slice) {}
 
   ExchangePlan plan(int32_t, int64_t active, int64_t capacity) override {
-    const auto t = std::chrono::steady_clock::now();
+    arrived_ = std::chrono::steady_clock::now();
     ExchangePlan p = m_.plan(part_, active, capacity);
-    waiting_s += seconds_since(t);
+    ++meetings;
     given += p.give;
+    if (p.give == 0 && p.receive == 0) meeting_s += seconds_since(arrived_);
     return p;
   }
   MovedRows trade(MovedRows rows) override {
-    const auto t = std::chrono::steady_clock::now();
     MovedRows out;
     if (!rows.ids.empty()) {
       for (int64_t& id : rows.ids) id = global(id);
@@ -58,7 +59,7 @@ class PartExchange final : public RowExchange {
         id = slice_.end - slice_.begin + static_cast<int64_t>(received_global.size()) - 1;
       }
     }
-    waiting_s += seconds_since(t);
+    meeting_s += seconds_since(arrived_);
     return out;
   }
   void leave() override { m_.leave(part_); }
@@ -68,8 +69,8 @@ class PartExchange final : public RowExchange {
     return local < own ? slice_.begin + local : received_global.at(static_cast<size_t>(local - own));
   }
 
-  double waiting_s = 0.0;
-  int64_t given = 0;
+  double meeting_s = 0.0;
+  int64_t meetings = 0, given = 0;
   std::vector<int64_t> received_global;
 
  private:
@@ -77,6 +78,7 @@ class PartExchange final : public RowExchange {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   }
   dist::Meeting& m_;
+  std::chrono::steady_clock::time_point arrived_;
   int part_;
   dist::Slice slice_;
 };
@@ -188,7 +190,8 @@ RunResult PartitionedEngine::run(const Network& net, const Features& x, const Ru
     rep.rows_given = ex.given;
     rep.rows_received = static_cast<int64_t>(ex.received_global.size());
     rep.inference_s = p.inference_s;
-    rep.waiting_s = ex.waiting_s;
+    rep.meeting_s = ex.meeting_s;
+    rep.meetings = ex.meetings;
     r.parts.push_back(rep);
     if (k == 0) r.execution = p.execution;
   }
