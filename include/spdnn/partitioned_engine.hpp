@@ -14,7 +14,7 @@ namespace spdnn {
 
 // static_split: each part keeps its slice to the end (the HPEC 2020 scheme). Inputs die at different
 //   rates in different slices, so the parts finish at different times.
-// balanced: the same slices, and after layers 2, 4, 8, ... the parts meet and move active rows so that
+// balanced: the same slices, and after layers 4, 8, 16, ... the parts meet and move active rows so that
 //   each holds the same number; meetings stop once the total active count changes by less than 1%
 //   between two of them, or one finds the parts even. Parts whose engine cannot move rows keep theirs.
 enum class Partitioning { static_split, balanced };

@@ -105,10 +105,10 @@ TEST(PartitionedEngine, BalancingMovesRowsFromSlicesThatKeepThem) {
   EXPECT_LE(std::abs(s0 - s1), std::max<int64_t>(2, (s0 + s1) / 10)) << s0 << " vs " << s1;
 }
 
-TEST(PartitionedEngine, MeetingLayersArePowersOfTwoBelowTheDepth) {
-  EXPECT_EQ(meeting_layers(120), (std::vector<int32_t>{2, 4, 8, 16, 32, 64}));
-  EXPECT_EQ(meeting_layers(2), (std::vector<int32_t>{}));
-  EXPECT_EQ(meeting_layers(3), (std::vector<int32_t>{2}));
+TEST(PartitionedEngine, MeetingLayersArePowersOfTwoFromFourBelowTheDepth) {
+  EXPECT_EQ(meeting_layers(120), (std::vector<int32_t>{4, 8, 16, 32, 64}));
+  EXPECT_EQ(meeting_layers(4), (std::vector<int32_t>{}));
+  EXPECT_EQ(meeting_layers(5), (std::vector<int32_t>{4}));
   EXPECT_EQ(parse_partitioning("static"), Partitioning::static_split);
   EXPECT_EQ(parse_partitioning("nope"), std::nullopt);
 }
