@@ -29,6 +29,15 @@ struct LayerStats {
 struct MovedRows {
   std::vector<int64_t> ids;
   CsrMatrix rows;
+  // Instead of `rows`, an engine that keeps features dense in a permuted neuron order may send them
+  // as they are: dense[k * n + p] is row k's value of neuron (*layout)[p], n = layout->size(). A
+  // receiver with the same layout takes them without conversion; others call to_neuron_order().
+  std::vector<float> dense;
+  std::shared_ptr<const std::vector<int32_t>> layout;
+
+  int64_t count() const { return static_cast<int64_t>(ids.size()); }
+  bool is_dense() const { return layout != nullptr; }
+  void to_neuron_order();  // dense -> rows; nothing if already rows
 };
 
 // The meeting point of engines that run parts of one problem. An engine given one (RunOptions::

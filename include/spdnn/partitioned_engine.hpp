@@ -14,9 +14,10 @@ namespace spdnn {
 
 // static_split: each part keeps its slice to the end (the HPEC 2020 scheme). Inputs die at different
 //   rates in different slices, so the parts finish at different times.
-// balanced: the same slices, and after layers 4, 8, 16, ... the parts meet and move active rows so that
-//   each holds the same number; meetings stop once the total active count changes by less than 1%
-//   between two of them, or one finds the parts even. Parts whose engine cannot move rows keep theirs.
+// balanced: the same slices, and after layers 4, 8, 16, ... the parts meet. Once the total active count
+//   has settled (changed by at most 10% since the previous meeting), they move active rows so that each
+//   holds the same number; meetings stop with one that finds the count steady (within 1%) or the parts
+//   even. Parts whose engine cannot move rows keep theirs.
 enum class Partitioning { static_split, balanced };
 std::optional<Partitioning> parse_partitioning(std::string_view s);  // "static" | "balanced"
 std::string to_string(Partitioning p);

@@ -100,6 +100,7 @@ int64_t exchange_rows(ActiveRows& y, int64_t give, int64_t neurons, RowExchange&
   y.ids.resize(first), y.row_ptr.resize(first + 1);
   y.cols.resize(y.row_ptr[first]), y.vals.resize(y.row_ptr[first]);
   MovedRows in = exchange.trade(std::move(out));
+  in.to_neuron_order();  // rows from a GPU part come in its layout
   for (int64_t r = 0; r < in.rows.rows; ++r) {
     y.ids.push_back(in.ids[r]);
     y.cols.insert(y.cols.end(), in.rows.row_cols(r).begin(), in.rows.row_cols(r).end());

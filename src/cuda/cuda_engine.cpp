@@ -135,7 +135,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       if (k >= 1 && k < layers) meet.push_back(k);
   std::vector<int> meet_index(layers + 1, -1);
   for (size_t m = 0; m < meet.size(); ++m) meet_index[meet[m]] = static_cast<int>(m);
-  std::vector<std::vector<int32_t>> meet_order(meet.size());
+  std::vector<std::shared_ptr<const std::vector<int32_t>>> meet_order(meet.size());
   const int ranges = std::max(1, std::min<int>(layers, omp_get_max_threads()));
   std::vector<std::exception_ptr> errors(ranges);
 #pragma omp parallel for schedule(static, 1)
@@ -156,7 +156,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
         bool ok = true;
         layout[l] = pack_layer<Weight>(s, blob[l], ok);
         exact[l] = ok;
-        if (meet_index[l + 1] >= 0) meet_order[meet_index[l + 1]] = order;
+        if (meet_index[l + 1] >= 0) meet_order[meet_index[l + 1]] = std::make_shared<const std::vector<int32_t>>(order);
         previous = std::move(order);
       }
       if (end == layers) last_order = std::move(previous);
@@ -272,32 +272,26 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   // The other side's buffers (features, list) are free at a meeting (the next layer overwrites them),
   // so rows are staged there.
   auto exchange_rows = [&](float* feat, int32_t* list, int32_t* ids, int32_t* count, int32_t active, int64_t give,
-                           const std::vector<int32_t>& order, float* spare_feat, int32_t* spare_index) -> int64_t {
+                           const std::shared_ptr<const std::vector<int32_t>>& order, float* spare_feat,
+                           int32_t* spare_index) -> int64_t {
     std::vector<int32_t> host_list(active), row_ids(batch);
     SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), list, active * sizeof(int32_t), cudaMemcpyDeviceToHost));
     SPDNN_CUDA_CHECK(cudaMemcpy(row_ids.data(), ids, batch * sizeof(int32_t), cudaMemcpyDeviceToHost));
     const int32_t keep = active - static_cast<int32_t>(give);
-    std::vector<int32_t> position(n);  // physical position of each neuron
-    for (int32_t p = 0; p < n; ++p) position[order[p]] = p;
+    // Rows leave as they are (dense, this layer's physical order): another GPU part of the same
+    // network has the same layout and uploads them as they come.
     MovedRows out;
-    out.rows.rows = give;
-    out.rows.cols = n;
     if (give > 0) {
+      out.layout = order;
+      out.dense.resize(static_cast<size_t>(give) * n);
       SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_index, host_list.data() + keep, give * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
       SPDNN_CUDA_CHECK(launch_copy_rows(feat, spare_feat, spare_index, static_cast<int32_t>(give), n, false, compute.s));
-      std::vector<float> dense(static_cast<size_t>(give) * n);
-      SPDNN_CUDA_CHECK(cudaMemcpyAsync(dense.data(), spare_feat, dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(out.dense.data(), spare_feat, out.dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute.s));
+      for (int64_t k = 0; k < give; ++k) out.ids.push_back(row_ids[host_list[keep + k]]);
       SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));
-      for (int64_t k = 0; k < give; ++k) {
-        const float* row = dense.data() + k * n;
-        for (int32_t j = 0; j < n; ++j)  // neurons in order: the row comes out sorted
-          if (const float v = row[position[j]]; v != 0.0f) out.rows.col_idx.push_back(j), out.rows.values.push_back(v);
-        out.rows.row_ptr.push_back(out.rows.nnz());
-        out.ids.push_back(row_ids[host_list[keep + k]]);
-      }
     }
-    const MovedRows in = opt.exchange->trade(std::move(out));
-    const int64_t arrived = in.rows.rows;
+    MovedRows in = opt.exchange->trade(std::move(out));
+    const int64_t arrived = in.count();
     if (keep + arrived > batch || x.count() + received + arrived >= INT32_MAX)
       throw Error(Errc::device, fmt::format("balancing sent {} rows to a GPU that holds at most {} more", arrived, batch - keep));
     std::vector<char> used(batch, 0);
@@ -306,17 +300,21 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     for (int32_t slot = 0; static_cast<int64_t>(host_list.size()) < keep + arrived; ++slot)
       if (!used[slot]) host_list.push_back(slot);
     if (arrived > 0) {
-      std::vector<float> dense(static_cast<size_t>(arrived) * n, 0.0f);
-      for (int64_t k = 0; k < arrived; ++k) {
-        for (int64_t q = in.rows.row_ptr[k]; q < in.rows.row_ptr[k + 1]; ++q)
-          dense[k * n + position[in.rows.col_idx[q]]] = in.rows.values[q];
-        row_ids[host_list[keep + k]] = static_cast<int32_t>(in.ids[k]);
+      if (!in.is_dense() || (in.layout != order && *in.layout != *order)) {
+        // Rows from an engine of another layout: through neuron order into this one.
+        in.to_neuron_order();
+        std::vector<int32_t> position(n);  // physical position of each neuron
+        for (int32_t p = 0; p < n; ++p) position[(*order)[p]] = p;
+        in.dense.assign(static_cast<size_t>(arrived) * n, 0.0f);
+        for (int64_t k = 0; k < arrived; ++k)
+          for (int64_t q = in.rows.row_ptr[k]; q < in.rows.row_ptr[k + 1]; ++q)
+            in.dense[k * n + position[in.rows.col_idx[q]]] = in.rows.values[q];
       }
+      for (int64_t k = 0; k < arrived; ++k) row_ids[host_list[keep + k]] = static_cast<int32_t>(in.ids[k]);
       SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_index, host_list.data() + keep, arrived * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
-      SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_feat, dense.data(), dense.size() * sizeof(float), cudaMemcpyHostToDevice, compute.s));
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare_feat, in.dense.data(), in.dense.size() * sizeof(float), cudaMemcpyHostToDevice, compute.s));
       SPDNN_CUDA_CHECK(launch_copy_rows(spare_feat, feat, spare_index, static_cast<int32_t>(arrived), n, true, compute.s));
       SPDNN_CUDA_CHECK(cudaMemcpyAsync(ids, row_ids.data(), batch * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));
-      SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute.s));  // `dense` goes out of scope
     }
     const int32_t now = static_cast<int32_t>(host_list.size());
     SPDNN_CUDA_CHECK(cudaMemcpyAsync(list, host_list.data(), now * sizeof(int32_t), cudaMemcpyHostToDevice, compute.s));

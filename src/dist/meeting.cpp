@@ -63,10 +63,13 @@ void Meeting::complete_plan() {
   int64_t total = 0;
   for (int k = 0; k < parts_; ++k)
     if (present_[k]) active[k] = active_[k], capacity[k] = capacity_[k], total += active_[k];
-  current_ = plan_meeting(active, capacity, present_, tolerance_);
-  // Meetings go on while they move rows and the active count still changes: once it changes by less
-  // than 1% between two meetings, or the parts are even without moving anything, this one is the last.
-  last_ = (previous_total_ >= 0 && std::abs(total - previous_total_) <= previous_total_ / 100) || current_.moved == 0;
+  // Rows move only once the active count has settled (changed by at most 10% since the last meeting):
+  // before that, most rows moved would die soon after arriving. Meetings end with one that finds the
+  // count steady (within 1%) or the parts even.
+  const bool settled = previous_total_ >= 0 && std::abs(total - previous_total_) * 10 <= previous_total_;
+  if (settled) current_ = plan_meeting(active, capacity, present_, tolerance_);
+  else current_ = plan_meeting(active, capacity, std::vector<char>(parts_, 0), tolerance_);  // nobody moves
+  last_ = settled && (std::abs(total - previous_total_) * 100 <= previous_total_ || current_.moved == 0);
   previous_total_ = total;
   result_.assign(parts_, ExchangePlan{});
   givers_left_ = 0;
@@ -93,27 +96,47 @@ MovedRows Meeting::collect(int part) {
   cv_.wait(lock, [&] { return aborted_ || givers_left_ == 0; });
   check_aborted();
   // The receivers take the givers' rows in part order: receiver k gets positions [from, from + want)
-  // of the concatenation.
+  // of the concatenation. Dense rows stay dense if every giver involved sent the same layout.
   int64_t from = 0;
   for (int k = 0; k < part; ++k) from += current_.receive[k];
   const int64_t want = current_.receive[part];
-  MovedRows out;
-  out.rows.cols = -1;
+  struct Piece {
+    MovedRows* d;
+    int64_t first, last;
+  };
+  std::vector<Piece> pieces;
   int64_t at = 0;
-  for (int g = 0; g < parts_ && static_cast<int64_t>(out.ids.size()) < want; ++g) {
-    const MovedRows& d = deposits_[g];
-    const int64_t rows = static_cast<int64_t>(d.ids.size());
-    for (int64_t r = std::max<int64_t>(0, from - at); r < rows && static_cast<int64_t>(out.ids.size()) < want; ++r) {
-      out.ids.push_back(d.ids[r]);
-      out.rows.cols = d.rows.cols;
-      out.rows.col_idx.insert(out.rows.col_idx.end(), d.rows.row_cols(r).begin(), d.rows.row_cols(r).end());
-      out.rows.values.insert(out.rows.values.end(), d.rows.row_values(r).begin(), d.rows.row_values(r).end());
+  for (int g = 0; g < parts_; ++g) {
+    MovedRows& d = deposits_[g];
+    const int64_t first = std::max<int64_t>(0, from - at), last = std::min(d.count(), from + want - at);
+    if (first < last) pieces.push_back({&d, first, last});
+    at += d.count();
+  }
+  bool dense = !pieces.empty();
+  for (const Piece& p : pieces)
+    dense = dense && p.d->is_dense() && (p.d->layout == pieces.front().d->layout || *p.d->layout == *pieces.front().d->layout);
+  MovedRows out;
+  if (dense) {
+    out.layout = pieces.front().d->layout;
+    const int64_t n = static_cast<int64_t>(out.layout->size());
+    for (const Piece& p : pieces) {
+      out.ids.insert(out.ids.end(), p.d->ids.begin() + p.first, p.d->ids.begin() + p.last);
+      out.dense.insert(out.dense.end(), p.d->dense.begin() + p.first * n, p.d->dense.begin() + p.last * n);
+    }
+    return out;
+  }
+  for (const Piece& p : pieces) {
+    p.d->to_neuron_order();  // once per deposit: the next receiver finds it converted
+    const CsrMatrix& r = p.d->rows;
+    out.rows.cols = r.cols;
+    for (int64_t k = p.first; k < p.last; ++k) {
+      out.ids.push_back(p.d->ids[k]);
+      out.rows.col_idx.insert(out.rows.col_idx.end(), r.row_cols(k).begin(), r.row_cols(k).end());
+      out.rows.values.insert(out.rows.values.end(), r.row_values(k).begin(), r.row_values(k).end());
       out.rows.row_ptr.push_back(out.rows.nnz());
     }
-    at += rows;
   }
-  out.rows.rows = static_cast<int64_t>(out.ids.size());
-  if (out.rows.cols < 0) out.rows.cols = 0;
+  out.rows.rows = out.count();
   return out;
 }
 
