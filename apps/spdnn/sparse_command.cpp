@@ -76,7 +76,8 @@ json report_json(const SparseLinearReport& r) {
   json j = {{"path", r.path}};
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.path == "specialized")
-    j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads}};
+    j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads},
+                  {"k_slices", r.k_slices}};
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -89,7 +90,8 @@ json report_json(const SparseLinearReport& r) {
 
 std::string report_line(const SparseLinearReport& r) {
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads)", r.rows_per_group, r.cols_per_thread, r.threads)
+                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads, {} K slice{})", r.rows_per_group,
+                                    r.cols_per_thread, r.threads, r.k_slices, r.k_slices == 1 ? "" : "s")
                       : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,12 @@ struct SparseLinearOptions {
   bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device
+  // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
+  // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8; threads a multiple of 32 x slices).
+  struct Shape {
+    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1;
+  };
+  std::optional<Shape> shape;
 };
 
 // What a SparseLinear did to get its kernel, for reports.
@@ -48,6 +55,7 @@ struct SparseLinearReport {
   int modules_compiled = 0;
   int cache_hits = 0;            // modules and tuning records read from the cache
   int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
+  int k_slices = 0;                                            // (split K: threads form k_slices slices)
   std::string cache_dir;
 };
 

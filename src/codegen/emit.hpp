@@ -13,17 +13,27 @@ namespace spdnn::codegen {
 
 // How the generated kernel maps work to threads. Each thread computes `rows_per_group` consecutive
 // rows of Y for `cols_per_thread` adjacent columns (loaded as one float/float2/float4), so every X value
-// it loads is reused by all nonzeros of those rows in that column of W. Blocks are `threads` wide in
-// columns; grid.y walks the row groups.
+// it loads is reused by all nonzeros of those rows in that column of W; grid.y walks the row groups.
+// With k_slices = S > 1 (split K), a block is threads / S column lanes by S slices: slice s sums the
+// group's products over its share of the group's columns (contiguous, about equal counts of nonzeros)
+// into shared memory, and the S partial sums of each output are added in slice order before the bias.
+// That shortens each thread's chain of multiply-adds S times and makes S times more blocks: for
+// layers with few row groups and long rows (channel-reducing 1x1 convolutions at small N).
 inline constexpr int kMaxThreads = 256;  // the generated kernel's launch bound
 
 struct KernelShape {
   int rows_per_group = 16;
   int cols_per_thread = 1;  // 1, 2 or 4 (then N must be a multiple of it)
   int threads = 128;  // a launch parameter: the same module serves every width up to kMaxThreads
+  int k_slices = 1;   // 1, 2, 4 or 8; with S > 1, threads must be a multiple of 32 S
 
   bool operator==(const KernelShape&) const = default;
 };
+
+// Dynamic shared memory of a launch of `shape` (split K only).
+inline int64_t shared_bytes(const KernelShape& shape) {
+  return shape.k_slices > 1 ? int64_t{shape.rows_per_group} * shape.cols_per_thread * shape.threads * 4 : 0;
+}
 
 // Throws Error(usage) for a shape the emitter cannot produce.
 void validate(const KernelShape& shape);

@@ -99,6 +99,7 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   h.text(layer);
   h.value(static_cast<uint64_t>(shape.rows_per_group));
   h.value(static_cast<uint64_t>(shape.cols_per_thread));
+  if (shape.k_slices != 1) h.value(static_cast<uint64_t>(shape.k_slices) << 32);  // (keys of S = 1 unchanged)
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.text(compiler);  // NVRTC version and options
@@ -179,10 +180,11 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   std::ifstream in(tuning_path(key));
   std::string tag;
   Tuned t;
-  // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds>".
+  // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> [<k_slices>]".
   std::string stored_key;
   if (!(in >> tag >> stored_key >> t.shape.rows_per_group >> t.shape.cols_per_thread >> t.shape.threads >> t.microseconds))
     return std::nullopt;
+  if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;  // written before split K existed
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   try {
     validate(t.shape);
@@ -194,8 +196,9 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f}\n", key, t.shape.rows_per_group,
-                                                       t.shape.cols_per_thread, t.shape.threads, t.microseconds));
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {}\n", key, t.shape.rows_per_group,
+                                                       t.shape.cols_per_thread, t.shape.threads, t.microseconds,
+                                                       t.shape.k_slices));
 }
 
 }  // namespace spdnn::codegen

@@ -56,6 +56,10 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
     if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
   }
   if (w.nnz() <= 4096 && n % 4 == 0) shapes.push_back({std::min(16, max_rows), 4, 128});
+  // Split K where the row groups and column blocks leave the GPU short of blocks and rows are long:
+  // 4 slices, or 8 when there are fewer blocks than an H100 has SMs.
+  const int64_t blocks = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 127) / 128);
+  if (w.cols >= 256 && blocks < 264) shapes.push_back({std::min(32, max_rows), 1, 128, blocks < 132 ? 8 : 4});
   return shapes;
 }
 
@@ -102,7 +106,7 @@ struct SparseLinear::Impl {
   cuda::DeviceBuffer<int64_t> row_ptr;
   cuda::DeviceBuffer<int32_t> col_idx;
   cuda::DeviceBuffer<float> values, bias_d;
-  std::map<std::pair<int, int>, Module> modules;
+  std::map<std::tuple<int, int, int>, Module> modules;  // by (rows per group, columns per thread, K slices)
   std::map<int64_t, Choice> chosen;
 
   Impl(CsrMatrix w_in, std::vector<float> b, SparseLinearOptions o)
@@ -145,13 +149,16 @@ struct SparseLinear::Impl {
       SPDNN_CUDA_SYNC_IF_DEBUG("generic sparse_linear kernel");
       return;
     }
-    const auto& s = c.module->shape;
-    const int64_t columns_per_block = static_cast<int64_t>(c.threads) * s.cols_per_thread;
+    codegen::KernelShape s = c.module->shape;
+    s.threads = c.threads;
+    const int lanes = c.threads / s.k_slices;  // columns of threads; split K stacks S slices of them
+    const int64_t columns_per_block = static_cast<int64_t>(lanes) * s.cols_per_thread;
     const dim3 grid(static_cast<unsigned>((n + columns_per_block - 1) / columns_per_block),
                     static_cast<unsigned>(codegen::row_groups(s, w.rows)));
     long long n_arg = n;
     void* args[] = {const_cast<float**>(&x), &y, &n_arg};
-    SPDNN_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(c.module->kernel), grid, dim3(c.threads), args, 0, stream));
+    SPDNN_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(c.module->kernel), grid, dim3(lanes, s.k_slices), args,
+                                      static_cast<size_t>(codegen::shared_bytes(s)), stream));
     SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_linear kernel");
   }
 
@@ -189,7 +196,7 @@ struct SparseLinear::Impl {
       cudaLibraryUnload(m.library);
       cuda::check(status, "cudaLibraryGetKernel", __FILE__, __LINE__);
     }
-    return modules[{shape.rows_per_group, shape.cols_per_thread}] = m;
+    return modules[{shape.rows_per_group, shape.cols_per_thread, shape.k_slices}] = m;
   }
 
   // Builds the candidates (in parallel: NVRTC is thread-safe) and loads the ones that compiled.
@@ -197,7 +204,7 @@ struct SparseLinear::Impl {
     std::vector<const Module*> loaded;
     std::vector<std::pair<codegen::KernelShape, std::future<Built>>> jobs;
     for (const auto& s : shapes) {
-      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread}); it != modules.end()) {
+      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread, s.k_slices}); it != modules.end()) {
         loaded.push_back(&it->second);
         continue;
       }
@@ -263,7 +270,11 @@ struct SparseLinear::Impl {
 
     std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n);
     std::optional<codegen::KernelShape> remembered;
-    if (auto t = cache.load_tuning(tuning_key)) {
+    if (const auto& f = options.shape) {
+      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices};
+      codegen::validate(*remembered);
+      shapes = {*remembered};
+    } else if (auto t = cache.load_tuning(tuning_key)) {
       ++report.cache_hits;
       remembered = t->shape;
       shapes = {t->shape};
@@ -275,7 +286,7 @@ struct SparseLinear::Impl {
     if (loaded.empty()) return use_generic(n, fmt::format("code generation failed: {}", error));
     if (!error.empty()) report.notes.push_back("a candidate kernel failed: " + error);
 
-    Choice best{loaded.front(), remembered ? remembered->threads : 128};
+    Choice best{loaded.front(), remembered ? remembered->threads : std::max(128, 32 * loaded.front()->shape.k_slices)};
     if (!remembered && options.tune) {
       const auto t = Clock::now();
       cuda::DeviceBuffer<float> x(static_cast<size_t>(w.cols * n), "tuning input (K x N)");
@@ -284,7 +295,9 @@ struct SparseLinear::Impl {
       double best_us = 1e300;
       for (const Module* m : loaded)
         for (int threads : {64, 128, 256}) {
-          if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
+          const int slices = m->shape.k_slices, lanes = threads / slices;
+          if (threads % (32 * slices) != 0) continue;                                       // whole warps per slice
+          if (lanes > 32 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           const Choice c{m, threads};
           const double us = time_us(c, x.get(), y.get(), n, nullptr);
           if (us < best_us) best_us = us, best = c;
@@ -300,6 +313,7 @@ struct SparseLinear::Impl {
     report.rows_per_group = best.module->shape.rows_per_group;
     report.cols_per_thread = best.module->shape.cols_per_thread;
     report.threads = best.threads;
+    report.k_slices = best.module->shape.k_slices;
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {

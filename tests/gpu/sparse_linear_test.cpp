@@ -80,6 +80,19 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_LE(relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+  // Split K, whatever the tuning picked: 4 slices of 32 lanes, and 8 slices of 32 lanes of 2 columns.
+  for (const SparseLinearOptions::Shape shape : {SparseLinearOptions::Shape{16, 1, 128, 4}, SparseLinearOptions::Shape{8, 2, 256, 8}}) {
+    SparseLinearOptions o = isolated(dir, c.relu);
+    o.shape = shape;
+    SparseLinear split(w, bias, o);
+    for (int64_t n : {1, 8, 50, 256}) {
+      if (n % shape.cols_per_thread != 0) continue;
+      const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n + 1));
+      const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
+      EXPECT_LE(relative_error(split.forward_host(x, n), ref), 1e-5) << "split K " << shape.k_slices << ", N = " << n;
+    }
+    EXPECT_EQ(split.report().k_slices, shape.k_slices);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SparseLinearRandom,

@@ -54,6 +54,24 @@ TEST(Emit, OneMultiplyAddPerNonzeroAndColumnAndOneLoadPerDistinctColumnOfAGroup)
   EXPECT_NE(src.find("yj[1LL * n] = a0_0"), std::string::npos);
 }
 
+TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int slices : {2, 4, 8}) {
+    const std::string src = emit_sparse_linear(w, {}, true, {16, 1, 256, slices});
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << slices;  // every nonzero once, in exactly one slice
+    const int64_t groups = row_groups({16, 1, 256, slices}, w.rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int sl = 0; sl < slices; ++sl) EXPECT_EQ(count(src, fmt::format("void group{}_{}(", g, sl)), 1);
+      EXPECT_EQ(count(src, fmt::format("void finish{}(", g)), 1);
+    }
+    EXPECT_EQ(count(src, "yj["), w.rows);  // every row stored once, after the sum of its slices
+    EXPECT_EQ(count(src, "__syncthreads()"), 1);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 3}), Error) << "3 slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 64, 4}), Error) << "16 lanes per slice";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {32, 2, 128, 2}), Error) << "64 partial sums";
+}
+
 TEST(Emit, GroupsCoverAllRows) {
   const CsrMatrix w = random_weights(37, 20, 0.3, 3);
   for (int r : {1, 5, 8, 37, 64}) {
@@ -90,6 +108,8 @@ TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
   EXPECT_EQ(m, module_key(base, {16, 1, 256}, 90, "nvrtc 13.0")) << "the block width is a launch parameter";
   EXPECT_NE(m, module_key(base, {8, 1, 128}, 90, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 2, 128}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 90, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
 }
@@ -134,11 +154,16 @@ TEST(KernelCache, ModesAndTuningRecords) {
   test::TempDir dir;
   const std::string key = layer_key(small_matrix(), {}, false);
   KernelCache on(dir.path(), KernelCacheMode::on);
-  on.store_tuning(key, {{32, 1, 256}, 4.5});
+  on.store_tuning(key, {{32, 1, 256, 8}, 4.5});
   auto t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256}));
+  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8}));
   EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
+  // A record written before split K existed has no slice count: one slice.
+  std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
   ASSERT_FALSE(on.store(key, {'x'}).has_value());
 
   KernelCache load_only(dir.path(), KernelCacheMode::load_only);
@@ -164,6 +189,10 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
   for (int c : {1, 4}) {
     const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 128}), 90, "test.cu");
     EXPECT_GT(m.cubin.size(), 1000u);
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  for (int c : {1, 2}) {  // split K
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 256, 4}), 90, "split.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
 }
