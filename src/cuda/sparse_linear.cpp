@@ -59,7 +59,10 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // Split K where the row groups and column blocks leave the GPU short of blocks and rows are long:
   // 4 slices, or 8 when there are fewer blocks than an H100 has SMs.
   const int64_t blocks = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 127) / 128);
-  if (w.cols >= 256 && blocks < 264) shapes.push_back({std::min(32, max_rows), 1, 128, blocks < 132 ? 8 : 4});
+  if (w.cols >= 256 && blocks < 264) {
+    const int slices = blocks < 132 ? 8 : 4;
+    shapes.push_back({std::min(32, max_rows), 1, 32 * slices, slices});  // one warp of lanes per slice
+  }
   return shapes;
 }
 
