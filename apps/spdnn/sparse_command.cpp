@@ -32,6 +32,7 @@ struct KernelOptions {
   std::string cache = "on", cache_dir;
   bool no_tune = false, generic = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
+  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
@@ -39,6 +40,9 @@ struct KernelOptions {
     cmd->add_flag("--no-tune", no_tune, "Use the first candidate shape instead of timing a few");
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
+    cmd->add_option("--shape", shape, "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES (e.g. 32,1,128,1)")
+        ->delimiter(',')
+        ->expected(4);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -47,6 +51,7 @@ struct KernelOptions {
     o.tune = !no_tune;
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
+    if (!shape.empty()) o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3]};
     return o;
   }
 };
