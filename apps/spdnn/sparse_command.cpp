@@ -90,6 +90,12 @@ json report_json(const SparseLinearReport& r) {
   j["cache_hits"] = r.cache_hits;
   j["cache_dir"] = r.cache_dir;
   if (!r.notes.empty()) j["notes"] = r.notes;
+  if (!r.tuning.empty()) {
+    j["tuning"] = json::array();
+    for (const auto& t : r.tuning)
+      j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
+                             {"threads", t.threads}, {"k_slices", t.k_slices}, {"us", t.microseconds}});
+  }
   return j;
 }
 

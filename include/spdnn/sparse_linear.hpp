@@ -57,6 +57,12 @@ struct SparseLinearReport {
   int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
   int k_slices = 0;                                            // (split K: threads form k_slices slices)
   std::string cache_dir;
+  // What the timed search tried for the last N tuned: each shape and block width, microseconds per call.
+  struct Tried {
+    int rows_per_group, cols_per_thread, threads, k_slices;
+    double microseconds;
+  };
+  std::vector<Tried> tuning;
 };
 
 // A sparse linear layer on the GPU. Construction copies W to the device; the kernel for a column count

@@ -59,10 +59,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // Split K where the row groups and column blocks leave the GPU short of blocks and rows are long:
   // 4 slices, or 8 when there are fewer blocks than an H100 has SMs.
   const int64_t blocks = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 127) / 128);
-  if (w.cols >= 256 && blocks < 264) {
-    const int slices = blocks < 132 ? 8 : 4;
-    shapes.push_back({std::min(32, max_rows), 1, 32 * slices, slices});  // one warp of lanes per slice
-  }
+  if (w.cols >= 256 && blocks < 264) shapes.push_back({std::min(32, max_rows), 1, 128, 4});
   return shapes;
 }
 
@@ -296,6 +293,7 @@ struct SparseLinear::Impl {
       cuda::DeviceBuffer<float> y(static_cast<size_t>(w.rows * n), "tuning output (M x N)");
       if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
       double best_us = 1e300;
+      report.tuning.clear();
       for (const Module* m : loaded)
         for (int threads : {64, 128, 256}) {
           const int slices = m->shape.k_slices, lanes = threads / slices;
@@ -303,6 +301,7 @@ struct SparseLinear::Impl {
           if (lanes > 32 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           const Choice c{m, threads};
           const double us = time_us(c, x.get(), y.get(), n, nullptr);
+          report.tuning.push_back({m->shape.rows_per_group, m->shape.cols_per_thread, threads, slices, us});
           if (us < best_us) best_us = us, best = c;
         }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
