@@ -168,8 +168,8 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
     throw Error(Errc::mismatch, fmt::format("{}: {} biases for a weight matrix of {} rows ({})", bias_path, bias.size(), w.rows, matrix));
   SparseLinearOptions lo = ko.linear();
   lo.relu = relu;
+  SparseLinear layer(w, bias, lo);  // (fails before any output: no GPU, a bad --shape)
   fmt::print("matrix      {}: {} x {}, {} nonzeros; N = {}\n", matrix, w.rows, w.cols, w.nnz(), n);
-  SparseLinear layer(w, bias, lo);
   layer.prepare(n);
   const SparseLinearReport& r = layer.report();
   fmt::print("kernel      {}\n", report_line(r));

@@ -506,18 +506,23 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
 }  // namespace
 
-std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint) {
+std::optional<std::string> why_no_cuda_device() {
   int count = 0;
-  cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess || count == 0) {
-    if (why != nullptr) {
-      if (status == cudaSuccess || status == cudaErrorNoDevice) *why = "no CUDA device";
-      else if (status == cudaErrorInsufficientDriver) *why = "no CUDA driver, or one older than this build's CUDA runtime";
-      else *why = fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(status));
-    }
-    (void)cudaGetLastError();
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaSuccess && count > 0) return std::nullopt;
+  (void)cudaGetLastError();
+  if (status == cudaSuccess || status == cudaErrorNoDevice) return std::string("no CUDA device");
+  if (status == cudaErrorInsufficientDriver) return std::string("no CUDA driver, or one older than this build's CUDA runtime");
+  return fmt::format("cudaGetDeviceCount: {}", cudaGetErrorString(status));
+}
+
+std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint) {
+  if (auto problem = why_no_cuda_device()) {
+    if (why != nullptr) *why = *problem;
     return nullptr;
   }
+  int count = 0;
+  SPDNN_CUDA_CHECK(cudaGetDeviceCount(&count));
   int device = 0;
   if (device_hint >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(device_hint % count));
   SPDNN_CUDA_CHECK(cudaGetDevice(&device));

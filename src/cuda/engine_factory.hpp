@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "spdnn/engine.hpp"
@@ -13,6 +14,8 @@ namespace spdnn::cuda {
 std::unique_ptr<Engine> make_cuda_engine(std::string* why, int device_hint = -1);
 // GPUs visible (0 without a driver or a device).
 int cuda_device_count();
+// Why no CUDA device can be used here ("no CUDA device", no driver, ...), or nullopt if one can.
+std::optional<std::string> why_no_cuda_device();
 // The engine on GPU `device`; throws Error(usage) if there is no such GPU.
 std::unique_ptr<Engine> make_cuda_engine_on(int device);
 

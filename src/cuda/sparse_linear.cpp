@@ -17,6 +17,7 @@
 #include "codegen/nvrtc_compiler.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/engine_factory.hpp"
 #include "cuda/sparse_kernels.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse_linear.hpp"
@@ -114,6 +115,8 @@ struct SparseLinear::Impl {
     w.validate("sparse linear weights");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
       throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));
+    if (const auto& f = options.shape) codegen::validate({f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices});
+    if (auto why = cuda::why_no_cuda_device()) throw Error(Errc::unsupported, "sparse linear layers need a GPU: " + *why);
     if (options.device >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(options.device));
     SPDNN_CUDA_CHECK(cudaGetDevice(&device));
     cudaDeviceProp prop{};

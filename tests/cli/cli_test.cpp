@@ -190,3 +190,21 @@ TEST(Cli, ConvertRoundTripsThroughTheCache) {
 }
 
 }  // namespace spdnn
+
+namespace spdnn {
+
+// `spdnn sparse run`: bad files name themselves; without a GPU the one line says so.
+TEST(CliErrors, SparseRunOnMissingFilesAndWithoutAGpu) {
+  test::TempDir dir;
+  expect_one_line_error(spdnn_cli(fmt::format("sparse run --matrix {} --n 4", (dir / "none.smtx").string())), "none.smtx");
+  write_text(dir / "m.smtx", "2, 5, 3\n0 2 3\n4 1 0\n");
+  expect_one_line_error(spdnn_cli(fmt::format("sparse run --matrix {} --n 4 --shape 8,1,3,1", (dir / "m.smtx").string())),
+                        "kernel shape: 3 threads");
+  if (gpu_count() == 0) {
+    const Outcome o = spdnn_cli(fmt::format("sparse run --matrix {} --n 4", (dir / "m.smtx").string()));
+    EXPECT_EQ(o.exit_code, 2) << o.output;
+    EXPECT_NE(o.output.find("sparse linear layers need a GPU"), std::string::npos) << o.output;
+  }
+}
+
+}  // namespace spdnn
