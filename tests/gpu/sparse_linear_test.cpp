@@ -49,6 +49,18 @@ double relative_error(const std::vector<float>& y, const std::vector<double>& re
   return scale > 0 ? diff / scale : diff;
 }
 
+// A random M x K layer without bias, an N-column input for it and the float64 answer.
+struct LayerCase {
+  CsrMatrix w;
+  std::vector<float> x;
+  std::vector<double> ref;
+};
+LayerCase layer_case(int64_t m, int64_t k, double density, uint64_t seed, int64_t n, bool relu) {
+  LayerCase c{random_weights(m, k, density, seed), random_values(static_cast<size_t>(k * n), seed + 1), {}};
+  c.ref = sparse_linear_reference(c.w, c.x, n, {}, relu);
+  return c;
+}
+
 SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
   SparseLinearOptions o;
   o.relu = relu;
@@ -126,9 +138,7 @@ TEST(SparseLinear, RealMobileNetWeights) {
 TEST(SparseLinear, CacheServesASecondLayerAndRebuildsACorruptedFile) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
-  const CsrMatrix w = random_weights(48, 96, 0.1, 4);
-  const std::vector<float> x = random_values(static_cast<size_t>(96 * 64), 5);
-  const std::vector<double> ref = sparse_linear_reference(w, x, 64, {}, true);
+  const auto [w, x, ref] = layer_case(48, 96, 0.1, 4, 64, true);
   {
     SparseLinear first(w, {}, isolated(dir, true));
     EXPECT_LE(relative_error(first.forward_host(x, 64), ref), 1e-5);
@@ -177,9 +187,7 @@ TEST(SparseLinear, SecondProcessLoadsInsteadOfCompiling) {
 TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
-  const CsrMatrix w = random_weights(33, 65, 0.2, 6);
-  const std::vector<float> x = random_values(static_cast<size_t>(65 * 50), 7);
-  const std::vector<double> ref = sparse_linear_reference(w, x, 50, {}, false);
+  const auto [w, x, ref] = layer_case(33, 65, 0.2, 6, 50, false);
 
   SparseLinearOptions broken = isolated(dir, false);
   broken.compiler_options = {"--no-such-nvrtc-option"};
