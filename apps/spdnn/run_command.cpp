@@ -110,6 +110,13 @@ Problem load_problem(const RunOptionsCli& o, TerminalProgress& progress) {
   return p;
 }
 
+// The slowest of several times over their mean (1 when there is no time at all).
+double max_over_mean(const std::vector<double>& t) {
+  double sum = 0, most = 0;
+  for (double v : t) sum += v, most = std::max(most, v);
+  return sum > 0 ? most / (sum / static_cast<double>(t.size())) : 1.0;
+}
+
 std::string with_commas(int64_t v) {
   std::string s = std::to_string(v), out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -271,7 +278,7 @@ int run(const RunOptionsCli& o) {
   double part_imbalance = 1.0;
   int64_t rows_moved = 0;
   if (r.parts.size() > 1) {
-    double sum = 0, most = 0;
+    std::vector<double> busy_s;
     j["per_gpu"] = nlohmann::ordered_json::array();
     for (size_t k = 0; k < r.parts.size(); ++k) {
       const PartReport& p = r.parts[k];
@@ -280,21 +287,21 @@ int run(const RunOptionsCli& o) {
                               {"rows_given", p.rows_given}, {"rows_received", p.rows_received},
                               {"inference_s", p.inference_s}, {"meetings", p.meetings}, {"meeting_s", p.meeting_s},
                               {"busy_s", busy}});
-      sum += busy, most = std::max(most, busy), rows_moved += p.rows_given;
+      busy_s.push_back(busy), rows_moved += p.rows_given;
     }
-    part_imbalance = sum > 0 ? most / (sum / static_cast<double>(r.parts.size())) : 1.0;
+    part_imbalance = max_over_mean(busy_s);
     j["rows_moved"] = rows_moved;
     if (w.size() == 1) j["imbalance"] = part_imbalance;
   }
   if (w.size() > 1) {
-    double sum = 0, most = 0;
+    std::vector<double> rank_s;
     j["per_rank"] = nlohmann::ordered_json::array();
     for (size_t k = 0; k < ranks.size(); ++k) {
       j["per_rank"].push_back({{"rank", k}, {"inputs", ranks[k].inputs}, {"survivors", ranks[k].survivors},
                                {"inference_s", ranks[k].inference_s}});
-      sum += ranks[k].inference_s, most = std::max(most, ranks[k].inference_s);
+      rank_s.push_back(ranks[k].inference_s);
     }
-    j["imbalance"] = sum > 0 ? most / (sum / static_cast<double>(ranks.size())) : 1.0;
+    j["imbalance"] = max_over_mean(rank_s);
   }
   if (r.execution) {
     const ExecutionInfo& e = *r.execution;

@@ -67,8 +67,8 @@ void Meeting::complete_plan() {
   // before that, most rows moved would die soon after arriving. Meetings end with one that finds the
   // count steady (within 1%) or the parts even.
   const bool settled = previous_total_ >= 0 && std::abs(total - previous_total_) * 10 <= previous_total_;
-  if (settled) current_ = plan_meeting(active, capacity, present_, tolerance_);
-  else current_ = plan_meeting(active, capacity, std::vector<char>(parts_, 0), tolerance_);  // nobody moves
+  current_ = settled ? plan_meeting(active, capacity, present_, tolerance_)
+                     : MeetingPlan{std::vector<int64_t>(parts_, 0), std::vector<int64_t>(parts_, 0), 0};
   last_ = settled && (std::abs(total - previous_total_) * 100 <= previous_total_ || current_.moved == 0);
   previous_total_ = total;
   result_.assign(parts_, ExchangePlan{});
