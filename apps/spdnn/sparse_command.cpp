@@ -32,7 +32,7 @@ struct KernelOptions {
   std::string cache = "on", cache_dir;
   bool no_tune = false, generic = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
-  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices
+  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices[, column blocks]
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
@@ -40,9 +40,10 @@ struct KernelOptions {
     cmd->add_flag("--no-tune", no_tune, "Use the first candidate shape instead of timing a few");
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
-    cmd->add_option("--shape", shape, "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES (e.g. 32,1,128,1)")
+    cmd->add_option("--shape", shape,
+                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS] (e.g. 32,1,128,4,2)")
         ->delimiter(',')
-        ->expected(4);
+        ->expected(4, 5);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -51,7 +52,8 @@ struct KernelOptions {
     o.tune = !no_tune;
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
-    if (!shape.empty()) o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3]};
+    if (!shape.empty())
+      o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3], shape.size() > 4 ? shape[4] : 0};
     return o;
   }
 };
@@ -82,7 +84,7 @@ json report_json(const SparseLinearReport& r) {
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.path == "specialized")
     j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads},
-                  {"k_slices", r.k_slices}};
+                  {"k_slices", r.k_slices}, {"column_blocks", r.column_blocks}};
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -94,15 +96,18 @@ json report_json(const SparseLinearReport& r) {
     j["tuning"] = json::array();
     for (const auto& t : r.tuning)
       j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
-                             {"threads", t.threads}, {"k_slices", t.k_slices}, {"us", t.microseconds}});
+                             {"threads", t.threads}, {"k_slices", t.k_slices}, {"column_blocks", t.column_blocks},
+                             {"us", t.microseconds}});
   }
   return j;
 }
 
 std::string report_line(const SparseLinearReport& r) {
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads, {} K slice{})", r.rows_per_group,
-                                    r.cols_per_thread, r.threads, r.k_slices, r.k_slices == 1 ? "" : "s")
+                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads, {} K slice{}, {})", r.rows_per_group,
+                                    r.cols_per_thread, r.threads, r.k_slices, r.k_slices == 1 ? "" : "s",
+                                    r.column_blocks == 0 ? std::string("no column loop")
+                                                         : fmt::format("{} column blocks", r.column_blocks))
                       : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);

@@ -37,9 +37,10 @@ struct SparseLinearOptions {
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
-  // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8; threads a multiple of 32 x slices).
+  // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
+  // blocks along the columns (each looping over its share; 0: one block per threads x columns).
   struct Shape {
-    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1;
+    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0;
   };
   std::optional<Shape> shape;
 };
@@ -55,11 +56,12 @@ struct SparseLinearReport {
   int modules_compiled = 0;
   int cache_hits = 0;            // modules and tuning records read from the cache
   int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
-  int k_slices = 0;                                            // (split K: threads form k_slices slices)
+  int k_slices = 0;       // split K: blocks per cluster, each a slice of the columns of W
+  int column_blocks = 0;  // blocks along the columns, each looping (0: one per step, no loop)
   std::string cache_dir;
   // What the timed search tried for the last N tuned: each shape and block width, microseconds per call.
   struct Tried {
-    int rows_per_group, cols_per_thread, threads, k_slices;
+    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks;
     double microseconds;
   };
   std::vector<Tried> tuning;

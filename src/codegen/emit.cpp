@@ -24,9 +24,9 @@ void validate(const KernelShape& s) {
                                          s.rows_per_group, s.cols_per_thread));
   if (s.k_slices != 1 && s.k_slices != 2 && s.k_slices != 4 && s.k_slices != 8)
     throw Error(Errc::usage, fmt::format("kernel shape: {} K slices (1, 2, 4 or 8)", s.k_slices));
-  if (s.k_slices > 1 && s.threads % (32 * s.k_slices) != 0)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} threads do not make {} slices of whole warps", s.threads, s.k_slices));
-  if (s.k_slices > 1 && s.rows_per_group * s.cols_per_thread > 32)  // partial sums: at most 32 KB of shared memory
+  if (s.column_blocks < 0 || s.column_blocks > 65535)
+    throw Error(Errc::usage, fmt::format("kernel shape: {} column blocks (0..65535)", s.column_blocks));
+  if (s.k_slices > 1 && s.rows_per_group * s.cols_per_thread > 32)  // partial sums: at most 64 KB of shared memory
     throw Error(Errc::usage, fmt::format("kernel shape: split K holds at most 32 partial sums per thread, not {} x {}",
                                          s.rows_per_group, s.cols_per_thread));
 }
@@ -143,6 +143,18 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
       shape.cols_per_thread, shape.k_slices);
   put(out, "static __device__ __forceinline__ float act(float a) {{ return {}; }}\n",
       relu ? "a < 0.0f ? 0.0f : a" : "a");
+  if (shape.k_slices > 1)
+    out.append(std::string_view(
+        "// Cluster barrier (release/acquire: partial sums written before it are visible after it), and\n"
+        "// the address of the same shared variable in block `rank` of the cluster.\n"
+        "static __device__ __forceinline__ void cluster_sync() {\n"
+        "  asm volatile(\"barrier.cluster.arrive.release;\\n\\tbarrier.cluster.wait.acquire;\" ::: \"memory\");\n"
+        "}\n"
+        "static __device__ __forceinline__ const float* cluster_map(const float* p, unsigned rank) {\n"
+        "  unsigned long long q;\n"
+        "  asm(\"mapa.u64 %0, %1, %2;\" : \"=l\"(q) : \"l\"(p), \"r\"(rank));\n"
+        "  return reinterpret_cast<const float*>(q);\n"
+        "}\n"));
   // Per row group (and, split K, per slice of its columns): a function of its own.
   const int64_t groups = row_groups(shape, w.rows);
   const int c_count = shape.cols_per_thread, slices = shape.k_slices;
@@ -160,7 +172,7 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
       continue;
     }
     // Slice s writes partial sum (row a, component c) to part[(a * C + c) * lanes]; `part` is this
-    // slice's and lane's base.
+    // block's buffer for this step, offset by the thread's lane.
     const std::vector<size_t> bounds = slice_bounds(e, slices);
     for (int sl = 0; sl < slices; ++sl) {
       put(out, "static __device__ __noinline__ void group{}_{}(const float* __restrict__ xj, float* part, long long n, int lanes) {{\n", g, sl);
@@ -170,14 +182,16 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
         for (int c = 0; c < c_count; ++c) put(out, "    part[{} * lanes] = a{}_{};\n", a * c_count + c, a, c);
       put(out, "}}\n");
     }
-    // The sums, in slice order; slice s finishes the rows a with a % S == s.
-    put(out, "static __device__ __noinline__ void finish{}(const float* part, float* __restrict__ yj, long long n, int lanes, int s) {{\n", g);
+    // The sums, in slice order, from the S blocks of the cluster; block s finishes the rows a with
+    // a % S == s.
+    put(out, "static __device__ __noinline__ void finish{}(const float* part, float* __restrict__ yj, long long n, int lanes, unsigned s) {{\n", g);
+    for (int sl = 0; sl < slices; ++sl) put(out, "  const float* p{0} = cluster_map(part, {0});\n", sl);
     for (int64_t a = 0; a < r1 - r0; ++a) {
       put(out, "  if (s == {}) {{\n", a % slices);
       put(out, "    float");
       for (int c = 0; c < c_count; ++c) {
-        put(out, "{} a{}_{} = part[{} * lanes]", c ? "," : "", a, c, a * c_count + c);
-        for (int sl = 1; sl < slices; ++sl) put(out, " + part[{} * lanes]", sl * per_thread + a * c_count + c);
+        put(out, "{} a{}_{} = p0[{} * lanes]", c ? "," : "", a, c, a * c_count + c);
+        for (int sl = 1; sl < slices; ++sl) put(out, " + p{}[{} * lanes]", sl, a * c_count + c);
       }
       put(out, ";\n");
       put_store(out, bias, r0 + a, a, c_count);
@@ -185,35 +199,38 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
     }
     put(out, "}}\n");
   }
-  // The block width is a launch parameter (tuned without recompiling), at most kMaxThreads.
+  // The block width is a launch parameter (tuned without recompiling), at most kMaxThreads. Each block
+  // walks the columns in steps of gridDim.x * blockDim.x * C (one step when grid.x covers them).
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y, long long n) {{\n",
       kMaxThreads, kKernelName);
+  put(out, "  const long long step = static_cast<long long>(gridDim.x) * blockDim.x * {0};\n"
+      "  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x * {0};\n", c_count);
   if (slices == 1) {
-    put(out, "  const long long j = (static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x) * {};\n", c_count);
+    put(out, "  for (long long j = first + threadIdx.x * {}; j - threadIdx.x * {} < n; j += step) {{\n", c_count, c_count);
     out.append(std::string_view(
-        "  if (j >= n) return;\n"
-        "  const float* __restrict__ xj = x + j;\n"
-        "  float* __restrict__ yj = y + j;\n"
-        "  switch (blockIdx.y) {\n"));
-    for (int64_t g = 0; g < groups; ++g) put(out, "  case {0}: group{0}(xj, yj, n); return;\n", g);
-    out.append(std::string_view("  }\n}\n"));
+        "    if (j >= n) return;\n"
+        "    switch (blockIdx.y) {\n"));
+    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: group{0}(x + j, y + j, n); break;\n", g);
+    out.append(std::string_view("    }\n  }\n}\n"));
   } else {
-    // blockDim = (lanes, S); partial sums in dynamic shared memory, [slice][partial][lane].
+    // grid.y = groups * S and clusters of (1, S, 1): a cluster is one group, its block s the slice s.
+    // Every thread of the cluster reaches each barrier, the same number of times (same blockIdx.x).
     put(out, "  extern __shared__ float spdnn_part[];\n");
-    put(out, "  const int lanes = blockDim.x, s = threadIdx.y;\n");
-    put(out, "  const long long j = (static_cast<long long>(blockIdx.x) * lanes + threadIdx.x) * {};\n", c_count);
-    put(out, "  const bool live = j < n;  // every thread reaches the barrier\n");
-    put(out, "  const float* __restrict__ xj = x + j;\n  float* __restrict__ yj = y + j;\n");
-    put(out, "  float* part = spdnn_part + s * {} * lanes + threadIdx.x;\n", per_thread);
-    put(out, "  if (live) switch (blockIdx.y) {{\n");
+    put(out, "  const unsigned g = blockIdx.y / {0}, s = blockIdx.y % {0};\n", slices);
+    put(out, "  const int lanes = blockDim.x;\n");
+    put(out, "  int buffer = 0;\n");
+    put(out, "  for (long long j = first + threadIdx.x * {}; j - threadIdx.x * {} < n; j += step, buffer ^= 1) {{\n", c_count, c_count);
+    put(out, "    const bool live = j < n;\n");
+    put(out, "    float* part = spdnn_part + buffer * {} * lanes + threadIdx.x;\n", per_thread);
+    put(out, "    if (live) switch (g) {{\n");
     for (int64_t g = 0; g < groups; ++g) {
-      put(out, "  case {}: switch (s) {{", g);
-      for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(xj, part, n, lanes); break;", g, sl);
+      put(out, "    case {}: switch (s) {{", g);
+      for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(x + j, part, n, lanes); break;", g, sl);
       put(out, " }} break;\n");
     }
-    put(out, "  }}\n  __syncthreads();\n  if (!live) return;\n  switch (blockIdx.y) {{\n");
-    for (int64_t g = 0; g < groups; ++g) put(out, "  case {0}: finish{0}(spdnn_part + threadIdx.x, yj, n, lanes, s); return;\n", g);
-    out.append(std::string_view("  }\n}\n"));
+    put(out, "    }}\n    cluster_sync();\n    if (live) switch (g) {{\n");
+    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(part, y + j, n, lanes, s); break;\n", g);
+    out.append(std::string_view("    }\n  }\n  cluster_sync();  // the other blocks may still read this block's sums\n}\n"));
   }
   return fmt::to_string(out);
 }

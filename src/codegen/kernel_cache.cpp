@@ -180,11 +180,14 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   std::ifstream in(tuning_path(key));
   std::string tag;
   Tuned t;
-  // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> [<k_slices>]".
+  // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
+  // <column_blocks>" (older records end after the microseconds or the slices; their keys name an older
+  // spdnn version, so they are only read by it).
   std::string stored_key;
   if (!(in >> tag >> stored_key >> t.shape.rows_per_group >> t.shape.cols_per_thread >> t.shape.threads >> t.microseconds))
     return std::nullopt;
-  if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;  // written before split K existed
+  if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;
+  if (!(in >> t.shape.column_blocks)) t.shape.column_blocks = 0;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   try {
     validate(t.shape);
@@ -196,9 +199,9 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {}\n", key, t.shape.rows_per_group,
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {}\n", key, t.shape.rows_per_group,
                                                        t.shape.cols_per_thread, t.shape.threads, t.microseconds,
-                                                       t.shape.k_slices));
+                                                       t.shape.k_slices, t.shape.column_blocks));
 }
 
 }  // namespace spdnn::codegen

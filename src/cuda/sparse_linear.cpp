@@ -40,28 +40,52 @@ struct Module {
 struct Choice {
   const Module* module = nullptr;  // null: generic
   int threads = 0;
+  int column_blocks = 0;  // 0: one block per step of columns
 };
 
-// Candidate shapes for a matrix and column count, best guess first. More rows per group reuse each X load
-// more and make fewer functions (faster compiles); fewer rows make more blocks when N is small. Compile
-// time grows faster than linearly with the code, so larger matrices try fewer shapes, and only small
-// ones try several columns per thread (which multiplies the code).
-std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n) {
+// Candidate shapes for a matrix, best guess first; they do not depend on N, so that one compiled set
+// serves every batch size. More rows per group reuse each X load more and make fewer functions (faster
+// compiles); fewer rows make more blocks when N is small. Compile time grows with the code, so larger
+// matrices try fewer shapes, and only small ones try several columns per thread (which multiplies the
+// code). Split K over a cluster (sm_90 and later) where a group's code is long: with S slices such
+// that the groups times S about fill an H100's 132 SMs, each SM streams 1/S of a group's code.
+std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int arch) {
   const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16}
                                                  : std::vector<int>{16, 32, 8};
   const int max_rows = static_cast<int>(std::min<int64_t>(64, std::max<int64_t>(1, w.rows)));
   std::vector<codegen::KernelShape> shapes;
-  for (int r : rows) {
-    const codegen::KernelShape s{std::min(r, max_rows), 1, 128};
+  auto add = [&](const codegen::KernelShape& s) {
     if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
-  }
-  if (w.nnz() <= 4096 && n % 4 == 0) shapes.push_back({std::min(16, max_rows), 4, 128});
-  // Split K where the row groups and column blocks leave the GPU short of blocks and rows are long:
-  // 4 slices, or 8 when there are fewer blocks than an H100 has SMs.
-  const int64_t blocks = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 127) / 128);
-  if (w.cols >= 256 && blocks < 264) shapes.push_back({std::min(32, max_rows), 1, 128, 4});
+  };
+  for (int r : rows) add({std::min(r, max_rows), 1, 128});
+  if (w.nnz() <= 4096) add({std::min(16, max_rows), 4, 128});
+  const int r = std::min(32, max_rows);
+  const int64_t groups = codegen::row_groups({r, 1, 128}, w.rows);
+  int slices = 1;
+  while (slices < 8 && groups * slices * 2 <= 160 && w.cols / (slices * 2) >= 32) slices *= 2;
+  if (arch >= 90 && slices > 1 && w.nnz() / groups >= 256) add({r, 1, 128, slices});
   return shapes;
+}
+
+// The shapes whose columns per thread divide N (vector loads of whole rows).
+std::vector<codegen::KernelShape> usable_shapes(std::vector<codegen::KernelShape> shapes, int64_t n) {
+  std::erase_if(shapes, [n](const codegen::KernelShape& s) { return n % s.cols_per_thread != 0; });
+  return shapes;
+}
+
+// Blocks along the columns to time for a shape: one per step of columns (no loop), and fewer, looping,
+// so that the whole grid is about one or two blocks per SM.
+std::vector<int> column_block_choices(const codegen::KernelShape& s, int64_t rows, int64_t n, int sms) {
+  const int64_t steps = (n + int64_t{s.threads} * s.cols_per_thread - 1) / (int64_t{s.threads} * s.cols_per_thread);
+  const int64_t per_column = codegen::row_groups(s, rows) * s.k_slices;
+  std::vector<int> out{0};
+  for (int64_t per_sm : {1, 2}) {
+    const int64_t x = (per_sm * sms + per_column - 1) / per_column;
+    if (x < steps && x <= 65535 && std::find(out.begin(), out.end(), static_cast<int>(x)) == out.end())
+      out.push_back(static_cast<int>(x));
+  }
+  return out;
 }
 
 std::string compiler_identity(const SparseLinearOptions& options) {
@@ -101,6 +125,7 @@ struct SparseLinear::Impl {
   SparseLinearReport report;
   int device = 0;
   int arch = 0;
+  int sms = 0;  // streaming multiprocessors
   std::string layer;
   std::string compiler_id;
   codegen::KernelCache cache;
@@ -122,6 +147,7 @@ struct SparseLinear::Impl {
     cudaDeviceProp prop{};
     SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     arch = prop.major * 10 + prop.minor;
+    sms = prop.multiProcessorCount;
     layer = codegen::layer_key(w, bias, options.relu);
     compiler_id = compiler_identity(options);
     report.cache_dir = cache.dir().string();
@@ -154,14 +180,26 @@ struct SparseLinear::Impl {
     }
     codegen::KernelShape s = c.module->shape;
     s.threads = c.threads;
-    const int lanes = c.threads / s.k_slices;  // columns of threads; split K stacks S slices of them
-    const int64_t columns_per_block = static_cast<int64_t>(lanes) * s.cols_per_thread;
-    const dim3 grid(static_cast<unsigned>((n + columns_per_block - 1) / columns_per_block),
-                    static_cast<unsigned>(codegen::row_groups(s, w.rows)));
+    const int64_t columns_per_block = static_cast<int64_t>(s.threads) * s.cols_per_thread;
+    const int64_t steps = (n + columns_per_block - 1) / columns_per_block;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>(c.column_blocks > 0 ? std::min<int64_t>(c.column_blocks, steps) : steps),
+                          static_cast<unsigned>(codegen::row_groups(s, w.rows) * s.k_slices));
+    config.blockDim = dim3(static_cast<unsigned>(s.threads));
+    config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
+    config.stream = stream;
+    cudaLaunchAttribute cluster{};
+    if (s.k_slices > 1) {  // the S slices of a group form a cluster
+      cluster.id = cudaLaunchAttributeClusterDimension;
+      cluster.val.clusterDim.x = 1;
+      cluster.val.clusterDim.y = static_cast<unsigned>(s.k_slices);
+      cluster.val.clusterDim.z = 1;
+      config.attrs = &cluster;
+      config.numAttrs = 1;
+    }
     long long n_arg = n;
     void* args[] = {const_cast<float**>(&x), &y, &n_arg};
-    SPDNN_CUDA_CHECK(cudaLaunchKernel(reinterpret_cast<const void*>(c.module->kernel), grid, dim3(lanes, s.k_slices), args,
-                                      static_cast<size_t>(codegen::shared_bytes(s)), stream));
+    SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(c.module->kernel), args));
     SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_linear kernel");
   }
 
@@ -194,10 +232,16 @@ struct SparseLinear::Impl {
     m.shape = shape;
     m.shape.threads = 0;
     SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-    const cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
+    cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
+    if (status == cudaSuccess && shape.k_slices > 1) {  // partial sums of the widest block: up to 64 KB
+      codegen::KernelShape widest = shape;
+      widest.threads = codegen::kMaxThreads;
+      status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(codegen::shared_bytes(widest)), device);
+    }
     if (status != cudaSuccess) {
       cudaLibraryUnload(m.library);
-      cuda::check(status, "cudaLibraryGetKernel", __FILE__, __LINE__);
+      cuda::check(status, "loading a generated kernel", __FILE__, __LINE__);
     }
     return modules[{shape.rows_per_group, shape.cols_per_thread, shape.k_slices}] = m;
   }
@@ -271,13 +315,16 @@ struct SparseLinear::Impl {
     tuning_hasher.text(SPDNN_VERSION);
     const std::string tuning_key = tuning_hasher.hex();
 
-    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n);
+    std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
     std::optional<codegen::KernelShape> remembered;
     if (const auto& f = options.shape) {
-      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices};
+      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks};
       codegen::validate(*remembered);
+      if (n % remembered->cols_per_thread != 0)
+        throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
+                                             remembered->cols_per_thread));
       shapes = {*remembered};
-    } else if (auto t = cache.load_tuning(tuning_key)) {
+    } else if (auto t = cache.load_tuning(tuning_key); t && n % t->shape.cols_per_thread == 0) {
       ++report.cache_hits;
       remembered = t->shape;
       shapes = {t->shape};
@@ -289,7 +336,7 @@ struct SparseLinear::Impl {
     if (loaded.empty()) return use_generic(n, fmt::format("code generation failed: {}", error));
     if (!error.empty()) report.notes.push_back("a candidate kernel failed: " + error);
 
-    Choice best{loaded.front(), remembered ? remembered->threads : std::max(128, 32 * loaded.front()->shape.k_slices)};
+    Choice best{loaded.front(), remembered ? remembered->threads : 128, remembered ? remembered->column_blocks : 0};
     if (!remembered && options.tune) {
       const auto t = Clock::now();
       cuda::DeviceBuffer<float> x(static_cast<size_t>(w.cols * n), "tuning input (K x N)");
@@ -299,18 +346,21 @@ struct SparseLinear::Impl {
       report.tuning.clear();
       for (const Module* m : loaded)
         for (int threads : {64, 128, 256}) {
-          const int slices = m->shape.k_slices, lanes = threads / slices;
-          if (threads % (32 * slices) != 0) continue;                                       // whole warps per slice
-          if (lanes > 32 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
-          const Choice c{m, threads};
-          const double us = time_us(c, x.get(), y.get(), n, nullptr);
-          report.tuning.push_back({m->shape.rows_per_group, m->shape.cols_per_thread, threads, slices, us});
-          if (us < best_us) best_us = us, best = c;
+          if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
+          codegen::KernelShape s = m->shape;
+          s.threads = threads;
+          for (int column_blocks : column_block_choices(s, w.rows, n, sms)) {
+            const Choice c{m, threads, column_blocks};
+            const double us = time_us(c, x.get(), y.get(), n, nullptr);
+            report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, column_blocks, us});
+            if (us < best_us) best_us = us, best = c;
+          }
         }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
       codegen::KernelShape s = best.module->shape;
       s.threads = best.threads;
+      s.column_blocks = best.column_blocks;
       cache.store_tuning(tuning_key, {s, best_us});
     }
     chosen[n] = best;
@@ -319,6 +369,7 @@ struct SparseLinear::Impl {
     report.cols_per_thread = best.module->shape.cols_per_thread;
     report.threads = best.threads;
     report.k_slices = best.module->shape.k_slices;
+    report.column_blocks = best.column_blocks;
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
@@ -358,7 +409,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
   const std::string layer = codegen::layer_key(w, bias, options.relu);
   const std::string compiler = compiler_identity(options);
   double seconds = 0;
-  for (const auto& shape : candidate_shapes(w, n)) {
+  for (const auto& shape : usable_shapes(candidate_shapes(w, arch), n)) {
     const std::string key = codegen::module_key(layer, shape, arch, compiler);
     if (std::ifstream(cache.module_path(key)).good()) continue;
     const auto t = Clock::now();

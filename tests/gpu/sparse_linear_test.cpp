@@ -92,8 +92,11 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_LE(relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
-  // Split K, whatever the tuning picked: 4 slices of 32 lanes, and 8 slices of 32 lanes of 2 columns.
-  for (const SparseLinearOptions::Shape shape : {SparseLinearOptions::Shape{16, 1, 128, 4}, SparseLinearOptions::Shape{8, 2, 256, 8}}) {
+  // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), each
+  // with one block per step of columns and with blocks that loop over the columns; a loop without split K.
+  using Shape = SparseLinearOptions::Shape;
+  for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
+                            Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
     o.shape = shape;
     SparseLinear split(w, bias, o);
@@ -101,9 +104,11 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
       if (n % shape.cols_per_thread != 0) continue;
       const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n + 1));
       const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
-      EXPECT_LE(relative_error(split.forward_host(x, n), ref), 1e-5) << "split K " << shape.k_slices << ", N = " << n;
+      EXPECT_LE(relative_error(split.forward_host(x, n), ref), 1e-5)
+          << shape.k_slices << " K slices, " << shape.column_blocks << " column blocks, N = " << n;
     }
     EXPECT_EQ(split.report().k_slices, shape.k_slices);
+    EXPECT_EQ(split.report().column_blocks, shape.column_blocks);
   }
 }
 

@@ -63,13 +63,32 @@ TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
     for (int64_t g = 0; g < groups; ++g) {
       for (int sl = 0; sl < slices; ++sl) EXPECT_EQ(count(src, fmt::format("void group{}_{}(", g, sl)), 1);
       EXPECT_EQ(count(src, fmt::format("void finish{}(", g)), 1);
+      EXPECT_EQ(count(src, fmt::format("case {}: finish{}(", g, g)), 1);
     }
     EXPECT_EQ(count(src, "yj["), w.rows);  // every row stored once, after the sum of its slices
-    EXPECT_EQ(count(src, "__syncthreads()"), 1);
+    // The slices of a finished row are added in slice order, one from each block of the cluster.
+    std::string sum = "a0_0 = p0[0 * lanes]";
+    for (int sl = 1; sl < slices; ++sl) sum += fmt::format(" + p{}[0 * lanes]", sl);
+    EXPECT_EQ(count(src, sum + ";"), static_cast<size_t>(groups)) << "row 0 of each group";
+    // One cluster barrier per step of columns and one before leaving (peers read this block's sums).
+    EXPECT_EQ(count(src, "    cluster_sync();\n"), 1u);
+    EXPECT_EQ(count(src, "  cluster_sync();  //"), 1u);
+    EXPECT_EQ(count(src, "mapa.u64"), 1u);
+    EXPECT_EQ(count(src, "__syncthreads()"), 0u);
   }
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 3}), Error) << "3 slices";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 64, 4}), Error) << "16 lanes per slice";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {32, 2, 128, 2}), Error) << "64 partial sums";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 1, -1}), Error) << "negative column blocks";
+  // Without split K there is no cluster code at all.
+  const std::string plain = emit_sparse_linear(w, {}, true, {16, 1, 256, 1});
+  EXPECT_EQ(count(plain, "cluster"), 0u);
+  EXPECT_EQ(count(plain, "j += step"), 1u) << "the column loop";
+}
+
+TEST(Emit, SharedMemoryDoubleBuffersThePartialSums) {
+  EXPECT_EQ(shared_bytes({16, 1, 128, 1}), 0);
+  EXPECT_EQ(shared_bytes({16, 1, 128, 4}), 2 * 16 * 128 * 4);
+  EXPECT_EQ(shared_bytes({16, 2, 256, 8, 3}), 2 * 16 * 2 * 256 * 4);
 }
 
 TEST(Emit, GroupsCoverAllRows) {
@@ -154,10 +173,10 @@ TEST(KernelCache, ModesAndTuningRecords) {
   test::TempDir dir;
   const std::string key = layer_key(small_matrix(), {}, false);
   KernelCache on(dir.path(), KernelCacheMode::on);
-  on.store_tuning(key, {{32, 1, 256, 8}, 4.5});
+  on.store_tuning(key, {{32, 1, 256, 8, 17}, 4.5});
   auto t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8}));
+  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8, 17}));
   EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
   // A record written before split K existed has no slice count: one slice.
   std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
