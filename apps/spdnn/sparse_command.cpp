@@ -232,6 +232,8 @@ Command add_sparse_command(CLI::App& app) {
     int rounds = 5, calls = 200;
     std::string json, sizes;
     int jobs = 0;
+    bool compile_only = false;
+    int arch = 0;
     KernelOptions kernel;
   };
   auto bo = std::make_shared<BenchOptions>();
@@ -248,6 +250,10 @@ Command add_sparse_command(CLI::App& app) {
   bench->add_option("--calls", bo->calls, "Calls per timing and per CUDA graph")->capture_default_str()->check(CLI::PositiveNumber);
   bench->add_option("--json", bo->json, "Write all results here");
   bench->add_option("--jobs", bo->jobs, "Threads compiling kernels before timing starts (default: all cores)");
+  bench->add_flag("--compile-only", bo->compile_only,
+                  "Only fill the kernel cache (no GPU needed with --arch): e.g. on a build machine for a GPU server");
+  bench->add_option("--arch", bo->arch, "Compute capability to compile for, e.g. 90 (default: the current GPU's)")
+      ->check(CLI::Range(50, 200));
   bo->kernel.add_to(bench);
 
   return [run, ro, bench, bo]() -> int {
@@ -291,29 +297,56 @@ Command add_sparse_command(CLI::App& app) {
     }
     // Compile every kernel first, in parallel (NVRTC needs no GPU), so that timing runs alone.
     const bool specialized = std::find(bo->paths.begin(), bo->paths.end(), "specialized") != bo->paths.end();
+    if (bo->compile_only && (!specialized || options.linear.cache != KernelCacheMode::on || !options.linear.specialize))
+      throw Error(Errc::usage, "--compile-only fills the kernel cache: it needs the specialized path and --cache on");
     if (specialized && options.linear.cache == KernelCacheMode::on && options.linear.specialize) {
-      const int arch = current_gpu_arch();
+      const int arch = bo->arch > 0 ? bo->arch : current_gpu_arch();
       const unsigned jobs = bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : std::max(1u, std::thread::hardware_concurrency());
       std::atomic<size_t> next{0}, done{0};
       std::mutex print;
       const auto t0 = std::chrono::steady_clock::now();
-      // Largest first, so that the longest compiles do not start last.
-      std::vector<size_t> order(todo.size());
-      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return todo[a].w.nnz() > todo[b].w.nnz(); });
+      // One task per matrix and candidate kernel (a candidate serves every N), largest matrices first,
+      // so that the longest compiles do not start last.
+      struct Task {
+        size_t first_case;
+        SparseLinearOptions::Shape shape;
+      };
+      std::vector<Task> tasks;
+      for (size_t i = 0; i < todo.size(); ++i) {
+        if (i > 0 && todo[i].file == todo[i - 1].file) continue;
+        std::vector<SparseLinearOptions::Shape> shapes;
+        for (size_t j = i; j < todo.size() && todo[j].file == todo[i].file; ++j)
+          for (const auto& s : sparse_linear_candidates(todo[j].w, todo[j].n, arch))
+            if (std::none_of(shapes.begin(), shapes.end(), [&](const auto& t) {
+                  return t.rows_per_group == s.rows_per_group && t.cols_per_thread == s.cols_per_thread && t.k_slices == s.k_slices;
+                }))
+              shapes.push_back(s);
+        for (const auto& s : shapes) tasks.push_back({i, s});
+      }
+      std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) {
+        return todo[a.first_case].w.nnz() > todo[b.first_case].w.nnz();
+      });
       std::vector<std::thread> pool;
-      for (unsigned t = 0; t < std::min<size_t>(jobs, todo.size()); ++t)
+      for (unsigned t = 0; t < std::min<size_t>(jobs, tasks.size()); ++t)
         pool.emplace_back([&] {
-          for (size_t k = next++; k < todo.size(); k = next++) {
-            const size_t i = order[k];
-            todo[i].precompile_s = precompile_sparse_linear(todo[i].w, {}, todo[i].n, arch, options.linear);
+          for (size_t k = next++; k < tasks.size(); k = next++) {
+            const Case& c = todo[tasks[k].first_case];
+            SparseLinearOptions o = options.linear;
+            o.shape = tasks[k].shape;
+            const double seconds = precompile_sparse_linear(c.w, {}, c.n, arch, o);
             std::lock_guard lock(print);
-            fmt::print(stderr, "\rcompiling kernels: {}/{} layer runs, {:.0f} s", ++done, todo.size(),
+            for (Case& same : todo)
+              if (same.file == c.file) same.precompile_s += seconds;
+            fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", ++done, tasks.size(),
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
           }
         });
       for (auto& t : pool) t.join();
-      fmt::print(stderr, "\n");
+      if (bo->compile_only) {
+        fmt::print("compiled {} kernel modules for sm_{} into {}\n", tasks.size(), arch,
+                   options.linear.cache_dir.empty() ? std::string("the default kernel cache") : options.linear.cache_dir.string());
+        return 0;
+      }
     }
     json cases = json::array();
     std::string device;

@@ -7,10 +7,12 @@ set -uo pipefail
 out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
-SKIP_TESTS=1 bench/gpu/device_run.sh || exit 1
-if [ "${SKIP_TESTS:-0}" != 1 ]; then
+if [ "${SKIP_TESTS:-0}" = 1 ]; then
+  SKIP_TESTS=1 TARGETS=spdnn_cli bench/gpu/device_run.sh || exit 1
+else
+  SKIP_TESTS=1 bench/gpu/device_run.sh || exit 1
   build/device/bin/spdnn_gpu_tests --gtest_filter='*Sparse*' >"$out/gpu_sparse_tests.log" 2>&1
-  echo "gpu sparse tests exit $?"; grep -E "PASSED|FAILED|Failure" "$out/gpu_sparse_tests.log" | head -20
+  echo "gpu sparse tests exit $? at $SECONDS s"; grep -E "PASSED|FAILED|Failure" "$out/gpu_sparse_tests.log" | head -20
 fi
 d=$SPDNN_DATA_DIR/dlmc/rn50/magnitude_pruning/${SPARSITY:-0.9}
 layers=${LAYERS:-"bottleneck_1_block_group3_1_1 bottleneck_3_block_group3_1_1 bottleneck_1_block_group1_1_1 bottleneck_3_block_group4_1_1 bottleneck_1_block_group4_1_1"}
@@ -18,7 +20,7 @@ args=()
 for l in $layers; do args+=(--matrices "$d/$l.smtx.gz"); done
 build/device/bin/spdnn sparse bench --cache-dir /tmp/spdnn-kernels --paths specialized,generic --batch 1 --batch 8 \
   --max-unroll 262144 "${args[@]}" --json "$out/explore.json" "$@" 2>"$out/explore.log"
-echo "bench exit $?"; tail -5 "$out/explore.log"
+echo "bench exit $? at $SECONDS s"; grep compiling "$out/explore.log" | tail -1
 python3 - "$out/explore.json" <<'PY'
 import json, sys
 for c in json.load(open(sys.argv[1]))["cases"]:

@@ -95,11 +95,15 @@ class SparseLinear {
 };
 
 // Compiles, without a GPU, the candidate kernels that SparseLinear would try for (w, bias, n) on a GPU of
-// compute capability `arch` (90 for H100) into the cache of `options` (whose mode must be on), so that
-// layers built later load instead of compiling. Thread-safe; returns the compile seconds spent (0 when
-// everything was cached or the matrix takes the generic kernel).
+// compute capability `arch` (90 for H100), or only options.shape when set, into the cache of `options`
+// (whose mode must be on), so that layers built later load instead of compiling. Thread-safe; returns
+// the compile seconds spent (0 when everything was cached or the matrix takes the generic kernel).
 double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, int64_t n, int arch,
                                 const SparseLinearOptions& options);
+
+// The kernel shapes (launch parameters aside) that SparseLinear compiles and times for (w, n) on a GPU of
+// compute capability `arch`; each is one module, so that they can be compiled in parallel.
+std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch);
 
 // The current GPU's compute capability as a number (90 for sm_90).
 int current_gpu_arch();

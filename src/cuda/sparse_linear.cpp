@@ -408,8 +408,10 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
   codegen::KernelCache cache(options.cache_dir, options.cache);
   const std::string layer = codegen::layer_key(w, bias, options.relu);
   const std::string compiler = compiler_identity(options);
+  std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
+  if (const auto& f = options.shape) shapes = {{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks}};
   double seconds = 0;
-  for (const auto& shape : usable_shapes(candidate_shapes(w, arch), n)) {
+  for (const auto& shape : shapes) {
     const std::string key = codegen::module_key(layer, shape, arch, compiler);
     if (std::ifstream(cache.module_path(key)).good()) continue;
     const auto t = Clock::now();
@@ -421,6 +423,13 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
     seconds += seconds_since(t);
   }
   return seconds;
+}
+
+std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
+  std::vector<SparseLinearOptions::Shape> out;
+  for (const auto& s : usable_shapes(candidate_shapes(w, arch), n))
+    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks});
+  return out;
 }
 
 int current_gpu_arch() {

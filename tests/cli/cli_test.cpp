@@ -214,4 +214,27 @@ TEST(CliErrors, SparseRunOnMissingFilesAndWithoutAGpu) {
 #endif
 }
 
+// `spdnn sparse bench --compile-only --arch 90` fills the kernel cache on a machine without a GPU (a
+// build machine): one module per candidate shape of the matrix, and no timing.
+TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
+  test::TempDir dir;
+  std::string smtx = "40, 64, 8\n0 2 4 6";  // rows 0-3 have 2 nonzeros each, rows 4-39 none
+  for (int r = 4; r <= 40; ++r) smtx += " 8";
+  write_text(dir / "m.smtx", smtx + "\n0 1 2 3 4 5 6 7\n");
+  const std::string command = fmt::format("sparse bench --compile-only --arch 90 --n 8 --cache-dir {} --matrices {}",
+                                          (dir / "cache").string(), (dir / "m.smtx").string());
+  const Outcome o = spdnn_cli(command);
+#ifdef SPDNN_HAVE_CUDA
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("kernel modules for sm_90"), std::string::npos) << o.output;
+  size_t modules = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir / "cache")) modules += f.path().extension() == ".cubin";
+  EXPECT_GE(modules, 1u);
+  EXPECT_EQ(spdnn_cli(command).exit_code, 0) << "a second run finds everything cached";
+  expect_one_line_error(spdnn_cli(command + " --cache off"), "--compile-only fills the kernel cache");
+#else
+  expect_one_line_error(o, "sparse linear layers need a GPU build of spdnn");
+#endif
+}
+
 }  // namespace spdnn
