@@ -41,9 +41,9 @@ struct KernelOptions {
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
-                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS] (e.g. 32,1,128,4,2)")
+                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH]] (e.g. 32,1,128,4,0,16)")
         ->delimiter(',')
-        ->expected(4, 5);
+        ->expected(4, 6);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -53,7 +53,8 @@ struct KernelOptions {
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
     if (!shape.empty())
-      o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3], shape.size() > 4 ? shape[4] : 0};
+      o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3], shape.size() > 4 ? shape[4] : 0,
+                                           shape.size() > 5 ? shape[5] : 0};
     return o;
   }
 };
@@ -84,7 +85,8 @@ json report_json(const SparseLinearReport& r) {
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.path == "specialized")
     j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads},
-                  {"k_slices", r.k_slices}, {"column_blocks", r.column_blocks}};
+                  {"k_slices", r.k_slices}, {"column_blocks", r.column_blocks},
+                  {"prefetch", r.prefetch}};
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -97,7 +99,7 @@ json report_json(const SparseLinearReport& r) {
     for (const auto& t : r.tuning)
       j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
                              {"threads", t.threads}, {"k_slices", t.k_slices}, {"column_blocks", t.column_blocks},
-                             {"us", t.microseconds}});
+                             {"prefetch", t.prefetch}, {"us", t.microseconds}});
   }
   return j;
 }
@@ -316,9 +318,11 @@ Command add_sparse_command(CLI::App& app) {
         if (i > 0 && todo[i].file == todo[i - 1].file) continue;
         std::vector<SparseLinearOptions::Shape> shapes;
         for (size_t j = i; j < todo.size() && todo[j].file == todo[i].file; ++j)
-          for (const auto& s : sparse_linear_candidates(todo[j].w, todo[j].n, arch))
+          for (const auto& s : options.linear.shape ? std::vector{*options.linear.shape}
+                                                    : sparse_linear_candidates(todo[j].w, todo[j].n, arch))
             if (std::none_of(shapes.begin(), shapes.end(), [&](const auto& t) {
-                  return t.rows_per_group == s.rows_per_group && t.cols_per_thread == s.cols_per_thread && t.k_slices == s.k_slices;
+                  return t.rows_per_group == s.rows_per_group && t.cols_per_thread == s.cols_per_thread &&
+                         t.k_slices == s.k_slices && t.prefetch == s.prefetch;
                 }))
               shapes.push_back(s);
         for (const auto& s : shapes) tasks.push_back({i, s});

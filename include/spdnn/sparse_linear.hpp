@@ -38,9 +38,10 @@ struct SparseLinearOptions {
   int device = -1;  // -1: the current device
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
-  // blocks along the columns (each looping over its share; 0: one block per threads x columns).
+  // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
+  // issued ahead of their use (0..64).
   struct Shape {
-    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0;
+    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0;
   };
   std::optional<Shape> shape;
 };
@@ -58,10 +59,11 @@ struct SparseLinearReport {
   int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
   int k_slices = 0;       // split K: blocks per cluster, each a slice of the columns of W
   int column_blocks = 0;  // blocks along the columns, each looping (0: one per step, no loop)
+  int prefetch = 0;       // loads in flight ahead of their multiply-adds
   std::string cache_dir;
   // What the timed search tried for the last N tuned: each shape and block width, microseconds per call.
   struct Tried {
-    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks;
+    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks, prefetch;
     double microseconds;
   };
   std::vector<Tried> tuning;

@@ -36,6 +36,7 @@ struct KernelShape {
   int threads = 128;  // a launch parameter: the same module serves every width up to kMaxThreads
   int k_slices = 1;   // 1, 2, 4 or 8: blocks per cluster, each a slice of the group's columns
   int column_blocks = 0;  // a launch parameter: blocks along the columns, each looping; 0: no loop
+  int prefetch = 0;  // loads issued ahead of the multiply-adds that use them (0: each just before)
 
   bool operator==(const KernelShape&) const = default;
 };

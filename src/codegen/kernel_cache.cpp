@@ -99,7 +99,7 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   h.text(layer);
   h.value(static_cast<uint64_t>(shape.rows_per_group));
   h.value(static_cast<uint64_t>(shape.cols_per_thread));
-  if (shape.k_slices != 1) h.value(static_cast<uint64_t>(shape.k_slices) << 32);  // (keys of S = 1 unchanged)
+  h.value(static_cast<uint64_t>(shape.k_slices) << 32 | static_cast<uint64_t>(shape.prefetch) << 40);
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.text(compiler);  // NVRTC version and options
@@ -181,13 +181,14 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   std::string tag;
   Tuned t;
   // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks>" (older records end after the microseconds or the slices; their keys name an older
+  // <column_blocks> <prefetch>" (older records end after the microseconds or the slices; their keys name an older
   // spdnn version, so they are only read by it).
   std::string stored_key;
   if (!(in >> tag >> stored_key >> t.shape.rows_per_group >> t.shape.cols_per_thread >> t.shape.threads >> t.microseconds))
     return std::nullopt;
   if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;
   if (!(in >> t.shape.column_blocks)) t.shape.column_blocks = 0;
+  if (!(in >> t.shape.prefetch)) t.shape.prefetch = 0;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   try {
     validate(t.shape);
@@ -199,9 +200,9 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {}\n", key, t.shape.rows_per_group,
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {}\n", key, t.shape.rows_per_group,
                                                        t.shape.cols_per_thread, t.shape.threads, t.microseconds,
-                                                       t.shape.k_slices, t.shape.column_blocks));
+                                                       t.shape.k_slices, t.shape.column_blocks, t.shape.prefetch));
 }
 
 }  // namespace spdnn::codegen

@@ -132,7 +132,7 @@ struct SparseLinear::Impl {
   cuda::DeviceBuffer<int64_t> row_ptr;
   cuda::DeviceBuffer<int32_t> col_idx;
   cuda::DeviceBuffer<float> values, bias_d;
-  std::map<std::tuple<int, int, int>, Module> modules;  // by (rows per group, columns per thread, K slices)
+  std::map<std::tuple<int, int, int, int>, Module> modules;  // by (rows per group, columns per thread, K slices, prefetch)
   std::map<int64_t, Choice> chosen;
 
   Impl(CsrMatrix w_in, std::vector<float> b, SparseLinearOptions o)
@@ -243,7 +243,7 @@ struct SparseLinear::Impl {
       cudaLibraryUnload(m.library);
       cuda::check(status, "loading a generated kernel", __FILE__, __LINE__);
     }
-    return modules[{shape.rows_per_group, shape.cols_per_thread, shape.k_slices}] = m;
+    return modules[{shape.rows_per_group, shape.cols_per_thread, shape.k_slices, shape.prefetch}] = m;
   }
 
   // Builds the candidates (in parallel: NVRTC is thread-safe) and loads the ones that compiled.
@@ -251,7 +251,7 @@ struct SparseLinear::Impl {
     std::vector<const Module*> loaded;
     std::vector<std::pair<codegen::KernelShape, std::future<Built>>> jobs;
     for (const auto& s : shapes) {
-      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread, s.k_slices}); it != modules.end()) {
+      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch}); it != modules.end()) {
         loaded.push_back(&it->second);
         continue;
       }
@@ -318,7 +318,7 @@ struct SparseLinear::Impl {
     std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
     std::optional<codegen::KernelShape> remembered;
     if (const auto& f = options.shape) {
-      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks};
+      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks, f->prefetch};
       codegen::validate(*remembered);
       if (n % remembered->cols_per_thread != 0)
         throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
@@ -352,7 +352,7 @@ struct SparseLinear::Impl {
           for (int column_blocks : column_block_choices(s, w.rows, n, sms)) {
             const Choice c{m, threads, column_blocks};
             const double us = time_us(c, x.get(), y.get(), n, nullptr);
-            report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, column_blocks, us});
+            report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, column_blocks, s.prefetch, us});
             if (us < best_us) best_us = us, best = c;
           }
         }
@@ -370,6 +370,7 @@ struct SparseLinear::Impl {
     report.threads = best.threads;
     report.k_slices = best.module->shape.k_slices;
     report.column_blocks = best.column_blocks;
+    report.prefetch = best.module->shape.prefetch;
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
@@ -409,7 +410,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
   const std::string layer = codegen::layer_key(w, bias, options.relu);
   const std::string compiler = compiler_identity(options);
   std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
-  if (const auto& f = options.shape) shapes = {{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks}};
+  if (const auto& f = options.shape) shapes = {{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks, f->prefetch}};
   double seconds = 0;
   for (const auto& shape : shapes) {
     const std::string key = codegen::module_key(layer, shape, arch, compiler);
@@ -428,7 +429,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
 std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
   std::vector<SparseLinearOptions::Shape> out;
   for (const auto& s : usable_shapes(candidate_shapes(w, arch), n))
-    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks});
+    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch});
   return out;
 }
 

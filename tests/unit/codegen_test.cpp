@@ -91,6 +91,20 @@ TEST(Emit, SharedMemoryDoubleBuffersThePartialSums) {
   EXPECT_EQ(shared_bytes({16, 2, 256, 8, 3}), 2 * 16 * 2 * 256 * 4);
 }
 
+TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
+  const CsrMatrix w = small_matrix();  // one group of 3 rows: columns 0, 2, 4
+  for (int prefetch : {0, 1, 2, 8}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, prefetch});
+    EXPECT_EQ(count(src, "__ldg("), 3u) << prefetch;
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << prefetch;
+    // Loads before the first multiply-add: its own and the next `prefetch` ones (there are 3 columns).
+    const size_t first_fma = src.find("__fmaf_rn(");
+    EXPECT_EQ(count(src.substr(0, first_fma), "__ldg("), static_cast<size_t>(std::min(3, prefetch + 1))) << prefetch;
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 65}), Error);
+  EXPECT_NE(module_key("l", {32, 1, 128, 1, 0, 16}, 90, "c"), module_key("l", {32, 1, 128, 1, 0, 0}, 90, "c"));
+}
+
 TEST(Emit, GroupsCoverAllRows) {
   const CsrMatrix w = random_weights(37, 20, 0.3, 3);
   for (int r : {1, 5, 8, 37, 64}) {
