@@ -28,6 +28,13 @@ if(SPDNN_HAVE_CUDA)
   set(CMAKE_CUDA_STANDARD 20)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
+  # CUDA::nvJitLink is defined by CMake 3.26 and later; Debian 12's 3.25 needs it spelled out.
+  if(NOT TARGET CUDA::nvJitLink)
+    find_library(SPDNN_NVJITLINK_LIBRARY nvJitLink HINTS "${CUDAToolkit_LIBRARY_DIR}" REQUIRED)
+    add_library(CUDA::nvJitLink SHARED IMPORTED)
+    set_target_properties(CUDA::nvJitLink PROPERTIES IMPORTED_LOCATION "${SPDNN_NVJITLINK_LIBRARY}"
+                          INTERFACE_INCLUDE_DIRECTORIES "${CUDAToolkit_INCLUDE_DIRS}")
+  endif()
   message(STATUS "spdnn: CUDA engines enabled (architectures ${CMAKE_CUDA_ARCHITECTURES})")
 else()
   message(STATUS "spdnn: CUDA engines disabled")

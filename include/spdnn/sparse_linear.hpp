@@ -30,9 +30,9 @@ struct SparseLinearOptions {
   bool specialize = true;  // false: always the generic CSR kernel
   KernelCacheMode cache = KernelCacheMode::on;
   std::filesystem::path cache_dir;  // empty: the default (see codegen/kernel_cache.hpp)
-  // Larger matrices use the generic kernel: NVRTC's and ptxas's time grows faster than linearly with
-  // the unrolled code (about 20 s at 26k nonzeros on 2 cores).
-  int64_t max_unrolled_nnz = 32768;
+  // Larger matrices use the generic kernel. Compile time is about 1 ms per nonzero and candidate shape
+  // on one core (large matrices compile in parallel units), paid once per matrix thanks to the cache.
+  int64_t max_unrolled_nnz = 262144;
   bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device

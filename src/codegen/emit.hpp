@@ -62,4 +62,12 @@ inline constexpr const char* kKernelName = "spdnn_sparse_linear";
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
                                const KernelShape& shape);
 
+// The same kernel as separately compiled units, for matrices too large for one NVRTC program (whose
+// compile time grows about quadratically with its source: 4x the nonzeros took 12x longer): units[0]
+// holds the kernel and declarations of the group functions, each later unit whole groups of about
+// `unit_nnz` nonzeros in all (extern "C" device functions). Compiled with -rdc and linked (nvJitLink),
+// they also compile in parallel.
+std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
+                                                  const KernelShape& shape, int64_t unit_nnz);
+
 }  // namespace spdnn::codegen

@@ -17,6 +17,11 @@ struct CompiledModule {
 CompiledModule compile_cuda(const std::string& source, int arch, const std::string& name,
                             const std::vector<std::string>& extra_options = {});
 
+// Compiles `units` (emit_sparse_linear_units) as relocatable code, in parallel, and links them with
+// nvJitLink into one cubin. Throws Error(device) naming the unit or the link step that failed.
+CompiledModule compile_and_link_cuda(const std::vector<std::string>& units, int arch, const std::string& name,
+                                     const std::vector<std::string>& extra_options = {});
+
 // NVRTC's version as "major.minor" (part of the kernel-cache key).
 std::string nvrtc_version();
 

@@ -60,11 +60,13 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int arch)
   };
   for (int r : rows) add({std::min(r, max_rows), 1, 128});
   if (w.nnz() <= 4096) add({std::min(16, max_rows), 4, 128});
-  const int r = std::min(32, max_rows);
-  const int64_t groups = codegen::row_groups({r, 1, 128}, w.rows);
-  int slices = 1;
-  while (slices < 8 && groups * slices * 2 <= 160 && w.cols / (slices * 2) >= 32) slices *= 2;
-  if (arch >= 90 && slices > 1 && w.nnz() / groups >= 256) add({r, 1, 128, slices});
+  // Split K over clusters for small N: S slices and R rows per group such that the groups times S
+  // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
+  int r = std::min(32, max_rows), slices = 1;
+  auto groups = [&](int rows) { return codegen::row_groups({rows, 1, 128}, w.rows); };
+  while (slices < 8 && groups(r) * slices * 2 <= 160 && w.cols / (slices * 2) >= 32) slices *= 2;
+  while (r > 8 && groups(r / 2) * slices <= 160 && w.nnz() / (groups(r / 2) * slices) >= 128) r /= 2;
+  if (arch >= 90 && slices > 1 && w.nnz() / (groups(r) * slices) >= 128) add({r, 1, 128, slices});
   return shapes;
 }
 
@@ -74,20 +76,6 @@ std::vector<codegen::KernelShape> usable_shapes(std::vector<codegen::KernelShape
   return shapes;
 }
 
-// Blocks along the columns to time for a shape: one per step of columns (no loop), and fewer, looping,
-// so that the whole grid is about one or two blocks per SM.
-std::vector<int> column_block_choices(const codegen::KernelShape& s, int64_t rows, int64_t n, int sms) {
-  const int64_t steps = (n + int64_t{s.threads} * s.cols_per_thread - 1) / (int64_t{s.threads} * s.cols_per_thread);
-  const int64_t per_column = codegen::row_groups(s, rows) * s.k_slices;
-  std::vector<int> out{0};
-  for (int64_t per_sm : {1, 2}) {
-    const int64_t x = (per_sm * sms + per_column - 1) / per_column;
-    if (x < steps && x <= 65535 && std::find(out.begin(), out.end(), static_cast<int>(x)) == out.end())
-      out.push_back(static_cast<int>(x));
-  }
-  return out;
-}
-
 std::string compiler_identity(const SparseLinearOptions& options) {
   std::string id = "nvrtc " + codegen::nvrtc_version();
   for (const auto& o : options.compiler_options) id += " " + o;
@@ -95,6 +83,11 @@ std::string compiler_identity(const SparseLinearOptions& options) {
 }
 
 bool too_large(const CsrMatrix& w, const SparseLinearOptions& options) { return w.nnz() > options.max_unrolled_nnz; }
+
+// Larger matrices are compiled as separate units of about kUnitNnz nonzeros, in parallel, and linked:
+// NVRTC's time grows about quadratically with one program (26k nonzeros: 22 s; 105k: 150 s and more).
+constexpr int64_t kSingleProgramNnz = 32768;
+constexpr int64_t kUnitNnz = 8192;
 
 // Emits and compiles one module and stores it in the cache (used by layers and by precompilation).
 struct Compiled {
@@ -106,11 +99,18 @@ Compiled compile_and_store(const CsrMatrix& w, const std::vector<float>& bias, c
                            const codegen::KernelShape& shape, int arch, const std::string& key, codegen::KernelCache& cache) {
   Compiled c;
   auto t = Clock::now();
-  const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
-  c.generate_seconds = seconds_since(t);
-  t = Clock::now();
-  c.cubin = codegen::compile_cuda(source, arch, fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12)),
-                                  options.compiler_options).cubin;
+  const std::string name = fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12));
+  if (w.nnz() <= kSingleProgramNnz) {
+    const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
+    c.generate_seconds = seconds_since(t);
+    t = Clock::now();
+    c.cubin = codegen::compile_cuda(source, arch, name, options.compiler_options).cubin;
+  } else {
+    const auto units = codegen::emit_sparse_linear_units(w, bias, options.relu, shape, kUnitNnz);
+    c.generate_seconds = seconds_since(t);
+    t = Clock::now();
+    c.cubin = codegen::compile_and_link_cuda(units, arch, name, options.compiler_options).cubin;
+  }
   c.compile_seconds = seconds_since(t);
   c.store_failure = cache.store(key, c.cubin);
   return c;
@@ -125,7 +125,6 @@ struct SparseLinear::Impl {
   SparseLinearReport report;
   int device = 0;
   int arch = 0;
-  int sms = 0;  // streaming multiprocessors
   std::string layer;
   std::string compiler_id;
   codegen::KernelCache cache;
@@ -147,7 +146,6 @@ struct SparseLinear::Impl {
     cudaDeviceProp prop{};
     SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     arch = prop.major * 10 + prop.minor;
-    sms = prop.multiProcessorCount;
     layer = codegen::layer_key(w, bias, options.relu);
     compiler_id = compiler_identity(options);
     report.cache_dir = cache.dir().string();
@@ -347,14 +345,13 @@ struct SparseLinear::Impl {
       for (const Module* m : loaded)
         for (int threads : {64, 128, 256}) {
           if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
-          codegen::KernelShape s = m->shape;
-          s.threads = threads;
-          for (int column_blocks : column_block_choices(s, w.rows, n, sms)) {
-            const Choice c{m, threads, column_blocks};
-            const double us = time_us(c, x.get(), y.get(), n, nullptr);
-            report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, column_blocks, s.prefetch, us});
-            if (us < best_us) best_us = us, best = c;
-          }
+          // Column loops (fewer blocks along the columns) are left to --shape: on an H100 they were
+          // slower in every case tried (bench/results/sparse_explore_h100.md).
+          const codegen::KernelShape& s = m->shape;
+          const Choice c{m, threads, 0};
+          const double us = time_us(c, x.get(), y.get(), n, nullptr);
+          report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, 0, s.prefetch, us});
+          if (us < best_us) best_us = us, best = c;
         }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);

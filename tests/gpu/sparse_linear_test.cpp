@@ -217,6 +217,21 @@ TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
   EXPECT_TRUE(fs::is_empty(empty.path())) << "load-only compiled in memory and wrote nothing";
 }
 
+// Above 32768 nonzeros the kernel is compiled as separate units and linked: same answers.
+TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const auto [w, x, ref] = layer_case(300, 400, 0.3, 12, 49, true);
+  ASSERT_GT(w.nnz(), 32768);
+  for (const int slices : {1, 2}) {
+    SparseLinearOptions o = isolated(dir, true);
+    o.shape = SparseLinearOptions::Shape{32, 1, 64, slices};
+    SparseLinear layer(w, {}, o);
+    EXPECT_LE(relative_error(layer.forward_host(x, 49), ref), 1e-5) << slices << " K slices";
+    EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+  }
+}
+
 TEST(SparseLinear, BadSizesAreErrors) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;

@@ -105,6 +105,32 @@ TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
   EXPECT_NE(module_key("l", {32, 1, 128, 1, 0, 16}, 90, "c"), module_key("l", {32, 1, 128, 1, 0, 0}, 90, "c"));
 }
 
+TEST(Emit, UnitsHoldEveryGroupOnceAndTheKernelDeclaresThem) {
+  const CsrMatrix w = random_weights(100, 80, 0.25, 8);
+  for (int slices : {1, 2}) {
+    const KernelShape shape{8, 1, 128, slices};
+    const auto units = emit_sparse_linear_units(w, {}, false, shape, 300);
+    const int64_t groups = row_groups(shape, w.rows);
+    size_t fmas = 0;
+    for (size_t u = 1; u < units.size(); ++u) {
+      fmas += count(units[u], "__fmaf_rn(");
+      EXPECT_EQ(count(units[u], "__global__"), 0u);
+      EXPECT_EQ(count(units[u], "static __device__ __noinline__"), 0u) << "group functions link across units";
+    }
+    EXPECT_EQ(fmas, static_cast<size_t>(w.nnz()));
+    EXPECT_EQ(count(units[0], "__fmaf_rn("), 0u);
+    EXPECT_EQ(count(units[0], "__global__"), 1u);
+    EXPECT_EQ(count(units[0], "extern \"C\" __device__ void group"), static_cast<size_t>(groups * slices));
+    EXPECT_GE(units.size(), 1 + static_cast<size_t>(w.nnz() / 300 / 2)) << "units of about 300 nonzeros";
+    for (int64_t g = 0; g < groups; ++g) {
+      size_t defined = 0;
+      for (size_t u = 1; u < units.size(); ++u)
+        defined += count(units[u], slices == 1 ? fmt::format("void group{}(", g) : fmt::format("void finish{}(", g));
+      EXPECT_EQ(defined, 1u) << "group " << g;
+    }
+  }
+}
+
 TEST(Emit, GroupsCoverAllRows) {
   const CsrMatrix w = random_weights(37, 20, 0.3, 3);
   for (int r : {1, 5, 8, 37, 64}) {
@@ -227,6 +253,22 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
   for (int c : {1, 2}) {  // split K
     const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 256, 4}), 90, "split.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+}
+
+TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
+  const CsrMatrix w = random_weights(70, 64, 0.2, 5);
+  for (int slices : {1, 4}) {
+    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, {16, 1, 128, slices}, 200);
+    ASSERT_GE(units.size(), 3u);
+    const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  try {
+    compile_and_link_cuda({"extern \"C\" __device__ void missing(); extern \"C\" __global__ void k() { missing(); }"}, 90, "unlinked.cu");
+    FAIL() << "an undefined function links";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unlinked.cu"), std::string::npos) << e.what();
   }
 }
 
