@@ -97,7 +97,8 @@ json report_json(const SparseLinearReport& r) {
   if (!r.tuning.empty()) {
     j["tuning"] = json::array();
     for (const auto& t : r.tuning)
-      j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
+      if (t.rows_per_group == 0) j["tuning"].push_back({{"generic", true}, {"us", t.microseconds}});
+      else j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
                              {"threads", t.threads}, {"k_slices", t.k_slices}, {"column_blocks", t.column_blocks},
                              {"prefetch", t.prefetch}, {"us", t.microseconds}});
   }

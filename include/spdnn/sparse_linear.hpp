@@ -34,6 +34,7 @@ struct SparseLinearOptions {
   // on one core (large matrices compile in parallel units), paid once per matrix thanks to the cache.
   int64_t max_unrolled_nnz = 262144;
   bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
+  bool tune_against_generic = true;  // the generic kernel is chosen where tuning finds it faster
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
@@ -61,7 +62,8 @@ struct SparseLinearReport {
   int column_blocks = 0;  // blocks along the columns, each looping (0: one per step, no loop)
   int prefetch = 0;       // loads in flight ahead of their multiply-adds
   std::string cache_dir;
-  // What the timed search tried for the last N tuned: each shape and block width, microseconds per call.
+  // What the timed search tried for the last N tuned: each shape and block width, microseconds per call
+  // (rows_per_group 0: the generic kernel, which wins where it is faster).
   struct Tried {
     int rows_per_group, cols_per_thread, threads, k_slices, column_blocks, prefetch;
     double microseconds;

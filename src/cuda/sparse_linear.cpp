@@ -322,7 +322,11 @@ struct SparseLinear::Impl {
         throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
                                              remembered->cols_per_thread));
       shapes = {*remembered};
-    } else if (auto t = cache.load_tuning(tuning_key); t && n % t->shape.cols_per_thread == 0) {
+    } else if (auto t = cache.load_tuning(tuning_key); t && t->shape.rows_per_group == 0) {
+      ++report.cache_hits;
+      return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us, remembered)",
+                                        t->microseconds));
+    } else if (t && n % t->shape.cols_per_thread == 0) {
       ++report.cache_hits;
       remembered = t->shape;
       shapes = {t->shape};
@@ -353,8 +357,18 @@ struct SparseLinear::Impl {
           report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, 0, s.prefetch, us});
           if (us < best_us) best_us = us, best = c;
         }
+      // The generic kernel competes too: for some large matrices it is faster at small N.
+      const double generic_us = options.tune_against_generic ? time_us(Choice{}, x.get(), y.get(), n, nullptr) : 1e300;
+      if (options.tune_against_generic) report.tuning.push_back({0, 0, 0, 0, 0, 0, generic_us});
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
+      if (generic_us < best_us) {
+        codegen::KernelShape generic;
+        generic.rows_per_group = 0;
+        cache.store_tuning(tuning_key, {generic, generic_us});
+        return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us vs {:.1f} us)",
+                                          generic_us, best_us));
+      }
       codegen::KernelShape s = best.module->shape;
       s.threads = best.threads;
       s.column_blocks = best.column_blocks;

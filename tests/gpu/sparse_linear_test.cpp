@@ -2,6 +2,8 @@
 // sparsities, the real MobileNet weights, the kernel cache (second process, corrupted file) and the
 // fallbacks. Skipped, visibly, without a usable CUDA device.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -61,10 +63,13 @@ LayerCase layer_case(int64_t m, int64_t k, double density, uint64_t seed, int64_
   return c;
 }
 
+// Options of a layer with its own cache that always takes a generated kernel (so that the tests below
+// exercise it whether or not the generic kernel would be faster).
 SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
   SparseLinearOptions o;
   o.relu = relu;
   o.cache_dir = dir.path();
+  o.tune_against_generic = false;
   return o;
 }
 
@@ -92,6 +97,23 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_LE(relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+  // By default the generic kernel competes in the tuning and wins only where it was timed faster.
+  {
+    SparseLinearOptions o = isolated(dir, c.relu);
+    o.tune_against_generic = true;
+    test::TempDir own;
+    o.cache_dir = own.path();
+    SparseLinear competing(w, bias, o);
+    const std::vector<float> x = random_values(static_cast<size_t>(c.k * 49), 49);
+    EXPECT_LE(relative_error(competing.forward_host(x, 49), sparse_linear_reference(w, x, 49, bias, c.relu)), 1e-5);
+    const auto& tried = competing.report().tuning;
+    const auto generic = std::find_if(tried.begin(), tried.end(), [](const auto& t) { return t.rows_per_group == 0; });
+    ASSERT_NE(generic, tried.end()) << "the generic kernel was timed";
+    const bool generated_faster = std::any_of(tried.begin(), tried.end(), [&](const auto& t) {
+      return t.rows_per_group > 0 && t.microseconds <= generic->microseconds;
+    });
+    EXPECT_EQ(competing.report().path, generated_faster ? "specialized" : "generic") << competing.report().reason;
+  }
   // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), each
   // with one block per step of columns and with blocks that loop over the columns; a loop without split K.
   using Shape = SparseLinearOptions::Shape;
