@@ -15,19 +15,17 @@ namespace spdnn::codegen {
 // rows of Y for `cols_per_thread` adjacent columns (loaded as one float/float2/float4), so every X value
 // it loads is reused by all nonzeros of those rows in that column of W; grid.y walks the row groups.
 //
-// The code is straight-line and executed once per column, so the instruction fetch, not the arithmetic,
-// bounds a kernel whose blocks each stream a long stretch of code: on an H100 a block runs its group at
-// about one instruction per 9 cycles whatever its width, so a 256 x 1024 matrix at 90% sparsity took
-// the same 22 us for N = 196 as for N = 1568 (8 groups of 4,400 instructions). Two things shorten the
-// code each SM streams:
+// A block's time is set by the chain of loads and multiply-adds of its group, not by how many columns
+// it serves (bench/results/sparse_explore_h100.md: 256 x 1024 at 90% took 22 us at N = 196 and at
+// N = 1568), so long groups at small N leave most SMs idle. Two options change the work per block:
 // - split K across a thread-block cluster (k_slices = S > 1, sm_90): the S blocks of a cluster each
 //   take one slice of the group's columns (contiguous, about equal numbers of nonzeros), write their
 //   partial sums to shared memory, and after a cluster barrier block s adds the S partial sums of rows
-//   a = s (mod S) in slice order (through distributed shared memory) and stores them. The code of a
-//   group is thus spread over S SMs;
+//   a = s (mod S) in slice order (through distributed shared memory) and stores them. This pays at
+//   small N (22 -> 9 us above);
 // - column loops (column_blocks = X > 0): grid.x is X and each block walks the columns in steps of
-//   X * threads * cols_per_thread, so a block runs its (short) code many times from the instruction
-//   cache instead of once. 0 means one block per step of columns (no loop).
+//   X * threads * cols_per_thread; 0 means one block per step of columns (no loop). Measured slower in
+//   every case tried, so only reachable through a fixed shape.
 inline constexpr int kMaxThreads = 256;  // the generated kernel's launch bound
 
 struct KernelShape {
