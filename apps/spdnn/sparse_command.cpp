@@ -321,11 +321,7 @@ Command add_sparse_command(CLI::App& app) {
         for (size_t j = i; j < todo.size() && todo[j].file == todo[i].file; ++j)
           for (const auto& s : options.linear.shape ? std::vector{*options.linear.shape}
                                                     : sparse_linear_candidates(todo[j].w, todo[j].n, arch))
-            if (std::none_of(shapes.begin(), shapes.end(), [&](const auto& t) {
-                  return t.rows_per_group == s.rows_per_group && t.cols_per_thread == s.cols_per_thread &&
-                         t.k_slices == s.k_slices && t.prefetch == s.prefetch;
-                }))
-              shapes.push_back(s);
+            if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
         for (const auto& s : shapes) tasks.push_back({i, s});
       }
       std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) {

@@ -43,6 +43,7 @@ struct SparseLinearOptions {
   // issued ahead of their use (0..64).
   struct Shape {
     int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0;
+    bool operator==(const Shape&) const = default;
   };
   std::optional<Shape> shape;
 };

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <iterator>
+#include <utility>
 
 #include "spdnn/error.hpp"
 
@@ -155,6 +156,12 @@ void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const Kern
     throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));
 }
 
+// The rows [r0, r1) of group g.
+std::pair<int64_t, int64_t> group_rows(const KernelShape& shape, const CsrMatrix& w, int64_t g) {
+  const int64_t r0 = g * shape.rows_per_group;
+  return {r0, std::min<int64_t>(w.rows, r0 + shape.rows_per_group)};
+}
+
 // The functions of one row group, and their signatures (shared by definitions and declarations).
 std::string group_signature(int64_t g) {
   return fmt::format("void group{}(const float* __restrict__ xj, float* __restrict__ yj, long long n)", g);
@@ -194,8 +201,7 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
 void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, const KernelShape& shape,
                int64_t g, std::string_view linkage) {
   const int c_count = shape.cols_per_thread, slices = shape.k_slices;
-  const int64_t r0 = g * shape.rows_per_group;
-  const int64_t r1 = std::min<int64_t>(w.rows, r0 + shape.rows_per_group);
+  const auto [r0, r1] = group_rows(shape, w, g);
   const std::vector<Entry> e = group_entries(w, r0, r1);
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
@@ -313,7 +319,7 @@ std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std:
     put_preamble(out, w, relu, shape);
     int64_t nnz = 0;
     do {
-      const int64_t r0 = g * shape.rows_per_group, r1 = std::min<int64_t>(w.rows, r0 + shape.rows_per_group);
+      const auto [r0, r1] = group_rows(shape, w, g);
       nnz += w.row_ptr[r1] - w.row_ptr[r0];
       put_group(out, w, bias, shape, g++, kExtern);
     } while (g < groups && nnz < unit_nnz);

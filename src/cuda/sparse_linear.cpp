@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "codegen/emit.hpp"
 #include "codegen/kernel_cache.hpp"
@@ -43,13 +44,20 @@ struct Choice {
   int column_blocks = 0;  // 0: one block per step of columns
 };
 
-// Candidate shapes for a matrix, best guess first; they do not depend on N, so that one compiled set
-// serves every batch size. More rows per group reuse each X load more and make fewer functions (faster
-// compiles); fewer rows make more blocks when N is small. Compile time grows with the code, so larger
-// matrices try fewer shapes, and only small ones try several columns per thread (which multiplies the
-// code). Split K over a cluster (sm_90 and later) where a group's code is long: with S slices such
-// that the groups times S about fill an H100's 132 SMs, each SM streams 1/S of a group's code.
-std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int arch) {
+// The kernel shape of a fixed-shape option, and the module a shape compiles to (launch parameters aside).
+codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f) {
+  return {f.rows_per_group, f.cols_per_thread, f.threads, f.k_slices, f.column_blocks, f.prefetch};
+}
+using ModuleId = std::tuple<int, int, int, int>;  // rows per group, columns per thread, K slices, prefetch
+ModuleId module_id(const codegen::KernelShape& s) { return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch}; }
+
+// Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
+// N), they do not depend on N, so that one compiled set serves every batch size. More rows per group
+// reuse each X load more and make fewer functions (faster compiles); fewer rows make more blocks when N
+// is small. Compile time grows with the code, so larger matrices try fewer shapes, and only small ones
+// try several columns per thread (which multiplies the code). Split K over a cluster (sm_90 and later)
+// for long rows: a block's time is its group's chain of work, so S slices shorten it S times.
+std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n, int arch) {
   const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16}
                                                  : std::vector<int>{16, 32, 8};
@@ -67,12 +75,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int arch)
   while (slices < 8 && groups(r) * slices * 2 <= 160 && w.cols / (slices * 2) >= 32) slices *= 2;
   while (r > 8 && groups(r / 2) * slices <= 160 && w.nnz() / (groups(r / 2) * slices) >= 128) r /= 2;
   if (arch >= 90 && slices > 1 && w.nnz() / (groups(r) * slices) >= 128) add({r, 1, 128, slices});
-  return shapes;
-}
-
-// The shapes whose columns per thread divide N (vector loads of whole rows).
-std::vector<codegen::KernelShape> usable_shapes(std::vector<codegen::KernelShape> shapes, int64_t n) {
-  std::erase_if(shapes, [n](const codegen::KernelShape& s) { return n % s.cols_per_thread != 0; });
+  std::erase_if(shapes, [n](const codegen::KernelShape& s) { return n % s.cols_per_thread != 0; });  // whole vectors
   return shapes;
 }
 
@@ -131,7 +134,7 @@ struct SparseLinear::Impl {
   cuda::DeviceBuffer<int64_t> row_ptr;
   cuda::DeviceBuffer<int32_t> col_idx;
   cuda::DeviceBuffer<float> values, bias_d;
-  std::map<std::tuple<int, int, int, int>, Module> modules;  // by (rows per group, columns per thread, K slices, prefetch)
+  std::map<ModuleId, Module> modules;
   std::map<int64_t, Choice> chosen;
 
   Impl(CsrMatrix w_in, std::vector<float> b, SparseLinearOptions o)
@@ -139,7 +142,7 @@ struct SparseLinear::Impl {
     w.validate("sparse linear weights");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
       throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));
-    if (const auto& f = options.shape) codegen::validate({f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices});
+    if (const auto& f = options.shape) codegen::validate(kernel_shape(*f));
     if (auto why = cuda::why_no_cuda_device()) throw Error(Errc::unsupported, "sparse linear layers need a GPU: " + *why);
     if (options.device >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(options.device));
     SPDNN_CUDA_CHECK(cudaGetDevice(&device));
@@ -241,7 +244,7 @@ struct SparseLinear::Impl {
       cudaLibraryUnload(m.library);
       cuda::check(status, "loading a generated kernel", __FILE__, __LINE__);
     }
-    return modules[{shape.rows_per_group, shape.cols_per_thread, shape.k_slices, shape.prefetch}] = m;
+    return modules[module_id(shape)] = m;
   }
 
   // Builds the candidates (in parallel: NVRTC is thread-safe) and loads the ones that compiled.
@@ -249,7 +252,7 @@ struct SparseLinear::Impl {
     std::vector<const Module*> loaded;
     std::vector<std::pair<codegen::KernelShape, std::future<Built>>> jobs;
     for (const auto& s : shapes) {
-      if (auto it = modules.find({s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch}); it != modules.end()) {
+      if (auto it = modules.find(module_id(s)); it != modules.end()) {
         loaded.push_back(&it->second);
         continue;
       }
@@ -313,10 +316,10 @@ struct SparseLinear::Impl {
     tuning_hasher.text(SPDNN_VERSION);
     const std::string tuning_key = tuning_hasher.hex();
 
-    std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
+    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);
     std::optional<codegen::KernelShape> remembered;
     if (const auto& f = options.shape) {
-      remembered = codegen::KernelShape{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks, f->prefetch};
+      remembered = kernel_shape(*f);
       codegen::validate(*remembered);
       if (n % remembered->cols_per_thread != 0)
         throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
@@ -358,8 +361,11 @@ struct SparseLinear::Impl {
           if (us < best_us) best_us = us, best = c;
         }
       // The generic kernel competes too: for some large matrices it is faster at small N.
-      const double generic_us = options.tune_against_generic ? time_us(Choice{}, x.get(), y.get(), n, nullptr) : 1e300;
-      if (options.tune_against_generic) report.tuning.push_back({0, 0, 0, 0, 0, 0, generic_us});
+      double generic_us = 1e300;
+      if (options.tune_against_generic) {
+        generic_us = time_us(Choice{}, x.get(), y.get(), n, nullptr);
+        report.tuning.push_back({0, 0, 0, 0, 0, 0, generic_us});
+      }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
       if (generic_us < best_us) {
@@ -420,8 +426,8 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
   codegen::KernelCache cache(options.cache_dir, options.cache);
   const std::string layer = codegen::layer_key(w, bias, options.relu);
   const std::string compiler = compiler_identity(options);
-  std::vector<codegen::KernelShape> shapes = usable_shapes(candidate_shapes(w, arch), n);
-  if (const auto& f = options.shape) shapes = {{f->rows_per_group, f->cols_per_thread, f->threads, f->k_slices, f->column_blocks, f->prefetch}};
+  const std::vector<codegen::KernelShape> shapes =
+      options.shape ? std::vector{kernel_shape(*options.shape)} : candidate_shapes(w, n, arch);
   double seconds = 0;
   for (const auto& shape : shapes) {
     const std::string key = codegen::module_key(layer, shape, arch, compiler);
@@ -439,7 +445,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
 
 std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
   std::vector<SparseLinearOptions::Shape> out;
-  for (const auto& s : usable_shapes(candidate_shapes(w, arch), n))
+  for (const auto& s : candidate_shapes(w, n, arch))
     out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch});
   return out;
 }
