@@ -32,7 +32,7 @@ struct KernelOptions {
   std::string cache = "on", cache_dir;
   bool no_tune = false, generic = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
-  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices[, column blocks]
+  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound]]]
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
@@ -41,9 +41,10 @@ struct KernelOptions {
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
-                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH]] (e.g. 32,1,128,4,0,16)")
+                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS]]] "
+                    "(e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512)")
         ->delimiter(',')
-        ->expected(4, 6);
+        ->expected(4, 7);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -54,7 +55,7 @@ struct KernelOptions {
     o.max_unrolled_nnz = max_unroll;
     if (!shape.empty())
       o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3], shape.size() > 4 ? shape[4] : 0,
-                                           shape.size() > 5 ? shape[5] : 0};
+                                           shape.size() > 5 ? shape[5] : 0, shape.size() > 6 ? shape[6] : 256};
     return o;
   }
 };
@@ -86,7 +87,7 @@ json report_json(const SparseLinearReport& r) {
   if (r.path == "specialized")
     j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads},
                   {"k_slices", r.k_slices}, {"column_blocks", r.column_blocks},
-                  {"prefetch", r.prefetch}};
+                  {"prefetch", r.prefetch}, {"max_threads", r.max_threads}};
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -100,15 +101,16 @@ json report_json(const SparseLinearReport& r) {
       if (t.rows_per_group == 0) j["tuning"].push_back({{"generic", true}, {"us", t.microseconds}});
       else j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
                              {"threads", t.threads}, {"k_slices", t.k_slices}, {"column_blocks", t.column_blocks},
-                             {"prefetch", t.prefetch}, {"us", t.microseconds}});
+                             {"prefetch", t.prefetch}, {"max_threads", t.max_threads}, {"us", t.microseconds}});
   }
   return j;
 }
 
 std::string report_line(const SparseLinearReport& r) {
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads, {} K slice{}, {})", r.rows_per_group,
-                                    r.cols_per_thread, r.threads, r.k_slices, r.k_slices == 1 ? "" : "s",
+                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads (bound {}), {} K slice{}, {})",
+                                    r.rows_per_group, r.cols_per_thread, r.threads, r.max_threads, r.k_slices,
+                                    r.k_slices == 1 ? "" : "s",
                                     r.column_blocks == 0 ? std::string("no column loop")
                                                          : fmt::format("{} column blocks", r.column_blocks))
                       : fmt::format("generic ({})", r.reason);

@@ -34,7 +34,7 @@ rows = []
 for f in glob.glob(sys.argv[1] + "/run*.json"):
     r = json.load(open(f))
     s = r["kernel"].get("shape", {})
-    shape = ",".join(str(s.get(k)) for k in ("rows_per_group", "cols_per_thread", "threads", "k_slices", "column_blocks", "prefetch"))
+    shape = ",".join(str(s.get(k)) for k in ("rows_per_group", "cols_per_thread", "threads", "k_slices", "column_blocks", "prefetch", "max_threads"))
     rows.append((r["matrix"].split("/")[-2] + "/" + r["matrix"].split("/")[-1][:40], r["rows"], r["cols"], r["n"], shape,
                  r["kernel"].get("compile_s", 0), r["graph_us"], r["plain_us"], r["passed"]))
 for row in sorted(rows):

@@ -40,9 +40,10 @@ struct SparseLinearOptions {
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
   // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
-  // issued ahead of their use (0..64).
+  // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound).
   struct Shape {
-    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0;
+    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0,
+        max_threads = 256;
     bool operator==(const Shape&) const = default;
   };
   std::optional<Shape> shape;
@@ -62,11 +63,12 @@ struct SparseLinearReport {
   int k_slices = 0;       // split K: blocks per cluster, each a slice of the columns of W
   int column_blocks = 0;  // blocks along the columns, each looping (0: one per step, no loop)
   int prefetch = 0;       // loads in flight ahead of their multiply-adds
+  int max_threads = 0;    // the launch bound (registers <= 65536 / max_threads)
   std::string cache_dir;
   // What the timed search tried for the last N tuned: each shape and block width, microseconds per call
   // (rows_per_group 0: the generic kernel, which wins where it is faster).
   struct Tried {
-    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks, prefetch;
+    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks, prefetch, max_threads;
     double microseconds;
   };
   std::vector<Tried> tuning;

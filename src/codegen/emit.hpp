@@ -26,7 +26,13 @@ namespace spdnn::codegen {
 // - column loops (column_blocks = X > 0): grid.x is X and each block walks the columns in steps of
 //   X * threads * cols_per_thread; 0 means one block per step of columns (no loop). Measured slower in
 //   every case tried, so only reachable through a fixed shape.
-inline constexpr int kMaxThreads = 256;  // the generated kernel's launch bound
+// A third raises the launch bound: max_threads = 512 or 1024 caps the registers at 128 or 64 and lets a
+// block be that wide. The profile of 256 x 1024 at 90% (ncu, N = 1568: 82% of stalls waiting for
+// instructions, 255 registers) says a block runs at the pace its code arrives, and the warps of a block
+// share that stream, so wider blocks do more work per instruction fetched. Where ptxas keeps its hoisted
+// loads within the cap this pays (1024 x 256 at 90%, N = 1568: 17.7 -> 10.5 us with 512 threads); for
+// K = 1024 it spills and loses (24.7 -> 39 us), so it is tuned, not fixed.
+inline constexpr int kMaxThreads = 256;  // the generated kernel's default launch bound
 
 struct KernelShape {
   int rows_per_group = 16;
@@ -35,6 +41,7 @@ struct KernelShape {
   int k_slices = 1;   // 1, 2, 4 or 8: blocks per cluster, each a slice of the group's columns
   int column_blocks = 0;  // a launch parameter: blocks along the columns, each looping; 0: no loop
   int prefetch = 0;  // loads issued ahead of the multiply-adds that use them (0: each just before)
+  int max_threads = kMaxThreads;  // the launch bound: 256, 512 or 1024 (registers <= 65536 / max_threads)
 
   bool operator==(const KernelShape&) const = default;
 };

@@ -100,6 +100,7 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   h.value(static_cast<uint64_t>(shape.rows_per_group));
   h.value(static_cast<uint64_t>(shape.cols_per_thread));
   h.value(static_cast<uint64_t>(shape.k_slices) << 32 | static_cast<uint64_t>(shape.prefetch) << 40);
+  if (shape.max_threads != kMaxThreads) h.value(static_cast<uint64_t>(shape.max_threads) << 48);  // earlier keys stay
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.text(compiler);  // NVRTC version and options
@@ -181,14 +182,14 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   std::string tag;
   Tuned t;
   // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks> <prefetch>" (older records end after the microseconds or the slices; their keys name an older
-  // spdnn version, so they are only read by it).
+  // <column_blocks> <prefetch> <max_threads>" (older records end earlier; what they lack takes its default).
   std::string stored_key;
   if (!(in >> tag >> stored_key >> t.shape.rows_per_group >> t.shape.cols_per_thread >> t.shape.threads >> t.microseconds))
     return std::nullopt;
   if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;
   if (!(in >> t.shape.column_blocks)) t.shape.column_blocks = 0;
   if (!(in >> t.shape.prefetch)) t.shape.prefetch = 0;
+  if (!(in >> t.shape.max_threads)) t.shape.max_threads = kMaxThreads;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   if (t.shape.rows_per_group == 0) return t;  // the generic kernel won
   try {
@@ -201,9 +202,10 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {}\n", key, t.shape.rows_per_group,
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {}\n", key, t.shape.rows_per_group,
                                                        t.shape.cols_per_thread, t.shape.threads, t.microseconds,
-                                                       t.shape.k_slices, t.shape.column_blocks, t.shape.prefetch));
+                                                       t.shape.k_slices, t.shape.column_blocks, t.shape.prefetch,
+                                                       t.shape.max_threads));
 }
 
 }  // namespace spdnn::codegen

@@ -46,10 +46,12 @@ struct Choice {
 
 // The kernel shape of a fixed-shape option, and the module a shape compiles to (launch parameters aside).
 codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f) {
-  return {f.rows_per_group, f.cols_per_thread, f.threads, f.k_slices, f.column_blocks, f.prefetch};
+  return {f.rows_per_group, f.cols_per_thread, f.threads, f.k_slices, f.column_blocks, f.prefetch, f.max_threads};
 }
-using ModuleId = std::tuple<int, int, int, int>;  // rows per group, columns per thread, K slices, prefetch
-ModuleId module_id(const codegen::KernelShape& s) { return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch}; }
+using ModuleId = std::tuple<int, int, int, int, int>;  // rows per group, columns per thread, K slices, prefetch, launch bound
+ModuleId module_id(const codegen::KernelShape& s) {
+  return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads};
+}
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
 // N), they do not depend on N, so that one compiled set serves every batch size. More rows per group
@@ -68,6 +70,12 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   };
   for (int r : rows) add({std::min(r, max_rows), 1, 128});
   if (w.nnz() <= 4096) add({std::min(16, max_rows), 4, 128});
+  // Wider blocks (launch bounds of 512 and 1024 threads, 128 and 64 registers): their warps share one
+  // instruction stream. With short rows (K <= 512) ptxas keeps within the cap (1024 x 256 at 90%,
+  // N = 1568: 17.7 -> 10.5 us; 512 x 256 at N = 6272: 28 -> 21 us); with K = 1024 it spills and loses.
+  // 32 rows per group did best in every case measured; large matrices skip these to bound compile time.
+  if (w.cols <= 512 && w.nnz() <= 32768)
+    for (int bound : {512, 1024}) add({std::min(32, max_rows), 1, 128, 1, 0, 0, bound});
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
   int r = std::min(32, max_rows), slices = 1;
@@ -236,7 +244,7 @@ struct SparseLinear::Impl {
     cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
     if (status == cudaSuccess && shape.k_slices > 1) {  // partial sums of the widest block: up to 64 KB
       codegen::KernelShape widest = shape;
-      widest.threads = codegen::kMaxThreads;
+      widest.threads = shape.max_threads;
       status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(codegen::shared_bytes(widest)), device);
     }
@@ -350,21 +358,22 @@ struct SparseLinear::Impl {
       double best_us = 1e300;
       report.tuning.clear();
       for (const Module* m : loaded)
-        for (int threads : {64, 128, 256}) {
+        for (int threads : {64, 128, 256, 512, 1024}) {
+          if (threads > m->shape.max_threads) break;
           if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           // Column loops (fewer blocks along the columns) are left to --shape: on an H100 they were
           // slower in every case tried (bench/results/sparse_explore_h100.md).
           const codegen::KernelShape& s = m->shape;
           const Choice c{m, threads, 0};
           const double us = time_us(c, x.get(), y.get(), n, nullptr);
-          report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, 0, s.prefetch, us});
+          report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, 0, s.prefetch, s.max_threads, us});
           if (us < best_us) best_us = us, best = c;
         }
       // The generic kernel competes too: for some large matrices it is faster at small N.
       double generic_us = 1e300;
       if (options.tune_against_generic) {
         generic_us = time_us(Choice{}, x.get(), y.get(), n, nullptr);
-        report.tuning.push_back({0, 0, 0, 0, 0, 0, generic_us});
+        report.tuning.push_back({0, 0, 0, 0, 0, 0, 0, generic_us});
       }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
@@ -388,6 +397,7 @@ struct SparseLinear::Impl {
     report.k_slices = best.module->shape.k_slices;
     report.column_blocks = best.column_blocks;
     report.prefetch = best.module->shape.prefetch;
+    report.max_threads = best.module->shape.max_threads;
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
@@ -446,7 +456,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
 std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
   std::vector<SparseLinearOptions::Shape> out;
   for (const auto& s : candidate_shapes(w, n, arch))
-    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch});
+    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch, s.max_threads});
   return out;
 }
 

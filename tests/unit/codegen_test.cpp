@@ -148,6 +148,17 @@ TEST(Emit, RejectsBadShapesAndSizes) {
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 100}), Error);
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {64, 4, 128}), Error) << "256 accumulators";
   EXPECT_THROW(emit_sparse_linear(w, {1.0f, 2.0f}, false, {8, 1, 128}), Error) << "2 biases for 3 rows";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 384}), Error) << "a launch bound of 384";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 256}), Error) << "512 threads over a bound of 256";
+}
+
+TEST(Emit, TheLaunchBoundIsPartOfTheShape) {
+  const CsrMatrix w = small_matrix();
+  for (int b : {256, 512, 1024}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, b});
+    EXPECT_NE(src.find(fmt::format("__launch_bounds__({})", b)), std::string::npos) << b;
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << "the same arithmetic for " << b;
+  }
 }
 
 TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
@@ -169,6 +180,8 @@ TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
   EXPECT_NE(m, module_key(base, {16, 2, 128}, 90, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"));
   EXPECT_NE(module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0")) << "the launch bound";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 1, 0, 0, 1024}, 90, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
 }
@@ -218,6 +231,10 @@ TEST(KernelCache, ModesAndTuningRecords) {
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8, 17}));
   EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
+  on.store_tuning(key, {{16, 1, 512, 1, 0, 0, 1024}, 3.5});
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
   // A record written before split K existed has no slice count: one slice.
   std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
   t = on.load_tuning(key);
@@ -252,6 +269,10 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
   }
   for (int c : {1, 2}) {  // split K
     const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 256, 4}), 90, "split.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  for (int b : {512, 1024}) {  // wider launch bounds: registers capped at 128 and 64
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, false, {32, 1, 128, 1, 0, 0, b}), 90, "capped.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
 }
