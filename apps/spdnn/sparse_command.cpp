@@ -287,7 +287,7 @@ Command add_sparse_command(CLI::App& app) {
       CsrMatrix w;
       int64_t n;
       int batch;  // 0: N not derived from a batch size
-      double precompile_s = 0;
+      double precompile_s = 0;  // compiling the matrix's modules (they serve all its N): the same on each of its cases
     };
     std::vector<Case> todo;
     for (const auto& file : files) {
