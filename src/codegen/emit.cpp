@@ -34,7 +34,7 @@ void validate(const KernelShape& s) {
   if (s.k_slices > 1 && int64_t{8} * s.rows_per_group * s.cols_per_thread * s.max_threads > 227 * 1024)
     throw Error(Errc::usage, fmt::format("kernel shape: split K partial sums of {} x {} for up to {} threads exceed shared memory",
                                          s.rows_per_group, s.cols_per_thread, s.max_threads));
-  if (s.k_slices > 1 && s.rows_per_group * s.cols_per_thread > 32)  // partial sums: at most 64 KB of shared memory
+  if (s.k_slices > 1 && s.rows_per_group * s.cols_per_thread > 32)  // partial sums: 64 KB at 256 threads
     throw Error(Errc::usage, fmt::format("kernel shape: split K holds at most 32 partial sums per thread, not {} x {}",
                                          s.rows_per_group, s.cols_per_thread));
 }
@@ -250,7 +250,7 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
 void put_kernel(fmt::memory_buffer& out, const KernelShape& shape, int64_t groups) {
   const int c_count = shape.cols_per_thread, slices = shape.k_slices;
   const int64_t per_thread = int64_t{shape.rows_per_group} * c_count;  // partial sums per slice and lane
-  // The block width is a launch parameter (tuned without recompiling), at most kMaxThreads. Each block
+  // The block width is a launch parameter (tuned without recompiling), at most the launch bound. Each block
   // walks the columns in steps of gridDim.x * blockDim.x * C (one step when grid.x covers them).
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y, long long n) {{\n",
       shape.max_threads, kKernelName);

@@ -242,7 +242,7 @@ struct SparseLinear::Impl {
     m.shape.threads = 0;
     SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
     cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
-    if (status == cudaSuccess && shape.k_slices > 1) {  // partial sums of the widest block: up to 64 KB
+    if (status == cudaSuccess && shape.k_slices > 1) {  // partial sums of the widest block the bound allows
       codegen::KernelShape widest = shape;
       widest.threads = shape.max_threads;
       status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
