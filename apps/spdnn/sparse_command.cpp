@@ -81,13 +81,16 @@ std::string layer_name(const std::string& path) {
   return name;
 }
 
+json shape_json(const SparseLinearOptions::Shape& s) {
+  return {{"rows_per_group", s.rows_per_group}, {"cols_per_thread", s.cols_per_thread}, {"threads", s.threads},
+          {"k_slices", s.k_slices}, {"column_blocks", s.column_blocks}, {"prefetch", s.prefetch},
+          {"max_threads", s.max_threads}};
+}
+
 json report_json(const SparseLinearReport& r) {
   json j = {{"path", r.path}};
   if (!r.reason.empty()) j["reason"] = r.reason;
-  if (r.path == "specialized")
-    j["shape"] = {{"rows_per_group", r.rows_per_group}, {"cols_per_thread", r.cols_per_thread}, {"threads", r.threads},
-                  {"k_slices", r.k_slices}, {"column_blocks", r.column_blocks},
-                  {"prefetch", r.prefetch}, {"max_threads", r.max_threads}};
+  if (r.path == "specialized") j["shape"] = shape_json(r.shape);
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -97,22 +100,23 @@ json report_json(const SparseLinearReport& r) {
   if (!r.notes.empty()) j["notes"] = r.notes;
   if (!r.tuning.empty()) {
     j["tuning"] = json::array();
-    for (const auto& t : r.tuning)
-      if (t.rows_per_group == 0) j["tuning"].push_back({{"generic", true}, {"us", t.microseconds}});
-      else j["tuning"].push_back({{"rows_per_group", t.rows_per_group}, {"cols_per_thread", t.cols_per_thread},
-                             {"threads", t.threads}, {"k_slices", t.k_slices}, {"column_blocks", t.column_blocks},
-                             {"prefetch", t.prefetch}, {"max_threads", t.max_threads}, {"us", t.microseconds}});
+    for (const auto& t : r.tuning) {
+      json tried = t.shape ? shape_json(*t.shape) : json{{"generic", true}};
+      tried["us"] = t.microseconds;
+      j["tuning"].push_back(tried);
+    }
   }
   return j;
 }
 
 std::string report_line(const SparseLinearReport& r) {
+  const SparseLinearOptions::Shape& sh = r.shape;
   std::string s = r.path == "specialized"
                       ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads (bound {}), {} K slice{}, {})",
-                                    r.rows_per_group, r.cols_per_thread, r.threads, r.max_threads, r.k_slices,
-                                    r.k_slices == 1 ? "" : "s",
-                                    r.column_blocks == 0 ? std::string("no column loop")
-                                                         : fmt::format("{} column blocks", r.column_blocks))
+                                    sh.rows_per_group, sh.cols_per_thread, sh.threads, sh.max_threads, sh.k_slices,
+                                    sh.k_slices == 1 ? "" : "s",
+                                    sh.column_blocks == 0 ? std::string("no column loop")
+                                                          : fmt::format("{} column blocks", sh.column_blocks))
                       : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);

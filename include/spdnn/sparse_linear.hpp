@@ -59,16 +59,12 @@ struct SparseLinearReport {
   double tune_seconds = 0;       // timing candidate shapes
   int modules_compiled = 0;
   int cache_hits = 0;            // modules and tuning records read from the cache
-  int rows_per_group = 0, cols_per_thread = 0, threads = 0;  // the chosen shape (specialized path)
-  int k_slices = 0;       // split K: blocks per cluster, each a slice of the columns of W
-  int column_blocks = 0;  // blocks along the columns, each looping (0: one per step, no loop)
-  int prefetch = 0;       // loads in flight ahead of their multiply-adds
-  int max_threads = 0;    // the launch bound (registers <= 65536 / max_threads)
+  SparseLinearOptions::Shape shape;  // the chosen shape, block width included (specialized path)
   std::string cache_dir;
-  // What the timed search tried for the last N tuned: each shape and block width, microseconds per call
-  // (rows_per_group 0: the generic kernel, which wins where it is faster).
+  // What the timed search tried for the last N tuned: each shape and block width (none: the generic
+  // kernel, which wins where it is faster), microseconds per call.
   struct Tried {
-    int rows_per_group, cols_per_thread, threads, k_slices, column_blocks, prefetch, max_threads;
+    std::optional<SparseLinearOptions::Shape> shape;
     double microseconds;
   };
   std::vector<Tried> tuning;

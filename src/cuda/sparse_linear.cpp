@@ -44,9 +44,20 @@ struct Choice {
   int column_blocks = 0;  // 0: one block per step of columns
 };
 
+// The whole shape of a generated choice: its module's, with the launch parameters.
+codegen::KernelShape shape_of(const Choice& c) {
+  codegen::KernelShape s = c.module->shape;
+  s.threads = c.threads;
+  s.column_blocks = c.column_blocks;
+  return s;
+}
+
 // The kernel shape of a fixed-shape option, and the module a shape compiles to (launch parameters aside).
 codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f) {
   return {f.rows_per_group, f.cols_per_thread, f.threads, f.k_slices, f.column_blocks, f.prefetch, f.max_threads};
+}
+SparseLinearOptions::Shape shape_option(const codegen::KernelShape& s) {
+  return {s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch, s.max_threads};
 }
 using ModuleId = std::tuple<int, int, int, int, int>;  // rows per group, columns per thread, K slices, prefetch, launch bound
 ModuleId module_id(const codegen::KernelShape& s) {
@@ -187,12 +198,11 @@ struct SparseLinear::Impl {
       SPDNN_CUDA_SYNC_IF_DEBUG("generic sparse_linear kernel");
       return;
     }
-    codegen::KernelShape s = c.module->shape;
-    s.threads = c.threads;
+    const codegen::KernelShape s = shape_of(c);
     const int64_t columns_per_block = static_cast<int64_t>(s.threads) * s.cols_per_thread;
     const int64_t steps = (n + columns_per_block - 1) / columns_per_block;
     cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(c.column_blocks > 0 ? std::min<int64_t>(c.column_blocks, steps) : steps),
+    config.gridDim = dim3(static_cast<unsigned>(s.column_blocks > 0 ? std::min<int64_t>(s.column_blocks, steps) : steps),
                           static_cast<unsigned>(codegen::row_groups(s, w.rows) * s.k_slices));
     config.blockDim = dim3(static_cast<unsigned>(s.threads));
     config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
@@ -363,17 +373,16 @@ struct SparseLinear::Impl {
           if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           // Column loops (fewer blocks along the columns) are left to --shape: on an H100 they were
           // slower in every case tried (bench/results/sparse_explore_h100.md).
-          const codegen::KernelShape& s = m->shape;
           const Choice c{m, threads, 0};
           const double us = time_us(c, x.get(), y.get(), n, nullptr);
-          report.tuning.push_back({s.rows_per_group, s.cols_per_thread, threads, s.k_slices, 0, s.prefetch, s.max_threads, us});
+          report.tuning.push_back({shape_option(shape_of(c)), us});
           if (us < best_us) best_us = us, best = c;
         }
       // The generic kernel competes too: for some large matrices it is faster at small N.
       double generic_us = 1e300;
       if (options.tune_against_generic) {
         generic_us = time_us(Choice{}, x.get(), y.get(), n, nullptr);
-        report.tuning.push_back({0, 0, 0, 0, 0, 0, 0, generic_us});
+        report.tuning.push_back({std::nullopt, generic_us});
       }
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
@@ -384,20 +393,11 @@ struct SparseLinear::Impl {
         return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us vs {:.1f} us)",
                                           generic_us, best_us));
       }
-      codegen::KernelShape s = best.module->shape;
-      s.threads = best.threads;
-      s.column_blocks = best.column_blocks;
-      cache.store_tuning(tuning_key, {s, best_us});
+      cache.store_tuning(tuning_key, {shape_of(best), best_us});
     }
     chosen[n] = best;
     report.path = "specialized";
-    report.rows_per_group = best.module->shape.rows_per_group;
-    report.cols_per_thread = best.module->shape.cols_per_thread;
-    report.threads = best.threads;
-    report.k_slices = best.module->shape.k_slices;
-    report.column_blocks = best.column_blocks;
-    report.prefetch = best.module->shape.prefetch;
-    report.max_threads = best.module->shape.max_threads;
+    report.shape = shape_option(shape_of(best));
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
@@ -455,8 +455,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
 
 std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
   std::vector<SparseLinearOptions::Shape> out;
-  for (const auto& s : candidate_shapes(w, n, arch))
-    out.push_back({s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch, s.max_threads});
+  for (const auto& s : candidate_shapes(w, n, arch)) out.push_back(shape_option(s));
   return out;
 }
 
