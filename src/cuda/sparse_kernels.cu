@@ -1,52 +1,119 @@
-// The generic CSR kernel (see sparse_kernels.hpp). A block computes one row of Y for blockDim.x columns:
-// the row's indices and values are the same for the whole block (broadcast loads, cached), and each
-// thread's X loads are coalesced along the row of X. Products and sums are rounded as in the generated
-// kernels, in ascending column order.
+// The generic CSR kernel (see sparse_kernels.hpp and generic_plan.hpp).
+//
+// A warp computes one piece of one row for 32 * C columns (C adjacent columns per lane, loaded as one
+// vector). It reads the piece's indices and values 32 at a time, one per lane (coalesced), hands them
+// round with shuffles, and keeps eight loads of X in flight before their multiply-adds, which stay in
+// ascending column order. The warp of a row's first piece adds the pieces' sums in order, then the bias.
 #include "cuda/sparse_kernels.hpp"
+
+#include <algorithm>
 
 namespace spdnn::cuda {
 
 namespace {
 
-constexpr int kGenericThreads = 128;
+constexpr int kThreads = kGenericWarps * 32;
+constexpr int kInFlight = 8;
 constexpr int64_t kMaxGridY = 65535;
 
-__global__ void __launch_bounds__(kGenericThreads)
-    generic_sparse_linear(CsrView w, const float* __restrict__ bias, bool relu, const float* __restrict__ x,
-                          float* __restrict__ y, int64_t n, int64_t row_offset) {
-  const int64_t r = row_offset + blockIdx.y;
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= w.rows || j >= n) return;
-  const int64_t begin = w.row_ptr[r], end = w.row_ptr[r + 1];
-  float acc = 0.0f;
-  int64_t p = begin;
-  // Four loads in flight before their multiply-adds (which keep the ascending order).
-  for (; p + 4 <= end; p += 4) {
-    const float x0 = __ldg(x + w.col_idx[p] * n + j), x1 = __ldg(x + w.col_idx[p + 1] * n + j);
-    const float x2 = __ldg(x + w.col_idx[p + 2] * n + j), x3 = __ldg(x + w.col_idx[p + 3] * n + j);
-    acc = __fmaf_rn(x0, w.values[p], acc);
-    acc = __fmaf_rn(x1, w.values[p + 1], acc);
-    acc = __fmaf_rn(x2, w.values[p + 2], acc);
-    acc = __fmaf_rn(x3, w.values[p + 3], acc);
+template <int C> struct Vector;
+template <> struct Vector<1> { using type = float; };
+template <> struct Vector<2> { using type = float2; };
+template <> struct Vector<4> { using type = float4; };
+
+template <int C>
+__device__ __forceinline__ void load(const float* p, float (&v)[C]) {
+  const auto q = __ldg(reinterpret_cast<const typename Vector<C>::type*>(p));
+  if constexpr (C == 1) v[0] = q;
+  if constexpr (C == 2) v[0] = q.x, v[1] = q.y;
+  if constexpr (C == 4) v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+
+template <int C>
+__device__ __forceinline__ void store(float* p, const float (&v)[C]) {
+  if constexpr (C == 1) *p = v[0];
+  if constexpr (C == 2) *reinterpret_cast<float2*>(p) = make_float2(v[0], v[1]);
+  if constexpr (C == 4) *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+
+template <int C>
+__global__ void __launch_bounds__(kThreads)
+    generic_sparse_linear(GenericView w, const float* __restrict__ bias, bool relu, const float* __restrict__ x,
+                          float* __restrict__ y, int64_t n, int64_t block_offset) {
+  __shared__ float partial[kGenericWarps][32 * C];
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  const GenericPiece piece = w.slots[(block_offset + blockIdx.y) * kGenericWarps + warp];
+  const int64_t j = (static_cast<int64_t>(blockIdx.x) * 32 + lane) * C;
+  const bool live = j < n;  // with C > 1, n is a multiple of C
+  float acc[C] = {};
+  const int64_t end = piece.begin + piece.nnz;
+  for (int64_t p0 = piece.begin; p0 < end; p0 += 32) {  // the same trip count in every lane
+    const int count = static_cast<int>(min(end - p0, int64_t{32}));
+    const int32_t my_col = lane < count ? __ldg(w.col_idx + p0 + lane) : 0;
+    const float my_value = lane < count ? __ldg(w.values + p0 + lane) : 0.0f;
+    for (int i = 0; i < count; i += kInFlight) {
+      float v[kInFlight][C] = {};
+#pragma unroll
+      for (int u = 0; u < kInFlight; ++u) {
+        const int64_t col = __shfl_sync(0xffffffffu, my_col, i + u);  // i + u < 32: count <= 32, i % 8 == 0
+        if (live && i + u < count) load<C>(x + col * n + j, v[u]);
+      }
+#pragma unroll
+      for (int u = 0; u < kInFlight; ++u) {
+        const float value = __shfl_sync(0xffffffffu, my_value, i + u);
+        if (i + u < count)
+#pragma unroll
+          for (int c = 0; c < C; ++c) acc[c] = __fmaf_rn(v[u][c], value, acc[c]);
+      }
+    }
   }
-  for (; p < end; ++p) acc = __fmaf_rn(__ldg(x + w.col_idx[p] * n + j), w.values[p], acc);
-  acc = __fadd_rn(acc, bias != nullptr ? bias[r] : 0.0f);
-  if (relu && acc < 0.0f) acc = 0.0f;
-  y[r * n + j] = acc;
+#pragma unroll
+  for (int c = 0; c < C; ++c) partial[warp][lane * C + c] = acc[c];
+  __syncthreads();
+  if (piece.row < 0 || warp != piece.first || !live) return;
+  for (int q = 1; q < piece.pieces; ++q)
+#pragma unroll
+    for (int c = 0; c < C; ++c) acc[c] = __fadd_rn(acc[c], partial[warp + q][lane * C + c]);
+  const float b = bias != nullptr ? bias[piece.row] : 0.0f;
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    acc[c] = __fadd_rn(acc[c], b);
+    if (relu && acc[c] < 0.0f) acc[c] = 0.0f;
+  }
+  store<C>(y + piece.row * n + j, acc);
+}
+
+template <int C>
+cudaError_t launch(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
+                   cudaStream_t stream) {
+  const auto tiles = static_cast<unsigned>((n + 32 * C - 1) / (32 * C));
+  for (int64_t b0 = 0; b0 < w.blocks; b0 += kMaxGridY) {
+    const auto blocks = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.blocks - b0));
+    generic_sparse_linear<C><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, bias, relu, x, y, n, b0);
+    if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+  }
+  return cudaSuccess;
 }
 
 }  // namespace
 
-cudaError_t launch_generic_sparse_linear(const CsrView& w, const float* bias, bool relu, const float* x, float* y,
-                                  int64_t n, cudaStream_t stream) {
-  if (w.rows == 0 || n == 0) return cudaSuccess;
-  const unsigned blocks_x = static_cast<unsigned>((n + kGenericThreads - 1) / kGenericThreads);
-  for (int64_t r0 = 0; r0 < w.rows; r0 += kMaxGridY) {
-    const unsigned blocks_y = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.rows - r0));
-    generic_sparse_linear<<<dim3(blocks_x, blocks_y), kGenericThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
-    if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+int generic_columns_per_lane(const float* x, const float* y, int64_t n) {
+  auto fits = [&](int c) {  // whole, aligned vectors, and at least two tiles of columns
+    const auto align = static_cast<uintptr_t>(c * sizeof(float));
+    return n % c == 0 && n >= 64 * c && reinterpret_cast<uintptr_t>(x) % align == 0 &&
+           reinterpret_cast<uintptr_t>(y) % align == 0;
+  };
+  return fits(4) ? 4 : fits(2) ? 2 : 1;
+}
+
+cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
+                                         int64_t n, cudaStream_t stream) {
+  if (w.blocks == 0 || n == 0) return cudaSuccess;
+  switch (generic_columns_per_lane(x, y, n)) {
+    case 4: return launch<4>(w, bias, relu, x, y, n, stream);
+    case 2: return launch<2>(w, bias, relu, x, y, n, stream);
+    default: return launch<1>(w, bias, relu, x, y, n, stream);
   }
-  return cudaSuccess;
 }
 
 }  // namespace spdnn::cuda

@@ -5,17 +5,24 @@
 
 #include <cstdint>
 
+#include "cuda/generic_plan.hpp"
+
 namespace spdnn::cuda {
 
-struct CsrView {
-  const int64_t* row_ptr;
+// A layer's nonzeros on the device and its plan (plan_generic: blocks * kGenericWarps pieces).
+struct GenericView {
   const int32_t* col_idx;
   const float* values;
-  int64_t rows;
+  const GenericPiece* slots;
+  int64_t blocks;
 };
 
+// Adjacent columns per lane the kernel uses for this call: 4 or 2 where N is a multiple and x and y are
+// aligned to it (vector loads), and N spans at least two tiles of 32 lanes; else 1.
+int generic_columns_per_lane(const float* x, const float* y, int64_t n);
+
 // y (rows x n) = act(W * x + bias) for row-major x (K x n); `bias` may be null. Returns the launch status.
-cudaError_t launch_generic_sparse_linear(const CsrView& w, const float* bias, bool relu, const float* x, float* y,
-                                  int64_t n, cudaStream_t stream);
+cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
+                                         int64_t n, cudaStream_t stream);
 
 }  // namespace spdnn::cuda

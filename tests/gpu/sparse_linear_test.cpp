@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "cuda/sparse_kernels.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/io.hpp"
 #include "spdnn/sparse_linear.hpp"
@@ -255,6 +256,50 @@ TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
     EXPECT_LE(relative_error(layer.forward_host(x, 49), ref), 1e-5) << slices << " K slices";
     EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
   }
+}
+
+// The generic kernel shares long rows among the warps of a block and loads 1, 2 or 4 adjacent columns
+// per lane, by N and by the alignment of X and Y: rows of 0 to about 2700 nonzeros, N on both sides of
+// each width's threshold, and pointers one float off alignment.
+TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
+  SPDNN_REQUIRE_GPU();
+  std::mt19937_64 rng(23);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  const int64_t m = 300, k = 3000;
+  std::vector<Triplet> t;
+  for (int32_t r = 0; r < m; ++r) {
+    // Every 37th row 90% full (eight pieces of ~340), every 11th empty, the rest 0..79 nonzeros.
+    const double density = r % 37 == 0 ? 0.9 : r % 11 == 0 ? 0.0 : static_cast<double>(rng() % 80) / k;
+    for (int32_t c = 0; c < k; ++c)
+      if (std::generate_canonical<double, 53>(rng) < density) t.push_back({r, c, value(rng)});
+  }
+  const CsrMatrix w = csr_from_triplets(m, k, std::move(t), "lopsided rows");
+  const std::vector<float> bias = random_values(static_cast<size_t>(m), 5);
+  SparseLinearOptions o;
+  o.specialize = false;
+  o.cache = KernelCacheMode::off;
+  o.relu = true;
+  SparseLinear layer(w, bias, o);
+  for (int64_t n : {1, 33, 63, 64, 127, 128, 130, 255, 256, 392, 1000}) {
+    const std::vector<float> x = random_values(static_cast<size_t>(k * n), static_cast<uint64_t>(n) + 40);
+    EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "N = " << n;
+  }
+  EXPECT_EQ(layer.report().path, "generic");
+
+  const int64_t n = 256;
+  const std::vector<float> x = random_values(static_cast<size_t>(k * n), 77);
+  float *x_d = nullptr, *y_d = nullptr;
+  ASSERT_EQ(cudaMalloc(&x_d, (x.size() + 1) * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&y_d, static_cast<size_t>(m * n + 1) * sizeof(float)), cudaSuccess);
+  EXPECT_EQ(cuda::generic_columns_per_lane(x_d, y_d, n), 4);
+  EXPECT_EQ(cuda::generic_columns_per_lane(x_d + 1, y_d + 1, n), 1) << "X and Y one float off alignment";
+  ASSERT_EQ(cudaMemcpy(x_d + 1, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  layer.forward(x_d + 1, y_d + 1, n);
+  std::vector<float> y(static_cast<size_t>(m * n));
+  ASSERT_EQ(cudaMemcpy(y.data(), y_d + 1, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaFree(x_d);
+  cudaFree(y_d);
+  EXPECT_LE(relative_error(y, sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "unaligned";
 }
 
 TEST(SparseLinear, BadSizesAreErrors) {

@@ -1,0 +1,42 @@
+// The work plan of the generic CSR kernel, built on the host once per layer.
+//
+// A block of kGenericWarps warps computes rows of Y for one tile of columns; each warp takes one piece
+// of one row: up to about piece_nnz consecutive nonzeros, so that a long row is shared by several warps
+// of the same block instead of setting the time of the whole launch (magnitude-pruned layers have rows
+// six times longer than their mean). A row's pieces are consecutive warp slots of one block, and the
+// warp of its first piece adds their sums in order, so results do not depend on scheduling.
+//
+// Plain C++ (no CUDA) so that it is tested on machines without a GPU.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "spdnn/csr.hpp"
+
+namespace spdnn::cuda {
+
+inline constexpr int kGenericWarps = 8;
+inline constexpr int kGenericPieceNnz = 64;
+
+// One warp's share of one row.
+struct GenericPiece {
+  int64_t begin = 0;  // first nonzero (index into col_idx / values)
+  int32_t nnz = 0;    // nonzeros of the piece (0 for an empty row: the output is act(bias))
+  int32_t row = -1;   // -1: an idle warp slot
+  int32_t first = 0;  // warp slot, in this block, of the row's first piece
+  int32_t pieces = 0; // pieces of the row
+};
+
+struct GenericPlan {
+  int warps = kGenericWarps;
+  std::vector<GenericPiece> slots;  // blocks * warps, block-major
+
+  int64_t blocks() const { return static_cast<int64_t>(slots.size()) / warps; }
+};
+
+// Row r is cut into min(warps, ceil(nnz / piece_nnz)) pieces of about equal size (at least one), placed
+// in row order; a row whose pieces do not fit in the rest of a block starts the next one.
+GenericPlan plan_generic(const CsrMatrix& w, int warps = kGenericWarps, int piece_nnz = kGenericPieceNnz);
+
+}  // namespace spdnn::cuda
