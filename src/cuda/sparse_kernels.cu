@@ -1,9 +1,14 @@
-// The generic CSR kernel (see sparse_kernels.hpp and generic_plan.hpp).
+// The generic CSR kernels (see sparse_kernels.hpp and generic_plan.hpp).
 //
-// A warp computes one piece of one row for 32 * C columns (C adjacent columns per lane, loaded as one
-// vector). It reads the piece's indices and values 32 at a time, one per lane (coalesced), hands them
-// round with shuffles, and keeps eight loads of X in flight before their multiply-adds, which stay in
-// ascending column order. The warp of a row's first piece adds the pieces' sums in order, then the bias.
+// Row split (narrow X): a warp computes one piece of one row for 32 * C columns (C adjacent columns per
+// lane, loaded as one vector). It reads the piece's indices and values 32 at a time, one per lane
+// (coalesced), hands them round with shuffles, and keeps eight loads of X in flight before their
+// multiply-adds, which stay in ascending column order. The warp of a row's first piece adds the pieces'
+// sums in order, then the bias.
+//
+// One thread per output (wide X): a block computes one row for 128 columns; the row's indices and values
+// are the same for the whole block (broadcast loads), and each thread's X loads are coalesced along the
+// row of X, four in flight.
 #include "cuda/sparse_kernels.hpp"
 
 #include <algorithm>
@@ -13,6 +18,7 @@ namespace spdnn::cuda {
 namespace {
 
 constexpr int kThreads = kGenericWarps * 32;
+constexpr int kPerOutputThreads = 128;
 constexpr int kInFlight = 8;
 constexpr int64_t kMaxGridY = 65535;
 
@@ -83,6 +89,40 @@ __global__ void __launch_bounds__(kThreads)
   store<C>(y + piece.row * n + j, acc);
 }
 
+__global__ void __launch_bounds__(kPerOutputThreads)
+    per_output_sparse_linear(GenericView w, const float* __restrict__ bias, bool relu, const float* __restrict__ x,
+                             float* __restrict__ y, int64_t n, int64_t row_offset) {
+  const int64_t r = row_offset + blockIdx.y;
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= w.rows || j >= n) return;
+  const int64_t begin = w.row_ptr[r], end = w.row_ptr[r + 1];
+  float acc = 0.0f;
+  int64_t p = begin;
+  for (; p + 4 <= end; p += 4) {
+    const float x0 = __ldg(x + w.col_idx[p] * n + j), x1 = __ldg(x + w.col_idx[p + 1] * n + j);
+    const float x2 = __ldg(x + w.col_idx[p + 2] * n + j), x3 = __ldg(x + w.col_idx[p + 3] * n + j);
+    acc = __fmaf_rn(x0, w.values[p], acc);
+    acc = __fmaf_rn(x1, w.values[p + 1], acc);
+    acc = __fmaf_rn(x2, w.values[p + 2], acc);
+    acc = __fmaf_rn(x3, w.values[p + 3], acc);
+  }
+  for (; p < end; ++p) acc = __fmaf_rn(__ldg(x + w.col_idx[p] * n + j), w.values[p], acc);
+  acc = __fadd_rn(acc, bias != nullptr ? bias[r] : 0.0f);
+  if (relu && acc < 0.0f) acc = 0.0f;
+  y[r * n + j] = acc;
+}
+
+cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
+                              cudaStream_t stream) {
+  const auto blocks_x = static_cast<unsigned>((n + kPerOutputThreads - 1) / kPerOutputThreads);
+  for (int64_t r0 = 0; r0 < w.rows; r0 += kMaxGridY) {
+    const auto blocks_y = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.rows - r0));
+    per_output_sparse_linear<<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
+    if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+  }
+  return cudaSuccess;
+}
+
 template <int C>
 cudaError_t launch(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
                    cudaStream_t stream) {
@@ -97,19 +137,21 @@ cudaError_t launch(const GenericView& w, const float* bias, bool relu, const flo
 
 }  // namespace
 
-int generic_columns_per_lane(const float* x, const float* y, int64_t n) {
-  auto fits = [&](int c) {  // whole, aligned vectors, and at least two tiles of columns
+GenericStrategy generic_strategy(const float* x, const float* y, int64_t n) {
+  if (n > kRowSplitMaxN) return {false, 1};
+  auto fits = [&](int c) {  // whole, aligned vectors
     const auto align = static_cast<uintptr_t>(c * sizeof(float));
-    return n % c == 0 && n >= 64 * c && reinterpret_cast<uintptr_t>(x) % align == 0 &&
-           reinterpret_cast<uintptr_t>(y) % align == 0;
+    return n % c == 0 && reinterpret_cast<uintptr_t>(x) % align == 0 && reinterpret_cast<uintptr_t>(y) % align == 0;
   };
-  return fits(4) ? 4 : fits(2) ? 2 : 1;
+  return {true, n < 256 ? 1 : fits(4) ? 4 : fits(2) ? 2 : 1};
 }
 
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
                                          int64_t n, cudaStream_t stream) {
-  if (w.blocks == 0 || n == 0) return cudaSuccess;
-  switch (generic_columns_per_lane(x, y, n)) {
+  if (w.rows == 0 || n == 0) return cudaSuccess;
+  const GenericStrategy strategy = generic_strategy(x, y, n);
+  if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, stream);
+  switch (strategy.columns_per_lane) {
     case 4: return launch<4>(w, bias, relu, x, y, n, stream);
     case 2: return launch<2>(w, bias, relu, x, y, n, stream);
     default: return launch<1>(w, bias, relu, x, y, n, stream);

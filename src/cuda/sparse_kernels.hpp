@@ -11,15 +11,26 @@ namespace spdnn::cuda {
 
 // A layer's nonzeros on the device and its plan (plan_generic: blocks * kGenericWarps pieces).
 struct GenericView {
+  const int64_t* row_ptr;
   const int32_t* col_idx;
   const float* values;
+  int64_t rows;
   const GenericPiece* slots;
   int64_t blocks;
 };
 
-// Adjacent columns per lane the kernel uses for this call: 4 or 2 where N is a multiple and x and y are
-// aligned to it (vector loads), and N spans at least two tiles of 32 lanes; else 1.
-int generic_columns_per_lane(const float* x, const float* y, int64_t n);
+// How the generic kernel computes one call. Up to kRowSplitMaxN columns, warps share the rows (the
+// plan's pieces), so that a long row does not set the time: on an H100, 2048 x 512 at 90% with N = 49
+// (longest row 318 nonzeros, mean 51) took 23.5 us with one thread per output and 10.5 us split. Wider,
+// one thread per output, which was as fast or faster from N = 784 on (ResNet-50 1x1 layers at 90%;
+// bench/results/sparse_rn50_h100.md). Row split loads 4 or 2 adjacent columns per lane from N = 256 on
+// where N is a multiple and X and Y are aligned to it (N = 392: 32 us with 4, 44 us with 1).
+inline constexpr int64_t kRowSplitMaxN = 512;
+struct GenericStrategy {
+  bool row_split;
+  int columns_per_lane;
+};
+GenericStrategy generic_strategy(const float* x, const float* y, int64_t n);
 
 // y (rows x n) = act(W * x + bias) for row-major x (K x n); `bias` may be null. Returns the launch status.
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,

@@ -151,6 +151,7 @@ struct SparseLinear::Impl {
   std::string layer;
   std::string compiler_id;
   codegen::KernelCache cache;
+  cuda::DeviceBuffer<int64_t> row_ptr;
   cuda::DeviceBuffer<cuda::GenericPiece> plan;  // the generic kernel's work plan
   int64_t plan_blocks = 0;
   cuda::DeviceBuffer<int32_t> col_idx;
@@ -176,6 +177,7 @@ struct SparseLinear::Impl {
     const cuda::GenericPlan generic = cuda::plan_generic(w);
     plan_blocks = generic.blocks();
     plan.allocate(generic.slots.size(), "generic kernel plan");
+    row_ptr.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
     col_idx.allocate(w.col_idx.size(), "sparse weights (column indices)");
     values.allocate(w.values.size(), "sparse weights (values)");
     bias_d.allocate(bias.size(), "bias");
@@ -184,6 +186,7 @@ struct SparseLinear::Impl {
         SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice));
     };
     upload(plan, generic.slots);
+    upload(row_ptr, w.row_ptr);
     upload(col_idx, w.col_idx);
     upload(values, w.values);
     upload(bias_d, bias);
@@ -194,7 +197,7 @@ struct SparseLinear::Impl {
       if (m.library != nullptr) cudaLibraryUnload(m.library);
   }
 
-  cuda::GenericView view() const { return {col_idx.get(), values.get(), plan.get(), plan_blocks}; }
+  cuda::GenericView view() const { return {row_ptr.get(), col_idx.get(), values.get(), w.rows, plan.get(), plan_blocks}; }
 
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
     if (c.module == nullptr) {

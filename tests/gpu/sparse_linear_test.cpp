@@ -258,9 +258,9 @@ TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
   }
 }
 
-// The generic kernel shares long rows among the warps of a block and loads 1, 2 or 4 adjacent columns
-// per lane, by N and by the alignment of X and Y: rows of 0 to about 2700 nonzeros, N on both sides of
-// each width's threshold, and pointers one float off alignment.
+// The generic kernel: up to 512 columns, long rows shared among the warps of a block with 1, 2 or 4
+// adjacent columns per lane (by N and by the alignment of X and Y); above, one thread per output. Rows of
+// 0 to about 2700 nonzeros, N on both sides of each threshold, and pointers one float off alignment.
 TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   SPDNN_REQUIRE_GPU();
   std::mt19937_64 rng(23);
@@ -280,7 +280,7 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   o.cache = KernelCacheMode::off;
   o.relu = true;
   SparseLinear layer(w, bias, o);
-  for (int64_t n : {1, 33, 63, 64, 127, 128, 130, 255, 256, 392, 1000}) {
+  for (int64_t n : {1, 33, 64, 130, 255, 256, 258, 392, 512, 513, 1000}) {
     const std::vector<float> x = random_values(static_cast<size_t>(k * n), static_cast<uint64_t>(n) + 40);
     EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "N = " << n;
   }
@@ -291,8 +291,10 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   float *x_d = nullptr, *y_d = nullptr;
   ASSERT_EQ(cudaMalloc(&x_d, (x.size() + 1) * sizeof(float)), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&y_d, static_cast<size_t>(m * n + 1) * sizeof(float)), cudaSuccess);
-  EXPECT_EQ(cuda::generic_columns_per_lane(x_d, y_d, n), 4);
-  EXPECT_EQ(cuda::generic_columns_per_lane(x_d + 1, y_d + 1, n), 1) << "X and Y one float off alignment";
+  EXPECT_TRUE(cuda::generic_strategy(x_d, y_d, 1000).row_split == false);
+  EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 258).columns_per_lane, 2);
+  EXPECT_EQ(cuda::generic_strategy(x_d, y_d, n).columns_per_lane, 4);
+  EXPECT_EQ(cuda::generic_strategy(x_d + 1, y_d + 1, n).columns_per_lane, 1) << "X and Y one float off alignment";
   ASSERT_EQ(cudaMemcpy(x_d + 1, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
   layer.forward(x_d + 1, y_d + 1, n);
   std::vector<float> y(static_cast<size_t>(m * n));
