@@ -66,7 +66,8 @@ ModuleId module_id(const codegen::KernelShape& s) {
 }
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
-// N), they do not depend on N, so that one compiled set serves every batch size. More rows per group
+// N) and wide blocks (only for N > 256), they do not depend on N, so that one compiled set serves every
+// batch size. More rows per group
 // reuse each X load more and make fewer functions (faster compiles); fewer rows make more blocks when N
 // is small. Compile time grows with the code, so larger matrices try fewer shapes, and only small ones
 // try several columns per thread (which multiplies the code). Split K over a cluster (sm_90 and later)
@@ -85,8 +86,10 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // Wider blocks (launch bounds of 512 and 1024 threads, 128 and 64 registers): their warps share one
   // instruction stream. With short rows (K <= 512) ptxas keeps within the cap (1024 x 256 at 90%,
   // N = 1568: 17.7 -> 10.5 us; 512 x 256 at N = 6272: 28 -> 21 us); with K = 1024 it spills and loses.
-  // 32 rows per group did best in every case measured; large matrices skip these to bound compile time.
-  if (w.cols <= 512 && w.nnz() <= 32768)
+  // 32 rows per group did best in every case measured; large matrices skip these to bound compile time,
+  // and so does an N that no block wider than 256 threads would serve (tuning skips blocks of T threads
+  // with T * C >= 2N, half of them idle), which is where they cannot pay for their compile.
+  if (w.cols <= 512 && w.nnz() <= 32768 && n > 256)
     for (int bound : {512, 1024}) add({std::min(32, max_rows), 1, 128, 1, 0, 0, bound});
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
