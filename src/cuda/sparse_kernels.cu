@@ -44,7 +44,7 @@ __device__ __forceinline__ void store(float* p, const float (&v)[C]) {
 
 template <int C>
 __global__ void __launch_bounds__(kThreads)
-    generic_sparse_linear(GenericView w, const float* __restrict__ bias, bool relu, const float* __restrict__ x,
+    row_split_sparse_linear(GenericView w, const float* __restrict__ bias, bool relu, const float* __restrict__ x,
                           float* __restrict__ y, int64_t n, int64_t block_offset) {
   __shared__ float partial[kGenericWarps][32 * C];
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
@@ -124,12 +124,12 @@ cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu
 }
 
 template <int C>
-cudaError_t launch(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
+cudaError_t launch_row_split(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
                    cudaStream_t stream) {
   const auto tiles = static_cast<unsigned>((n + 32 * C - 1) / (32 * C));
   for (int64_t b0 = 0; b0 < w.blocks; b0 += kMaxGridY) {
     const auto blocks = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.blocks - b0));
-    generic_sparse_linear<C><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, bias, relu, x, y, n, b0);
+    row_split_sparse_linear<C><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, bias, relu, x, y, n, b0);
     if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
   }
   return cudaSuccess;
@@ -152,9 +152,9 @@ cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias
   const GenericStrategy strategy = generic_strategy(x, y, n);
   if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, stream);
   switch (strategy.columns_per_lane) {
-    case 4: return launch<4>(w, bias, relu, x, y, n, stream);
-    case 2: return launch<2>(w, bias, relu, x, y, n, stream);
-    default: return launch<1>(w, bias, relu, x, y, n, stream);
+    case 4: return launch_row_split<4>(w, bias, relu, x, y, n, stream);
+    case 2: return launch_row_split<2>(w, bias, relu, x, y, n, stream);
+    default: return launch_row_split<1>(w, bias, relu, x, y, n, stream);
   }
 }
 
