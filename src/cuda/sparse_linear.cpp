@@ -67,11 +67,11 @@ ModuleId module_id(const codegen::KernelShape& s) {
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
 // N) and wide blocks (only for N > 256), they do not depend on N, so that one compiled set serves every
-// batch size. More rows per group
-// reuse each X load more and make fewer functions (faster compiles); fewer rows make more blocks when N
-// is small. Compile time grows with the code, so larger matrices try fewer shapes, and only small ones
-// try several columns per thread (which multiplies the code). Split K over a cluster (sm_90 and later)
-// for long rows: a block's time is its group's chain of work, so S slices shorten it S times.
+// batch size. More rows per group reuse each X load more and make fewer functions (faster compiles);
+// fewer rows make more blocks when N is small. Compile time grows with the code, so larger matrices try
+// fewer shapes, and only small ones try several columns per thread (which multiplies the code). Split K
+// over a cluster (sm_90 and later) for long rows: a block's time is its group's chain of work, so S
+// slices shorten it S times.
 std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n, int arch) {
   const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16}
