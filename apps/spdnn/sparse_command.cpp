@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -53,9 +54,13 @@ struct KernelOptions {
     o.tune = !no_tune;
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
-    if (!shape.empty())
-      o.shape = SparseLinearOptions::Shape{shape[0], shape[1], shape[2], shape[3], shape.size() > 4 ? shape[4] : 0,
-                                           shape.size() > 5 ? shape[5] : 0, shape.size() > 6 ? shape[6] : 256};
+    if (!shape.empty()) {  // the optional trailing fields keep Shape's defaults
+      SparseLinearOptions::Shape s;
+      int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,
+                       &s.column_blocks,  &s.prefetch,        &s.max_threads};
+      for (size_t i = 0; i < shape.size() && i < std::size(fields); ++i) *fields[i] = shape[i];
+      o.shape = s;
+    }
     return o;
   }
 };

@@ -23,7 +23,7 @@ struct GenericView {
 // plan's pieces), so that a long row does not set the time: on an H100, 2048 x 512 at 90% with N = 49
 // (longest row 318 nonzeros, mean 51) took 23.5 us with one thread per output and 10.5 us split. Wider,
 // one thread per output, which was as fast or faster from N = 784 on (ResNet-50 1x1 layers at 90%;
-// bench/results/sparse_rn50_h100.md). Row split loads 4 or 2 adjacent columns per lane from N = 256 on
+// bench/results/sparse_explore_h100.md, item 10). Row split loads 4 or 2 adjacent columns per lane from N = 256 on
 // where N is a multiple and X and Y are aligned to it (N = 392: 32 us with 4, 44 us with 1).
 inline constexpr int64_t kRowSplitMaxN = 512;
 struct GenericStrategy {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 
+#include "cuda/device_buffer.hpp"
 #include "cuda/sparse_kernels.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/io.hpp"
@@ -288,9 +289,8 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
 
   const int64_t n = 256;
   const std::vector<float> x = random_values(static_cast<size_t>(k * n), 77);
-  float *x_d = nullptr, *y_d = nullptr;
-  ASSERT_EQ(cudaMalloc(&x_d, (x.size() + 1) * sizeof(float)), cudaSuccess);
-  ASSERT_EQ(cudaMalloc(&y_d, static_cast<size_t>(m * n + 1) * sizeof(float)), cudaSuccess);
+  cuda::DeviceBuffer<float> x_buffer(x.size() + 1, "test X"), y_buffer(static_cast<size_t>(m * n + 1), "test Y");
+  float *x_d = x_buffer.get(), *y_d = y_buffer.get();
   EXPECT_TRUE(cuda::generic_strategy(x_d, y_d, 1000).row_split == false);
   EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 258).columns_per_lane, 2);
   EXPECT_EQ(cuda::generic_strategy(x_d, y_d, n).columns_per_lane, 4);
@@ -299,8 +299,6 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   layer.forward(x_d + 1, y_d + 1, n);
   std::vector<float> y(static_cast<size_t>(m * n));
   ASSERT_EQ(cudaMemcpy(y.data(), y_d + 1, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  cudaFree(x_d);
-  cudaFree(y_d);
   EXPECT_LE(relative_error(y, sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "unaligned";
 }
 
