@@ -9,14 +9,20 @@
 
 namespace spdnn::cuda {
 
-// A layer's nonzeros on the device and its plan (plan_generic: blocks * kGenericWarps pieces).
+// A plan on the device (plan_generic: blocks * kGenericWarps pieces).
+struct GenericPlanView {
+  const GenericPiece* slots;
+  int64_t blocks;
+};
+
+// A layer's nonzeros on the device and its two plans: pieces of kNarrowPieceNnz for one column per
+// lane, of kGenericPieceNnz for 2 or 4.
 struct GenericView {
   const int64_t* row_ptr;
   const int32_t* col_idx;
   const float* values;
   int64_t rows;
-  const GenericPiece* slots;
-  int64_t blocks;
+  GenericPlanView narrow, wide;
 };
 
 // How the generic kernel computes one call. Up to kRowSplitMaxN columns, warps share the rows (the

@@ -155,8 +155,8 @@ struct SparseLinear::Impl {
   std::string compiler_id;
   codegen::KernelCache cache;
   cuda::DeviceBuffer<int64_t> row_ptr;
-  cuda::DeviceBuffer<cuda::GenericPiece> plan;  // the generic kernel's work plan
-  int64_t plan_blocks = 0;
+  cuda::DeviceBuffer<cuda::GenericPiece> narrow_plan, wide_plan;  // the generic kernel's work plans
+  int64_t narrow_blocks = 0, wide_blocks = 0;
   cuda::DeviceBuffer<int32_t> col_idx;
   cuda::DeviceBuffer<float> values, bias_d;
   std::map<ModuleId, Module> modules;
@@ -177,9 +177,12 @@ struct SparseLinear::Impl {
     layer = codegen::layer_key(w, bias, options.relu);
     compiler_id = compiler_identity(options);
     report.cache_dir = cache.dir().string();
-    const cuda::GenericPlan generic = cuda::plan_generic(w);
-    plan_blocks = generic.blocks();
-    plan.allocate(generic.slots.size(), "generic kernel plan");
+    const cuda::GenericPlan narrow = cuda::plan_generic(w, cuda::kGenericWarps, cuda::kNarrowPieceNnz);
+    const cuda::GenericPlan wide = cuda::plan_generic(w, cuda::kGenericWarps, cuda::kGenericPieceNnz);
+    narrow_blocks = narrow.blocks();
+    wide_blocks = wide.blocks();
+    narrow_plan.allocate(narrow.slots.size(), "generic kernel plan");
+    wide_plan.allocate(wide.slots.size(), "generic kernel plan");
     row_ptr.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
     col_idx.allocate(w.col_idx.size(), "sparse weights (column indices)");
     values.allocate(w.values.size(), "sparse weights (values)");
@@ -188,7 +191,8 @@ struct SparseLinear::Impl {
       if (!host.empty())
         SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice));
     };
-    upload(plan, generic.slots);
+    upload(narrow_plan, narrow.slots);
+    upload(wide_plan, wide.slots);
     upload(row_ptr, w.row_ptr);
     upload(col_idx, w.col_idx);
     upload(values, w.values);
@@ -200,7 +204,10 @@ struct SparseLinear::Impl {
       if (m.library != nullptr) cudaLibraryUnload(m.library);
   }
 
-  cuda::GenericView view() const { return {row_ptr.get(), col_idx.get(), values.get(), w.rows, plan.get(), plan_blocks}; }
+  cuda::GenericView view() const {
+    return {row_ptr.get(), col_idx.get(), values.get(), w.rows, {narrow_plan.get(), narrow_blocks},
+            {wide_plan.get(), wide_blocks}};
+  }
 
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
     if (c.module == nullptr) {
