@@ -1,7 +1,7 @@
 // The generic CSR kernels (see sparse_kernels.hpp and generic_plan.hpp).
 //
-// Row split (narrow X): a warp computes one piece of one row for 32 * C columns (C adjacent columns per
-// lane, loaded as one vector). It reads the piece's indices and values 32 at a time, one per lane
+// Row split (narrow X): a warp computes one piece of one row for 32 * C * S columns (C adjacent columns
+// per lane, loaded as one vector, S such vectors 32 * C columns apart). It reads the piece's indices and values 32 at a time, one per lane
 // (coalesced; the next 32 while this round's X loads are in flight), hands them round with shuffles,
 // and keeps eight loads of X in flight before their multiply-adds, which stay in ascending column order.
 // The warp of a row's first piece adds the pieces' sums in order, then the bias.
@@ -42,16 +42,19 @@ __device__ __forceinline__ void store(float* p, const float (&v)[C]) {
   if constexpr (C == 4) *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
 }
 
-template <int C>
+template <int C, int S>
 __global__ void __launch_bounds__(kThreads)
     row_split_sparse_linear(GenericView w, GenericPlanView plan, const float* __restrict__ bias, bool relu,
                             const float* __restrict__ x, float* __restrict__ y, int64_t n, int64_t block_offset) {
-  __shared__ float partial[kGenericWarps][32 * C];
+  constexpr int kStride = 32 * C;  // columns between a lane's S vectors
+  __shared__ float partial[kGenericWarps][kStride * S];
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   const GenericPiece piece = plan.slots[(block_offset + blockIdx.y) * kGenericWarps + warp];
-  const int64_t j = (static_cast<int64_t>(blockIdx.x) * 32 + lane) * C;
-  const bool live = j < n;  // with C > 1, n is a multiple of C
-  float acc[C] = {};
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * kStride * S + lane * C;
+  bool live[S];  // with C > 1, n is a multiple of C
+#pragma unroll
+  for (int s = 0; s < S; ++s) live[s] = j + s * kStride < n;
+  float acc[S][C] = {};
   const int64_t end = piece.begin + piece.nnz;
   // Each lane holds one of the round's 32 indices and values; the next round's are loaded before this
   // round's X, so that their latency overlaps.
@@ -68,35 +71,45 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int i = 0; i < 32; i += kInFlight) {  // unrolled: 35 -> 26 us for 512 x 2048 at 90%, N = 392
       if (i >= count) break;                   // uniform across the warp
-      float v[kInFlight][C] = {};
+      float v[kInFlight][S][C] = {};
 #pragma unroll
       for (int u = 0; u < kInFlight; ++u) {
-        const int64_t col = __shfl_sync(0xffffffffu, my_col, i + u);
-        if (live && i + u < count) load<C>(x + col * n + j, v[u]);
+        const float* row = x + static_cast<int64_t>(__shfl_sync(0xffffffffu, my_col, i + u)) * n + j;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+          if (live[s] && i + u < count) load<C>(row + s * kStride, v[u][s]);
       }
 #pragma unroll
       for (int u = 0; u < kInFlight; ++u) {
         const float value = __shfl_sync(0xffffffffu, my_value, i + u);
         if (i + u < count)
 #pragma unroll
-          for (int c = 0; c < C; ++c) acc[c] = __fmaf_rn(v[u][c], value, acc[c]);
+          for (int s = 0; s < S; ++s)
+#pragma unroll
+            for (int c = 0; c < C; ++c) acc[s][c] = __fmaf_rn(v[u][s][c], value, acc[s][c]);
       }
     }
   }
 #pragma unroll
-  for (int c = 0; c < C; ++c) partial[warp][lane * C + c] = acc[c];
-  __syncthreads();
-  if (piece.row < 0 || warp != piece.first || !live) return;
-  for (int q = 1; q < piece.pieces; ++q)
+  for (int s = 0; s < S; ++s)
 #pragma unroll
-    for (int c = 0; c < C; ++c) acc[c] = __fadd_rn(acc[c], partial[warp + q][lane * C + c]);
+    for (int c = 0; c < C; ++c) partial[warp][s * kStride + lane * C + c] = acc[s][c];
+  __syncthreads();
+  if (piece.row < 0 || warp != piece.first) return;
   const float b = bias != nullptr ? bias[piece.row] : 0.0f;
 #pragma unroll
-  for (int c = 0; c < C; ++c) {
-    acc[c] = __fadd_rn(acc[c], b);
-    if (relu && acc[c] < 0.0f) acc[c] = 0.0f;
+  for (int s = 0; s < S; ++s) {
+    if (!live[s]) continue;
+    for (int q = 1; q < piece.pieces; ++q)
+#pragma unroll
+      for (int c = 0; c < C; ++c) acc[s][c] = __fadd_rn(acc[s][c], partial[warp + q][s * kStride + lane * C + c]);
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      acc[s][c] = __fadd_rn(acc[s][c], b);
+      if (relu && acc[s][c] < 0.0f) acc[s][c] = 0.0f;
+    }
+    store<C>(y + piece.row * n + j + s * kStride, acc[s]);
   }
-  store<C>(y + piece.row * n + j, acc);
 }
 
 __global__ void __launch_bounds__(kPerOutputThreads)
@@ -133,14 +146,14 @@ cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu
   return cudaSuccess;
 }
 
-template <int C>
+template <int C, int S>
 cudaError_t launch_row_split(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
-                   cudaStream_t stream) {
-  const auto tiles = static_cast<unsigned>((n + 32 * C - 1) / (32 * C));
+                             cudaStream_t stream) {
+  const auto tiles = static_cast<unsigned>((n + 32 * C * S - 1) / (32 * C * S));
   const GenericPlanView plan = C == 1 ? w.narrow : w.wide;
   for (int64_t b0 = 0; b0 < plan.blocks; b0 += kMaxGridY) {
     const auto blocks = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, plan.blocks - b0));
-    row_split_sparse_linear<C><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, plan, bias, relu, x, y, n, b0);
+    row_split_sparse_linear<C, S><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, plan, bias, relu, x, y, n, b0);
     if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
   }
   return cudaSuccess;
@@ -149,12 +162,13 @@ cudaError_t launch_row_split(const GenericView& w, const float* bias, bool relu,
 }  // namespace
 
 GenericStrategy generic_strategy(const float* x, const float* y, int64_t n) {
-  if (n > kRowSplitMaxN) return {false, 1};
+  if (n > kRowSplitMaxN) return {false, 1, 1};
   auto fits = [&](int c) {  // whole, aligned vectors
     const auto align = static_cast<uintptr_t>(c * sizeof(float));
     return n % c == 0 && reinterpret_cast<uintptr_t>(x) % align == 0 && reinterpret_cast<uintptr_t>(y) % align == 0;
   };
-  return {true, n < 256 ? 1 : fits(4) ? 4 : fits(2) ? 2 : 1};
+  const int c = n < 256 ? 1 : fits(4) ? 4 : fits(2) ? 2 : 1;
+  return {true, c, c == 1 && n > 32 && n <= 64 ? 2 : 1};
 }
 
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
@@ -162,10 +176,11 @@ cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias
   if (w.rows == 0 || n == 0) return cudaSuccess;
   const GenericStrategy strategy = generic_strategy(x, y, n);
   if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, stream);
-  switch (strategy.columns_per_lane) {
-    case 4: return launch_row_split<4>(w, bias, relu, x, y, n, stream);
-    case 2: return launch_row_split<2>(w, bias, relu, x, y, n, stream);
-    default: return launch_row_split<1>(w, bias, relu, x, y, n, stream);
+  switch (strategy.columns_per_lane * 10 + strategy.strides) {
+    case 41: return launch_row_split<4, 1>(w, bias, relu, x, y, n, stream);
+    case 21: return launch_row_split<2, 1>(w, bias, relu, x, y, n, stream);
+    case 12: return launch_row_split<1, 2>(w, bias, relu, x, y, n, stream);
+    default: return launch_row_split<1, 1>(w, bias, relu, x, y, n, stream);
   }
 }
 

@@ -29,12 +29,15 @@ struct GenericView {
 // plan's pieces), so that a long row does not set the time: on an H100, 2048 x 512 at 90% with N = 49
 // (longest row 318 nonzeros, mean 51) took 23.5 us with one thread per output and 10.5 us split. Wider,
 // one thread per output, which was as fast or faster from N = 784 on (ResNet-50 1x1 layers at 90%;
-// bench/results/sparse_explore_h100.md, item 10). Row split loads 4 or 2 adjacent columns per lane from N = 256 on
-// where N is a multiple and X and Y are aligned to it (N = 392: 32 us with 4, 44 us with 1).
+// bench/results/sparse_explore_h100.md, items 10-11). Row split loads 4 or 2 adjacent columns per lane
+// from N = 256 on where N is a multiple and X and Y are aligned to it (N = 392: 32 us with 4, 44 us with
+// 1); from 33 to 64 columns a lane loads two columns 32 apart, so one warp covers the tile (N = 49:
+// 8.9 -> 7.9 us for 512 x 2048 at 90%; at N = 196, four such columns lost, 8.7 -> 10.6 us for 256 x 1024).
 inline constexpr int64_t kRowSplitMaxN = 512;
 struct GenericStrategy {
   bool row_split;
   int columns_per_lane;
+  int strides;  // vectors per lane, 32 * columns_per_lane columns apart
 };
 GenericStrategy generic_strategy(const float* x, const float* y, int64_t n);
 

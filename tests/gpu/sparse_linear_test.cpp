@@ -260,8 +260,9 @@ TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
 }
 
 // The generic kernel: up to 512 columns, long rows shared among the warps of a block with 1, 2 or 4
-// adjacent columns per lane (by N and by the alignment of X and Y); above, one thread per output. Rows of
-// 0 to about 2700 nonzeros, N on both sides of each threshold, and pointers one float off alignment.
+// adjacent columns per lane (by N and by the alignment of X and Y), two columns 32 apart from 33 to 64;
+// above 512, one thread per output. Rows of 0 to about 2700 nonzeros, N on both sides of each threshold,
+// and pointers one float off alignment.
 TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   SPDNN_REQUIRE_GPU();
   std::mt19937_64 rng(23);
@@ -281,7 +282,7 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   o.cache = KernelCacheMode::off;
   o.relu = true;
   SparseLinear layer(w, bias, o);
-  for (int64_t n : {1, 33, 64, 130, 255, 256, 258, 392, 512, 513, 1000}) {
+  for (int64_t n : {1, 32, 33, 49, 64, 65, 130, 255, 256, 258, 392, 512, 513, 1000}) {
     const std::vector<float> x = random_values(static_cast<size_t>(k * n), static_cast<uint64_t>(n) + 40);
     EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "N = " << n;
   }
@@ -293,6 +294,9 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   float *x_d = x_buffer.get(), *y_d = y_buffer.get();
   EXPECT_TRUE(cuda::generic_strategy(x_d, y_d, 1000).row_split == false);
   EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 258).columns_per_lane, 2);
+  EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 33).strides, 2);
+  EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 64).strides, 2);
+  EXPECT_EQ(cuda::generic_strategy(x_d, y_d, 65).strides, 1);
   EXPECT_EQ(cuda::generic_strategy(x_d, y_d, n).columns_per_lane, 4);
   EXPECT_EQ(cuda::generic_strategy(x_d + 1, y_d + 1, n).columns_per_lane, 1) << "X and Y one float off alignment";
   ASSERT_EQ(cudaMemcpy(x_d + 1, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
