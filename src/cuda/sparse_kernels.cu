@@ -1,10 +1,11 @@
 // The generic CSR kernels (see sparse_kernels.hpp and generic_plan.hpp).
 //
 // Row split (narrow X): a warp computes one piece of one row for 32 * C * S columns (C adjacent columns
-// per lane, loaded as one vector, S such vectors 32 * C columns apart). It reads the piece's indices and values 32 at a time, one per lane
-// (coalesced; the next 32 while this round's X loads are in flight), hands them round with shuffles,
-// and keeps eight loads of X in flight before their multiply-adds, which stay in ascending column order.
-// The warp of a row's first piece adds the pieces' sums in order, then the bias.
+// per lane, loaded as one vector, S such vectors 32 * C columns apart). It reads the piece's indices and
+// values 32 at a time, one per lane (coalesced; the next 32 while this round's X loads are in flight),
+// hands them round with shuffles, and keeps eight loads of X in flight before their multiply-adds, which
+// stay in ascending column order. The warp of a row's first piece adds the pieces' sums in order, then
+// the bias.
 //
 // One thread per output (wide X): a block computes one row for 128 columns; the row's indices and values
 // are the same for the whole block (broadcast loads), and each thread's X loads are coalesced along the
@@ -176,10 +177,10 @@ cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias
   if (w.rows == 0 || n == 0) return cudaSuccess;
   const GenericStrategy strategy = generic_strategy(x, y, n);
   if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, stream);
-  switch (strategy.columns_per_lane * 10 + strategy.strides) {
-    case 41: return launch_row_split<4, 1>(w, bias, relu, x, y, n, stream);
-    case 21: return launch_row_split<2, 1>(w, bias, relu, x, y, n, stream);
-    case 12: return launch_row_split<1, 2>(w, bias, relu, x, y, n, stream);
+  if (strategy.strides == 2) return launch_row_split<1, 2>(w, bias, relu, x, y, n, stream);  // only with one column
+  switch (strategy.columns_per_lane) {
+    case 4: return launch_row_split<4, 1>(w, bias, relu, x, y, n, stream);
+    case 2: return launch_row_split<2, 1>(w, bias, relu, x, y, n, stream);
     default: return launch_row_split<1, 1>(w, bias, relu, x, y, n, stream);
   }
 }
