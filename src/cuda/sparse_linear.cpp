@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "codegen/emit.hpp"
 #include "codegen/kernel_cache.hpp"
@@ -155,8 +156,11 @@ struct SparseLinear::Impl {
   std::string compiler_id;
   codegen::KernelCache cache;
   cuda::DeviceBuffer<int64_t> row_ptr;
-  cuda::DeviceBuffer<cuda::GenericPiece> narrow_plan, wide_plan;  // the generic kernel's work plans
-  int64_t narrow_blocks = 0, wide_blocks = 0;
+  struct DevicePlan {  // a work plan of the generic kernel, on the device
+    cuda::DeviceBuffer<cuda::GenericPiece> slots;
+    int64_t blocks = 0;
+    cuda::GenericPlanView view() const { return {slots.get(), blocks}; }
+  } narrow_plan, wide_plan;
   cuda::DeviceBuffer<int32_t> col_idx;
   cuda::DeviceBuffer<float> values, bias_d;
   std::map<ModuleId, Module> modules;
@@ -177,12 +181,6 @@ struct SparseLinear::Impl {
     layer = codegen::layer_key(w, bias, options.relu);
     compiler_id = compiler_identity(options);
     report.cache_dir = cache.dir().string();
-    const cuda::GenericPlan narrow = cuda::plan_generic(w, cuda::kGenericWarps, cuda::kNarrowPieceNnz);
-    const cuda::GenericPlan wide = cuda::plan_generic(w, cuda::kGenericWarps, cuda::kGenericPieceNnz);
-    narrow_blocks = narrow.blocks();
-    wide_blocks = wide.blocks();
-    narrow_plan.allocate(narrow.slots.size(), "generic kernel plan");
-    wide_plan.allocate(wide.slots.size(), "generic kernel plan");
     row_ptr.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
     col_idx.allocate(w.col_idx.size(), "sparse weights (column indices)");
     values.allocate(w.values.size(), "sparse weights (values)");
@@ -191,12 +189,17 @@ struct SparseLinear::Impl {
       if (!host.empty())
         SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice));
     };
-    upload(narrow_plan, narrow.slots);
-    upload(wide_plan, wide.slots);
     upload(row_ptr, w.row_ptr);
     upload(col_idx, w.col_idx);
     upload(values, w.values);
     upload(bias_d, bias);
+    for (auto [plan, piece_nnz] :
+         {std::pair{&narrow_plan, cuda::kNarrowPieceNnz}, {&wide_plan, cuda::kGenericPieceNnz}}) {
+      const cuda::GenericPlan host = cuda::plan_generic(w, cuda::kGenericWarps, piece_nnz);
+      plan->blocks = host.blocks();
+      plan->slots.allocate(host.slots.size(), "generic kernel plan");
+      upload(plan->slots, host.slots);
+    }
   }
 
   ~Impl() {
@@ -205,8 +208,7 @@ struct SparseLinear::Impl {
   }
 
   cuda::GenericView view() const {
-    return {row_ptr.get(), col_idx.get(), values.get(), w.rows, {narrow_plan.get(), narrow_blocks},
-            {wide_plan.get(), wide_blocks}};
+    return {row_ptr.get(), col_idx.get(), values.get(), w.rows, narrow_plan.view(), wide_plan.view()};
   }
 
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
