@@ -9,6 +9,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -358,6 +359,8 @@ struct SparseLinear::Impl {
     if (!options.specialize) return use_generic(n, "specialization turned off");
     if (too_large(w, options))
       return use_generic(n, fmt::format("{} nonzeros exceed the unroll limit of {}", w.nnz(), options.max_unrolled_nnz));
+    if (n > std::numeric_limits<uint32_t>::max())  // the generated code takes the row stride as 32 bits
+      return use_generic(n, fmt::format("N = {} columns exceed the generated kernels' 32-bit row stride", n));
     if (codegen::row_groups({32, 1, 128}, w.rows) > 65535)
       return use_generic(n, fmt::format("{} rows are too many row groups for one grid", w.rows));
 

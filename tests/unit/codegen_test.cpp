@@ -51,7 +51,7 @@ TEST(Emit, OneMultiplyAddPerNonzeroAndColumnAndOneLoadPerDistinctColumnOfAGroup)
   EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), 3u) << "one group per row";
   EXPECT_NE(src.find("a < 0.0f ? 0.0f : a"), std::string::npos) << "ReLU";
   // The empty row still stores act(bias).
-  EXPECT_NE(src.find("yj[1LL * n] = a0_0"), std::string::npos);
+  EXPECT_NE(src.find("yj[1ull * n] = a0_0"), std::string::npos);
 }
 
 TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
@@ -137,7 +137,7 @@ TEST(Emit, GroupsCoverAllRows) {
     const std::string src = emit_sparse_linear(w, {}, false, {r, 1, 64});
     EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), static_cast<size_t>(row_groups({r, 1, 64}, 37)));
     EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
-    for (int64_t row = 0; row < 37; ++row) EXPECT_NE(src.find(fmt::format("yj[{}LL * n]", row)), std::string::npos) << row;
+    for (int64_t row = 0; row < 37; ++row) EXPECT_NE(src.find(fmt::format("yj[{}ull * n]", row)), std::string::npos) << row;
   }
 }
 
