@@ -90,9 +90,10 @@ void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count) {
 
 // One load per distinct column of entries [first, last), each followed by the multiply-adds of every
 // row that has a nonzero there (the reuse). With prefetch = D > 0, the load of the D-th next column is
-// written before the multiply-adds of the current one, so that a thread has D loads in flight. (Built
-// on the guess that L2 latency bounds a thread's chain; ncu later showed 3% of stalls on loads and 82%
-// waiting for instructions, and ptxas hoists the loads itself, so the depth changes nothing measured.)
+// written before the multiply-adds of the current one, so that a thread has D loads in flight. While
+// addresses were 64-bit products, ptxas hoisted the loads itself (255 registers) and the depth changed
+// nothing measured; with the 32-bit stride it leaves them where they are written, and a depth of 32
+// pays (the layer's candidates use it: src/cuda/sparse_linear.cpp).
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
                   int prefetch) {
   std::vector<size_t> starts;  // the first entry of each distinct column

@@ -67,6 +67,14 @@ ModuleId module_id(const codegen::KernelShape& s) {
   return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads};
 }
 
+// Every candidate writes each load of X 32 columns ahead of its multiply-adds. Since the row stride is
+// 32 bits (0.3.0), ptxas no longer hoists the loads itself (80-200 registers instead of 255), so the
+// source order sets how far they run ahead: at 90% and batch 8, 1024 x 256 went 12.7 -> 8.6 us and
+// 14.9 -> 9.1, 128 x 512 11.9 -> 9.2, 256 x 1024 at N = 196 7.9 -> 7.3; 64 columns ahead was no better
+// and sometimes worse, and one small layer lost (512 x 128 at N = 784: 3.2 -> 4.0 us).
+// (bench/results/sparse_explore_h100.md, item 12.)
+constexpr int kCandidatePrefetch = 32;
+
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
 // N) and wide blocks (only for N > 256), they do not depend on N, so that one compiled set serves every
 // batch size. More rows per group reuse each X load more and make fewer functions (faster compiles);
@@ -80,7 +88,8 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
                                                  : std::vector<int>{16, 32, 8};
   const int max_rows = static_cast<int>(std::min<int64_t>(64, std::max<int64_t>(1, w.rows)));
   std::vector<codegen::KernelShape> shapes;
-  auto add = [&](const codegen::KernelShape& s) {
+  auto add = [&](codegen::KernelShape s) {
+    s.prefetch = kCandidatePrefetch;
     if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
   };
   for (int r : rows) add({std::min(r, max_rows), 1, 128});
