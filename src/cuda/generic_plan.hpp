@@ -17,11 +17,12 @@
 namespace spdnn::cuda {
 
 inline constexpr int kGenericWarps = 8;
-// Pieces of at most 64 nonzeros where lanes load 2 or 4 columns (N >= 256), of at most 32 where they
-// load one: there a round of loads is cheap and more, shorter pieces shorten the launch (ResNet-50 1x1
+// Pieces of at most 64 nonzeros where lanes load 2 or 4 columns (the wide plan), of at most 32 where
+// they load one (the narrow plan: N < 256, or X and Y not aligned to a vector): there a round of loads
+// is cheap and more, shorter pieces shorten the launch (ResNet-50 1x1
 // layers on an H100, generic kernel, batch 1 geometric means: 9.4 -> 9.1 us at 90%, 6.8 -> 6.3 us at
 // 95%; at N = 392, 32 lost: 26.0 -> 27.4 us for 512 x 2048 at 90%).
-inline constexpr int kGenericPieceNnz = 64;
+inline constexpr int kWidePieceNnz = 64;
 inline constexpr int kNarrowPieceNnz = 32;
 
 // One warp's share of one row.
@@ -42,6 +43,6 @@ struct GenericPlan {
 
 // Row r is cut into min(warps, ceil(nnz / piece_nnz)) pieces of about equal size (at least one), placed
 // in row order; a row whose pieces do not fit in the rest of a block starts the next one.
-GenericPlan plan_generic(const CsrMatrix& w, int warps = kGenericWarps, int piece_nnz = kGenericPieceNnz);
+GenericPlan plan_generic(const CsrMatrix& w, int warps = kGenericWarps, int piece_nnz = kWidePieceNnz);
 
 }  // namespace spdnn::cuda

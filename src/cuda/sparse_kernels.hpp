@@ -16,7 +16,7 @@ struct GenericPlanView {
 };
 
 // A layer's nonzeros on the device and its two plans: pieces of kNarrowPieceNnz for one column per
-// lane, of kGenericPieceNnz for 2 or 4.
+// lane, of kWidePieceNnz for 2 or 4.
 struct GenericView {
   const int64_t* row_ptr;
   const int32_t* col_idx;

@@ -204,7 +204,7 @@ struct SparseLinear::Impl {
     upload(values, w.values);
     upload(bias_d, bias);
     for (auto [plan, piece_nnz] :
-         {std::pair{&narrow_plan, cuda::kNarrowPieceNnz}, {&wide_plan, cuda::kGenericPieceNnz}}) {
+         {std::pair{&narrow_plan, cuda::kNarrowPieceNnz}, {&wide_plan, cuda::kWidePieceNnz}}) {
       const cuda::GenericPlan host = cuda::plan_generic(w, cuda::kGenericWarps, piece_nnz);
       plan->blocks = host.blocks();
       plan->slots.allocate(host.slots.size(), "generic kernel plan");
