@@ -21,7 +21,7 @@ struct GenericView {
   const int64_t* row_ptr;
   const int32_t* col_idx;
   const float* values;
-  int64_t rows;
+  int64_t rows, cols;
   GenericPlanView narrow, wide;
 };
 
@@ -39,7 +39,12 @@ struct GenericStrategy {
   int columns_per_lane;
   int strides;  // vectors per lane, 32 * columns_per_lane columns apart
 };
-GenericStrategy generic_strategy(const float* x, const float* y, int64_t n);
+// Row split also needs K * N < 2^32 (its offsets into X are 32 bits).
+GenericStrategy generic_strategy(const float* x, const float* y, int64_t k, int64_t n);
+
+// Bumped when the generic kernel's speed changes, so that remembered choices between it and the generated
+// kernels (tuning records) are made again; the compiled modules stay valid. 2: 32-bit offsets into X.
+inline constexpr uint64_t kGenericKernelRevision = 2;
 
 // y (rows x n) = act(W * x + bias) for row-major x (K x n); `bias` may be null. Returns the launch status.
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,

@@ -218,7 +218,7 @@ struct SparseLinear::Impl {
   }
 
   cuda::GenericView view() const {
-    return {row_ptr.get(), col_idx.get(), values.get(), w.rows, narrow_plan.view(), wide_plan.view()};
+    return {row_ptr.get(), col_idx.get(), values.get(), w.rows, w.cols, narrow_plan.view(), wide_plan.view()};
   }
 
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
@@ -379,6 +379,7 @@ struct SparseLinear::Impl {
     tuning_hasher.value(static_cast<uint64_t>(arch));
     tuning_hasher.text(compiler_id);
     tuning_hasher.text(SPDNN_VERSION);
+    tuning_hasher.value(cuda::kGenericKernelRevision);  // the generic kernel competes in tuning
     const std::string tuning_key = tuning_hasher.hex();
 
     std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);
