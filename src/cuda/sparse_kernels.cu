@@ -25,6 +25,9 @@ constexpr int kPerOutputThreads = 128;
 constexpr int kInFlight = 8;
 constexpr int64_t kMaxGridY = 65535;
 
+// Whether every offset into a K x N X fits in 32 bits (both kernels then address X with them).
+constexpr bool narrow_offsets(int64_t k, int64_t n) { return k * n <= int64_t{UINT32_MAX}; }
+
 template <int C> struct Vector;
 template <> struct Vector<1> { using type = float; };
 template <> struct Vector<2> { using type = float2; };
@@ -164,7 +167,7 @@ cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu
   const auto blocks_x = static_cast<unsigned>((n + kPerOutputThreads - 1) / kPerOutputThreads);
   for (int64_t r0 = 0; r0 < w.rows; r0 += kMaxGridY) {
     const auto blocks_y = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.rows - r0));
-    if (w.cols * n <= int64_t{UINT32_MAX})
+    if (narrow_offsets(w.cols, n))
       per_output_sparse_linear<true><<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
     else
       per_output_sparse_linear<false><<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
@@ -189,7 +192,7 @@ cudaError_t launch_row_split(const GenericView& w, const float* bias, bool relu,
 }  // namespace
 
 GenericStrategy generic_strategy(const float* x, const float* y, int64_t k, int64_t n) {
-  if (n > kRowSplitMaxN || k * n > int64_t{UINT32_MAX}) return {false, 1, 1};
+  if (n > kRowSplitMaxN || !narrow_offsets(k, n)) return {false, 1, 1};
   auto fits = [&](int c) {  // whole, aligned vectors
     const auto align = static_cast<uintptr_t>(c * sizeof(float));
     return n % c == 0 && reinterpret_cast<uintptr_t>(x) % align == 0 && reinterpret_cast<uintptr_t>(y) % align == 0;
