@@ -165,12 +165,10 @@ __global__ void __launch_bounds__(kPerOutputThreads)
 cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
                               cudaStream_t stream) {
   const auto blocks_x = static_cast<unsigned>((n + kPerOutputThreads - 1) / kPerOutputThreads);
+  const auto kernel = narrow_offsets(w.cols, n) ? per_output_sparse_linear<true> : per_output_sparse_linear<false>;
   for (int64_t r0 = 0; r0 < w.rows; r0 += kMaxGridY) {
     const auto blocks_y = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.rows - r0));
-    if (narrow_offsets(w.cols, n))
-      per_output_sparse_linear<true><<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
-    else
-      per_output_sparse_linear<false><<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
+    kernel<<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
     if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
   }
   return cudaSuccess;
