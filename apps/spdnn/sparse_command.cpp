@@ -31,7 +31,7 @@ using json = nlohmann::ordered_json;
 // Options shared by both subcommands: how the specialized kernel is obtained.
 struct KernelOptions {
   std::string cache = "on", cache_dir;
-  bool no_tune = false, generic = false;
+  bool no_tune = false, generic = false, no_dependent_launch = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
   std::vector<int> shape;  // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound]]]
 
@@ -40,6 +40,8 @@ struct KernelOptions {
     cmd->add_option("--cache-dir", cache_dir, "Kernel cache folder (default $SPDNN_KERNEL_CACHE or ~/.cache/spdnn/kernels)");
     cmd->add_flag("--no-tune", no_tune, "Use the first candidate shape instead of timing a few");
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
+    cmd->add_flag("--no-dependent-launch", no_dependent_launch,
+                  "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
                     "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS]]] "
@@ -54,6 +56,7 @@ struct KernelOptions {
     o.tune = !no_tune;
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
+    o.dependent_launch = !no_dependent_launch;
     if (!shape.empty()) {  // the optional trailing fields keep Shape's defaults
       SparseLinearOptions::Shape s;
       int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,

@@ -37,6 +37,11 @@ struct SparseLinearOptions {
   bool tune_against_generic = true;  // the generic kernel is chosen where tuning finds it faster
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device
+  // Launch with programmatic dependent launch (sm_90 and later): a call may start while the previous
+  // kernel of its stream finishes, and waits for it before it reads x or writes y, so results are the
+  // same. It hides part of the launch latency that dominates small layers (on an H100, ResNet-50 1x1
+  // layers at 95%, batch 1, CUDA graph: 3.7 -> 3.5 us). false: launched as plain stream-ordered kernels.
+  bool dependent_launch = true;
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
   // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads

@@ -12,9 +12,15 @@
 // One thread per output (wide X): a block computes one row for 128 columns; the row's indices and values
 // are the same for the whole block (broadcast loads), and each thread's X loads are coalesced along the
 // row of X, four in flight.
+//
+// Both let the next kernel of the stream launch at once and wait for the previous one only before
+// they touch X or Y (cuda/dependent_launch.hpp): a row split warp reads its piece and its first 32
+// nonzeros meanwhile.
 #include "cuda/sparse_kernels.hpp"
 
 #include <algorithm>
+
+#include "cuda/dependent_launch.hpp"
 
 namespace spdnn::cuda {
 
@@ -24,6 +30,20 @@ constexpr int kThreads = kGenericWarps * 32;
 constexpr int kPerOutputThreads = 128;
 constexpr int kInFlight = 8;
 constexpr int64_t kMaxGridY = 65535;
+
+// One launch, with programmatic dependent launch where `dependent` (see cuda/dependent_launch.hpp).
+template <class... Params, class... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, bool dependent, cudaStream_t stream,
+                   Args... args) {
+  cudaLaunchAttribute attribute = dependent_launch_attribute(dependent);
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, static_cast<Params>(args)...);
+}
 
 // Whether every offset into a K x N X fits in 32 bits (both kernels then address X with them).
 constexpr bool narrow_offsets(int64_t k, int64_t n) { return k * n <= int64_t{UINT32_MAX}; }
@@ -73,6 +93,8 @@ __global__ void __launch_bounds__(kThreads)
   // round's X, so that their latency overlaps.
   int32_t next_col = piece.begin + lane < end ? __ldg(w.col_idx + piece.begin + lane) : 0;
   float next_value = piece.begin + lane < end ? __ldg(w.values + piece.begin + lane) : 0.0f;
+  allow_dependent_grids();
+  wait_for_prior_grids();  // X and Y from here on
   for (int64_t p0 = piece.begin; p0 < end; p0 += 32) {  // the same trip count in every lane
     const int count = static_cast<int>(min(end - p0, int64_t{32}));
     const uint32_t my_offset = static_cast<uint32_t>(next_col) * stride;
@@ -141,6 +163,8 @@ __global__ void __launch_bounds__(kPerOutputThreads)
                              float* __restrict__ y, int64_t n, int64_t row_offset) {
   const int64_t r = row_offset + blockIdx.y;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  allow_dependent_grids();
+  wait_for_prior_grids();  // X and Y from here on
   if (r >= w.rows || j >= n) return;
   const float* xj = x + j;
   auto at = [&](int32_t col) {
@@ -163,26 +187,28 @@ __global__ void __launch_bounds__(kPerOutputThreads)
 }
 
 cudaError_t launch_per_output(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
-                              cudaStream_t stream) {
+                              bool dependent, cudaStream_t stream) {
   const auto blocks_x = static_cast<unsigned>((n + kPerOutputThreads - 1) / kPerOutputThreads);
   const auto kernel = narrow_offsets(w.cols, n) ? per_output_sparse_linear<true> : per_output_sparse_linear<false>;
   for (int64_t r0 = 0; r0 < w.rows; r0 += kMaxGridY) {
     const auto blocks_y = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, w.rows - r0));
-    kernel<<<dim3(blocks_x, blocks_y), kPerOutputThreads, 0, stream>>>(w, bias, relu, x, y, n, r0);
-    if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+    const cudaError_t status =
+        launch(kernel, dim3(blocks_x, blocks_y), dim3(kPerOutputThreads), dependent, stream, w, bias, relu, x, y, n, r0);
+    if (status != cudaSuccess) return status;
   }
   return cudaSuccess;
 }
 
 template <int C, int S>
 cudaError_t launch_row_split(const GenericView& w, const float* bias, bool relu, const float* x, float* y, int64_t n,
-                             cudaStream_t stream) {
+                             bool dependent, cudaStream_t stream) {
   const auto tiles = static_cast<unsigned>((n + 32 * C * S - 1) / (32 * C * S));
   const GenericPlanView plan = C == 1 ? w.narrow : w.wide;
   for (int64_t b0 = 0; b0 < plan.blocks; b0 += kMaxGridY) {
     const auto blocks = static_cast<unsigned>(std::min<int64_t>(kMaxGridY, plan.blocks - b0));
-    row_split_sparse_linear<C, S><<<dim3(tiles, blocks), kThreads, 0, stream>>>(w, plan, bias, relu, x, y, n, b0);
-    if (const cudaError_t status = cudaGetLastError(); status != cudaSuccess) return status;
+    const cudaError_t status = launch(row_split_sparse_linear<C, S>, dim3(tiles, blocks), dim3(kThreads), dependent,
+                                      stream, w, plan, bias, relu, x, y, n, b0);
+    if (status != cudaSuccess) return status;
   }
   return cudaSuccess;
 }
@@ -200,15 +226,15 @@ GenericStrategy generic_strategy(const float* x, const float* y, int64_t k, int6
 }
 
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
-                                         int64_t n, cudaStream_t stream) {
+                                         int64_t n, bool dependent, cudaStream_t stream) {
   if (w.rows == 0 || n == 0) return cudaSuccess;
   const GenericStrategy strategy = generic_strategy(x, y, w.cols, n);
-  if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, stream);
-  if (strategy.strides == 2) return launch_row_split<1, 2>(w, bias, relu, x, y, n, stream);  // only with one column
+  if (!strategy.row_split) return launch_per_output(w, bias, relu, x, y, n, dependent, stream);
+  if (strategy.strides == 2) return launch_row_split<1, 2>(w, bias, relu, x, y, n, dependent, stream);  // only with one column
   switch (strategy.columns_per_lane) {
-    case 4: return launch_row_split<4, 1>(w, bias, relu, x, y, n, stream);
-    case 2: return launch_row_split<2, 1>(w, bias, relu, x, y, n, stream);
-    default: return launch_row_split<1, 1>(w, bias, relu, x, y, n, stream);
+    case 4: return launch_row_split<4, 1>(w, bias, relu, x, y, n, dependent, stream);
+    case 2: return launch_row_split<2, 1>(w, bias, relu, x, y, n, dependent, stream);
+    default: return launch_row_split<1, 1>(w, bias, relu, x, y, n, dependent, stream);
   }
 }
 

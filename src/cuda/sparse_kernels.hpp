@@ -46,8 +46,9 @@ GenericStrategy generic_strategy(const float* x, const float* y, int64_t k, int6
 // kernels (tuning records) are made again; the compiled modules stay valid. 2: 32-bit offsets into X.
 inline constexpr uint64_t kGenericKernelRevision = 2;
 
-// y (rows x n) = act(W * x + bias) for row-major x (K x n); `bias` may be null. Returns the launch status.
+// y (rows x n) = act(W * x + bias) for row-major x (K x n); `bias` may be null. `dependent`: launched
+// with programmatic dependent launch (cuda/dependent_launch.hpp). Returns the launch status.
 cudaError_t launch_generic_sparse_linear(const GenericView& w, const float* bias, bool relu, const float* x, float* y,
-                                         int64_t n, cudaStream_t stream);
+                                         int64_t n, bool dependent, cudaStream_t stream);
 
 }  // namespace spdnn::cuda

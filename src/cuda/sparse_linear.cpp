@@ -20,6 +20,7 @@
 #include "codegen/kernel_cache.hpp"
 #include "codegen/nvrtc_compiler.hpp"
 #include "cuda/check.hpp"
+#include "cuda/dependent_launch.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/engine_factory.hpp"
 #include "cuda/sparse_kernels.hpp"
@@ -223,7 +224,8 @@ struct SparseLinear::Impl {
 
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
     if (c.module == nullptr) {
-      SPDNN_CUDA_CHECK(cuda::launch_generic_sparse_linear(view(), bias.empty() ? nullptr : bias_d.get(), options.relu, x, y, n, stream));
+      SPDNN_CUDA_CHECK(cuda::launch_generic_sparse_linear(view(), bias.empty() ? nullptr : bias_d.get(), options.relu, x, y, n,
+                                                          options.dependent_launch, stream));
       SPDNN_CUDA_SYNC_IF_DEBUG("generic sparse_linear kernel");
       return;
     }
@@ -236,14 +238,15 @@ struct SparseLinear::Impl {
     config.blockDim = dim3(static_cast<unsigned>(s.threads));
     config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
     config.stream = stream;
-    cudaLaunchAttribute cluster{};
+    cudaLaunchAttribute attributes[2] = {cuda::dependent_launch_attribute(options.dependent_launch)};
+    config.attrs = attributes;
+    config.numAttrs = 1;
     if (s.k_slices > 1) {  // the S slices of a group form a cluster
+      cudaLaunchAttribute& cluster = attributes[config.numAttrs++];
       cluster.id = cudaLaunchAttributeClusterDimension;
       cluster.val.clusterDim.x = 1;
       cluster.val.clusterDim.y = static_cast<unsigned>(s.k_slices);
       cluster.val.clusterDim.z = 1;
-      config.attrs = &cluster;
-      config.numAttrs = 1;
     }
     long long n_arg = n;
     void* args[] = {const_cast<float**>(&x), &y, &n_arg};
@@ -380,6 +383,7 @@ struct SparseLinear::Impl {
     tuning_hasher.text(compiler_id);
     tuning_hasher.text(SPDNN_VERSION);
     tuning_hasher.value(cuda::kGenericKernelRevision);  // the generic kernel competes in tuning
+    if (!options.dependent_launch) tuning_hasher.text("no dependent launch");  // timed as it will run
     const std::string tuning_key = tuning_hasher.hex();
 
     std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);

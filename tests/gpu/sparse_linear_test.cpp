@@ -307,6 +307,59 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   EXPECT_LE(relative_error(y, sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "unaligned";
 }
 
+// Layers launched back to back with programmatic dependent launch (the default), ping-ponging between
+// two buffers, so that each call reads what the previous one wrote and overwrites what it read: a
+// generated kernel with split K (a cluster launch as well), the generic kernel at both of its widths,
+// and a tuned generated kernel, on a stream of their own and on the default stream, against float64
+// layer by layer (each layer's answer rounded to float, as the GPU stores it).
+TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const int64_t size = 192;
+  std::vector<CsrMatrix> w;
+  std::vector<std::vector<float>> bias;
+  for (uint64_t i = 0; i < 3; ++i) {
+    w.push_back(random_weights(size, size, 0.08, 90 + i));
+    bias.push_back(random_values(static_cast<size_t>(size), 95 + i));
+  }
+  SparseLinearOptions split = isolated(dir, true), generic = isolated(dir, true), tuned = isolated(dir, true);
+  split.shape = SparseLinearOptions::Shape{16, 1, 128, 4};
+  generic.specialize = false;
+  std::vector<SparseLinear> layers;
+  layers.emplace_back(w[0], bias[0], split);
+  layers.emplace_back(w[1], bias[1], generic);
+  layers.emplace_back(w[2], bias[2], tuned);
+  for (int64_t n : {49, 600}) {
+    for (bool own_stream : {true, false}) {
+      for (auto& l : layers) l.prepare(n);
+      const std::vector<float> x = random_values(static_cast<size_t>(size * n), static_cast<uint64_t>(n) + 3);
+      cuda::DeviceBuffer<float> p(x.size(), "test P"), q(x.size(), "test Q");
+      ASSERT_EQ(cudaMemcpy(p.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+      cudaStream_t stream = nullptr;
+      if (own_stream) ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+      std::vector<float> expected = x;
+      float *in = p.get(), *out = q.get();
+      for (int step = 0; step < 9; ++step) {
+        const size_t l = static_cast<size_t>(step % 3);
+        layers[l].forward(in, out, n, stream);
+        const std::vector<double> ref = sparse_linear_reference(w[l], expected, n, bias[l], true);
+        std::transform(ref.begin(), ref.end(), expected.begin(), [](double v) { return static_cast<float>(v); });
+        std::swap(in, out);
+      }
+      std::vector<float> y(x.size());
+      ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(y.data(), in, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+      if (own_stream) cudaStreamDestroy(stream);
+      EXPECT_LE(relative_error(y, std::vector<double>(expected.begin(), expected.end())), 1e-5)
+          << "N = " << n << (own_stream ? ", own stream" : ", default stream");
+    }
+  }
+  EXPECT_EQ(layers[0].report().path, "specialized") << layers[0].report().reason;
+  EXPECT_EQ(layers[0].report().shape.k_slices, 4);
+  EXPECT_EQ(layers[1].report().path, "generic");
+  EXPECT_EQ(layers[2].report().path, "specialized") << layers[2].report().reason;
+}
+
 TEST(SparseLinear, BadSizesAreErrors) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
