@@ -255,10 +255,6 @@ void put_kernel(fmt::memory_buffer& out, const KernelShape& shape, int64_t group
   // walks the columns in steps of gridDim.x * blockDim.x * C (one step when grid.x covers them).
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y, long long n) {{\n",
       shape.max_threads, kKernelName);
-  // The group functions take the row stride as 32 bits (the launcher keeps N below 2^32), so that each
-  // address is one widening multiply-add (IMAD.WIDE.U32) instead of the three or four instructions of a
-  // 64-bit product: those were a third of the instructions the kernels wait for (256 x 1024 at 90%: 37k
-  // address instructions beside 26k multiply-adds).
   // Launched with programmatic dependent launch (src/cuda/dependent_launch.hpp), a kernel waits here for the
   // previous one in its stream before it reads X or writes Y. It does not let the next kernel launch early:
   // that kernel's blocks then took SM slots beside this one's and the generated kernels lost (ResNet-50 at
@@ -267,6 +263,10 @@ void put_kernel(fmt::memory_buffer& out, const KernelShape& shape, int64_t group
       "#if __CUDA_ARCH__ >= 900\n"
       "  asm volatile(\"griddepcontrol.wait;\" ::: \"memory\");\n"
       "#endif\n"));
+  // The group functions take the row stride as 32 bits (the launcher keeps N below 2^32), so that each
+  // address is one widening multiply-add (IMAD.WIDE.U32) instead of the three or four instructions of a
+  // 64-bit product: those were a third of the instructions the kernels wait for (256 x 1024 at 90%: 37k
+  // address instructions beside 26k multiply-adds).
   put(out, "  const unsigned stride = static_cast<unsigned>(n);\n");
   put(out, "  const long long step = static_cast<long long>(gridDim.x) * blockDim.x * {0};\n"
       "  const long long first = static_cast<long long>(blockIdx.x) * blockDim.x * {0};\n", c_count);

@@ -105,6 +105,22 @@ TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
   EXPECT_NE(module_key("l", {32, 1, 128, 1, 0, 16}, 90, "c"), module_key("l", {32, 1, 128, 1, 0, 0}, 90, "c"));
 }
 
+// Launched with programmatic dependent launch, a kernel may start before the previous one in its stream
+// has finished: it must wait for it before any group reads X or writes Y, and (measured slower) it
+// does not let the next kernel start early.
+TEST(Emit, TheKernelWaitsForThePreviousGridBeforeItsGroupsRun) {
+  const CsrMatrix w = small_matrix();
+  for (const KernelShape shape : {KernelShape{4, 1, 128}, KernelShape{2, 2, 64, 4}, KernelShape{4, 1, 32, 1, 2}}) {
+    const std::string src = emit_sparse_linear(w, {}, false, shape);
+    const std::string kernel = src.substr(src.find("__global__"));
+    const size_t wait = kernel.find("griddepcontrol.wait;");
+    ASSERT_NE(wait, std::string::npos) << shape.k_slices;
+    EXPECT_LT(wait, kernel.find("switch")) << shape.k_slices;
+    EXPECT_LT(wait, kernel.find("x + j")) << shape.k_slices;
+    EXPECT_EQ(count(src, "launch_dependents"), 0u) << shape.k_slices;
+  }
+}
+
 TEST(Emit, UnitsHoldEveryGroupOnceAndTheKernelDeclaresThem) {
   const CsrMatrix w = random_weights(100, 80, 0.25, 8);
   for (int slices : {1, 2}) {
