@@ -34,6 +34,12 @@ namespace spdnn::codegen {
 // K = 1024 it spills and loses (24.7 -> 39 us), so it is tuned, not fixed.
 inline constexpr int kMaxThreads = 256;  // the generated kernel's default launch bound
 
+// Bumped whenever what the emitter writes changes, so that compiled modules are keyed by it
+// (codegen/kernel_cache.hpp) and a module of an earlier emitter is rebuilt, not loaded: a module from
+// before revision 1 has no wait for the previous grid and would race under dependent launch. Before
+// this constant only spdnn's version keyed the emitted code. 1: waits for the previous grid (0.4.0).
+inline constexpr uint64_t kEmitRevision = 1;
+
 struct KernelShape {
   int rows_per_group = 16;
   int cols_per_thread = 1;  // 1, 2 or 4 (then N must be a multiple of it)

@@ -103,6 +103,7 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   if (shape.max_threads != kMaxThreads) h.value(static_cast<uint64_t>(shape.max_threads) << 48);  // earlier keys stay
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
+  h.value(kEmitRevision);
   h.text(compiler);  // NVRTC version and options
   return h.hex();
 }

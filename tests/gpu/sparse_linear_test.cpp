@@ -330,8 +330,8 @@ TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
   layers.emplace_back(w[1], bias[1], generic);
   layers.emplace_back(w[2], bias[2], tuned);
   for (int64_t n : {49, 600}) {
+    for (auto& l : layers) l.prepare(n);
     for (bool own_stream : {true, false}) {
-      for (auto& l : layers) l.prepare(n);
       const std::vector<float> x = random_values(static_cast<size_t>(size * n), static_cast<uint64_t>(n) + 3);
       cuda::DeviceBuffer<float> p(x.size(), "test P"), q(x.size(), "test Q");
       ASSERT_EQ(cudaMemcpy(p.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
