@@ -14,6 +14,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/device_buffer.hpp"
+#include "cuda/stream.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse_bench.hpp"
 
@@ -56,59 +57,28 @@ double median(std::vector<double> v) {
 // Times a prepared path: one round of `calls` back-to-back calls, then one replay of the graph.
 class PathTimer {
  public:
-  PathTimer(const Enqueue& enqueue, cudaStream_t stream, int calls) : enqueue_(enqueue), stream_(stream), calls_(calls) {
-    SPDNN_CUDA_CHECK(cudaEventCreate(&start_));
-    SPDNN_CUDA_CHECK(cudaEventCreate(&stop_));
-    cudaGraph_t g;
-    SPDNN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int c = 0; c < calls; ++c) enqueue(stream);
-    SPDNN_CUDA_CHECK(cudaStreamEndCapture(stream, &g));
-    const cudaError_t status = cudaGraphInstantiate(&exec_, g, 0);
-    cudaGraphDestroy(g);
-    SPDNN_CUDA_CHECK(status);
-  }
-  ~PathTimer() {
-    cudaGraphExecDestroy(exec_);
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
-  }
-  PathTimer(const PathTimer&) = delete;
-  PathTimer& operator=(const PathTimer&) = delete;
+  PathTimer(const Enqueue& enqueue, cudaStream_t stream, int calls)
+      : enqueue_(enqueue), stream_(stream), calls_(calls), graph_(enqueue, stream, calls) {}
 
   void round() {
     for (int c = 0; c < 5; ++c) enqueue_(stream_);  // warm up (clocks, caches)
-    SPDNN_CUDA_CHECK(cudaEventRecord(start_, stream_));
+    SPDNN_CUDA_CHECK(cudaEventRecord(start_.e, stream_));
     for (int c = 0; c < calls_; ++c) enqueue_(stream_);
-    SPDNN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    plain_.push_back(elapsed_us());
-    SPDNN_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));  // warm up
-    SPDNN_CUDA_CHECK(cudaEventRecord(start_, stream_));
-    SPDNN_CUDA_CHECK(cudaGraphLaunch(exec_, stream_));
-    SPDNN_CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    graph_.push_back(elapsed_us());
+    SPDNN_CUDA_CHECK(cudaEventRecord(stop_.e, stream_));
+    plain_.push_back(cuda::microseconds_per_call(start_.e, stop_.e, calls_));
+    graph_.replay();  // warm up
+    graph_times_.push_back(graph_.time_us());
   }
   double plain_us() const { return median(plain_); }
-  double graph_us() const { return median(graph_); }
+  double graph_us() const { return median(graph_times_); }
 
  private:
-  double elapsed_us() {
-    SPDNN_CUDA_CHECK(cudaEventSynchronize(stop_));
-    float ms = 0;
-    SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    return ms * 1000.0 / calls_;
-  }
   Enqueue enqueue_;
   cudaStream_t stream_;
   int calls_;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
-  cudaGraphExec_t exec_ = nullptr;
-  std::vector<double> plain_, graph_;
-};
-
-struct StreamGuard {
-  cudaStream_t stream = nullptr;
-  StreamGuard() { SPDNN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
-  ~StreamGuard() { cudaStreamDestroy(stream); }
+  cuda::CapturedCalls graph_;
+  cuda::Event start_{cudaEventDefault}, stop_{cudaEventDefault};
+  std::vector<double> plain_, graph_times_;
 };
 
 }  // namespace
@@ -138,8 +108,8 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
   for (int64_t r = 0; r < m; ++r)
     for (int64_t p = w.row_ptr[r]; p < w.row_ptr[r + 1]; ++p) dense[r * k + w.col_idx[p]] = w.values[p];
 
-  StreamGuard stream_guard;
-  cudaStream_t stream = stream_guard.stream;
+  cuda::Stream owned_stream;
+  cudaStream_t stream = owned_stream.s;
   cuda::DeviceBuffer<float> x_d(x.size(), "benchmark X (K x N)");
   SPDNN_CUDA_CHECK(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
   std::vector<cuda::DeviceBuffer<float>> outputs;
@@ -293,11 +263,11 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
 
 SparseBenchTiming time_sparse_linear(SparseLinear& layer, int64_t n, int rounds, int calls) {
   layer.prepare(n);
-  StreamGuard guard;
+  cuda::Stream stream;
   cuda::DeviceBuffer<float> x(static_cast<size_t>(layer.cols() * n), "timing input (K x N)");
   cuda::DeviceBuffer<float> y(static_cast<size_t>(layer.rows() * n), "timing output (M x N)");
   if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
-  PathTimer timer([&layer, xp = x.get(), yp = y.get(), n](cudaStream_t s) { layer.forward(xp, yp, n, s); }, guard.stream, calls);
+  PathTimer timer([&layer, xp = x.get(), yp = y.get(), n](cudaStream_t s) { layer.forward(xp, yp, n, s); }, stream.s, calls);
   for (int r = 0; r < rounds; ++r) timer.round();
   SparseBenchTiming t;
   t.path = layer.report().path;

@@ -24,6 +24,7 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/engine_factory.hpp"
 #include "cuda/sparse_kernels.hpp"
+#include "cuda/stream.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse_linear.hpp"
 
@@ -75,6 +76,11 @@ ModuleId module_id(const codegen::KernelShape& s) {
 // and sometimes worse, and one small layer lost (512 x 128 at N = 784: 3.2 -> 4.0 us).
 // (bench/results/sparse_explore_h100.md, item 12.)
 constexpr int kCandidatePrefetch = 32;
+
+// How tuning times its candidates, hashed into the key of a remembered choice so that choices made the
+// old way are made again: 1 (up to 0.4.0) the best of three rounds of back-to-back calls, 2 (0.4.1) the
+// mean of five rounds of CUDA-graph replays.
+constexpr uint64_t kTuningMethod = 2;
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
 // N) and wide blocks (only for N > 256), they do not depend on N, so that one compiled set serves every
@@ -326,36 +332,27 @@ struct SparseLinear::Impl {
     return loaded;
   }
 
-  double time_us(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    SPDNN_CUDA_CHECK(cudaEventCreate(&start));
-    std::unique_ptr<CUevent_st, cudaError_t (*)(cudaEvent_t)> start_guard(start, cudaEventDestroy);
-    SPDNN_CUDA_CHECK(cudaEventCreate(&stop));
-    std::unique_ptr<CUevent_st, cudaError_t (*)(cudaEvent_t)> stop_guard(stop, cudaEventDestroy);
-    for (int i = 0; i < 3; ++i) launch(c, x, y, n, stream);
-    constexpr int kReps = 20;
-    SPDNN_CUDA_CHECK(cudaEventRecord(start, stream));
-    for (int i = 0; i < kReps; ++i) launch(c, x, y, n, stream);
-    SPDNN_CUDA_CHECK(cudaEventRecord(stop, stream));
-    SPDNN_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0;
-    SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    return ms * 1000.0 / kReps;
-  }
-
-  // time_us, where a cluster launch the device refuses (cudaErrorClusterOutOfResources and the like:
-  // the GPU is shared, or partitioned) drops the candidate with a note instead of failing the layer.
-  // Errors that persist (the context is broken) are rethrown.
-  std::optional<double> try_time_us(const Choice& c, const float* x, float* y, int64_t n) {
-    if (c.module == nullptr || c.module->shape.k_slices == 1) return time_us(c, x, y, n, nullptr);
+  // A candidate's calls captured into a graph for timing (cuda/stream.hpp), after one direct call. A
+  // cluster launch the device refuses (cudaErrorClusterOutOfResources and the like: the GPU is shared,
+  // or partitioned) fails that call, and drops the candidate with a note instead of failing the layer;
+  // errors that persist (the context is broken) are rethrown.
+  static constexpr int kCallsPerTiming = 20;
+  std::unique_ptr<cuda::CapturedCalls> capture(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) {
+    auto enqueue = [this, c, x, y, n](cudaStream_t s) { launch(c, x, y, n, s); };
+    if (c.module == nullptr || c.module->shape.k_slices == 1) {
+      enqueue(stream);
+      return std::make_unique<cuda::CapturedCalls>(enqueue, stream, kCallsPerTiming);
+    }
     try {
-      return time_us(c, x, y, n, nullptr);
+      enqueue(stream);
+      SPDNN_CUDA_CHECK(cudaStreamSynchronize(stream));
+      return std::make_unique<cuda::CapturedCalls>(enqueue, stream, kCallsPerTiming);
     } catch (const Error& e) {
       if (cudaDeviceSynchronize() != cudaSuccess) throw;
       (void)cudaGetLastError();
       report.notes.push_back(fmt::format("a split-K candidate ({} K slices, {} threads) could not be launched: {}",
                                          c.module->shape.k_slices, c.threads, e.what()));
-      return std::nullopt;
+      return nullptr;
     }
   }
 
@@ -383,6 +380,7 @@ struct SparseLinear::Impl {
     tuning_hasher.text(compiler_id);
     tuning_hasher.text(SPDNN_VERSION);
     tuning_hasher.value(cuda::kGenericKernelRevision);  // the generic kernel competes in tuning
+    tuning_hasher.value(kTuningMethod);
     if (!options.dependent_launch) tuning_hasher.text("no dependent launch");  // timed as it will run
     const std::string tuning_key = tuning_hasher.hex();
 
@@ -428,18 +426,26 @@ struct SparseLinear::Impl {
           choices.push_back(Choice{m, threads, 0});
         }
       if (options.tune_against_generic) choices.push_back(Choice{});
-      // The best of kTuningRounds interleaved rounds: one timing of a cluster launch varied by half from
-      // run to run (8.7 vs 13.5 us), which changed the pick.
-      constexpr int kTuningRounds = 3;
-      std::vector<double> us(choices.size(), 1e300);
-      std::vector<bool> refused(choices.size(), false);
+      // Each candidate is timed as CUDA-graph replays, kTuningRounds of them interleaved, and scored by
+      // their mean. Replays leave out the host's launch cost, which for small layers varied more than the
+      // candidates differ (256 x 64 at 95%, N = 3136: 3.3-5.4 us back to back, 2.7-3.0 in a graph). The
+      // mean, not the best, because a kernel's time can change within a process: 128 x 512 at 90%, N =
+      // 784, 32 rows per group took 9.4 us in one round and 6.6 in the next (9.2 whenever it ran alone),
+      // and the best of three rounds picked it over a steady 5.6 us kernel (sparse_explore_h100.md, 15).
+      constexpr int kTuningRounds = 5;
+      cuda::Stream stream;
+      std::vector<std::unique_ptr<cuda::CapturedCalls>> timers;
+      for (const Choice& c : choices) timers.push_back(capture(c, x.get(), y.get(), n, stream.s));
+      std::vector<double> us(choices.size(), 0.0);
       for (int round = 0; round < kTuningRounds; ++round)
         for (size_t i = 0; i < choices.size(); ++i)
-          if (!refused[i]) {
-            const auto t_us = try_time_us(choices[i], x.get(), y.get(), n);
-            if (t_us) us[i] = std::min(us[i], *t_us);
-            else refused[i] = true;
+          if (timers[i]) {
+            if (round == 0) timers[i]->replay();  // warm up
+            us[i] += timers[i]->time_us() / kTuningRounds;
           }
+      std::vector<bool> refused(choices.size());
+      for (size_t i = 0; i < choices.size(); ++i) refused[i] = timers[i] == nullptr;
+      timers.clear();
       double best_us = 1e300, generic_us = 1e300;
       report.tuning.clear();
       bool any = false;
