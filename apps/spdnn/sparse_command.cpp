@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <atomic>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -342,13 +343,22 @@ Command add_sparse_command(CLI::App& app) {
         return todo[a.first_case].w.nnz() > todo[b.first_case].w.nnz();
       });
       std::vector<std::thread> pool;
+      std::exception_ptr failure;  // the first task's error (a fixed --shape the emitter cannot produce)
       for (unsigned t = 0; t < std::min<size_t>(jobs, tasks.size()); ++t)
         pool.emplace_back([&] {
           for (size_t k = next++; k < tasks.size(); k = next++) {
             const Case& c = todo[tasks[k].first_case];
             SparseLinearOptions o = options.linear;
             o.shape = tasks[k].shape;
-            const double seconds = precompile_sparse_linear(c.w, {}, c.n, arch, o);
+            double seconds = 0;
+            try {
+              seconds = precompile_sparse_linear(c.w, {}, c.n, arch, o);
+            } catch (...) {
+              std::lock_guard lock(print);
+              if (!failure) failure = std::current_exception();
+              next = tasks.size();
+              return;
+            }
             std::lock_guard lock(print);
             for (Case& same : todo)
               if (same.file == c.file) same.precompile_s += seconds;
@@ -357,6 +367,7 @@ Command add_sparse_command(CLI::App& app) {
           }
         });
       for (auto& t : pool) t.join();
+      if (failure) std::rethrow_exception(failure);
       if (bo->compile_only) {
         fmt::print("compiled {} kernel modules for sm_{} into {}\n", tasks.size(), arch,
                    options.linear.cache_dir.empty() ? std::string("the default kernel cache") : options.linear.cache_dir.string());

@@ -509,6 +509,7 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
                                 const SparseLinearOptions& options) {
   if (options.cache != KernelCacheMode::on)
     throw Error(Errc::usage, "precompiling kernels needs the kernel cache in mode 'on'");
+  if (options.shape) codegen::validate(kernel_shape(*options.shape));  // the caller's error, not a fallback
   if (!options.specialize || too_large(w, options) || n <= 0) return 0;
   codegen::KernelCache cache(options.cache_dir, options.cache);
   const std::string layer = codegen::layer_key(w, bias, options.relu);

@@ -232,6 +232,9 @@ TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   EXPECT_GE(modules, 1u);
   EXPECT_EQ(spdnn_cli(command).exit_code, 0) << "a second run finds everything cached";
   expect_one_line_error(spdnn_cli(command + " --cache off"), "--compile-only fills the kernel cache");
+  // A fixed shape the emitter cannot produce (split-K partial sums of 32 rows for 1024 threads exceed
+  // shared memory) is an error, not a silent skip reported as compiled.
+  expect_one_line_error(spdnn_cli(command + " --shape 32,1,1024,8,0,8,1024"), "exceed shared memory");
 #else
   expect_one_line_error(o, "sparse linear layers need a GPU build of spdnn");
 #endif
