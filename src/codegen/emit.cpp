@@ -316,6 +316,11 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
   return fmt::to_string(out);
 }
 
+std::vector<std::string> unit_compile_options(const KernelShape& shape) {
+  if (shape.max_threads <= 256) return {};  // 255 registers, as ptxas gives the bound of 256 anyway
+  return {fmt::format("-maxrregcount={}", 65536 / shape.max_threads)};
+}
+
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
                                                   const KernelShape& shape, int64_t unit_nnz) {
   check_inputs(w, bias, shape);

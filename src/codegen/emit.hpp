@@ -81,4 +81,9 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
                                                   const KernelShape& shape, int64_t unit_nnz);
 
+// NVRTC options for every unit of emit_sparse_linear_units: the register cap of the launch bound
+// (-maxrregcount), which the kernel's unit gets from __launch_bounds__ and the others must share for
+// nvJitLink to link their calls.
+std::vector<std::string> unit_compile_options(const KernelShape& shape);
+
 }  // namespace spdnn::codegen

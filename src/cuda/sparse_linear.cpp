@@ -154,7 +154,9 @@ Compiled compile_and_store(const CsrMatrix& w, const std::vector<float>& bias, c
     const auto units = codegen::emit_sparse_linear_units(w, bias, options.relu, shape, kUnitNnz);
     c.generate_seconds = seconds_since(t);
     t = Clock::now();
-    c.cubin = codegen::compile_and_link_cuda(units, arch, name, options.compiler_options).cubin;
+    std::vector<std::string> compile_options = options.compiler_options;
+    for (auto& o : codegen::unit_compile_options(shape)) compile_options.push_back(std::move(o));
+    c.cubin = codegen::compile_and_link_cuda(units, arch, name, compile_options).cubin;
   }
   c.compile_seconds = seconds_since(t);
   c.store_failure = cache.store(key, c.cubin);

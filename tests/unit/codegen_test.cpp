@@ -301,6 +301,15 @@ TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
     const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
+  // Wider launch bounds: the kernel's unit caps its registers, so the group functions of the other
+  // units must be compiled under the same cap, or nvJitLink refuses the call ("entry function with max
+  // regcount of 128 calls function 'group1' with regcount of 131").
+  for (int bound : {512, 1024}) {
+    const KernelShape shape{32, 1, 128, 1, 0, 32, bound};
+    const auto units = emit_sparse_linear_units(w, {}, true, shape, 200);
+    const CompiledModule m = compile_and_link_cuda(units, 90, "capped_linked.cu", unit_compile_options(shape));
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
   try {
     compile_and_link_cuda({"extern \"C\" __device__ void missing(); extern \"C\" __global__ void k() { missing(); }"}, 90, "unlinked.cu");
     FAIL() << "an undefined function links";
