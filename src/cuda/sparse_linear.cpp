@@ -342,16 +342,13 @@ struct SparseLinear::Impl {
   static constexpr int kCallsPerTiming = 20;
   std::unique_ptr<cuda::CapturedCalls> capture(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) {
     auto enqueue = [this, c, x, y, n](cudaStream_t s) { launch(c, x, y, n, s); };
-    if (c.module == nullptr || c.module->shape.k_slices == 1) {
-      enqueue(stream);
-      return std::make_unique<cuda::CapturedCalls>(enqueue, stream, kCallsPerTiming);
-    }
+    const bool cluster = c.module != nullptr && c.module->shape.k_slices > 1;
     try {
       enqueue(stream);
-      SPDNN_CUDA_CHECK(cudaStreamSynchronize(stream));
+      if (cluster) SPDNN_CUDA_CHECK(cudaStreamSynchronize(stream));  // a refused launch fails here
       return std::make_unique<cuda::CapturedCalls>(enqueue, stream, kCallsPerTiming);
     } catch (const Error& e) {
-      if (cudaDeviceSynchronize() != cudaSuccess) throw;
+      if (!cluster || cudaDeviceSynchronize() != cudaSuccess) throw;
       (void)cudaGetLastError();
       report.notes.push_back(fmt::format("a split-K candidate ({} K slices, {} threads) could not be launched: {}",
                                          c.module->shape.k_slices, c.threads, e.what()));
@@ -446,14 +443,11 @@ struct SparseLinear::Impl {
             if (round == 0) timers[i]->replay();  // warm up
             us[i] += timers[i]->time_us() / kTuningRounds;
           }
-      std::vector<bool> refused(choices.size());
-      for (size_t i = 0; i < choices.size(); ++i) refused[i] = timers[i] == nullptr;
-      timers.clear();
       double best_us = 1e300, generic_us = 1e300;
       report.tuning.clear();
       bool any = false;
       for (size_t i = 0; i < choices.size(); ++i) {
-        if (refused[i]) continue;
+        if (!timers[i]) continue;  // refused
         if (choices[i].module == nullptr) {
           generic_us = us[i];
           report.tuning.push_back({std::nullopt, us[i]});
@@ -462,6 +456,7 @@ struct SparseLinear::Impl {
         report.tuning.push_back({shape_option(shape_of(choices[i])), us[i]});
         if (us[i] < best_us) best_us = us[i], best = choices[i], any = true;
       }
+      timers.clear();
       SPDNN_CUDA_CHECK(cudaDeviceSynchronize());
       report.tune_seconds += seconds_since(t);
       if (!any) return use_generic(n, "no generated kernel could be launched on this device");
