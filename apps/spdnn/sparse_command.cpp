@@ -204,9 +204,7 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
   for (auto& v : x) v = uniform(rng);
   const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, relu);
   const std::vector<float> y = layer.forward_host(x, n);
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < y.size(); ++i) diff = std::max(diff, std::abs(y[i] - ref[i])), scale = std::max(scale, std::abs(ref[i]));
-  const double error = scale > 0 ? diff / scale : diff;
+  const double error = max_relative_error(y, ref);
   const bool ok = error <= 1e-5;
   const SparseBenchTiming t = time_sparse_linear(layer, n, 3, 100);
   fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");

@@ -20,6 +20,11 @@ namespace spdnn {
 std::vector<double> sparse_linear_reference(const CsrMatrix& w, const std::vector<float>& x, int64_t n,
                                             const std::vector<float>& bias, bool relu);
 
+// How far y is from the reference: max |y - ref| / max |ref| (with every |ref| zero, max |y - ref|), the
+// figure checked against 1e-5 in fp32. A NaN or infinity in y makes it infinite, so that it fails every
+// check instead of being passed over. Throws Error(mismatch) when the sizes differ.
+double max_relative_error(const std::vector<float>& y, const std::vector<double>& ref);
+
 // How the on-disk kernel cache is used: not at all, read but never written, or read and written.
 enum class KernelCacheMode { off, load_only, on };
 KernelCacheMode parse_kernel_cache_mode(const std::string& text);  // "off", "load-only", "on"
@@ -89,7 +94,8 @@ class SparseLinear {
   int64_t cols() const;
   void prepare(int64_t n);
   // y (M x n) = act(W * x + b) for device pointers; `stream` is a cudaStream_t (nullptr: default).
-  // Asynchronous once prepared; capturable into a CUDA graph.
+  // Asynchronous once prepared; capturable into a CUDA graph once prepared (a first call for an N inside
+  // a capture throws Error(usage), leaving the capture intact).
   void forward(const float* x, float* y, int64_t n, void* stream = nullptr);
   // Convenience for host data: copies x (K x n) to the device, runs forward(), returns y (M x n).
   std::vector<float> forward_host(const std::vector<float>& x, int64_t n, bool generic = false);

@@ -1,6 +1,10 @@
 // The float64 reference of a sparse linear layer (see sparse_linear.hpp).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "spdnn/error.hpp"
 #include "spdnn/sparse_linear.hpp"
 
@@ -26,6 +30,18 @@ std::vector<double> sparse_linear_reference(const CsrMatrix& w, const std::vecto
     }
   }
   return y;
+}
+
+double max_relative_error(const std::vector<float>& y, const std::vector<double>& ref) {
+  if (y.size() != ref.size())
+    throw Error(Errc::mismatch, fmt::format("relative error: {} values against a reference of {}", y.size(), ref.size()));
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (!std::isfinite(y[i])) return std::numeric_limits<double>::infinity();
+    diff = std::max(diff, std::abs(static_cast<double>(y[i]) - ref[i]));
+    scale = std::max(scale, std::abs(ref[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
 }
 
 }  // namespace spdnn

@@ -40,15 +40,6 @@ struct Path {
   std::function<void()> release;  // library handles to free
 };
 
-double max_rel_error(const std::vector<float>& y, const std::vector<double>& ref) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < y.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(y[i]) - ref[i]));
-    scale = std::max(scale, std::abs(ref[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -243,7 +234,7 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
     } else {
       SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), p.y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
     }
-    t.max_rel_error = max_rel_error(y, ref);
+    t.max_rel_error = max_relative_error(y, ref);
     timers.push_back(std::make_unique<PathTimer>(p.enqueue, stream, options.calls));
     timings.push_back(t);
   }

@@ -362,7 +362,9 @@ struct SparseLinear::Impl {
     if (report.path != "specialized") report.path = "generic";
   }
 
-  void prepare(int64_t n) {
+  // `stream`: the stream of the forward() that asks, which must not be capturing when a kernel is still
+  // to be chosen (see below).
+  void prepare(int64_t n, cudaStream_t stream = nullptr) {
     if (n <= 0) throw Error(Errc::usage, fmt::format("sparse linear: N = {} columns", n));
     if (chosen.count(n) != 0) return;
     if (!options.specialize) return use_generic(n, "specialization turned off");
@@ -403,6 +405,16 @@ struct SparseLinear::Impl {
       shapes = {t->shape};
     } else if (!options.tune) {
       shapes.resize(1);
+    }
+    // Choosing loads modules, allocates, times and synchronizes: calls that a stream capture forbids, and
+    // that would invalidate the caller's graph. So a first forward() inside a capture is refused, with the
+    // remedy, before any of them, and the capture stays usable.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &capturing) != cudaSuccess || capturing != cudaStreamCaptureStatusNone) {
+      (void)cudaGetLastError();
+      throw Error(Errc::usage, fmt::format("sparse linear: the kernel for N = {} is chosen on its first use, which "
+                                           "cannot happen inside a CUDA graph capture; call prepare({}) before "
+                                           "capturing", n, n));
     }
     std::string error;
     const auto loaded = obtain(shapes, &error);
@@ -475,7 +487,7 @@ struct SparseLinear::Impl {
   }
 
   void forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
-    prepare(n);
+    prepare(n, stream);
     Choice c = chosen.at(n);
     if (c.module != nullptr && c.module->shape.cols_per_thread > 1) {
       const auto align = static_cast<uintptr_t>(c.module->shape.cols_per_thread * sizeof(float));

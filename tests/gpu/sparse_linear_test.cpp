@@ -44,15 +44,6 @@ std::vector<float> random_values(size_t count, uint64_t seed) {
   return x;
 }
 
-// max |y - ref| / max |ref|; with every |ref| zero, the max |y - ref|.
-double relative_error(const std::vector<float>& y, const std::vector<double>& ref) {
-  EXPECT_EQ(y.size(), ref.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < std::min(y.size(), ref.size()); ++i)
-    diff = std::max(diff, std::abs(y[i] - ref[i])), scale = std::max(scale, std::abs(ref[i]));
-  return scale > 0 ? diff / scale : diff;
-}
-
 // A random M x K layer without bias, an N-column input for it and the float64 answer.
 struct LayerCase {
   CsrMatrix w;
@@ -95,8 +86,8 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
   for (int64_t n : {1, 7, 49, 256}) {
     const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n));
     const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
-    EXPECT_LE(relative_error(layer.forward_host(x, n), ref), 1e-5) << "specialized, N = " << n;
-    EXPECT_LE(relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
+    EXPECT_LE(max_relative_error(layer.forward_host(x, n), ref), 1e-5) << "specialized, N = " << n;
+    EXPECT_LE(max_relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
   // By default the generic kernel competes in the tuning and wins only where it was timed faster.
@@ -107,7 +98,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     o.cache_dir = own.path();
     SparseLinear competing(w, bias, o);
     const std::vector<float> x = random_values(static_cast<size_t>(c.k * 49), 49);
-    EXPECT_LE(relative_error(competing.forward_host(x, 49), sparse_linear_reference(w, x, 49, bias, c.relu)), 1e-5);
+    EXPECT_LE(max_relative_error(competing.forward_host(x, 49), sparse_linear_reference(w, x, 49, bias, c.relu)), 1e-5);
     const auto& tried = competing.report().tuning;
     const auto generic = std::find_if(tried.begin(), tried.end(), [](const auto& t) { return !t.shape; });
     ASSERT_NE(generic, tried.end()) << "the generic kernel was timed";
@@ -130,7 +121,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
       if (n % shape.cols_per_thread != 0) continue;
       const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n + 1));
       const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
-      EXPECT_LE(relative_error(split.forward_host(x, n), ref), 1e-5)
+      EXPECT_LE(max_relative_error(split.forward_host(x, n), ref), 1e-5)
           << shape.k_slices << " K slices, " << shape.column_blocks << " column blocks, N = " << n;
     }
     EXPECT_EQ(split.report().shape.k_slices, shape.k_slices);
@@ -162,7 +153,7 @@ TEST(SparseLinear, RealMobileNetWeights) {
   SparseLinear layer(w, bias, isolated(dir, true));
   for (int64_t n : {196, 784}) {
     const std::vector<float> x = random_values(static_cast<size_t>(w.cols * n), 3);
-    EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << n;
+    EXPECT_LE(max_relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
 }
@@ -173,11 +164,11 @@ TEST(SparseLinear, CacheServesASecondLayerAndRebuildsACorruptedFile) {
   const auto [w, x, ref] = layer_case(48, 96, 0.1, 4, 64, true);
   {
     SparseLinear first(w, {}, isolated(dir, true));
-    EXPECT_LE(relative_error(first.forward_host(x, 64), ref), 1e-5);
+    EXPECT_LE(max_relative_error(first.forward_host(x, 64), ref), 1e-5);
     EXPECT_GE(first.report().modules_compiled, 1);
   }
   SparseLinear second(w, {}, isolated(dir, true));
-  EXPECT_LE(relative_error(second.forward_host(x, 64), ref), 1e-5);
+  EXPECT_LE(max_relative_error(second.forward_host(x, 64), ref), 1e-5);
   EXPECT_EQ(second.report().modules_compiled, 0);
   EXPECT_GE(second.report().cache_hits, 2) << "the tuning record and the chosen module";
 
@@ -189,7 +180,7 @@ TEST(SparseLinear, CacheServesASecondLayerAndRebuildsACorruptedFile) {
       f.put('\xa5');
     }
   SparseLinear third(w, {}, isolated(dir, true));
-  EXPECT_LE(relative_error(third.forward_host(x, 64), ref), 1e-5);
+  EXPECT_LE(max_relative_error(third.forward_host(x, 64), ref), 1e-5);
   EXPECT_EQ(third.report().modules_compiled, 1) << "the corrupted module is rebuilt";
   ASSERT_FALSE(third.report().notes.empty());
   EXPECT_NE(third.report().notes.front().find("rebuilt"), std::string::npos) << third.report().notes.front();
@@ -224,14 +215,14 @@ TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
   SparseLinearOptions broken = isolated(dir, false);
   broken.compiler_options = {"--no-such-nvrtc-option"};
   SparseLinear a(w, {}, broken);
-  EXPECT_LE(relative_error(a.forward_host(x, 50), ref), 1e-5);
+  EXPECT_LE(max_relative_error(a.forward_host(x, 50), ref), 1e-5);
   EXPECT_EQ(a.report().path, "generic");
   EXPECT_NE(a.report().reason.find("code generation failed"), std::string::npos) << a.report().reason;
 
   SparseLinearOptions small = isolated(dir, false);
   small.max_unrolled_nnz = 10;
   SparseLinear b(w, {}, small);
-  EXPECT_LE(relative_error(b.forward_host(x, 50), ref), 1e-5);
+  EXPECT_LE(max_relative_error(b.forward_host(x, 50), ref), 1e-5);
   EXPECT_NE(b.report().reason.find("unroll limit"), std::string::npos) << b.report().reason;
 
   SparseLinearOptions load_only = isolated(dir, false);
@@ -239,7 +230,7 @@ TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
   test::TempDir empty;
   load_only.cache_dir = empty.path();
   SparseLinear c(w, {}, load_only);
-  EXPECT_LE(relative_error(c.forward_host(x, 50), ref), 1e-5);
+  EXPECT_LE(max_relative_error(c.forward_host(x, 50), ref), 1e-5);
   EXPECT_EQ(c.report().path, "specialized");
   EXPECT_TRUE(fs::is_empty(empty.path())) << "load-only compiled in memory and wrote nothing";
 }
@@ -254,7 +245,7 @@ TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
     SparseLinearOptions o = isolated(dir, true);
     o.shape = SparseLinearOptions::Shape{32, 1, 64, slices};
     SparseLinear layer(w, {}, o);
-    EXPECT_LE(relative_error(layer.forward_host(x, 49), ref), 1e-5) << slices << " K slices";
+    EXPECT_LE(max_relative_error(layer.forward_host(x, 49), ref), 1e-5) << slices << " K slices";
     EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
   }
 }
@@ -284,7 +275,7 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   SparseLinear layer(w, bias, o);
   for (int64_t n : {1, 32, 33, 49, 64, 65, 130, 255, 256, 258, 392, 512, 513, 1000}) {
     const std::vector<float> x = random_values(static_cast<size_t>(k * n), static_cast<uint64_t>(n) + 40);
-    EXPECT_LE(relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "N = " << n;
+    EXPECT_LE(max_relative_error(layer.forward_host(x, n), sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "N = " << n;
   }
   EXPECT_EQ(layer.report().path, "generic");
 
@@ -304,7 +295,7 @@ TEST(SparseLinear, GenericKernelSplitsLongRowsAtAnyWidthAndAlignment) {
   layer.forward(x_d + 1, y_d + 1, n);
   std::vector<float> y(static_cast<size_t>(m * n));
   ASSERT_EQ(cudaMemcpy(y.data(), y_d + 1, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
-  EXPECT_LE(relative_error(y, sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "unaligned";
+  EXPECT_LE(max_relative_error(y, sparse_linear_reference(w, x, n, bias, true)), 1e-5) << "unaligned";
 }
 
 // Layers launched back to back with programmatic dependent launch (the default), ping-ponging between
@@ -350,7 +341,7 @@ TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
       ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
       ASSERT_EQ(cudaMemcpy(y.data(), in, y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
       if (own_stream) cudaStreamDestroy(stream);
-      EXPECT_LE(relative_error(y, std::vector<double>(expected.begin(), expected.end())), 1e-5)
+      EXPECT_LE(max_relative_error(y, std::vector<double>(expected.begin(), expected.end())), 1e-5)
           << "N = " << n << (own_stream ? ", own stream" : ", default stream");
     }
   }
@@ -358,6 +349,60 @@ TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
   EXPECT_EQ(layers[0].report().shape.k_slices, 4);
   EXPECT_EQ(layers[1].report().path, "generic");
   EXPECT_EQ(layers[2].report().path, "specialized") << layers[2].report().reason;
+}
+
+// A user's CUDA graph: a first forward() for an N inside a capture is refused (choosing its kernel needs
+// calls a capture forbids) and leaves the capture usable; once prepared, a generated layer and a generic
+// one (which has nothing to choose, so needs no prepare) capture, and the replayed graph gives float64's
+// answer for the two layers in a row.
+TEST(SparseLinear, ForwardIsCapturedIntoAGraphOncePrepared) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const int64_t m = 96, k = 80, n = 45;
+  const CsrMatrix w1 = random_weights(m, k, 0.1, 61), w2 = random_weights(k, m, 0.2, 62);
+  const std::vector<float> b1 = random_values(static_cast<size_t>(m), 63), b2 = random_values(static_cast<size_t>(k), 64);
+  SparseLinearOptions generic = isolated(dir, true);
+  generic.specialize = false;
+  SparseLinear first(w1, b1, isolated(dir, true)), second(w2, b2, generic);
+  const std::vector<float> x = random_values(static_cast<size_t>(k * n), 65);
+  cuda::DeviceBuffer<float> x_d(x.size(), "test X"), h_d(static_cast<size_t>(m * n), "test H"), y_d(x.size(), "test Y");
+  ASSERT_EQ(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  try {
+    first.forward(x_d.get(), h_d.get(), n, stream);
+    ADD_FAILURE() << "a first forward() inside a capture was not refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::usage);
+    EXPECT_NE(std::string(e.what()).find("prepare(45)"), std::string::npos) << e.what();
+  }
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess) << "the refusal broke the capture";
+  cudaGraphDestroy(graph);
+
+  first.prepare(n);
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  first.forward(x_d.get(), h_d.get(), n, stream);
+  second.forward(h_d.get(), y_d.get(), n, stream);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaMemset(y_d.get(), 0xff, x.size() * sizeof(float)), cudaSuccess);  // NaNs unless overwritten
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  std::vector<float> y(x.size());
+  ASSERT_EQ(cudaMemcpy(y.data(), y_d.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+
+  const std::vector<double> h = sparse_linear_reference(w1, x, n, b1, true);
+  const std::vector<double> ref = sparse_linear_reference(w2, std::vector<float>(h.begin(), h.end()), n, b2, true);
+  EXPECT_LE(max_relative_error(y, ref), 1e-5);
+  EXPECT_EQ(first.report().path, "specialized") << first.report().reason;
+  EXPECT_EQ(second.report().path, "generic");
 }
 
 TEST(SparseLinear, BadSizesAreErrors) {

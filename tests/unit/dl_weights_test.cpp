@@ -131,4 +131,14 @@ TEST(SparseLinearReference, HandComputed) {
   EXPECT_THROW(sparse_linear_reference(w, x, 3, {}, false), Error);
 }
 
+TEST(SparseLinearReference, RelativeErrorFailsOnNaN) {
+  EXPECT_DOUBLE_EQ(max_relative_error({1.0f, -2.5f}, {1.0, -2.0}), 0.25);  // max diff 0.5 / max |ref| 2
+  EXPECT_DOUBLE_EQ(max_relative_error({0.5f, 0.0f}, {0.0, 0.0}), 0.5);    // all-zero reference: absolute
+  EXPECT_EQ(max_relative_error({}, {}), 0.0);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(max_relative_error({1.0f, nan}, {1.0, 1.0}), std::numeric_limits<double>::infinity());
+  EXPECT_EQ(max_relative_error({inf, 1.0f}, {1.0, 1.0}), std::numeric_limits<double>::infinity());
+  EXPECT_THROW(max_relative_error({1.0f}, {1.0, 2.0}), Error);
+}
+
 }  // namespace spdnn
