@@ -180,33 +180,37 @@ std::optional<std::string> KernelCache::store(const std::string& key, const std:
 std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& key) {
   if (!reads()) return std::nullopt;
   std::ifstream in(tuning_path(key));
-  std::string tag;
-  Tuned t;
   // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks> <prefetch> <max_threads>" (older records end earlier; what they lack takes its default).
-  std::string stored_key;
-  if (!(in >> tag >> stored_key >> t.shape.rows_per_group >> t.shape.cols_per_thread >> t.shape.threads >> t.microseconds))
+  // <column_blocks> <prefetch> <max_threads>" (older records end earlier; what they lack takes its
+  // default). Rows per group 0 records that the generic kernel won.
+  std::string tag, stored_key;
+  KernelShape shape;
+  Tuned t;
+  if (!(in >> tag >> stored_key >> shape.rows_per_group >> shape.cols_per_thread >> shape.threads >> t.microseconds))
     return std::nullopt;
-  if (!(in >> t.shape.k_slices)) t.shape.k_slices = 1;
-  if (!(in >> t.shape.column_blocks)) t.shape.column_blocks = 0;
-  if (!(in >> t.shape.prefetch)) t.shape.prefetch = 0;
-  if (!(in >> t.shape.max_threads)) t.shape.max_threads = kMaxThreads;
+  if (!(in >> shape.k_slices)) shape.k_slices = 1;
+  if (!(in >> shape.column_blocks)) shape.column_blocks = 0;
+  if (!(in >> shape.prefetch)) shape.prefetch = 0;
+  if (!(in >> shape.max_threads)) shape.max_threads = kMaxThreads;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
-  if (t.shape.rows_per_group == 0) return t;  // the generic kernel won
+  if (shape.rows_per_group == 0) return t;
   try {
-    validate(t.shape);
+    validate(shape);
   } catch (const Error&) {
     return std::nullopt;
   }
+  t.shape = shape;
   return t;
 }
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {}\n", key, t.shape.rows_per_group,
-                                                       t.shape.cols_per_thread, t.shape.threads, t.microseconds,
-                                                       t.shape.k_slices, t.shape.column_blocks, t.shape.prefetch,
-                                                       t.shape.max_threads));
+  KernelShape shape = t.shape.value_or(KernelShape{});
+  if (!t.shape) shape.rows_per_group = 0;
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {}\n", key, shape.rows_per_group,
+                                                       shape.cols_per_thread, shape.threads, t.microseconds,
+                                                       shape.k_slices, shape.column_blocks, shape.prefetch,
+                                                       shape.max_threads));
 }
 
 }  // namespace spdnn::codegen

@@ -66,7 +66,7 @@ class KernelCache {
 
   // Tuning record: the best shape and its measured time for (layer, n, arch).
   struct Tuned {
-    KernelShape shape;  // rows_per_group 0: the generic kernel was faster than every generated one
+    std::optional<KernelShape> shape;  // none: the generic kernel was faster than every generated one
     double microseconds = 0;
   };
   std::optional<Tuned> load_tuning(const std::string& key);

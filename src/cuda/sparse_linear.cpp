@@ -395,14 +395,14 @@ struct SparseLinear::Impl {
         throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
                                              remembered->cols_per_thread));
       shapes = {*remembered};
-    } else if (auto t = cache.load_tuning(tuning_key); t && t->shape.rows_per_group == 0) {
+    } else if (auto t = cache.load_tuning(tuning_key); t && !t->shape) {
       ++report.cache_hits;
       return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us, remembered)",
                                         t->microseconds));
-    } else if (t && n % t->shape.cols_per_thread == 0) {
+    } else if (t && n % t->shape->cols_per_thread == 0) {
       ++report.cache_hits;
       remembered = t->shape;
-      shapes = {t->shape};
+      shapes = {*t->shape};
     } else if (!options.tune) {
       shapes.resize(1);
     }
@@ -473,9 +473,7 @@ struct SparseLinear::Impl {
       report.tune_seconds += seconds_since(t);
       if (!any) return use_generic(n, "no generated kernel could be launched on this device");
       if (generic_us < best_us) {
-        codegen::KernelShape generic;
-        generic.rows_per_group = 0;
-        cache.store_tuning(tuning_key, {generic, generic_us});
+        cache.store_tuning(tuning_key, {std::nullopt, generic_us});
         return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us vs {:.1f} us)",
                                           generic_us, best_us));
       }

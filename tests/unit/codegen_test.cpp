@@ -242,12 +242,12 @@ TEST(KernelCache, ModesAndTuningRecords) {
   test::TempDir dir;
   const std::string key = layer_key(small_matrix(), {}, false);
   KernelCache on(dir.path(), KernelCacheMode::on);
-  on.store_tuning(key, {{32, 1, 256, 8, 17}, 4.5});
+  on.store_tuning(key, {KernelShape{32, 1, 256, 8, 17}, 4.5});
   auto t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8, 17}));
   EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
-  on.store_tuning(key, {{16, 1, 512, 1, 0, 0, 1024}, 3.5});
+  on.store_tuning(key, {KernelShape{16, 1, 512, 1, 0, 0, 1024}, 3.5});
   t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
@@ -256,6 +256,12 @@ TEST(KernelCache, ModesAndTuningRecords) {
   t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
+  // The generic kernel won: a record without a shape.
+  on.store_tuning(key, {std::nullopt, 2.5});
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_FALSE(t->shape.has_value());
+  EXPECT_DOUBLE_EQ(t->microseconds, 2.5);
   ASSERT_FALSE(on.store(key, {'x'}).has_value());
 
   KernelCache load_only(dir.path(), KernelCacheMode::load_only);
