@@ -94,8 +94,8 @@ class SparseLinear {
   int64_t cols() const;
   void prepare(int64_t n);
   // y (M x n) = act(W * x + b) for device pointers; `stream` is a cudaStream_t (nullptr: default).
-  // Asynchronous once prepared; capturable into a CUDA graph once prepared (a first call for an N inside
-  // a capture throws Error(usage), leaving the capture intact).
+  // Asynchronous, and capturable into a CUDA graph, once prepared for n: a first call for an n inside a
+  // capture throws Error(usage) and leaves the capture intact.
   void forward(const float* x, float* y, int64_t n, void* stream = nullptr);
   // Convenience for host data: copies x (K x n) to the device, runs forward(), returns y (M x n).
   std::vector<float> forward_host(const std::vector<float>& x, int64_t n, bool generic = false);
