@@ -47,7 +47,7 @@ struct SparseLinearOptions {
   // same. It hides part of the launch latency that dominates small layers (on an H100, ResNet-50 1x1
   // layers at 95%, batch 1, CUDA graph: 3.7 -> 3.5 us). false: launched as plain stream-ordered kernels.
   bool dependent_launch = true;
-  // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group, columns per
+  // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group (1..128), columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
   // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
   // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound).

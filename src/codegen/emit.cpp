@@ -14,8 +14,8 @@
 namespace spdnn::codegen {
 
 void validate(const KernelShape& s) {
-  if (s.rows_per_group < 1 || s.rows_per_group > 64)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} rows per group (1..64)", s.rows_per_group));
+  if (s.rows_per_group < 1 || s.rows_per_group > 128)
+    throw Error(Errc::usage, fmt::format("kernel shape: {} rows per group (1..128)", s.rows_per_group));
   if (s.cols_per_thread != 1 && s.cols_per_thread != 2 && s.cols_per_thread != 4)
     throw Error(Errc::usage, fmt::format("kernel shape: {} columns per thread (1, 2 or 4)", s.cols_per_thread));
   if (s.max_threads != 256 && s.max_threads != 512 && s.max_threads != 1024)

@@ -83,7 +83,7 @@ constexpr int kCandidatePrefetch = 32;
 constexpr uint64_t kTuningMethod = 2;
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
-// N) and wide blocks (only for N > 256), they do not depend on N, so that one compiled set serves every
+// N), wide blocks (only for N > 256) and tall groups (N >= 1024), they do not depend on N, so that one compiled set serves every
 // batch size. More rows per group reuse each X load more and make fewer functions (faster compiles);
 // fewer rows make more blocks when N is small. Compile time grows with the code, so larger matrices try
 // fewer shapes, and only small ones try several columns per thread (which multiplies the code). Split K
@@ -110,6 +110,17 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // with T * C >= 2N, half of them idle), which is where they cannot pay for their compile.
   if (w.cols <= 512 && w.nnz() <= 32768 && n > 256)
     for (int bound : {512, 1024}) add({std::min(32, max_rows), 1, 128, 1, 0, 0, bound});
+  // Taller groups where X is wide. Each group loads, for every column, the rows of X its nonzeros need,
+  // so the loads from L2 scale with the number of groups: at batch 8 the 32-row kernels of most layers
+  // moved X at 5-6.6 TB/s, about L2's rate. 64 and 128 rows halve and quarter those loads (90% / 95%,
+  // CUDA graph, us): 128 x 256 at N = 25088 17.6 -> 10.3 / 13.1 -> 7.7; 512 x 128 at N = 6272 9.4 -> 6.6
+  // / 8.0 -> 5.8; 512 x 256 at N = 6272 17.9 -> 12.6 / 13.4 -> 9.8; 1024 x 512 at N = 1568 27.3 -> 21.7
+  // / 16.5 -> 12.2. A group's code grows with its rows, so they lose where a block's chain of code sets
+  // the time (256 x 1024 at N = 1568: 19.0 -> 28.9) or where few blocks would fill the GPU (small N).
+  // (bench/results/sparse_explore_h100.md, item 16.)
+  if (n >= 1024 && w.nnz() <= 65536)
+    for (int tall : {64, 128})
+      if (w.rows >= tall) add({tall, 1, 128});
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
   int r = std::min(32, max_rows), slices = 1;
@@ -384,9 +395,13 @@ struct SparseLinear::Impl {
     tuning_hasher.value(cuda::kGenericKernelRevision);  // the generic kernel competes in tuning
     tuning_hasher.value(kTuningMethod);
     if (!options.dependent_launch) tuning_hasher.text("no dependent launch");  // timed as it will run
+    // A remembered choice stands for the candidates it was chosen among: when they change (tall groups
+    // were added without a change of version, which would have made every compiled module stale), the
+    // layer is tuned again instead of keeping a choice that never saw the new ones.
+    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);
+    for (const auto& s : shapes) tuning_hasher.text(codegen::module_key(layer, s, arch, compiler_id));
     const std::string tuning_key = tuning_hasher.hex();
 
-    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);
     std::optional<codegen::KernelShape> remembered;
     if (const auto& f = options.shape) {
       remembered = kernel_shape(*f);

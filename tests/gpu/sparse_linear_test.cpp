@@ -109,11 +109,13 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
   }
   // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), each
   // with one block per step of columns and with blocks that loop over the columns; a loop without split K;
-  // launch bounds of 512 and 1024 threads, blocks that wide (ptxas may spill: still exact).
+  // launch bounds of 512 and 1024 threads, blocks that wide (ptxas may spill: still exact); tall groups
+  // of 64 and 128 rows (a last group cut short where M is not a multiple).
   using Shape = SparseLinearOptions::Shape;
   for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
                             Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}, Shape{32, 1, 512, 1, 0, 0, 512},
-                            Shape{16, 2, 1024, 1, 0, 0, 1024}, Shape{8, 1, 1024, 4, 0, 0, 1024}}) {
+                            Shape{16, 2, 1024, 1, 0, 0, 1024}, Shape{8, 1, 1024, 4, 0, 0, 1024}, Shape{64, 1, 128},
+                            Shape{128, 1, 64}, Shape{64, 2, 256, 1, 0, 32}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
     o.shape = shape;
     SparseLinear split(w, bias, o);

@@ -149,7 +149,7 @@ TEST(Emit, UnitsHoldEveryGroupOnceAndTheKernelDeclaresThem) {
 
 TEST(Emit, GroupsCoverAllRows) {
   const CsrMatrix w = random_weights(37, 20, 0.3, 3);
-  for (int r : {1, 5, 8, 37, 64}) {
+  for (int r : {1, 5, 8, 37, 64, 128}) {
     const std::string src = emit_sparse_linear(w, {}, false, {r, 1, 64});
     EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), static_cast<size_t>(row_groups({r, 1, 64}, 37)));
     EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
@@ -163,6 +163,7 @@ TEST(Emit, RejectsBadShapesAndSizes) {
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 3, 128}), Error);
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 100}), Error);
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {64, 4, 128}), Error) << "256 accumulators";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {129, 1, 128}), Error) << "129 rows per group";
   EXPECT_THROW(emit_sparse_linear(w, {1.0f, 2.0f}, false, {8, 1, 128}), Error) << "2 biases for 3 rows";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 384}), Error) << "a launch bound of 384";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 256}), Error) << "512 threads over a bound of 256";
