@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Times fixed kernel shapes (`spdnn sparse run --shape`) on a few matrices, to see what bounds the
-# generated kernels: every (matrix, shape) is compiled first, in parallel, then timed one at a time.
+# generated kernels: the modules are compiled first, on all cores, then each (matrix, shape) is timed alone.
 # Usage: bench/sparse/shape_sweep.sh BUILD_DIR OUT_DIR   (data: .carry/data)
-# SHAPES: ROWS,COLS,THREADS,KSLICES,COLUMN_BLOCKS,PREFETCH; CASES: "matrix N" lines under the rn50 folder.
+# SHAPES: ROWS,COLS,THREADS,KSLICES,COLUMN_BLOCKS,PREFETCH[,LAUNCH_BOUND]; CASES: "SPARSITY/matrix N" lines
+# under the rn50 folder.
 set -uo pipefail
 build=$1; out=$2
 mkdir -p "$out"
@@ -12,13 +13,17 @@ cases=${CASES:-"0.9/bottleneck_1_block_group3_1_1 196
 0.9/bottleneck_3_block_group3_1_1 1568"}
 shapes=${SHAPES:-"32,1,128,1,0,0 32,1,128,1,0,8 32,1,128,1,0,16 32,1,128,1,0,32"}
 cache=$out/cache
+# Each module once (its launch width and column blocks are launch parameters, not compiled in), on every
+# core: "matrix N R,C,T,K,B,P[,L]" -> "matrix N R,C,64,K,0,P[,L]", duplicates dropped.
 while read -r m n; do
   for s in $shapes; do
-    "$build/bin/spdnn" sparse bench --compile-only --arch 90 --shape "$s" --n "$n" --matrices "$d/$m.smtx.gz" \
-      --cache-dir "$cache" --jobs 1 >/dev/null 2>&1 &
+    IFS=, read -r r c _ k _ p l <<<"$s"
+    echo "$m $n $r,$c,64,$k,0,${p:-0}${l:+,$l}"
   done
-done <<<"$cases"
-wait
+done <<<"$cases" | sort -u |
+  xargs -P "$(nproc)" -L 1 bash -c '"$0" sparse bench --compile-only --arch 90 --shape "$3" --n "$2" \
+    --matrices "'"$d"'/$1.smtx.gz" --cache-dir "'"$cache"'" --jobs 1 >/dev/null 2>&1 || echo "compile failed: $1 $3"' \
+    "$build/bin/spdnn"
 echo "compiled at $SECONDS s"
 k=0
 while read -r m n; do
