@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "support/test_support.hpp"
 #ifdef SPDNN_HAVE_CUDA
 #include "codegen/nvrtc_compiler.hpp"
+#include "spdnn/sparse_linear.hpp"
 #endif
 
 namespace spdnn::codegen {
@@ -323,6 +325,29 @@ TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unlinked.cu"), std::string::npos) << e.what();
   }
+}
+
+// Tall groups (64 and 128 rows) are tried where X is wide (N >= 1024) and the matrix small enough to
+// compile them (<= 65536 nonzeros); every candidate is a shape the emitter accepts.
+TEST(Candidates, TallGroupsWhereXIsWide) {
+  auto tallest = [](const CsrMatrix& w, int64_t n) {
+    int rows = 0;
+    for (const auto& s : sparse_linear_candidates(w, n, 90)) {
+      validate(KernelShape{s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch,
+                           s.max_threads});
+      rows = std::max(rows, s.rows_per_group);
+    }
+    return rows;
+  };
+  const CsrMatrix w = random_weights(256, 128, 0.1, 7);
+  EXPECT_EQ(tallest(w, 6272), 128);
+  EXPECT_EQ(tallest(w, 1024), 128);
+  EXPECT_EQ(tallest(w, 784), 32) << "narrow X: no tall groups";
+  EXPECT_EQ(tallest(random_weights(100, 128, 0.1, 7), 6272), 64) << "fewer rows than 128";
+  EXPECT_EQ(tallest(random_weights(40, 128, 0.1, 7), 6272), 32) << "fewer rows than 64";
+  const CsrMatrix big = random_weights(512, 1600, 0.1, 7);
+  ASSERT_GT(big.nnz(), 65536);
+  EXPECT_EQ(tallest(big, 6272), 32) << "too large to compile them";
 }
 
 TEST(Nvrtc, FailureIsAnErrorWithNvrtcsMessage) {
