@@ -83,18 +83,18 @@ constexpr int kCandidatePrefetch = 32;
 constexpr uint64_t kTuningMethod = 2;
 
 // Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
-// N), wide blocks (only for N > 256) and tall groups (N >= 1024), they do not depend on N, so that one compiled set serves every
-// batch size. More rows per group reuse each X load more and make fewer functions (faster compiles);
-// fewer rows make more blocks when N is small. Compile time grows with the code, so larger matrices try
-// fewer shapes, and only small ones try several columns per thread (which multiplies the code). Split K
-// over a cluster (sm_90 and later) for long rows: a block's time is its group's chain of work, so S
-// slices shorten it S times.
+// N), wide blocks (only for N > 256) and tall groups (N >= 1024), they do not depend on N, so that one
+// compiled set serves every batch size. More rows per group reuse each X load more and make fewer
+// functions (faster compiles); fewer rows make more blocks when N is small. Compile time grows with the
+// code, so larger matrices try fewer shapes, and only small ones try several columns per thread (which
+// multiplies the code). Split K over a cluster (sm_90 and later) for long rows: a block's time is its
+// group's chain of work, so S slices shorten it S times.
 std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n, int arch) {
   // Eight rows per group: 256 x 512 at 90% (13,107 nonzeros), N = 784: 8.1 us with 16 rows, 6.1 with 8.
   const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16, 8}
                                                  : std::vector<int>{16, 32, 8};
-  const int max_rows = static_cast<int>(std::min<int64_t>(64, std::max<int64_t>(1, w.rows)));
+  const int max_rows = static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128));  // W's rows, within the emitter's limit
   std::vector<codegen::KernelShape> shapes;
   auto add = [&](codegen::KernelShape s) {
     s.prefetch = kCandidatePrefetch;
@@ -120,7 +120,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // (bench/results/sparse_explore_h100.md, item 16.)
   if (n >= 1024 && w.nnz() <= 65536)
     for (int tall : {64, 128})
-      if (w.rows >= tall) add({tall, 1, 128});
+      if (tall <= max_rows) add({tall, 1, 128});
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
   int r = std::min(32, max_rows), slices = 1;
