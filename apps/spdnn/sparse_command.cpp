@@ -34,7 +34,9 @@ struct KernelOptions {
   std::string cache = "on", cache_dir;
   bool no_tune = false, generic = false, no_dependent_launch = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
-  std::vector<int> shape;  // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound]]]
+  // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound[, K slices in a
+  // block[, row groups in a block]]]]]
+  std::vector<int> shape;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
@@ -45,10 +47,10 @@ struct KernelOptions {
                   "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
-                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS]]] "
-                    "(e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512)")
+                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS"
+                    "[,BLOCK_SLICES[,BLOCK_GROUPS]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or 32,1,512,1,0,32,512,4)")
         ->delimiter(',')
-        ->expected(4, 7);
+        ->expected(4, 9);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -61,7 +63,7 @@ struct KernelOptions {
     if (!shape.empty()) {  // the optional trailing fields keep Shape's defaults
       SparseLinearOptions::Shape s;
       int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,
-                       &s.column_blocks,  &s.prefetch,        &s.max_threads};
+                       &s.column_blocks,  &s.prefetch,        &s.max_threads, &s.block_slices, &s.block_groups};
       for (size_t i = 0; i < shape.size() && i < std::size(fields); ++i) *fields[i] = shape[i];
       o.shape = s;
     }
@@ -93,7 +95,8 @@ std::string layer_name(const std::string& path) {
 json shape_json(const SparseLinearOptions::Shape& s) {
   return {{"rows_per_group", s.rows_per_group}, {"cols_per_thread", s.cols_per_thread}, {"threads", s.threads},
           {"k_slices", s.k_slices}, {"column_blocks", s.column_blocks}, {"prefetch", s.prefetch},
-          {"max_threads", s.max_threads}};
+          {"max_threads", s.max_threads}, {"block_slices", s.block_slices},
+          {"block_groups", s.block_groups}};
 }
 
 json report_json(const SparseLinearReport& r) {
@@ -121,9 +124,11 @@ json report_json(const SparseLinearReport& r) {
 std::string report_line(const SparseLinearReport& r) {
   const SparseLinearOptions::Shape& sh = r.shape;
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} cols/thread, {} threads (bound {}), {} K slice{}, {})",
-                                    sh.rows_per_group, sh.cols_per_thread, sh.threads, sh.max_threads, sh.k_slices,
-                                    sh.k_slices == 1 ? "" : "s",
+                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {})",
+                                    sh.rows_per_group, sh.block_groups, sh.block_groups == 1 ? "" : "s", sh.cols_per_thread,
+                                    sh.threads, sh.max_threads,
+                                    sh.k_slices * sh.block_slices, sh.k_slices * sh.block_slices == 1 ? "" : "s",
+                                    sh.block_slices > 1 ? " within the block" : "",
                                     sh.column_blocks == 0 ? std::string("no column loop")
                                                           : fmt::format("{} column blocks", sh.column_blocks))
                       : fmt::format("generic ({})", r.reason);

@@ -50,10 +50,12 @@ struct SparseLinearOptions {
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group (1..128), columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
   // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
-  // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound).
+  // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound), K
+  // slices within a block (1, 2, 4, 8: sets of threads / S threads, each a slice, for the same columns), row
+  // groups within a block (1, 2, 4, 8: sets of threads / G threads, each a group, for the same columns).
   struct Shape {
     int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0,
-        max_threads = 256;
+        max_threads = 256, block_slices = 1, block_groups = 1;
     bool operator==(const Shape&) const = default;
   };
   std::optional<Shape> shape;

@@ -23,6 +23,14 @@ namespace spdnn::codegen {
 //   partial sums to shared memory, and after a cluster barrier block s adds the S partial sums of rows
 //   a = s (mod S) in slice order (through distributed shared memory) and stores them. This pays at
 //   small N (22 -> 9 us above);
+// - split K within a block (block_slices = S > 1): the block's threads form S sets of
+//   threads / S, each set a slice of the group's columns for the same columns of X; the partial sums are
+//   added in slice order through shared memory, as with clusters. A block of 512 threads with S = 4 covers
+//   128 columns of X with four instruction streams of a quarter of the group's code each, where one
+//   stream of the whole code made the SM wait for its instructions;
+// - several row groups within a block (block_groups = G > 1): G sets of threads / G threads, each running
+//   its own row group for the same columns of X, so that the X they share is read from L2 once and then
+//   hit in L1, and the SM runs G instruction streams;
 // - column loops (column_blocks = X > 0): grid.x is X and each block walks the columns in steps of
 //   X * threads * cols_per_thread; 0 means one block per step of columns (no loop). Measured slower in
 //   every case tried, so only reachable through a fixed shape.
@@ -48,15 +56,30 @@ struct KernelShape {
   int column_blocks = 0;  // a launch parameter: blocks along the columns, each looping; 0: no loop
   int prefetch = 0;  // loads issued ahead of the multiply-adds that use them (0: each just before)
   int max_threads = kMaxThreads;  // the launch bound: 256, 512 or 1024 (registers <= 65536 / max_threads)
+  int block_slices = 1;  // 1, 2, 4 or 8: sets of threads in a block, each a slice of the group's columns
+  int block_groups = 1;  // 1, 2, 4 or 8: sets of threads in a block, each a row group (grid.y: groups / G)
 
   bool operator==(const KernelShape&) const = default;
 };
 
-// Dynamic shared memory of a launch of `shape`: split K double-buffers each thread's partial sums, so
-// that one cluster barrier per step of columns suffices.
+// Dynamic shared memory of a launch of `shape`: split K over a cluster double-buffers each thread's
+// partial sums, so that one cluster barrier per step of columns suffices; split K within a block keeps one
+// buffer between two block barriers.
 inline int64_t shared_bytes(const KernelShape& shape) {
-  return shape.k_slices > 1 ? int64_t{2} * shape.rows_per_group * shape.cols_per_thread * shape.threads * 4 : 0;
+  const int64_t sums = int64_t{shape.rows_per_group} * shape.cols_per_thread * shape.threads * 4;
+  return shape.k_slices > 1 ? 2 * sums : shape.block_slices > 1 ? sums : 0;
 }
+
+// The K slices of a group's code, wherever they run (1: no split).
+inline int slices_of(const KernelShape& shape) { return shape.k_slices * shape.block_slices; }
+
+// The sets of threads of a block (each a slice or a row group) and the threads of each: the block's
+// columns are lanes(shape) * cols_per_thread.
+inline int thread_sets(const KernelShape& shape) { return shape.block_slices * shape.block_groups; }
+inline int lanes(const KernelShape& shape) { return shape.threads / thread_sets(shape); }
+
+// grid.y of a launch: the row groups (over G per block), times the blocks of a cluster.
+int64_t grid_rows(const KernelShape& shape, int64_t rows);
 
 // Throws Error(usage) for a shape the emitter cannot produce.
 void validate(const KernelShape& shape);

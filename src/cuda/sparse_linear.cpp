@@ -59,14 +59,17 @@ codegen::KernelShape shape_of(const Choice& c) {
 
 // The kernel shape of a fixed-shape option, and the module a shape compiles to (launch parameters aside).
 codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f) {
-  return {f.rows_per_group, f.cols_per_thread, f.threads, f.k_slices, f.column_blocks, f.prefetch, f.max_threads};
+  return {f.rows_per_group, f.cols_per_thread, f.threads,     f.k_slices,     f.column_blocks,
+          f.prefetch,       f.max_threads,     f.block_slices, f.block_groups};
 }
 SparseLinearOptions::Shape shape_option(const codegen::KernelShape& s) {
-  return {s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch, s.max_threads};
+  return {s.rows_per_group, s.cols_per_thread, s.threads,     s.k_slices,     s.column_blocks,
+          s.prefetch,       s.max_threads,     s.block_slices, s.block_groups};
 }
-using ModuleId = std::tuple<int, int, int, int, int>;  // rows per group, columns per thread, K slices, prefetch, launch bound
+// rows per group, columns per thread, K slices (cluster), prefetch, launch bound, K slices and row groups (block)
+using ModuleId = std::tuple<int, int, int, int, int, int, int>;
 ModuleId module_id(const codegen::KernelShape& s) {
-  return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads};
+  return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads, s.block_slices, s.block_groups};
 }
 
 // Every candidate writes each load of X 32 columns ahead of its multiply-adds. Since the row stride is
@@ -121,6 +124,20 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   if (n >= 1024 && w.nnz() <= 65536)
     for (int tall : {64, 128})
       if (tall <= max_rows) add({tall, 1, 128});
+  // Split K within a block where rows are long (K >= 512) and X wide enough for blocks of 128 columns:
+  // 512 threads run the group's code as S streams of 1 / S of it, where one block of one stream of the
+  // whole code waited for its instructions (90%, batch 8, CUDA graph, us): 256 x 1024 at N = 1568
+  // 19.0 -> 13.6 (S = 4), 2048 x 512 at N = 392 19.7 (generic) -> 13.4 (S = 2), 512 x 2048 at N = 392
+  // 22.0 (generic) -> 20.6 (S = 4). 1024 x 512 and 512 x 1024 at N = 1568 did not gain.
+  // (bench/results/sparse_explore_h100.md, item 18.)
+  if (w.cols >= 512 && n >= 384)
+    for (int s : {2, 4}) add({std::min(32, max_rows), 1, 512, 1, 0, 0, 512, s});
+  // Two row groups within a block of 512 threads, for the same 256 columns, where X is very wide and W has
+  // at least 256 rows and columns: the groups share X through L1 and the SM runs two streams of code
+  // (90%, batch 8, N = 6272, CUDA graph, us): 256 x 512 17.0 -> 14.1 (32 rows), 512 x 256 13.1 -> 12.0
+  // (64 rows). Six other layers did not gain (item 18).
+  if (n >= 4096 && w.rows >= 256 && w.cols >= 256 && w.nnz() <= 65536)
+    for (int r : {32, 64}) add({r, 1, 512, 1, 0, 0, 512, 1, 2});
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
   int r = std::min(32, max_rows), slices = 1;
@@ -250,11 +267,11 @@ struct SparseLinear::Impl {
       return;
     }
     const codegen::KernelShape s = shape_of(c);
-    const int64_t columns_per_block = static_cast<int64_t>(s.threads) * s.cols_per_thread;
+    const int64_t columns_per_block = static_cast<int64_t>(codegen::lanes(s)) * s.cols_per_thread;
     const int64_t steps = (n + columns_per_block - 1) / columns_per_block;
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(static_cast<unsigned>(s.column_blocks > 0 ? std::min<int64_t>(s.column_blocks, steps) : steps),
-                          static_cast<unsigned>(codegen::row_groups(s, w.rows) * s.k_slices));
+                          static_cast<unsigned>(codegen::grid_rows(s, w.rows)));
     config.blockDim = dim3(static_cast<unsigned>(s.threads));
     config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
     config.stream = stream;
@@ -304,7 +321,7 @@ struct SparseLinear::Impl {
     m.shape.threads = 0;
     SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
     cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
-    if (status == cudaSuccess && shape.k_slices > 1) {  // partial sums of the widest block the bound allows
+    if (status == cudaSuccess && codegen::slices_of(shape) > 1) {  // partial sums of the widest block the bound allows
       codegen::KernelShape widest = shape;
       widest.threads = shape.max_threads;
       status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -449,7 +466,9 @@ struct SparseLinear::Impl {
       for (const Module* m : loaded)
         for (int threads : {64, 128, 256, 512, 1024}) {
           if (threads > m->shape.max_threads) break;
-          if (threads > 64 && static_cast<int64_t>(threads) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
+          const int lanes = threads / codegen::thread_sets(m->shape);  // the block's columns, over C
+          if (lanes % 32 != 0) continue;
+          if (threads > 64 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           choices.push_back(Choice{m, threads, 0});
         }
       if (options.tune_against_generic) choices.push_back(Choice{});

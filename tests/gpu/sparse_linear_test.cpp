@@ -115,7 +115,10 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
   for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
                             Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}, Shape{32, 1, 512, 1, 0, 0, 512},
                             Shape{16, 2, 1024, 1, 0, 0, 1024}, Shape{8, 1, 1024, 4, 0, 0, 1024}, Shape{64, 1, 128},
-                            Shape{128, 1, 64}, Shape{64, 2, 256, 1, 0, 32}}) {
+                            Shape{128, 1, 64}, Shape{64, 2, 256, 1, 0, 32}, Shape{32, 1, 512, 1, 0, 32, 512, 4},
+                            Shape{16, 2, 256, 1, 0, 8, 256, 2}, Shape{8, 1, 512, 1, 2, 0, 1024, 8},
+                            Shape{64, 1, 256, 1, 0, 32, 512, 4}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4},
+                            Shape{16, 2, 256, 1, 2, 0, 256, 1, 2}, Shape{4, 1, 1024, 1, 0, 8, 1024, 1, 8}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
     o.shape = shape;
     SparseLinear split(w, bias, o);
@@ -129,6 +132,8 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_EQ(split.report().shape.k_slices, shape.k_slices);
     EXPECT_EQ(split.report().shape.column_blocks, shape.column_blocks);
     EXPECT_EQ(split.report().shape.max_threads, shape.max_threads);
+    EXPECT_EQ(split.report().shape.block_slices, shape.block_slices);
+    EXPECT_EQ(split.report().shape.block_groups, shape.block_groups);
   }
 }
 

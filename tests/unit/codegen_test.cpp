@@ -87,10 +87,66 @@ TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
   EXPECT_EQ(count(plain, "j += step"), 1u) << "the column loop";
 }
 
+// Split K within a block: the same slice functions as over a cluster, run by S sets of threads of one
+// block, added in slice order from shared memory between two block barriers.
+TEST(Emit, SplitKWithinABlockSumsTheSlicesOfItsThreadSetsInOrder) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int slices : {2, 4, 8}) {
+    const KernelShape shape{16, 1, 512, 1, 0, 32, 512, slices};
+    const std::string src = emit_sparse_linear(w, {}, true, shape);
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << slices;
+    const int64_t groups = row_groups(shape, w.rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int sl = 0; sl < slices; ++sl) {
+        EXPECT_EQ(count(src, fmt::format("void group{}_{}(", g, sl)), 1);
+        EXPECT_EQ(count(src, fmt::format("case {}: group{}_{}(", sl, g, sl)), 1);
+      }
+      EXPECT_EQ(count(src, fmt::format("case {0}: finish{0}(", g)), 1);
+    }
+    EXPECT_EQ(count(src, "yj["), w.rows);
+    std::string sum = "a0_0 = p0[0 * lanes]";
+    for (int sl = 1; sl < slices; ++sl) sum += fmt::format(" + p{}[0 * lanes]", sl);
+    EXPECT_EQ(count(src, sum + ";"), static_cast<size_t>(groups)) << "row 0 of each group";
+    // Slice s's sums lie 16 rows x lanes after slice s - 1's.
+    EXPECT_EQ(count(src, fmt::format("const float* p{} = part + {} * 16 * lanes;", slices - 1, slices - 1)),
+              static_cast<size_t>(groups));
+    EXPECT_EQ(count(src, fmt::format("const int lanes = blockDim.x / {};", slices)), 1u);
+    EXPECT_EQ(count(src, "__syncthreads();"), 2u) << "sums written, then read before the next step";
+    EXPECT_EQ(count(src, "cluster"), 0u);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 1, 0, 0, 512, 3}), Error) << "3 slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 2, 0, 0, 512, 2}), Error) << "cluster and block";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 64, 1, 0, 0, 256, 4}), Error) << "slices of 16 threads";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {128, 1, 1024, 1, 0, 0, 1024, 2}), Error) << "512 KB of sums";
+}
+
+// Several row groups within a block: set s of G runs group blockIdx.y * G + s; grid.y counts blocks of
+// G groups, the last one part empty where G does not divide the groups.
+TEST(Emit, RowGroupsWithinABlockEachRunTheirOwnGroup) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int sets : {2, 4, 8}) {
+    const KernelShape shape{8, 1, 512, 1, 0, 32, 512, 1, sets};
+    const std::string src = emit_sparse_linear(w, {}, true, shape);
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << sets;
+    EXPECT_EQ(count(src, "yj["), w.rows);
+    const int64_t groups = row_groups(shape, w.rows);
+    for (int64_t g = 0; g < groups; ++g) EXPECT_EQ(count(src, fmt::format("case {0}: group{0}(x + j, y + j, stride);", g)), 1);
+    EXPECT_EQ(count(src, fmt::format("const unsigned g = blockIdx.y * {0} + warp % {0};", sets)), 1u);
+    EXPECT_EQ(count(src, "__syncthreads"), 0u);
+    EXPECT_EQ(grid_rows(shape, w.rows), (groups + sets - 1) / sets);
+    EXPECT_EQ(shared_bytes(shape), 0);
+  }
+  EXPECT_EQ(grid_rows({8, 1, 128, 4}, 37), 5 * 4) << "a cluster's blocks per group";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 1, 3}), Error) << "3 groups";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 2, 2}), Error) << "with K slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 256, 1, 8}), Error) << "sets of 16 threads";
+}
+
 TEST(Emit, SharedMemoryDoubleBuffersThePartialSums) {
   EXPECT_EQ(shared_bytes({16, 1, 128, 1}), 0);
   EXPECT_EQ(shared_bytes({16, 1, 128, 4}), 2 * 16 * 128 * 4);
   EXPECT_EQ(shared_bytes({16, 2, 256, 8, 3}), 2 * 16 * 2 * 256 * 4);
+  EXPECT_EQ(shared_bytes({32, 1, 512, 1, 0, 0, 512, 4}), 32 * 512 * 4) << "within a block: one buffer";
 }
 
 TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
@@ -201,6 +257,10 @@ TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
   EXPECT_NE(module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 90, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0")) << "the launch bound";
   EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 1, 0, 0, 1024}, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 512, 4}, 90, "nvrtc 13.0")) << "K slices within a block";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512, 2}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 512, 1, 2}, 90, "nvrtc 13.0")) << "row groups within a block";
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
 }
@@ -254,6 +314,12 @@ TEST(KernelCache, ModesAndTuningRecords) {
   t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
+  for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4}}) {
+    on.store_tuning(key, {s, 3.25});
+    t = on.load_tuning(key);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->shape, s);
+  }
   // A record written before split K existed has no slice count: one slice.
   std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
   t = on.load_tuning(key);
@@ -300,14 +366,20 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
     const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, false, {32, 1, 128, 1, 0, 0, b}), 90, "capped.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
+  for (int s : {2, 4}) {  // split K, and row groups, within a block
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, {16, 1, 512, 1, 0, 32, 512, s}), 90, "block.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+    const CompiledModule g = compile_cuda(emit_sparse_linear(w, {}, true, {8, 1, 512, 1, 0, 32, 512, 1, s}), 90, "groups.cu");
+    EXPECT_EQ(std::string(g.cubin.data(), 4), "\x7f" "ELF");
+  }
 }
 
 TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   const CsrMatrix w = random_weights(70, 64, 0.2, 5);
-  for (int slices : {1, 4}) {
-    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, {16, 1, 128, slices}, 200);
+  for (const KernelShape shape : {KernelShape{16, 1, 128}, KernelShape{16, 1, 128, 4}, KernelShape{16, 1, 512, 1, 0, 0, 512, 4}}) {
+    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, shape, 200);
     ASSERT_GE(units.size(), 3u);
-    const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu");
+    const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu", unit_compile_options(shape));
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
   // Wider launch bounds: the kernel's unit caps its registers, so the group functions of the other
@@ -334,7 +406,7 @@ TEST(Candidates, TallGroupsWhereXIsWide) {
     int rows = 0;
     for (const auto& s : sparse_linear_candidates(w, n, 90)) {
       validate(KernelShape{s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch,
-                           s.max_threads});
+                           s.max_threads, s.block_slices, s.block_groups});
       rows = std::max(rows, s.rows_per_group);
     }
     return rows;
@@ -348,6 +420,38 @@ TEST(Candidates, TallGroupsWhereXIsWide) {
   const CsrMatrix big = random_weights(512, 1600, 0.1, 7);
   ASSERT_GT(big.nnz(), 65536);
   EXPECT_EQ(tallest(big, 6272), 32) << "too large to compile them";
+}
+
+// Split K within a block (2 and 4 slices of 512 threads) is tried where rows are long (K >= 512) and
+// X is wide enough (N >= 384); every candidate is a shape the emitter accepts.
+TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
+  auto block_slices = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> s;
+    for (const auto& c : sparse_linear_candidates(w, n, 90)) {
+      validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
+                           c.max_threads, c.block_slices, c.block_groups});
+      if (c.block_slices > 1) s.push_back(c.block_slices);
+    }
+    return s;
+  };
+  EXPECT_EQ(block_slices(random_weights(256, 1024, 0.1, 7), 1568), (std::vector<int>{2, 4}));
+  EXPECT_EQ(block_slices(random_weights(2048, 512, 0.1, 7), 392), (std::vector<int>{2, 4}));
+  EXPECT_TRUE(block_slices(random_weights(256, 1024, 0.1, 7), 196).empty()) << "narrow X";
+  EXPECT_TRUE(block_slices(random_weights(1024, 256, 0.1, 7), 1568).empty()) << "short rows";
+}
+
+// Two row groups within a block are tried where X is very wide (N >= 4096) and W at least 256 x 256.
+TEST(Candidates, RowGroupsWithinABlockWhereXIsVeryWide) {
+  auto paired = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> rows;
+    for (const auto& c : sparse_linear_candidates(w, n, 90))
+      if (c.block_groups == 2) rows.push_back(c.rows_per_group);
+    return rows;
+  };
+  EXPECT_EQ(paired(random_weights(512, 256, 0.1, 7), 6272), (std::vector<int>{32, 64}));
+  EXPECT_TRUE(paired(random_weights(512, 256, 0.1, 7), 1568).empty()) << "narrower X";
+  EXPECT_TRUE(paired(random_weights(256, 64, 0.1, 7), 25088).empty()) << "short rows";
+  EXPECT_TRUE(paired(random_weights(128, 512, 0.1, 7), 6272).empty()) << "few rows";
 }
 
 TEST(Nvrtc, FailureIsAnErrorWithNvrtcsMessage) {
