@@ -17,7 +17,7 @@ namespace spdnn::codegen {
 //
 // A block's time is set by the chain of loads and multiply-adds of its group, not by how many columns
 // it serves (bench/results/sparse_explore_h100.md: 256 x 1024 at 90% took 22 us at N = 196 and at
-// N = 1568), so long groups at small N leave most SMs idle. Two options change the work per block:
+// N = 1568), so long groups at small N leave most SMs idle. These options change the work per block:
 // - split K across a thread-block cluster (k_slices = S > 1, sm_90): the S blocks of a cluster each
 //   take one slice of the group's columns (contiguous, about equal numbers of nonzeros), write their
 //   partial sums to shared memory, and after a cluster barrier block s adds the S partial sums of rows
@@ -34,7 +34,7 @@ namespace spdnn::codegen {
 // - column loops (column_blocks = X > 0): grid.x is X and each block walks the columns in steps of
 //   X * threads * cols_per_thread; 0 means one block per step of columns (no loop). Measured slower in
 //   every case tried, so only reachable through a fixed shape.
-// A third raises the launch bound: max_threads = 512 or 1024 caps the registers at 128 or 64 and lets a
+// Another raises the launch bound: max_threads = 512 or 1024 caps the registers at 128 or 64 and lets a
 // block be that wide. The profile of 256 x 1024 at 90% (ncu, N = 1568: 82% of stalls waiting for
 // instructions, 255 registers) says a block runs at the pace its code arrives, and the warps of a block
 // share that stream, so wider blocks do more work per instruction fetched. Where ptxas keeps its hoisted

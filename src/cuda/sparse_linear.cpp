@@ -128,7 +128,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // 512 threads run the group's code as S streams of 1 / S of it, where one block of one stream of the
   // whole code waited for its instructions (90%, batch 8, CUDA graph, us): 256 x 1024 at N = 1568
   // 19.0 -> 13.6 (S = 4), 2048 x 512 at N = 392 19.7 (generic) -> 13.4 (S = 2), 512 x 2048 at N = 392
-  // 22.0 (generic) -> 20.6 (S = 4). 1024 x 512 and 512 x 1024 at N = 1568 did not gain.
+  // 21.6 (generic) -> 20.6 (S = 4). 1024 x 512 and 512 x 1024 at N = 1568 did not gain.
   // (bench/results/sparse_explore_h100.md, item 18.)
   if (w.cols >= 512 && n >= 384)
     for (int s : {2, 4}) add({std::min(32, max_rows), 1, 512, 1, 0, 0, 512, s});
