@@ -27,10 +27,12 @@ namespace spdnn::codegen {
 //   threads / S, each set a slice of the group's columns for the same columns of X; the partial sums are
 //   added in slice order through shared memory, as with clusters. A block of 512 threads with S = 4 covers
 //   128 columns of X with four instruction streams of a quarter of the group's code each, where one
-//   stream of the whole code made the SM wait for its instructions;
+//   stream of the whole code made the SM wait for its instructions (256 x 1024 at 90%, N = 1568:
+//   19.0 -> 13.6 us);
 // - several row groups within a block (block_groups = G > 1): G sets of threads / G threads, each running
-//   its own row group for the same columns of X, so that the X they share is read from L2 once and then
-//   hit in L1, and the SM runs G instruction streams;
+//   its own row group for the same columns of X, so that the X they share can be read from L2 once and
+//   then hit in L1, and the SM runs G instruction streams (it paid on 2 of 8 layers tried: 256 x 512 at
+//   N = 6272, 17.0 -> 14.1 us);
 // - column loops (column_blocks = X > 0): grid.x is X and each block walks the columns in steps of
 //   X * threads * cols_per_thread; 0 means one block per step of columns (no loop). Measured slower in
 //   every case tried, so only reachable through a fixed shape.
