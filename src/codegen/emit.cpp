@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <iterator>
+#include <string>
 #include <utility>
 
 #include "spdnn/error.hpp"
@@ -272,6 +273,20 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   put(out, "}}\n");
 }
 
+// The S sets of whole warps of a block that runs several streams: `lanes` threads each (set s the warps
+// w with w % S == s, lane its thread's place among them), `more` declared with them, and the step of
+// columns of the grid.
+void put_thread_sets(fmt::memory_buffer& out, int sets, int c_count, const std::string& more) {
+  put(out, "  const int lanes = blockDim.x / {};\n", sets);
+  put(out, "  const unsigned warp = threadIdx.x / 32{1}, lane = warp / {0} * 32 + threadIdx.x % 32;\n", sets, more);
+  put(out, "  const long long step = static_cast<long long>(gridDim.x) * lanes * {0};\n", c_count);
+}
+// The loop of such a block over its steps of columns, j the first column of this thread.
+void put_column_loop(fmt::memory_buffer& out, int c_count) {
+  put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * lanes * {0} + lane * {0}; j - lane * {0} < n; j += step) {{\n",
+      c_count);
+}
+
 // Split K within a block: the threads form S sets of `lanes` threads (set s the warps w with w % S == s,
 // so the slice is uniform per warp; which warps form a set did not change the time, item 18); set s runs
 // slice s of the block's group for the same columns as the other sets, and after a barrier every set
@@ -280,14 +295,11 @@ void put_block_split_loop(fmt::memory_buffer& out, const KernelShape& shape, int
   const int c_count = shape.cols_per_thread, slices = shape.block_slices;
   const int64_t per_thread = int64_t{shape.rows_per_group} * c_count;
   put(out, "  extern __shared__ float spdnn_part[];\n");
-  put(out, "  const int lanes = blockDim.x / {};\n", slices);
-  put(out, "  const unsigned warp = threadIdx.x / 32, s = warp % {0}, lane = warp / {0} * 32 + threadIdx.x % 32;\n", slices);
-  put(out, "  const long long step = static_cast<long long>(gridDim.x) * lanes * {0};\n", c_count);
+  put_thread_sets(out, slices, c_count, ", s = warp % " + std::to_string(slices));
   put(out, "  float* part = spdnn_part + s * {} * lanes + lane;\n", per_thread);
   // Every thread runs the loop the same number of times (the test does not depend on the lane), so all
   // reach each barrier.
-  put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * lanes * {0} + lane * {0}; j - lane * {0} < n; j += step) {{\n",
-      c_count);
+  put_column_loop(out, c_count);
   put(out, "    const bool live = j < n;\n");
   put(out, "    if (live) switch (blockIdx.y) {{\n");
   for (int64_t g = 0; g < groups; ++g) {
@@ -306,12 +318,9 @@ void put_block_split_loop(fmt::memory_buffer& out, const KernelShape& shape, int
 // the sets share only the X they read, through L1.
 void put_block_groups_loop(fmt::memory_buffer& out, const KernelShape& shape, int64_t groups) {
   const int c_count = shape.cols_per_thread, sets = shape.block_groups;
-  put(out, "  const int lanes = blockDim.x / {};\n", sets);
-  put(out, "  const unsigned warp = threadIdx.x / 32, lane = warp / {0} * 32 + threadIdx.x % 32;\n", sets);
+  put_thread_sets(out, sets, c_count, "");
   put(out, "  const unsigned g = blockIdx.y * {0} + warp % {0};\n", sets);
-  put(out, "  const long long step = static_cast<long long>(gridDim.x) * lanes * {0};\n", c_count);
-  put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * lanes * {0} + lane * {0}; j - lane * {0} < n; j += step) {{\n",
-      c_count);
+  put_column_loop(out, c_count);
   out.append(std::string_view(
       "    if (j >= n) return;\n"
       "    switch (g) {\n"));
