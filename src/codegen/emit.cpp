@@ -287,6 +287,23 @@ void put_column_loop(fmt::memory_buffer& out, int c_count) {
       c_count);
 }
 
+// Split K, wherever the slices run: a live thread calls slice s of group `group` (writing its partial
+// sums at `part`), and after the barrier the finish of its group (reading the S sums from `sums`).
+void put_slice_calls(fmt::memory_buffer& out, std::string_view group, int64_t groups, int slices) {
+  put(out, "    if (live) switch ({}) {{\n", group);
+  for (int64_t g = 0; g < groups; ++g) {
+    put(out, "    case {}: switch (s) {{", g);
+    for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(x + j, part, stride, lanes); break;", g, sl);
+    put(out, " }} break;\n");
+  }
+  put(out, "    }}\n");
+}
+void put_finish_calls(fmt::memory_buffer& out, std::string_view group, std::string_view sums, int64_t groups) {
+  put(out, "    if (live) switch ({}) {{\n", group);
+  for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}({1}, y + j, stride, lanes, s); break;\n", g, sums);
+  put(out, "    }}\n");
+}
+
 // Split K within a block: the threads form S sets of `lanes` threads (set s the warps w with w % S == s,
 // so the slice is uniform per warp; which warps form a set did not change the time, item 18); set s runs
 // slice s of the block's group for the same columns as the other sets, and after a barrier every set
@@ -301,16 +318,10 @@ void put_block_split_loop(fmt::memory_buffer& out, const KernelShape& shape, int
   // reach each barrier.
   put_column_loop(out, c_count);
   put(out, "    const bool live = j < n;\n");
-  put(out, "    if (live) switch (blockIdx.y) {{\n");
-  for (int64_t g = 0; g < groups; ++g) {
-    put(out, "    case {}: switch (s) {{", g);
-    for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(x + j, part, stride, lanes); break;", g, sl);
-    put(out, " }} break;\n");
-  }
-  put(out, "    }}\n    __syncthreads();\n    if (live) switch (blockIdx.y) {{\n");
-  for (int64_t g = 0; g < groups; ++g)
-    put(out, "    case {0}: finish{0}(spdnn_part + lane, y + j, stride, lanes, s); break;\n", g);
-  out.append(std::string_view("    }\n    __syncthreads();  // the sums are read before the next step overwrites them\n  }\n}\n"));
+  put_slice_calls(out, "blockIdx.y", groups, slices);
+  put(out, "    __syncthreads();\n");
+  put_finish_calls(out, "blockIdx.y", "spdnn_part + lane", groups);
+  out.append(std::string_view("    __syncthreads();  // the sums are read before the next step overwrites them\n  }\n}\n"));
 }
 
 // Several row groups within a block: the threads form G sets of `lanes` threads (whole warps, set s the
@@ -377,15 +388,10 @@ void put_kernel(fmt::memory_buffer& out, const KernelShape& shape, int64_t group
   put(out, "  for (long long j = first + threadIdx.x * {}; j - threadIdx.x * {} < n; j += step, buffer ^= 1) {{\n", c_count, c_count);
   put(out, "    const bool live = j < n;\n");
   put(out, "    float* part = spdnn_part + buffer * {} * lanes + threadIdx.x;\n", per_thread);
-  put(out, "    if (live) switch (g) {{\n");
-  for (int64_t g = 0; g < groups; ++g) {
-    put(out, "    case {}: switch (s) {{", g);
-    for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(x + j, part, stride, lanes); break;", g, sl);
-    put(out, " }} break;\n");
-  }
-  put(out, "    }}\n    cluster_sync();\n    if (live) switch (g) {{\n");
-  for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(part, y + j, stride, lanes, s); break;\n", g);
-  out.append(std::string_view("    }\n  }\n  cluster_sync();  // the other blocks may still read this block's sums\n}\n"));
+  put_slice_calls(out, "g", groups, slices);
+  put(out, "    cluster_sync();\n");
+  put_finish_calls(out, "g", "part", groups);
+  out.append(std::string_view("  }\n  cluster_sync();  // the other blocks may still read this block's sums\n}\n"));
 }
 
 constexpr std::string_view kStatic = "static __device__ __noinline__ ";
