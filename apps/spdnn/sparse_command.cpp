@@ -32,10 +32,10 @@ using json = nlohmann::ordered_json;
 // Options shared by both subcommands: how the specialized kernel is obtained.
 struct KernelOptions {
   std::string cache = "on", cache_dir;
-  bool no_tune = false, generic = false, no_dependent_launch = false;
+  bool no_tune = false, generic = false, no_dependent_launch = false, no_fixed_stride = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
   // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound[, K slices in a
-  // block[, row groups in a block]]]]]
+  // block[, row groups in a block[, N compiled in (0 or 1)]]]]]]
   std::vector<int> shape;
 
   void add_to(CLI::App* cmd) {
@@ -45,12 +45,15 @@ struct KernelOptions {
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_flag("--no-dependent-launch", no_dependent_launch,
                   "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
+    cmd->add_flag("--no-fixed-stride", no_fixed_stride,
+                  "Generated kernels take N as an argument (one compiled set serves every N) instead of compiling it in");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
                     "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS"
-                    "[,BLOCK_SLICES[,BLOCK_GROUPS]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or 32,1,512,1,0,32,512,4)")
+                    "[,BLOCK_SLICES[,BLOCK_GROUPS[,FIXED_STRIDE]]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or "
+                    "32,1,512,1,0,32,512,4,1,1; FIXED_STRIDE 1 compiles N in)")
         ->delimiter(',')
-        ->expected(4, 9);
+        ->expected(4, 10);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -60,10 +63,12 @@ struct KernelOptions {
     o.specialize = !generic;
     o.max_unrolled_nnz = max_unroll;
     o.dependent_launch = !no_dependent_launch;
+    o.fixed_stride = !no_fixed_stride;
     if (!shape.empty()) {  // the optional trailing fields keep Shape's defaults
       SparseLinearOptions::Shape s;
       int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,
-                       &s.column_blocks,  &s.prefetch,        &s.max_threads, &s.block_slices, &s.block_groups};
+                       &s.column_blocks,  &s.prefetch,        &s.max_threads, &s.block_slices, &s.block_groups,
+                       &s.fixed_stride};
       for (size_t i = 0; i < shape.size() && i < std::size(fields); ++i) *fields[i] = shape[i];
       o.shape = s;
     }
@@ -96,7 +101,7 @@ json shape_json(const SparseLinearOptions::Shape& s) {
   return {{"rows_per_group", s.rows_per_group}, {"cols_per_thread", s.cols_per_thread}, {"threads", s.threads},
           {"k_slices", s.k_slices}, {"column_blocks", s.column_blocks}, {"prefetch", s.prefetch},
           {"max_threads", s.max_threads}, {"block_slices", s.block_slices},
-          {"block_groups", s.block_groups}};
+          {"block_groups", s.block_groups}, {"fixed_stride", s.fixed_stride}};
 }
 
 json report_json(const SparseLinearReport& r) {
@@ -124,13 +129,14 @@ json report_json(const SparseLinearReport& r) {
 std::string report_line(const SparseLinearReport& r) {
   const SparseLinearOptions::Shape& sh = r.shape;
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {})",
+                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {}, {})",
                                     sh.rows_per_group, sh.block_groups, sh.block_groups == 1 ? "" : "s", sh.cols_per_thread,
                                     sh.threads, sh.max_threads,
                                     sh.k_slices * sh.block_slices, sh.k_slices * sh.block_slices == 1 ? "" : "s",
                                     sh.block_slices > 1 ? " within the block" : "",
                                     sh.column_blocks == 0 ? std::string("no column loop")
-                                                          : fmt::format("{} column blocks", sh.column_blocks))
+                                                          : fmt::format("{} column blocks", sh.column_blocks),
+                                    sh.fixed_stride != 0 ? "N compiled in" : "N an argument")
                       : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);
@@ -303,7 +309,7 @@ Command add_sparse_command(CLI::App& app) {
       CsrMatrix w;
       int64_t n;
       int batch;  // 0: N not derived from a batch size
-      double precompile_s = 0;  // compiling the matrix's modules (they serve all its N): the same on each of its cases
+      double precompile_s = 0;  // compiling the matrix's modules (for all its N): the same on each of its cases
     };
     std::vector<Case> todo;
     for (const auto& file : files) {
@@ -326,21 +332,26 @@ Command add_sparse_command(CLI::App& app) {
       std::atomic<size_t> next{0}, done{0};
       std::mutex print;
       const auto t0 = std::chrono::steady_clock::now();
-      // One task per matrix and candidate kernel (a candidate serves every N), largest matrices first,
-      // so that the longest compiles do not start last.
+      // One task per matrix and candidate kernel (a candidate without a compiled-in stride serves every
+      // N; one with it, only its case's N), largest matrices first, so that the longest compiles do not
+      // start last.
       struct Task {
         size_t first_case;
         SparseLinearOptions::Shape shape;
+        int64_t n;
       };
       std::vector<Task> tasks;
       for (size_t i = 0; i < todo.size(); ++i) {
         if (i > 0 && todo[i].file == todo[i - 1].file) continue;
-        std::vector<SparseLinearOptions::Shape> shapes;
+        std::vector<std::pair<SparseLinearOptions::Shape, int64_t>> modules;  // (shape, stride or 0)
         for (size_t j = i; j < todo.size() && todo[j].file == todo[i].file; ++j)
-          for (const auto& s : options.linear.shape ? std::vector{*options.linear.shape}
-                                                    : sparse_linear_candidates(todo[j].w, todo[j].n, arch))
-            if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
-        for (const auto& s : shapes) tasks.push_back({i, s});
+          for (const auto& s : options.linear.shape
+                                   ? std::vector{*options.linear.shape}
+                                   : sparse_linear_candidates(todo[j].w, todo[j].n, arch, options.linear.fixed_stride)) {
+            const std::pair m{s, s.fixed_stride != 0 ? todo[j].n : int64_t{0}};
+            if (std::find(modules.begin(), modules.end(), m) == modules.end()) modules.push_back(m);
+          }
+        for (const auto& [s, stride] : modules) tasks.push_back({i, s, stride != 0 ? stride : todo[i].n});
       }
       std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) {
         return todo[a.first_case].w.nnz() > todo[b.first_case].w.nnz();
@@ -355,7 +366,7 @@ Command add_sparse_command(CLI::App& app) {
             o.shape = tasks[k].shape;
             double seconds = 0;
             try {
-              seconds = precompile_sparse_linear(c.w, {}, c.n, arch, o);
+              seconds = precompile_sparse_linear(c.w, {}, tasks[k].n, arch, o);
             } catch (...) {
               std::lock_guard lock(print);
               if (!failure) failure = std::current_exception();

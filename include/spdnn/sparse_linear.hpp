@@ -47,15 +47,21 @@ struct SparseLinearOptions {
   // same. It hides part of the launch latency that dominates small layers (on an H100, ResNet-50 1x1
   // layers at 95%, batch 1, CUDA graph: 3.7 -> 3.5 us). false: launched as plain stream-ordered kernels.
   bool dependent_launch = true;
+  // Compile the column count N into each generated module, so that every load and store of X and Y
+  // addresses with an immediate offset (no address arithmetic per load, fewer registers): a module then
+  // serves that N only, and a layer used with several N compiles a set for each. false: modules take N
+  // as an argument and one compiled set serves every N.
+  bool fixed_stride = true;
   // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group (1..128), columns per
   // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
   // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
   // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound), K
   // slices within a block (1, 2, 4, 8: sets of threads / S threads, each a slice, for the same columns), row
-  // groups within a block (1, 2, 4, 8: sets of threads / G threads, each a group, for the same columns).
+  // groups within a block (1, 2, 4, 8: sets of threads / G threads, each a group, for the same columns),
+  // and whether the call's N is compiled in (1) or an argument (0), as fixed_stride above.
   struct Shape {
     int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0,
-        max_threads = 256, block_slices = 1, block_groups = 1;
+        max_threads = 256, block_slices = 1, block_groups = 1, fixed_stride = 0;
     bool operator==(const Shape&) const = default;
   };
   std::optional<Shape> shape;
@@ -119,7 +125,8 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
 
 // The kernel shapes (launch parameters aside) that SparseLinear compiles and times for (w, n) on a GPU of
 // compute capability `arch`; each is one module, so that they can be compiled in parallel.
-std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch);
+std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch,
+                                                                 bool fixed_stride = true);
 
 // The current GPU's compute capability as a number (90 for sm_90).
 int current_gpu_arch();

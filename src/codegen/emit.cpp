@@ -49,6 +49,8 @@ void validate(const KernelShape& s) {
   if (s.threads % (32 * thread_sets(s)) != 0)
     throw Error(Errc::usage, fmt::format("kernel shape: {} threads do not make {} sets of whole warps", s.threads,
                                          thread_sets(s)));
+  if (s.stride < 0 || s.stride > int64_t{UINT32_MAX})
+    throw Error(Errc::usage, fmt::format("kernel shape: a compiled-in row stride of {} (0..2^32 - 1)", s.stride));
   if (s.block_slices > 1 && int64_t{4} * s.rows_per_group * s.cols_per_thread * s.max_threads > 227 * 1024)
     throw Error(Errc::usage, fmt::format("kernel shape: partial sums of {} x {} for up to {} threads exceed shared memory",
                                          s.rows_per_group, s.cols_per_thread, s.max_threads));
@@ -80,6 +82,12 @@ constexpr const char* kComponent[] = {"x", "y", "z", "w"};
 template <class... Args>
 void put(fmt::memory_buffer& out, fmt::format_string<Args...> format, Args&&... args) {
   fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+}
+
+// The offset, in floats, of row `row` of X or Y from a thread's first element: a literal when the stride
+// is compiled in (ptxas folds it into the load's or store's immediate), else a product with the argument n.
+std::string row_offset(int64_t row, int64_t stride) {
+  return stride > 0 ? fmt::format("{}ull", row * stride) : fmt::format("{}ull * n", row);
 }
 
 }  // namespace
@@ -114,7 +122,7 @@ void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count) {
 // nothing measured; with the 32-bit stride it leaves them where they are written, and a depth of 32
 // pays (the layer's candidates use it: src/cuda/sparse_linear.cpp).
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch) {
+                  int prefetch, int64_t stride) {
   std::vector<size_t> starts;  // the first entry of each distinct column
   for (size_t i = first; i < last; ++i)
     if (i == first || e[i].col != e[i - 1].col) starts.push_back(i);
@@ -123,9 +131,10 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
   auto load = [&](size_t k) {
     const int32_t col = e[starts[k]].col;
     if (c_count == 1)
-      put(out, "    const float v{0} = __ldg(xj + {0}ull * n);\n", col);
+      put(out, "    const float v{} = __ldg(xj + {});\n", col, row_offset(col, stride));
     else
-      put(out, "    const {0} v{1} = __ldg(reinterpret_cast<const {0}*>(xj + {1}ull * n));\n", kLoadType[c_count], col);
+      put(out, "    const {0} v{1} = __ldg(reinterpret_cast<const {0}*>(xj + {2}));\n", kLoadType[c_count], col,
+          row_offset(col, stride));
   };
   const size_t ahead = prefetch > 0 ? static_cast<size_t>(prefetch) : 0;
   if (ahead > 0)
@@ -145,15 +154,16 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
 }
 
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a).
-void put_store(fmt::memory_buffer& out, const std::vector<float>& bias, int64_t r, int64_t a, int c_count) {
+void put_store(fmt::memory_buffer& out, const std::vector<float>& bias, int64_t r, int64_t a, int c_count,
+               int64_t stride) {
   put(out, "    {{ const float b = ");
   append_float(out, bias.empty() ? 0.0f : bias[r]);
   put(out, ";");
   for (int c = 0; c < c_count; ++c) put(out, " a{0}_{1} = act(__fadd_rn(a{0}_{1}, b));", a, c);
   if (c_count == 1) {
-    put(out, " yj[{}ull * n] = a{}_0; }}\n", r, a);
+    put(out, " yj[{}] = a{}_0; }}\n", row_offset(r, stride), a);
   } else {
-    put(out, " *reinterpret_cast<{}*>(yj + {}ull * n) = make_{}(", kLoadType[c_count], r, kLoadType[c_count]);
+    put(out, " *reinterpret_cast<{}*>(yj + {}) = make_{}(", kLoadType[c_count], row_offset(r, stride), kLoadType[c_count]);
     for (int c = 0; c < c_count; ++c) put(out, "{}a{}_{}", c ? ", " : "", a, c);
     put(out, "); }}\n");
   }
@@ -209,6 +219,8 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
       shape.cols_per_thread, slices_of(shape),
       shape.block_slices > 1 ? " within a block" : shape.k_slices > 1 ? " over a cluster" : "", shape.prefetch,
       shape.max_threads);
+  if (shape.stride > 0)
+    put(out, "// The row stride of X and Y is compiled in: the kernel serves N = {} only.\n", shape.stride);
   put(out, "static __device__ __forceinline__ float act(float a) {{ return {}; }}\n",
       relu ? "a < 0.0f ? 0.0f : a" : "a");
   if (shape.k_slices > 1)
@@ -235,8 +247,8 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
     put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, 0, e.size(), c_count, shape.prefetch);
-    for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count);
+    put_products(out, e, 0, e.size(), c_count, shape.prefetch, shape.stride);
+    for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count, shape.stride);
     put(out, "}}\n");
     return;
   }
@@ -246,7 +258,7 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   for (int sl = 0; sl < slices; ++sl) {
     put(out, "{}{} {{\n", linkage, slice_signature(g, sl));
     put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, bounds[sl], bounds[sl + 1], c_count, shape.prefetch);
+    put_products(out, e, bounds[sl], bounds[sl + 1], c_count, shape.prefetch, shape.stride);
     for (int64_t a = 0; a < r1 - r0; ++a)
       for (int c = 0; c < c_count; ++c) put(out, "    part[{} * lanes] = a{}_{};\n", a * c_count + c, a, c);
     put(out, "}}\n");
@@ -267,7 +279,7 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
       for (int sl = 1; sl < slices; ++sl) put(out, " + p{}[{} * lanes]", sl, a * c_count + c);
     }
     put(out, ";\n");
-    put_store(out, bias, r0 + a, a, c_count);
+    put_store(out, bias, r0 + a, a, c_count, shape.stride);
     put(out, "  }}\n");
   }
   put(out, "}}\n");

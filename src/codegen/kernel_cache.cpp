@@ -103,6 +103,10 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   if (shape.max_threads != kMaxThreads) h.value(static_cast<uint64_t>(shape.max_threads) << 48);  // earlier keys stay
   if (shape.block_slices != 1) h.value(static_cast<uint64_t>(shape.block_slices) << 56);
   if (shape.block_groups != 1) h.value(static_cast<uint64_t>(shape.block_groups) << 60);
+  if (shape.stride != 0) {  // a separate tag: the stride is a full 32-bit value
+    h.text("stride");
+    h.value(static_cast<uint64_t>(shape.stride));
+  }
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.value(kEmitRevision);
@@ -183,7 +187,7 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   if (!reads()) return std::nullopt;
   std::ifstream in(tuning_path(key));
   // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks> <prefetch> <max_threads> <block_slices> <block_groups>" (older records end earlier; what they lack takes its
+  // <column_blocks> <prefetch> <max_threads> <block_slices> <block_groups> <stride>" (older records end earlier; what they lack takes its
   // default). Rows per group 0 records that the generic kernel won.
   std::string tag, stored_key;
   KernelShape shape;
@@ -196,6 +200,7 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   if (!(in >> shape.max_threads)) shape.max_threads = kMaxThreads;
   if (!(in >> shape.block_slices)) shape.block_slices = 1;
   if (!(in >> shape.block_groups)) shape.block_groups = 1;
+  if (!(in >> shape.stride)) shape.stride = 0;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   if (shape.rows_per_group == 0) return t;
   try {
@@ -211,10 +216,11 @@ void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
   KernelShape shape = t.shape.value_or(KernelShape{});
   if (!t.shape) shape.rows_per_group = 0;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {} {} {}\n", key, shape.rows_per_group,
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {} {} {} {}\n", key, shape.rows_per_group,
                                                        shape.cols_per_thread, shape.threads, t.microseconds,
                                                        shape.k_slices, shape.column_blocks, shape.prefetch,
-                                                       shape.max_threads, shape.block_slices, shape.block_groups));
+                                                       shape.max_threads, shape.block_slices, shape.block_groups,
+                                                       shape.stride));
 }
 
 }  // namespace spdnn::codegen

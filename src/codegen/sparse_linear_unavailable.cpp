@@ -26,7 +26,7 @@ std::vector<float> SparseLinear::forward_host(const std::vector<float>&, int64_t
 double precompile_sparse_linear(const CsrMatrix&, const std::vector<float>&, int64_t, int, const SparseLinearOptions&) {
   unavailable();
 }
-std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix&, int64_t, int) { unavailable(); }
+std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix&, int64_t, int, bool) { unavailable(); }
 int current_gpu_arch() { unavailable(); }
 
 }  // namespace spdnn

@@ -57,19 +57,23 @@ codegen::KernelShape shape_of(const Choice& c) {
   return s;
 }
 
-// The kernel shape of a fixed-shape option, and the module a shape compiles to (launch parameters aside).
-codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f) {
+// The kernel shape of a fixed-shape option for N columns, and the module a shape compiles to (launch
+// parameters aside).
+codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f, int64_t n) {
+  if (f.fixed_stride != 0 && f.fixed_stride != 1)
+    throw Error(Errc::usage, fmt::format("kernel shape: fixed stride {} (0: N an argument, 1: N compiled in)", f.fixed_stride));
   return {f.rows_per_group, f.cols_per_thread, f.threads,     f.k_slices,     f.column_blocks,
-          f.prefetch,       f.max_threads,     f.block_slices, f.block_groups};
+          f.prefetch,       f.max_threads,     f.block_slices, f.block_groups, f.fixed_stride != 0 ? n : 0};
 }
 SparseLinearOptions::Shape shape_option(const codegen::KernelShape& s) {
   return {s.rows_per_group, s.cols_per_thread, s.threads,     s.k_slices,     s.column_blocks,
-          s.prefetch,       s.max_threads,     s.block_slices, s.block_groups};
+          s.prefetch,       s.max_threads,     s.block_slices, s.block_groups, s.stride > 0 ? 1 : 0};
 }
-// rows per group, columns per thread, K slices (cluster), prefetch, launch bound, K slices and row groups (block)
-using ModuleId = std::tuple<int, int, int, int, int, int, int>;
+// rows per group, columns per thread, K slices (cluster), prefetch, launch bound, K slices and row groups
+// (block), the compiled-in stride
+using ModuleId = std::tuple<int, int, int, int, int, int, int, int64_t>;
 ModuleId module_id(const codegen::KernelShape& s) {
-  return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads, s.block_slices, s.block_groups};
+  return {s.rows_per_group, s.cols_per_thread, s.k_slices, s.prefetch, s.max_threads, s.block_slices, s.block_groups, s.stride};
 }
 
 // Every candidate writes each load of X 32 columns ahead of its multiply-adds. Since the row stride is
@@ -85,14 +89,15 @@ constexpr int kCandidatePrefetch = 32;
 // mean of five rounds of CUDA-graph replays.
 constexpr uint64_t kTuningMethod = 2;
 
-// Candidate shapes for a matrix and N, best guess first. Apart from columns per thread (which must divide
+// Candidate shapes for a matrix and N, best guess first. With the stride compiled in (fixed_stride, the
+// default) every candidate is N's own module; without it, apart from columns per thread (which must divide
 // N), wide blocks (only for N > 256), tall groups (N >= 1024) and the shapes of several streams per block
 // (N >= 384 and 4096), they do not depend on N, so that one compiled set serves every batch size. More rows per group reuse each X load more and make fewer
 // functions (faster compiles); fewer rows make more blocks when N is small. Compile time grows with the
 // code, so larger matrices try fewer shapes, and only small ones try several columns per thread (which
 // multiplies the code). Split K over a cluster (sm_90 and later) for long rows: a block's time is its
 // group's chain of work, so S slices shorten it S times.
-std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n, int arch) {
+std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n, int arch, bool fixed_stride) {
   // Eight rows per group: 256 x 512 at 90% (13,107 nonzeros), N = 784: 8.1 us with 16 rows, 6.1 with 8.
   const std::vector<int> rows = w.nnz() > 16384 ? std::vector<int>{32}
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16, 8}
@@ -101,6 +106,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   std::vector<codegen::KernelShape> shapes;
   auto add = [&](codegen::KernelShape s) {
     s.prefetch = kCandidatePrefetch;
+    s.stride = fixed_stride ? n : 0;
     if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
   };
   for (int r : rows) add({std::min(r, max_rows), 1, 128});
@@ -219,7 +225,7 @@ struct SparseLinear::Impl {
     w.validate("sparse linear weights");
     if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
       throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));
-    if (const auto& f = options.shape) codegen::validate(kernel_shape(*f));
+    if (const auto& f = options.shape) codegen::validate(kernel_shape(*f, 0));
     if (auto why = cuda::why_no_cuda_device()) throw Error(Errc::unsupported, "sparse linear layers need a GPU: " + *why);
     if (options.device >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(options.device));
     SPDNN_CUDA_CHECK(cudaGetDevice(&device));
@@ -267,6 +273,8 @@ struct SparseLinear::Impl {
       return;
     }
     const codegen::KernelShape s = shape_of(c);
+    if (s.stride != 0 && s.stride != n)  // choices are made per N: reaching this is a bug in spdnn
+      throw Error(Errc::usage, fmt::format("sparse linear: a module compiled for N = {} launched with N = {}", s.stride, n));
     const int64_t columns_per_block = static_cast<int64_t>(codegen::lanes(s)) * s.cols_per_thread;
     const int64_t steps = (n + columns_per_block - 1) / columns_per_block;
     cudaLaunchConfig_t config{};
@@ -415,13 +423,13 @@ struct SparseLinear::Impl {
     // A remembered choice stands for the candidates it was chosen among: when they change (tall groups
     // were added without a change of version, which would have made every compiled module stale), the
     // layer is tuned again instead of keeping a choice that never saw the new ones.
-    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch);
+    std::vector<codegen::KernelShape> shapes = candidate_shapes(w, n, arch, options.fixed_stride);
     for (const auto& s : shapes) tuning_hasher.text(codegen::module_key(layer, s, arch, compiler_id));
     const std::string tuning_key = tuning_hasher.hex();
 
     std::optional<codegen::KernelShape> remembered;
     if (const auto& f = options.shape) {
-      remembered = kernel_shape(*f);
+      remembered = kernel_shape(*f, n);
       codegen::validate(*remembered);
       if (n % remembered->cols_per_thread != 0)
         throw Error(Errc::usage, fmt::format("kernel shape: N = {} is not a multiple of {} columns per thread", n,
@@ -431,7 +439,7 @@ struct SparseLinear::Impl {
       ++report.cache_hits;
       return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us, remembered)",
                                         t->microseconds));
-    } else if (t && n % t->shape->cols_per_thread == 0) {
+    } else if (t && n % t->shape->cols_per_thread == 0 && (t->shape->stride == 0 || t->shape->stride == n)) {
       ++report.cache_hits;
       remembered = t->shape;
       shapes = {*t->shape};
@@ -550,13 +558,13 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
                                 const SparseLinearOptions& options) {
   if (options.cache != KernelCacheMode::on)
     throw Error(Errc::usage, "precompiling kernels needs the kernel cache in mode 'on'");
-  if (options.shape) codegen::validate(kernel_shape(*options.shape));  // the caller's error, not a fallback
+  if (options.shape) codegen::validate(kernel_shape(*options.shape, 0));  // the caller's error, not a fallback
   if (!options.specialize || too_large(w, options) || n <= 0) return 0;
   codegen::KernelCache cache(options.cache_dir, options.cache);
   const std::string layer = codegen::layer_key(w, bias, options.relu);
   const std::string compiler = compiler_identity(options);
   const std::vector<codegen::KernelShape> shapes =
-      options.shape ? std::vector{kernel_shape(*options.shape)} : candidate_shapes(w, n, arch);
+      options.shape ? std::vector{kernel_shape(*options.shape, n)} : candidate_shapes(w, n, arch, options.fixed_stride);
   double seconds = 0;
   for (const auto& shape : shapes) {
     const std::string key = codegen::module_key(layer, shape, arch, compiler);
@@ -572,9 +580,10 @@ double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bi
   return seconds;
 }
 
-std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch) {
+std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch,
+                                                                 bool fixed_stride) {
   std::vector<SparseLinearOptions::Shape> out;
-  for (const auto& s : candidate_shapes(w, n, arch)) out.push_back(shape_option(s));
+  for (const auto& s : candidate_shapes(w, n, arch, fixed_stride)) out.push_back(shape_option(s));
   return out;
 }
 

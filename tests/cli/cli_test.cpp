@@ -235,6 +235,20 @@ TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   // A fixed shape the emitter cannot produce (split-K partial sums of 32 rows for 1024 threads exceed
   // shared memory) is an error, not a silent skip reported as compiled.
   expect_one_line_error(spdnn_cli(command + " --shape 32,1,1024,8,0,8,1024"), "exceed shared memory");
+  expect_one_line_error(spdnn_cli(command + " --shape 8,1,32,1,0,0,256,1,1,2"), "fixed stride 2");
+  // By default each N gets modules of its own (N compiled in); with --no-fixed-stride one set serves both.
+  auto count_modules = [](const std::filesystem::path& folder) {
+    size_t n = 0;
+    for (const auto& f : std::filesystem::directory_iterator(folder)) n += f.path().extension() == ".cubin";
+    return n;
+  };
+  write_text(dir / "sizes.txt", "m,4\n");  // N = 4 x batch: 4 and 8
+  const std::string two_n = fmt::format("sparse bench --compile-only --arch 90 --sizes {} --batch 1,2 --matrices {} --cache-dir ",
+                                        (dir / "sizes.txt").string(), (dir / "m.smtx").string());
+  ASSERT_EQ(spdnn_cli(two_n + (dir / "fixed").string()).exit_code, 0);
+  ASSERT_EQ(spdnn_cli(two_n + (dir / "argument").string() + " --no-fixed-stride").exit_code, 0);
+  EXPECT_EQ(count_modules(dir / "fixed"), 2 * count_modules(dir / "argument"));
+  EXPECT_EQ(count_modules(dir / "argument"), modules) << "the same candidates as the first run, for any N";
 #else
   expect_one_line_error(o, "sparse linear layers need a GPU build of spdnn");
 #endif

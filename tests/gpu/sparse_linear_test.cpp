@@ -90,6 +90,19 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_LE(max_relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+  EXPECT_EQ(layer.report().shape.fixed_stride, 1) << "by default N is compiled into each N's modules";
+  // Modules that take N as an argument: one set serves every N.
+  {
+    SparseLinearOptions o = isolated(dir, c.relu);
+    o.fixed_stride = false;
+    SparseLinear by_argument(w, bias, o);
+    for (int64_t n : {1, 7, 49, 256}) {
+      const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n + 2));
+      EXPECT_LE(max_relative_error(by_argument.forward_host(x, n), sparse_linear_reference(w, x, n, bias, c.relu)), 1e-5)
+          << "N an argument, N = " << n;
+    }
+    EXPECT_EQ(by_argument.report().shape.fixed_stride, 0);
+  }
   // By default the generic kernel competes in the tuning and wins only where it was timed faster.
   {
     SparseLinearOptions o = isolated(dir, c.relu);
@@ -110,7 +123,8 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
   // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), each
   // with one block per step of columns and with blocks that loop over the columns; a loop without split K;
   // launch bounds of 512 and 1024 threads, blocks that wide (ptxas may spill: still exact); tall groups
-  // of 64 and 128 rows (a last group cut short where M is not a multiple).
+  // of 64 and 128 rows (a last group cut short where M is not a multiple); and several of these with N
+  // compiled in, which one layer then compiles once per N.
   using Shape = SparseLinearOptions::Shape;
   for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
                             Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}, Shape{32, 1, 512, 1, 0, 0, 512},
@@ -118,7 +132,10 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
                             Shape{128, 1, 64}, Shape{64, 2, 256, 1, 0, 32}, Shape{32, 1, 512, 1, 0, 32, 512, 4},
                             Shape{16, 2, 256, 1, 0, 8, 256, 2}, Shape{8, 1, 512, 1, 2, 0, 1024, 8},
                             Shape{64, 1, 256, 1, 0, 32, 512, 4}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4},
-                            Shape{16, 2, 256, 1, 2, 0, 256, 1, 2}, Shape{4, 1, 1024, 1, 0, 8, 1024, 1, 8}}) {
+                            Shape{16, 2, 256, 1, 2, 0, 256, 1, 2}, Shape{4, 1, 1024, 1, 0, 8, 1024, 1, 8},
+                            Shape{16, 1, 128, 4, 0, 0, 256, 1, 1, 1}, Shape{4, 4, 64, 1, 3, 0, 256, 1, 1, 1},
+                            Shape{32, 1, 512, 1, 0, 32, 512, 4, 1, 1}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4, 1},
+                            Shape{64, 2, 256, 1, 0, 32, 256, 1, 1, 1}, Shape{16, 1, 1024, 1, 0, 16, 1024, 8, 1, 1}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
     o.shape = shape;
     SparseLinear split(w, bias, o);
@@ -134,6 +151,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_EQ(split.report().shape.max_threads, shape.max_threads);
     EXPECT_EQ(split.report().shape.block_slices, shape.block_slices);
     EXPECT_EQ(split.report().shape.block_groups, shape.block_groups);
+    EXPECT_EQ(split.report().shape.fixed_stride, shape.fixed_stride);
   }
 }
 

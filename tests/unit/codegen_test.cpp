@@ -215,6 +215,39 @@ TEST(Emit, GroupsCoverAllRows) {
   }
 }
 
+// With the stride compiled in, every load and store of a group is at a literal offset (row * N) from the
+// thread's first element, and n appears in no group's address: the same arithmetic, in the same order.
+TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
+  const CsrMatrix w = small_matrix();  // rows 0 and 2 read columns 0, 2 and 4
+  for (int c : {1, 2}) {
+    KernelShape shape{4, c, 128};
+    const std::string by_argument = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
+    shape.stride = 50;
+    const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
+    EXPECT_EQ(count(src, "ull * n"), 0u) << src;
+    EXPECT_GT(count(by_argument, "ull * n"), 0u);
+    EXPECT_EQ(count(src, "__fmaf_rn("), count(by_argument, "__fmaf_rn("));
+    for (int col : {0, 2, 4}) EXPECT_EQ(count(src, fmt::format("xj + {}ull)", col * 50)), 1u) << col << "\n" << src;
+    for (int row : {0, 1, 2})
+      EXPECT_EQ(count(src, c == 1 ? fmt::format("yj[{}ull]", row * 50) : fmt::format("yj + {}ull)", row * 50)), 1u) << row;
+    EXPECT_NE(src.find("N = 50 only"), std::string::npos) << "the header says which N the module serves";
+  }
+  // Split K (cluster and block) and the linked units write literal offsets too.
+  const CsrMatrix r = random_weights(37, 300, 0.2, 5);
+  for (const KernelShape shape : {KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 1568},
+                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 1568},
+                                  KernelShape{8, 1, 512, 1, 0, 32, 512, 1, 2, 1568}}) {
+    const std::string src = emit_sparse_linear(r, {}, true, shape);
+    EXPECT_EQ(count(src, "ull * n"), 0u);
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(r.nnz()));
+    EXPECT_EQ(count(src, fmt::format("yj[{}ull]", 36 * 1568)), 1u) << "the last row, stored once";
+    for (const std::string& unit : emit_sparse_linear_units(r, {}, true, shape, 200)) EXPECT_EQ(count(unit, "ull * n"), 0u);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, -1}), Error) << "negative stride";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, int64_t{1} << 32}), Error)
+      << "a stride beyond 32 bits";
+}
+
 TEST(Emit, RejectsBadShapesAndSizes) {
   const CsrMatrix w = small_matrix();
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {0, 1, 128}), Error);
@@ -261,6 +294,9 @@ TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
             module_key(base, {16, 1, 128, 1, 0, 0, 512, 4}, 90, "nvrtc 13.0")) << "K slices within a block";
   EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512, 2}, 90, "nvrtc 13.0"),
             module_key(base, {16, 1, 128, 1, 0, 0, 512, 1, 2}, 90, "nvrtc 13.0")) << "row groups within a block";
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0")) << "a compiled-in stride";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1569}, 90, "nvrtc 13.0")) << "another N";
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
   EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
 }
@@ -314,7 +350,8 @@ TEST(KernelCache, ModesAndTuningRecords) {
   t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
-  for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4}}) {
+  for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4},
+                              KernelShape{32, 1, 512, 1, 0, 32, 512, 4, 1, 25088}}) {
     on.store_tuning(key, {s, 3.25});
     t = on.load_tuning(key);
     ASSERT_TRUE(t.has_value());
@@ -325,6 +362,7 @@ TEST(KernelCache, ModesAndTuningRecords) {
   t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
+  EXPECT_EQ(t->shape->stride, 0) << "an older record's module took N as an argument";
   // The generic kernel won: a record without a shape.
   on.store_tuning(key, {std::nullopt, 2.5});
   t = on.load_tuning(key);
@@ -371,6 +409,12 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
     const CompiledModule g = compile_cuda(emit_sparse_linear(w, {}, true, {8, 1, 512, 1, 0, 32, 512, 1, s}), 90, "groups.cu");
     EXPECT_EQ(std::string(g.cubin.data(), 4), "\x7f" "ELF");
+  }
+  // The stride compiled in, at an N whose offsets pass the 24-bit immediates of the loads (K x N x 4 bytes
+  // over 8 MB), with 4 columns per thread and split K over a cluster.
+  for (const KernelShape shape : {KernelShape{16, 4, 128, 1, 0, 32, 256, 1, 1, 50000}, KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 7}}) {
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape), 90, "stride.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
 }
 
@@ -452,6 +496,23 @@ TEST(Candidates, RowGroupsWithinABlockWhereXIsVeryWide) {
   EXPECT_TRUE(paired(random_weights(512, 256, 0.1, 7), 1568).empty()) << "narrower X";
   EXPECT_TRUE(paired(random_weights(256, 64, 0.1, 7), 25088).empty()) << "short rows";
   EXPECT_TRUE(paired(random_weights(128, 512, 0.1, 7), 6272).empty()) << "few rows";
+}
+
+// By default every candidate compiles the call's N in; asked not to, none does.
+TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
+  const CsrMatrix w = random_weights(256, 1024, 0.1, 7);
+  for (int64_t n : {1, 196, 1568}) {
+    const auto fixed = sparse_linear_candidates(w, n, 90);
+    const auto by_argument = sparse_linear_candidates(w, n, 90, false);
+    ASSERT_EQ(fixed.size(), by_argument.size()) << "the same shapes either way";
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      EXPECT_EQ(fixed[i].fixed_stride, 1) << n;
+      EXPECT_EQ(by_argument[i].fixed_stride, 0) << n;
+      SparseLinearOptions::Shape same = by_argument[i];
+      same.fixed_stride = 1;
+      EXPECT_EQ(fixed[i], same);
+    }
+  }
 }
 
 TEST(Nvrtc, FailureIsAnErrorWithNvrtcsMessage) {
