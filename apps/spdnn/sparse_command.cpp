@@ -35,7 +35,7 @@ struct KernelOptions {
   bool no_tune = false, generic = false, no_dependent_launch = false, no_fixed_stride = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
   // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound[, K slices in a
-  // block[, row groups in a block[, N compiled in (0 or 1)]]]]]]
+  // block[, row groups in a block[, N compiled in (0 or 1)[, blocks per SM]]]]]]]
   std::vector<int> shape;
 
   void add_to(CLI::App* cmd) {
@@ -50,10 +50,10 @@ struct KernelOptions {
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
     cmd->add_option("--shape", shape,
                     "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS"
-                    "[,BLOCK_SLICES[,BLOCK_GROUPS[,FIXED_STRIDE]]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or "
-                    "32,1,512,1,0,32,512,4,1,1; FIXED_STRIDE 1 compiles N in)")
+                    "[,BLOCK_SLICES[,BLOCK_GROUPS[,FIXED_STRIDE[,BLOCKS_PER_SM]]]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or "
+                    "32,1,512,1,0,32,512,4,1,1; FIXED_STRIDE 1 compiles N in; BLOCKS_PER_SM caps the blocks on one SM, 0: no cap)")
         ->delimiter(',')
-        ->expected(4, 10);
+        ->expected(4, 11);
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -68,7 +68,7 @@ struct KernelOptions {
       SparseLinearOptions::Shape s;
       int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,
                        &s.column_blocks,  &s.prefetch,        &s.max_threads, &s.block_slices, &s.block_groups,
-                       &s.fixed_stride};
+                       &s.fixed_stride,   &s.blocks_per_sm};
       for (size_t i = 0; i < shape.size() && i < std::size(fields); ++i) *fields[i] = shape[i];
       o.shape = s;
     }
@@ -101,7 +101,8 @@ json shape_json(const SparseLinearOptions::Shape& s) {
   return {{"rows_per_group", s.rows_per_group}, {"cols_per_thread", s.cols_per_thread}, {"threads", s.threads},
           {"k_slices", s.k_slices}, {"column_blocks", s.column_blocks}, {"prefetch", s.prefetch},
           {"max_threads", s.max_threads}, {"block_slices", s.block_slices},
-          {"block_groups", s.block_groups}, {"fixed_stride", s.fixed_stride}};
+          {"block_groups", s.block_groups}, {"fixed_stride", s.fixed_stride},
+          {"blocks_per_sm", s.blocks_per_sm}};
 }
 
 json report_json(const SparseLinearReport& r) {
@@ -129,14 +130,16 @@ json report_json(const SparseLinearReport& r) {
 std::string report_line(const SparseLinearReport& r) {
   const SparseLinearOptions::Shape& sh = r.shape;
   std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {}, {})",
+                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {}, {}, {})",
                                     sh.rows_per_group, sh.block_groups, sh.block_groups == 1 ? "" : "s", sh.cols_per_thread,
                                     sh.threads, sh.max_threads,
                                     sh.k_slices * sh.block_slices, sh.k_slices * sh.block_slices == 1 ? "" : "s",
                                     sh.block_slices > 1 ? " within the block" : "",
                                     sh.column_blocks == 0 ? std::string("no column loop")
                                                           : fmt::format("{} column blocks", sh.column_blocks),
-                                    sh.fixed_stride != 0 ? "N compiled in" : "N an argument")
+                                    sh.fixed_stride != 0 ? "N compiled in" : "N an argument",
+                                    sh.blocks_per_sm == 0 ? std::string("as many blocks per SM as fit")
+                                                          : fmt::format("at most {} blocks per SM", sh.blocks_per_sm))
                       : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);

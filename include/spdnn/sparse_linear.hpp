@@ -58,10 +58,11 @@ struct SparseLinearOptions {
   // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound), K
   // slices within a block (1, 2, 4, 8: sets of threads / S threads, each a slice, for the same columns), row
   // groups within a block (1, 2, 4, 8: sets of threads / G threads, each a group, for the same columns),
-  // and whether the call's N is compiled in (1) or an argument (0), as fixed_stride above.
+  // whether the call's N is compiled in (1) or an argument (0), as fixed_stride above, and at most how many
+  // blocks share an SM (0: as many as fit; else the launch reserves shared memory to keep the rest out).
   struct Shape {
     int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0,
-        max_threads = 256, block_slices = 1, block_groups = 1, fixed_stride = 0;
+        max_threads = 256, block_slices = 1, block_groups = 1, fixed_stride = 0, blocks_per_sm = 0;
     bool operator==(const Shape&) const = default;
   };
   std::optional<Shape> shape;

@@ -49,6 +49,8 @@ void validate(const KernelShape& s) {
   if (s.threads % (32 * thread_sets(s)) != 0)
     throw Error(Errc::usage, fmt::format("kernel shape: {} threads do not make {} sets of whole warps", s.threads,
                                          thread_sets(s)));
+  if (s.blocks_per_sm < 0 || s.blocks_per_sm > 32)
+    throw Error(Errc::usage, fmt::format("kernel shape: at most {} blocks per SM (0: no limit, else 1..32)", s.blocks_per_sm));
   if (s.stride < 0 || s.stride > int64_t{UINT32_MAX})
     throw Error(Errc::usage, fmt::format("kernel shape: a compiled-in row stride of {} (0..2^32 - 1)", s.stride));
   if (s.block_slices > 1 && int64_t{4} * s.rows_per_group * s.cols_per_thread * s.max_threads > 227 * 1024)

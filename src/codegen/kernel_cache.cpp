@@ -187,7 +187,7 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   if (!reads()) return std::nullopt;
   std::ifstream in(tuning_path(key));
   // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks> <prefetch> <max_threads> <block_slices> <block_groups> <stride>" (older records end earlier; what they lack takes its
+  // <column_blocks> <prefetch> <max_threads> <block_slices> <block_groups> <stride> <blocks_per_sm>" (older records end earlier; what they lack takes its
   // default). Rows per group 0 records that the generic kernel won.
   std::string tag, stored_key;
   KernelShape shape;
@@ -201,6 +201,7 @@ std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& ke
   if (!(in >> shape.block_slices)) shape.block_slices = 1;
   if (!(in >> shape.block_groups)) shape.block_groups = 1;
   if (!(in >> shape.stride)) shape.stride = 0;
+  if (!(in >> shape.blocks_per_sm)) shape.blocks_per_sm = 0;
   if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
   if (shape.rows_per_group == 0) return t;
   try {
@@ -216,11 +217,11 @@ void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
   KernelShape shape = t.shape.value_or(KernelShape{});
   if (!t.shape) shape.rows_per_group = 0;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {} {} {} {}\n", key, shape.rows_per_group,
+  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {} {} {} {} {}\n", key, shape.rows_per_group,
                                                        shape.cols_per_thread, shape.threads, t.microseconds,
                                                        shape.k_slices, shape.column_blocks, shape.prefetch,
                                                        shape.max_threads, shape.block_slices, shape.block_groups,
-                                                       shape.stride));
+                                                       shape.stride, shape.blocks_per_sm));
 }
 
 }  // namespace spdnn::codegen

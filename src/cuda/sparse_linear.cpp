@@ -47,6 +47,7 @@ struct Choice {
   const Module* module = nullptr;  // null: generic
   int threads = 0;
   int column_blocks = 0;  // 0: one block per step of columns
+  int blocks_per_sm = 0;  // 0: as many as fit
 };
 
 // The whole shape of a generated choice: its module's, with the launch parameters.
@@ -54,6 +55,7 @@ codegen::KernelShape shape_of(const Choice& c) {
   codegen::KernelShape s = c.module->shape;
   s.threads = c.threads;
   s.column_blocks = c.column_blocks;
+  s.blocks_per_sm = c.blocks_per_sm;
   return s;
 }
 
@@ -63,11 +65,13 @@ codegen::KernelShape kernel_shape(const SparseLinearOptions::Shape& f, int64_t n
   if (f.fixed_stride != 0 && f.fixed_stride != 1)
     throw Error(Errc::usage, fmt::format("kernel shape: fixed stride {} (0: N an argument, 1: N compiled in)", f.fixed_stride));
   return {f.rows_per_group, f.cols_per_thread, f.threads,     f.k_slices,     f.column_blocks,
-          f.prefetch,       f.max_threads,     f.block_slices, f.block_groups, f.fixed_stride != 0 ? n : 0};
+          f.prefetch,       f.max_threads,     f.block_slices, f.block_groups, f.fixed_stride != 0 ? n : 0,
+          f.blocks_per_sm};
 }
 SparseLinearOptions::Shape shape_option(const codegen::KernelShape& s) {
   return {s.rows_per_group, s.cols_per_thread, s.threads,     s.k_slices,     s.column_blocks,
-          s.prefetch,       s.max_threads,     s.block_slices, s.block_groups, s.stride > 0 ? 1 : 0};
+          s.prefetch,       s.max_threads,     s.block_slices, s.block_groups, s.stride > 0 ? 1 : 0,
+          s.blocks_per_sm};
 }
 // rows per group, columns per thread, K slices (cluster), prefetch, launch bound, K slices and row groups
 // (block), the compiled-in stride
@@ -86,8 +90,19 @@ constexpr int kCandidatePrefetch = 32;
 
 // How tuning times its candidates, hashed into the key of a remembered choice so that choices made the
 // old way are made again: 1 (up to 0.4.0) the best of three rounds of back-to-back calls, 2 (0.4.1) the
-// mean of five rounds of CUDA-graph replays.
-constexpr uint64_t kTuningMethod = 2;
+// mean of five rounds of CUDA-graph replays, 3 the same with each block width also tried with its blocks
+// spread over the SMs (blocks_per_sm).
+constexpr uint64_t kTuningMethod = 3;
+
+// The dynamic shared memory of a launch that lets at most `blocks` blocks share an SM: just over what
+// blocks + 1 would need each, so that they do not fit (or the kernel's own need, if larger).
+int64_t occupancy_limiting_bytes(int blocks, int64_t own, const cudaDeviceProp& prop) {
+  if (blocks <= 0) return own;
+  const int64_t per_sm = static_cast<int64_t>(prop.sharedMemPerMultiprocessor);
+  const int64_t reserved = static_cast<int64_t>(prop.reservedSharedMemPerBlock);
+  const int64_t pad = (per_sm / (blocks + 1) - reserved + 128 + 127) / 128 * 128;
+  return std::max(own, std::min(pad, static_cast<int64_t>(prop.sharedMemPerBlockOptin)));
+}
 
 // Candidate shapes for a matrix and N, best guess first. With the stride compiled in (fixed_stride, the
 // default) every candidate is N's own module; without it, apart from columns per thread (which must divide
@@ -206,6 +221,7 @@ struct SparseLinear::Impl {
   SparseLinearReport report;
   int device = 0;
   int arch = 0;
+  cudaDeviceProp prop{};
   std::string layer;
   std::string compiler_id;
   codegen::KernelCache cache;
@@ -229,7 +245,6 @@ struct SparseLinear::Impl {
     if (auto why = cuda::why_no_cuda_device()) throw Error(Errc::unsupported, "sparse linear layers need a GPU: " + *why);
     if (options.device >= 0) SPDNN_CUDA_CHECK(cudaSetDevice(options.device));
     SPDNN_CUDA_CHECK(cudaGetDevice(&device));
-    cudaDeviceProp prop{};
     SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     arch = prop.major * 10 + prop.minor;
     layer = codegen::layer_key(w, bias, options.relu);
@@ -281,7 +296,7 @@ struct SparseLinear::Impl {
     config.gridDim = dim3(static_cast<unsigned>(s.column_blocks > 0 ? std::min<int64_t>(s.column_blocks, steps) : steps),
                           static_cast<unsigned>(codegen::grid_rows(s, w.rows)));
     config.blockDim = dim3(static_cast<unsigned>(s.threads));
-    config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
+    config.dynamicSmemBytes = static_cast<size_t>(occupancy_limiting_bytes(s.blocks_per_sm, codegen::shared_bytes(s), prop));
     config.stream = stream;
     cudaLaunchAttribute attributes[2] = {cuda::dependent_launch_attribute(options.dependent_launch)};
     config.attrs = attributes;
@@ -329,12 +344,9 @@ struct SparseLinear::Impl {
     m.shape.threads = 0;
     SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
     cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
-    if (status == cudaSuccess && codegen::slices_of(shape) > 1) {  // partial sums of the widest block the bound allows
-      codegen::KernelShape widest = shape;
-      widest.threads = shape.max_threads;
+    if (status == cudaSuccess)  // split K's partial sums, or the shared memory that limits blocks per SM
       status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(codegen::shared_bytes(widest)), device);
-    }
+                                               static_cast<int>(prop.sharedMemPerBlockOptin), device);
     if (status != cudaSuccess) {
       cudaLibraryUnload(m.library);
       cuda::check(status, "loading a generated kernel", __FILE__, __LINE__);
@@ -461,7 +473,8 @@ struct SparseLinear::Impl {
     if (loaded.empty()) return use_generic(n, fmt::format("code generation failed: {}", error));
     if (!error.empty()) report.notes.push_back("a candidate kernel failed: " + error);
 
-    Choice best{loaded.front(), remembered ? remembered->threads : 128, remembered ? remembered->column_blocks : 0};
+    Choice best{loaded.front(), remembered ? remembered->threads : 128, remembered ? remembered->column_blocks : 0,
+                remembered ? remembered->blocks_per_sm : 0};
     if (!remembered && options.tune) {
       const auto t = Clock::now();
       cuda::DeviceBuffer<float> x(static_cast<size_t>(w.cols * n), "tuning input (K x N)");
@@ -478,6 +491,14 @@ struct SparseLinear::Impl {
           if (lanes % 32 != 0) continue;
           if (threads > 64 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
           choices.push_back(Choice{m, threads, 0});
+          // The same with the blocks spread evenly over the SMs: at most ceil(blocks / SMs) on one. The
+          // kernels wait for their code, and an SM that runs blocks of several row groups fetches the code
+          // of each, while the GPU left other SMs idle (with N compiled in, 128 x 512 at 90%, N = 6272,
+          // 64 rows: 42.8 us with 6 blocks allowed per SM, against 10.7 with 2 by its registers).
+          const int64_t columns = static_cast<int64_t>(lanes) * m->shape.cols_per_thread;
+          const int64_t blocks = (n + columns - 1) / columns * codegen::grid_rows(m->shape, w.rows);
+          const int64_t spread = (blocks + prop.multiProcessorCount - 1) / prop.multiProcessorCount;
+          if (spread <= 8) choices.push_back(Choice{m, threads, 0, static_cast<int>(spread)});
         }
       if (options.tune_against_generic) choices.push_back(Choice{});
       // Each candidate is timed as CUDA-graph replays, kTuningRounds of them interleaved, and scored by

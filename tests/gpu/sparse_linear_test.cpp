@@ -124,7 +124,8 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
   // with one block per step of columns and with blocks that loop over the columns; a loop without split K;
   // launch bounds of 512 and 1024 threads, blocks that wide (ptxas may spill: still exact); tall groups
   // of 64 and 128 rows (a last group cut short where M is not a multiple); and several of these with N
-  // compiled in, which one layer then compiles once per N.
+  // compiled in, which one layer then compiles once per N; and blocks kept apart (at most 1 or 2 per SM,
+  // by shared memory they do not use, beside split K's partial sums).
   using Shape = SparseLinearOptions::Shape;
   for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
                             Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}, Shape{32, 1, 512, 1, 0, 0, 512},
@@ -135,7 +136,9 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
                             Shape{16, 2, 256, 1, 2, 0, 256, 1, 2}, Shape{4, 1, 1024, 1, 0, 8, 1024, 1, 8},
                             Shape{16, 1, 128, 4, 0, 0, 256, 1, 1, 1}, Shape{4, 4, 64, 1, 3, 0, 256, 1, 1, 1},
                             Shape{32, 1, 512, 1, 0, 32, 512, 4, 1, 1}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4, 1},
-                            Shape{64, 2, 256, 1, 0, 32, 256, 1, 1, 1}, Shape{16, 1, 1024, 1, 0, 16, 1024, 8, 1, 1}}) {
+                            Shape{64, 2, 256, 1, 0, 32, 256, 1, 1, 1}, Shape{16, 1, 1024, 1, 0, 16, 1024, 8, 1, 1},
+                            Shape{32, 1, 128, 1, 0, 32, 256, 1, 1, 1, 1}, Shape{8, 1, 256, 2, 0, 0, 256, 1, 1, 1, 2},
+                            Shape{16, 1, 512, 1, 0, 32, 512, 4, 1, 0, 1}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
     o.shape = shape;
     SparseLinear split(w, bias, o);
@@ -152,6 +155,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_EQ(split.report().shape.block_slices, shape.block_slices);
     EXPECT_EQ(split.report().shape.block_groups, shape.block_groups);
     EXPECT_EQ(split.report().shape.fixed_stride, shape.fixed_stride);
+    EXPECT_EQ(split.report().shape.blocks_per_sm, shape.blocks_per_sm);
   }
 }
 

@@ -246,6 +246,11 @@ TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, -1}), Error) << "negative stride";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, int64_t{1} << 32}), Error)
       << "a stride beyond 32 bits";
+  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, -1}), Error) << "negative blocks per SM";
+  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 33}), Error) << "33 blocks per SM";
+  // Blocks per SM is a launch parameter: the same source and the same module.
+  EXPECT_EQ(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}), emit_sparse_linear(w, {}, false, {4, 1, 128}));
+  EXPECT_EQ(module_key("l", {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}, 90, "c"), module_key("l", {4, 1, 128}, 90, "c"));
 }
 
 TEST(Emit, RejectsBadShapesAndSizes) {
@@ -351,7 +356,8 @@ TEST(KernelCache, ModesAndTuningRecords) {
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
   for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4},
-                              KernelShape{32, 1, 512, 1, 0, 32, 512, 4, 1, 25088}}) {
+                              KernelShape{32, 1, 512, 1, 0, 32, 512, 4, 1, 25088},
+                              KernelShape{64, 1, 128, 1, 0, 32, 256, 1, 1, 6272, 2}}) {
     on.store_tuning(key, {s, 3.25});
     t = on.load_tuning(key);
     ASSERT_TRUE(t.has_value());
@@ -363,6 +369,7 @@ TEST(KernelCache, ModesAndTuningRecords) {
   ASSERT_TRUE(t.has_value());
   EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
   EXPECT_EQ(t->shape->stride, 0) << "an older record's module took N as an argument";
+  EXPECT_EQ(t->shape->blocks_per_sm, 0) << "and its blocks were not spread";
   // The generic kernel won: a record without a shape.
   on.store_tuning(key, {std::nullopt, 2.5});
   t = on.load_tuning(key);
