@@ -425,9 +425,16 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
   return fmt::to_string(out);
 }
 
+std::vector<std::string> compile_options(const KernelShape& shape) {
+  if (shape.stride > 0) return {"--ptxas-options=-O1"};
+  return {};
+}
+
 std::vector<std::string> unit_compile_options(const KernelShape& shape) {
-  if (shape.max_threads <= 256) return {};  // 255 registers, as ptxas gives the bound of 256 anyway
-  return {fmt::format("-maxrregcount={}", 65536 / shape.max_threads)};
+  std::vector<std::string> options = compile_options(shape);
+  if (shape.max_threads > 256)  // 255 registers, as ptxas gives the bound of 256 anyway
+    options.push_back(fmt::format("-maxrregcount={}", 65536 / shape.max_threads));
+  return options;
 }
 
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,

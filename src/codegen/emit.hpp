@@ -118,9 +118,17 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
                                                   const KernelShape& shape, int64_t unit_nnz);
 
-// NVRTC options for every unit of emit_sparse_linear_units: the register cap of the launch bound
-// (-maxrregcount), which the kernel's unit gets from __launch_bounds__ and the others must share for
-// nvJitLink to link their calls.
+// NVRTC options for the source of emit_sparse_linear: with the stride compiled in, ptxas at -O1. At its
+// default -O3 ptxas moved each load of X down to just before its first multiply-add (a median of 8
+// instructions apart instead of the 32 columns ahead that the source writes, once the offsets were
+// literals: it then schedules for fewer registers), and the kernels waited on every load (128 x 512 at
+// 90%, N = 6272, 64 rows: 9.7 us with N an argument, 42.3 with N compiled in). At -O1 it keeps the
+// written order (a median of 256 instructions), with the same instructions.
+std::vector<std::string> compile_options(const KernelShape& shape);
+
+// NVRTC options for every unit of emit_sparse_linear_units: compile_options, and the register cap of the
+// launch bound (-maxrregcount), which the kernel's unit gets from __launch_bounds__ and the others must
+// share for nvJitLink to link their calls.
 std::vector<std::string> unit_compile_options(const KernelShape& shape);
 
 }  // namespace spdnn::codegen

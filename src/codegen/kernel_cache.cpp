@@ -106,6 +106,7 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   if (shape.stride != 0) {  // a separate tag: the stride is a full 32-bit value
     h.text("stride");
     h.value(static_cast<uint64_t>(shape.stride));
+    for (const auto& o : compile_options(shape)) h.text(o);  // ptxas's level
   }
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);

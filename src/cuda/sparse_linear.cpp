@@ -198,7 +198,9 @@ Compiled compile_and_store(const CsrMatrix& w, const std::vector<float>& bias, c
     const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
     c.generate_seconds = seconds_since(t);
     t = Clock::now();
-    c.cubin = codegen::compile_cuda(source, arch, name, options.compiler_options).cubin;
+    std::vector<std::string> compile_options = options.compiler_options;
+    for (auto& o : codegen::compile_options(shape)) compile_options.push_back(std::move(o));
+    c.cubin = codegen::compile_cuda(source, arch, name, compile_options).cubin;
   } else {
     const auto units = codegen::emit_sparse_linear_units(w, bias, options.relu, shape, kUnitNnz);
     c.generate_seconds = seconds_since(t);

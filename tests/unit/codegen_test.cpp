@@ -246,6 +246,11 @@ TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, -1}), Error) << "negative stride";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, int64_t{1} << 32}), Error)
       << "a stride beyond 32 bits";
+  // ptxas keeps the written load order (-O1) where the offsets are literals; modules are keyed by it.
+  EXPECT_EQ(compile_options({4, 1, 128, 1, 0, 0, 256, 1, 1, 50}), std::vector<std::string>{"--ptxas-options=-O1"});
+  EXPECT_TRUE(compile_options({4, 1, 128}).empty());
+  EXPECT_EQ(unit_compile_options({4, 1, 128, 1, 0, 0, 512, 1, 1, 50}),
+            (std::vector<std::string>{"--ptxas-options=-O1", "-maxrregcount=128"}));
   EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, -1}), Error) << "negative blocks per SM";
   EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 33}), Error) << "33 blocks per SM";
   // Blocks per SM is a launch parameter: the same source and the same module.
@@ -420,14 +425,15 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
   // The stride compiled in, at an N whose offsets pass the 24-bit immediates of the loads (K x N x 4 bytes
   // over 8 MB), with 4 columns per thread and split K over a cluster.
   for (const KernelShape shape : {KernelShape{16, 4, 128, 1, 0, 32, 256, 1, 1, 50000}, KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 7}}) {
-    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape), 90, "stride.cu");
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape), 90, "stride.cu", compile_options(shape));
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
 }
 
 TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   const CsrMatrix w = random_weights(70, 64, 0.2, 5);
-  for (const KernelShape shape : {KernelShape{16, 1, 128}, KernelShape{16, 1, 128, 4}, KernelShape{16, 1, 512, 1, 0, 0, 512, 4}}) {
+  for (const KernelShape shape : {KernelShape{16, 1, 128}, KernelShape{16, 1, 128, 4}, KernelShape{16, 1, 512, 1, 0, 0, 512, 4},
+                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 300}}) {
     const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, shape, 200);
     ASSERT_GE(units.size(), 3u);
     const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu", unit_compile_options(shape));
