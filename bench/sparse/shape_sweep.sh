@@ -40,9 +40,9 @@ rows = []
 for f in glob.glob(sys.argv[1] + "/run*.json"):
     r = json.load(open(f))
     s = r["kernel"].get("shape", {})
-    shape = ",".join(str(s.get(k)) for k in ("rows_per_group", "cols_per_thread", "threads", "k_slices", "column_blocks", "prefetch", "max_threads", "block_slices", "block_groups", "fixed_stride"))
+    shape = ",".join(str(s.get(k)) for k in ("rows_per_group", "cols_per_thread", "threads", "k_slices", "column_blocks", "prefetch", "max_threads", "block_slices", "block_groups", "fixed_stride", "blocks_per_sm"))
     rows.append((r["matrix"].split("/")[-2] + "/" + r["matrix"].split("/")[-1][:40], r["rows"], r["cols"], r["n"], shape,
                  r["kernel"].get("compile_s", 0), r["graph_us"], r["plain_us"], r["passed"]))
 for row in sorted(rows):
-    print("%-52s %5d x %5d N=%5d shape=%-24s compile %6.1f s  graph %7.2f us  plain %7.2f us  %s" % row)
+    print("%-52s %5d x %5d N=%5d shape=%-26s compile %6.1f s  graph %7.2f us  plain %7.2f us  %s" % row)
 PY
