@@ -67,10 +67,10 @@ struct KernelShape {
   // ahead hold one register each instead of three (107 -> 64 registers for that kernel).
   int64_t stride = 0;
   // A launch parameter: at most this many blocks on one SM (the launch asks for shared memory it does not
-  // use so that no more fit), or 0: as many as the kernel's resources allow. The kernels wait for their
-  // code, and blocks of different row groups on one SM fetch different code: with N compiled in, the
-  // kernels need fewer registers, more blocks fit on an SM, and the GPU then packed them onto some SMs
-  // while others idled (128 x 512 at 90%, N = 6272, 64 rows: 80 instead of 206 registers, 10.7 -> 42.8 us).
+  // use so that no more fit), or 0: as many as the kernel's resources allow. Built to test whether blocks
+  // of several row groups on one SM (each fetching its own code) slowed the kernels that need fewer
+  // registers with N compiled in; capping them to ceil(blocks / SMs) changed no time measured (H200,
+  // bench/results/sparse_explore_h100.md, item 19), so it is only reachable through a fixed shape.
   int blocks_per_sm = 0;
 
   bool operator==(const KernelShape&) const = default;

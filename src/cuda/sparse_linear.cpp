@@ -90,9 +90,8 @@ constexpr int kCandidatePrefetch = 32;
 
 // How tuning times its candidates, hashed into the key of a remembered choice so that choices made the
 // old way are made again: 1 (up to 0.4.0) the best of three rounds of back-to-back calls, 2 (0.4.1) the
-// mean of five rounds of CUDA-graph replays, 3 the same with each block width also tried with its blocks
-// spread over the SMs (blocks_per_sm).
-constexpr uint64_t kTuningMethod = 3;
+// mean of five rounds of CUDA-graph replays.
+constexpr uint64_t kTuningMethod = 2;
 
 // The dynamic shared memory of a launch that lets at most `blocks` blocks share an SM: just over what
 // blocks + 1 would need each, so that they do not fit (or the kernel's own need, if larger).
@@ -492,15 +491,9 @@ struct SparseLinear::Impl {
           const int lanes = threads / codegen::thread_sets(m->shape);  // the block's columns, over C
           if (lanes % 32 != 0) continue;
           if (threads > 64 && static_cast<int64_t>(lanes) * m->shape.cols_per_thread >= 2 * n) continue;  // idle lanes
+          // Blocks kept apart (blocks_per_sm) are left to --shape, like column loops: spreading the blocks
+          // over the SMs changed no time measured (sparse_explore_h100.md, item 19).
           choices.push_back(Choice{m, threads, 0});
-          // The same with the blocks spread evenly over the SMs: at most ceil(blocks / SMs) on one. The
-          // kernels wait for their code, and an SM that runs blocks of several row groups fetches the code
-          // of each, while the GPU left other SMs idle (with N compiled in, 128 x 512 at 90%, N = 6272,
-          // 64 rows: 42.8 us with 6 blocks allowed per SM, against 10.7 with 2 by its registers).
-          const int64_t columns = static_cast<int64_t>(lanes) * m->shape.cols_per_thread;
-          const int64_t blocks = (n + columns - 1) / columns * codegen::grid_rows(m->shape, w.rows);
-          const int64_t spread = (blocks + prop.multiProcessorCount - 1) / prop.multiProcessorCount;
-          if (spread <= 8) choices.push_back(Choice{m, threads, 0, static_cast<int>(spread)});
         }
       if (options.tune_against_generic) choices.push_back(Choice{});
       // Each candidate is timed as CUDA-graph replays, kTuningRounds of them interleaved, and scored by
