@@ -63,8 +63,8 @@ struct KernelShape {
   // The row stride of X and Y compiled into the code (then the module serves only N = stride), or 0: the
   // kernel's argument n. Compiled in, each load's and store's offset is an immediate of the instruction
   // instead of one widening multiply-add per load (the address instructions were about a fifth of a
-  // 90%-sparse kernel's: 256 x 1024, 32 rows, split K 4: 49.4k -> 41.4k instructions), and the loads
-  // ahead hold one register each instead of three (107 -> 64 registers for that kernel).
+  // 90%-sparse kernel's: 256 x 1024, 32 rows, split K 4: 49.4k -> 41.4k instructions); such modules are
+  // compiled with ptxas at -O1 (compile_options below).
   int64_t stride = 0;
   // A launch parameter: at most this many blocks on one SM (the launch asks for shared memory it does not
   // use so that no more fit), or 0: as many as the kernel's resources allow. Built to test whether blocks
@@ -105,8 +105,9 @@ int64_t row_groups(const KernelShape& shape, int64_t rows);
 inline constexpr const char* kKernelName = "spdnn_sparse_linear";
 
 // CUDA C++ for Y = act(W * X + bias): X is K x n and Y is M x n, both row-major float32, `n` a kernel
-// argument (which must equal shape.stride when that is not 0). `bias` is empty or has M values; act is ReLU when `relu`. Values are written as hexadecimal
-// float literals, so the generated kernel multiplies by exactly the stored weights.
+// argument (which must equal shape.stride when that is not 0). `bias` is empty or has M values; act is
+// ReLU when `relu`. Values are written as hexadecimal float literals, so the generated kernel multiplies
+// by exactly the stored weights.
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
                                const KernelShape& shape);
 
@@ -122,8 +123,9 @@ std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std:
 // default -O3 ptxas moved each load of X down to just before its first multiply-add (a median of 8
 // instructions apart instead of the 32 columns ahead that the source writes, once the offsets were
 // literals: it then schedules for fewer registers), and the kernels waited on every load (128 x 512 at
-// 90%, N = 6272, 64 rows: 9.7 us with N an argument, 42.3 with N compiled in). At -O1 it keeps the
-// written order (a median of 256 instructions), with the same instructions.
+// 90%, N = 6272, 64 rows, on an H200: 9.6 us with N an argument, 42.3 with N compiled in). At -O1 it keeps
+// the written order (a median of 256 instructions apart), with the same instructions and about as many
+// registers as with N an argument (7.6 us).
 std::vector<std::string> compile_options(const KernelShape& shape);
 
 // NVRTC options for every unit of emit_sparse_linear_units: compile_options, and the register cap of the
