@@ -12,8 +12,8 @@ OUT=/tmp/device_build TARGETS=spdnn_cli SKIP_TESTS=1 bench/gpu/device_run.sh || 
 cache=/tmp/modules-$sparsity-b$batch
 mkdir -p "$cache"
 tar xJf ".carry/modules-$sparsity-b$batch.tar.xz" -C "$cache" && echo "unpacked $(ls "$cache" | wc -l) modules at $SECONDS s"
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | awk '{print tolower($NF)}')
-json=$out/sparse_rn50_${sparsity}_b${batch}_$gpu.json
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | grep -oiE '[a-z][0-9]{2,4}' | head -1 | tr 'A-Z' 'a-z')  # h200, h100
+json=$out/sparse_rn50_${sparsity}_b${batch}_${gpu:-gpu}.json
 SPDNN_DATA_DIR=$PWD/.carry/data build/device/bin/spdnn sparse bench --cache-dir "$cache" --batch "$batch" --json "$json" \
   --matrices ".carry/data/dlmc/rn50/magnitude_pruning/$sparsity/bottleneck_[13p]*.smtx.gz" "$@" 2>"$out/bench_${sparsity}_b$batch.log"
 echo "bench exit $? at $SECONDS s"
