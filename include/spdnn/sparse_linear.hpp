@@ -36,7 +36,8 @@ struct SparseLinearOptions {
   KernelCacheMode cache = KernelCacheMode::on;
   std::filesystem::path cache_dir;  // empty: the default (see codegen/kernel_cache.hpp)
   // Larger matrices use the generic kernel. Compile time is about 1 ms per nonzero and candidate shape
-  // on one core (large matrices compile in parallel units), paid once per matrix thanks to the cache.
+  // on one core (large matrices compile in parallel units), paid once per matrix (and per N, with
+  // fixed_stride) thanks to the cache.
   int64_t max_unrolled_nnz = 262144;
   bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
   bool tune_against_generic = true;  // the generic kernel is chosen where tuning finds it faster
