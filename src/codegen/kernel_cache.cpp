@@ -106,8 +106,9 @@ std::string module_key(std::string_view layer, const KernelShape& shape, int arc
   if (shape.stride != 0) {  // a separate tag: the stride is a full 32-bit value
     h.text("stride");
     h.value(static_cast<uint64_t>(shape.stride));
-    for (const auto& o : compile_options(shape)) h.text(o);  // ptxas's level
   }
+  // The options a shape compiles with (ptxas's level with the stride compiled in); none hashes as before.
+  for (const auto& o : compile_options(shape)) h.text(o);
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.value(kEmitRevision);

@@ -193,19 +193,19 @@ Compiled compile_and_store(const CsrMatrix& w, const std::vector<float>& bias, c
   Compiled c;
   auto t = Clock::now();
   const std::string name = fmt::format("spdnn_sparse_linear_{}.cu", key.substr(0, 12));
-  if (w.nnz() <= kSingleProgramNnz) {
+  const bool single = w.nnz() <= kSingleProgramNnz;
+  std::vector<std::string> compile_options = options.compiler_options;  // the user's, then the shape's
+  for (auto& o : single ? codegen::compile_options(shape) : codegen::unit_compile_options(shape))
+    compile_options.push_back(std::move(o));
+  if (single) {
     const std::string source = codegen::emit_sparse_linear(w, bias, options.relu, shape);
     c.generate_seconds = seconds_since(t);
     t = Clock::now();
-    std::vector<std::string> compile_options = options.compiler_options;
-    for (auto& o : codegen::compile_options(shape)) compile_options.push_back(std::move(o));
     c.cubin = codegen::compile_cuda(source, arch, name, compile_options).cubin;
   } else {
     const auto units = codegen::emit_sparse_linear_units(w, bias, options.relu, shape, kUnitNnz);
     c.generate_seconds = seconds_since(t);
     t = Clock::now();
-    std::vector<std::string> compile_options = options.compiler_options;
-    for (auto& o : codegen::unit_compile_options(shape)) compile_options.push_back(std::move(o));
     c.cubin = codegen::compile_and_link_cuda(units, arch, name, compile_options).cubin;
   }
   c.compile_seconds = seconds_since(t);
