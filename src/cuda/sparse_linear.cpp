@@ -124,6 +124,12 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
     if (std::find(shapes.begin(), shapes.end(), s) == shapes.end()) shapes.push_back(s);
   };
   for (int r : rows) add({std::min(r, max_rows), 1, 128});
+  // Eight rows for a large matrix whose 32-row groups would leave most SMs idle: fewer than 64 blocks of
+  // 32 rows and 256 columns (W with few rows and long ones, N small). 512 x 2048 at 95%, N = 392 (batch
+  // 8): 16 groups x 2 blocks took 19.4 us (the generic kernel 12.9), 8 rows 9.7 us; 16 rows 12.6 (H200,
+  // CUDA graph; bench/results/sparse_explore_h100.md, item 20).
+  const int64_t blocks_of_32_rows = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 255) / 256);
+  if (w.nnz() > 16384 && blocks_of_32_rows < 64) add({std::min(8, max_rows), 1, 128});
   if (w.nnz() <= 4096) add({std::min(16, max_rows), 4, 128});
   // Wider blocks (launch bounds of 512 and 1024 threads, 128 and 64 registers): their warps share one
   // instruction stream. With short rows (K <= 512) ptxas keeps within the cap (1024 x 256 at 90%,

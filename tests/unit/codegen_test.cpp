@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "codegen/emit.hpp"
 #include "codegen/kernel_cache.hpp"
@@ -495,6 +496,26 @@ TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
   EXPECT_EQ(block_slices(random_weights(2048, 512, 0.1, 7), 392), (std::vector<int>{2, 4}));
   EXPECT_TRUE(block_slices(random_weights(256, 1024, 0.1, 7), 196).empty()) << "narrow X";
   EXPECT_TRUE(block_slices(random_weights(1024, 256, 0.1, 7), 1568).empty()) << "short rows";
+}
+
+// Eight rows per group are tried for a large matrix (over 16384 nonzeros, where only 32 rows are tried
+// otherwise) when its 32-row groups would make fewer than 64 blocks of 256 columns.
+TEST(Candidates, EightRowsWhereFewGroupsWouldIdleTheGPU) {
+  auto row_counts = [](const CsrMatrix& w, int64_t n) {
+    std::set<int> rows;
+    for (const auto& c : sparse_linear_candidates(w, n, 90)) {
+      validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
+                           c.max_threads, c.block_slices, c.block_groups});
+      if (c.k_slices == 1) rows.insert(c.rows_per_group);
+    }
+    return rows;
+  };
+  const CsrMatrix wide = random_weights(512, 2048, 0.05, 7);  // 16 groups of 32 rows
+  ASSERT_GT(wide.nnz(), 16384);
+  EXPECT_TRUE(row_counts(wide, 392).contains(8)) << "16 groups x 2 blocks";
+  EXPECT_TRUE(row_counts(wide, 49).contains(8)) << "16 groups x 1 block";
+  EXPECT_FALSE(row_counts(wide, 1568).contains(8)) << "16 groups x 7 blocks";
+  EXPECT_FALSE(row_counts(random_weights(2048, 1024, 0.05, 7), 392).contains(8)) << "64 groups x 2 blocks";
 }
 
 // Two row groups within a block are tried where X is very wide (N >= 4096) and W at least 256 x 256.
