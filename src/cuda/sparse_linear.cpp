@@ -105,8 +105,8 @@ int64_t occupancy_limiting_bytes(int blocks, int64_t own, const cudaDeviceProp& 
 
 // Candidate shapes for a matrix and N, best guess first. With the stride compiled in (fixed_stride, the
 // default) every candidate is N's own module; without it, apart from columns per thread (which must divide
-// N), wide blocks (only for N > 256), tall groups (N >= 1024) and the shapes of several streams per block
-// (N >= 384 and 4096), they do not depend on N, so that one compiled set serves every batch size. More rows per group reuse each X load more and make fewer
+// N), wide blocks (only for N > 256), tall groups (N >= 1024), the shapes of several streams per block
+// (N >= 384 and 4096) and 8-row groups of large matrices (where N makes few blocks), they do not depend on N, so that one compiled set serves every batch size. More rows per group reuse each X load more and make fewer
 // functions (faster compiles); fewer rows make more blocks when N is small. Compile time grows with the
 // code, so larger matrices try fewer shapes, and only small ones try several columns per thread (which
 // multiplies the code). Split K over a cluster (sm_90 and later) for long rows: a block's time is its

@@ -457,16 +457,23 @@ TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   }
 }
 
+namespace {
+// The candidates for W and N, each checked to be a shape the emitter accepts.
+std::vector<SparseLinearOptions::Shape> checked_candidates(const CsrMatrix& w, int64_t n) {
+  auto shapes = sparse_linear_candidates(w, n, 90);
+  for (const auto& c : shapes)
+    validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
+                         c.max_threads, c.block_slices, c.block_groups});
+  return shapes;
+}
+}  // namespace
+
 // Tall groups (64 and 128 rows) are tried where X is wide (N >= 1024) and the matrix small enough to
 // compile them (<= 65536 nonzeros); every candidate is a shape the emitter accepts.
 TEST(Candidates, TallGroupsWhereXIsWide) {
   auto tallest = [](const CsrMatrix& w, int64_t n) {
     int rows = 0;
-    for (const auto& s : sparse_linear_candidates(w, n, 90)) {
-      validate(KernelShape{s.rows_per_group, s.cols_per_thread, s.threads, s.k_slices, s.column_blocks, s.prefetch,
-                           s.max_threads, s.block_slices, s.block_groups});
-      rows = std::max(rows, s.rows_per_group);
-    }
+    for (const auto& s : checked_candidates(w, n)) rows = std::max(rows, s.rows_per_group);
     return rows;
   };
   const CsrMatrix w = random_weights(256, 128, 0.1, 7);
@@ -481,15 +488,12 @@ TEST(Candidates, TallGroupsWhereXIsWide) {
 }
 
 // Split K within a block (2 and 4 slices of 512 threads) is tried where rows are long (K >= 512) and
-// X is wide enough (N >= 384); every candidate is a shape the emitter accepts.
+// X is wide enough (N >= 384).
 TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
   auto block_slices = [](const CsrMatrix& w, int64_t n) {
     std::vector<int> s;
-    for (const auto& c : sparse_linear_candidates(w, n, 90)) {
-      validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
-                           c.max_threads, c.block_slices, c.block_groups});
+    for (const auto& c : checked_candidates(w, n))
       if (c.block_slices > 1) s.push_back(c.block_slices);
-    }
     return s;
   };
   EXPECT_EQ(block_slices(random_weights(256, 1024, 0.1, 7), 1568), (std::vector<int>{2, 4}));
@@ -503,11 +507,8 @@ TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
 TEST(Candidates, EightRowsWhereFewGroupsWouldIdleTheGPU) {
   auto row_counts = [](const CsrMatrix& w, int64_t n) {
     std::set<int> rows;
-    for (const auto& c : sparse_linear_candidates(w, n, 90)) {
-      validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
-                           c.max_threads, c.block_slices, c.block_groups});
+    for (const auto& c : checked_candidates(w, n))
       if (c.k_slices == 1) rows.insert(c.rows_per_group);
-    }
     return rows;
   };
   const CsrMatrix wide = random_weights(512, 2048, 0.05, 7);  // 16 groups of 32 rows
