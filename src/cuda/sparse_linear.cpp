@@ -117,6 +117,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
                                 : w.nnz() > 4096 ? std::vector<int>{32, 16, 8}
                                                  : std::vector<int>{16, 32, 8};
   const int max_rows = static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128));  // W's rows, within the emitter's limit
+  auto groups = [&](int rows) { return codegen::row_groups({rows, 1, 128}, w.rows); };
   std::vector<codegen::KernelShape> shapes;
   auto add = [&](codegen::KernelShape s) {
     s.prefetch = kCandidatePrefetch;
@@ -128,8 +129,7 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // 32 rows and 256 columns (W with few rows and long ones, N small). 512 x 2048 at 95%, N = 392 (batch
   // 8): 16 groups x 2 blocks took 19.4 us (the generic kernel 12.9), 8 rows 9.7 us; 16 rows 12.6 (H200,
   // CUDA graph; bench/results/sparse_explore_h100.md, item 20).
-  const int64_t blocks_of_32_rows = codegen::row_groups({32, 1, 128}, w.rows) * ((n + 255) / 256);
-  if (w.nnz() > 16384 && blocks_of_32_rows < 64) add({std::min(8, max_rows), 1, 128});
+  if (w.nnz() > 16384 && groups(32) * ((n + 255) / 256) < 64) add({std::min(8, max_rows), 1, 128});
   if (w.nnz() <= 4096) add({std::min(16, max_rows), 4, 128});
   // Wider blocks (launch bounds of 512 and 1024 threads, 128 and 64 registers): their warps share one
   // instruction stream. With short rows (K <= 512) ptxas keeps within the cap (1024 x 256 at 90%,
@@ -167,7 +167,6 @@ std::vector<codegen::KernelShape> candidate_shapes(const CsrMatrix& w, int64_t n
   // Split K over clusters for small N: S slices and R rows per group such that the groups times S
   // about fill the SMs, each slice keeping at least 32 columns and 128 nonzeros.
   int r = std::min(32, max_rows), slices = 1;
-  auto groups = [&](int rows) { return codegen::row_groups({rows, 1, 128}, w.rows); };
   while (slices < 8 && groups(r) * slices * 2 <= 160 && w.cols / (slices * 2) >= 32) slices *= 2;
   while (r > 8 && groups(r / 2) * slices <= 160 && w.nnz() / (groups(r / 2) * slices) >= 128) r /= 2;
   if (arch >= 90 && slices > 1 && w.nnz() / (groups(r) * slices) >= 128) add({r, 1, 128, slices});
