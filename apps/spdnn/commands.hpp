@@ -5,7 +5,7 @@
 #include <functional>
 #include <string>
 
-#include "spdnn/dist.hpp"
+#include "spdnn/challenge/dist.hpp"
 
 namespace spdnn::app {
 

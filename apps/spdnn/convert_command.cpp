@@ -9,7 +9,7 @@
 
 #include "commands.hpp"
 #include "spdnn/error.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/challenge/io.hpp"
 #include "terminal_progress.hpp"
 
 namespace spdnn::app {

@@ -14,8 +14,8 @@
 #include "commands.hpp"
 #include "input_images.hpp"
 #include "spdnn/error.hpp"
-#include "spdnn/generate.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/challenge/generate.hpp"
+#include "spdnn/challenge/io.hpp"
 #include "terminal_progress.hpp"
 
 namespace spdnn::app {

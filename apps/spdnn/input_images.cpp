@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "spdnn/error.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/challenge/io.hpp"
 
 namespace spdnn::app {
 

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "spdnn/generate.hpp"
+#include "spdnn/challenge/generate.hpp"
 
 namespace spdnn::app {
 

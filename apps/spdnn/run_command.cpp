@@ -8,13 +8,13 @@
 #include <omp.h>
 
 #include "commands.hpp"
-#include "spdnn/challenge.hpp"
-#include "spdnn/dist.hpp"
-#include "spdnn/engine.hpp"
+#include "spdnn/challenge/challenge.hpp"
+#include "spdnn/challenge/dist.hpp"
+#include "spdnn/challenge/engine.hpp"
 #include "spdnn/error.hpp"
-#include "spdnn/generate.hpp"
-#include "spdnn/io.hpp"
-#include "spdnn/partitioned_engine.hpp"
+#include "spdnn/challenge/generate.hpp"
+#include "spdnn/challenge/io.hpp"
+#include "spdnn/challenge/partitioned_engine.hpp"
 #include "input_images.hpp"
 #include "terminal_progress.hpp"
 

@@ -18,9 +18,9 @@
 
 #include "commands.hpp"
 #include "spdnn/error.hpp"
-#include "spdnn/io.hpp"
-#include "spdnn/sparse_bench.hpp"
-#include "spdnn/sparse_linear.hpp"
+#include "spdnn/sparse/weights.hpp"
+#include "harness/sparse_bench.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn::app {
 

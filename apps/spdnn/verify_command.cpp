@@ -2,8 +2,8 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
-#include "spdnn/challenge.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/challenge/challenge.hpp"
+#include "spdnn/challenge/io.hpp"
 
 namespace spdnn::app {
 

@@ -7,7 +7,7 @@ set -uo pipefail
 out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
-SKIP_TESTS=1 bench/gpu/device_run.sh || exit 1
+SKIP_TESTS=1 bench/challenge/device_run.sh || exit 1
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   ctest --test-dir build/device -j4 --output-on-failure -R "Sparse|Emit|Cache|Kernel|Nvrtc|DlWeights|Dlmc|Npy" >"$out/ctest_sparse.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*" "$out/ctest_sparse.log" | head -30

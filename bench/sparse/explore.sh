@@ -8,9 +8,9 @@ out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
 if [ "${SKIP_TESTS:-0}" = 1 ]; then
-  SKIP_TESTS=1 TARGETS=spdnn_cli bench/gpu/device_run.sh || exit 1
+  SKIP_TESTS=1 TARGETS=spdnn_cli bench/challenge/device_run.sh || exit 1
 else
-  SKIP_TESTS=1 bench/gpu/device_run.sh || exit 1
+  SKIP_TESTS=1 bench/challenge/device_run.sh || exit 1
   build/device/bin/spdnn_gpu_tests --gtest_filter='*Sparse*' >"$out/gpu_sparse_tests.log" 2>&1
   echo "gpu sparse tests exit $? at $SECONDS s"; grep -E "PASSED|FAILED|Failure" "$out/gpu_sparse_tests.log" | head -20
 fi

@@ -8,7 +8,7 @@ set -uo pipefail
 sparsity=$1; batch=$2; shift 2
 out=${OUT:-out}
 mkdir -p "$out"
-OUT=/tmp/device_build TARGETS=spdnn_cli SKIP_TESTS=1 bench/gpu/device_run.sh || exit 1
+OUT=/tmp/device_build TARGETS=spdnn_cli SKIP_TESTS=1 bench/challenge/device_run.sh || exit 1
 cache=/tmp/modules-$sparsity-b$batch
 mkdir -p "$cache"
 tar xJf ".carry/modules-$sparsity-b$batch.tar.xz" -C "$cache" && echo "unpacked $(ls "$cache" | wc -l) modules at $SECONDS s"

@@ -28,6 +28,14 @@ InputFile::~InputFile() {
   if (gz_ != nullptr) gzclose_r(gz_);
 }
 
+std::string InputFile::read_all() {
+  std::string text;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = read(buf, sizeof buf)) > 0) text.append(buf, n);
+  return text;
+}
+
 size_t InputFile::read(char* dst, size_t n) {
   size_t done = 0;
   while (done < n) {

@@ -20,6 +20,8 @@ class InputFile {
 
   // Fills up to n bytes; returns the count, 0 at the end of the data.
   size_t read(char* dst, size_t n);
+  // The rest of the data, decompressed (for formats read whole).
+  std::string read_all();
   const std::string& name() const { return name_; }
 
  private:

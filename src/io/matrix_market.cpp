@@ -7,7 +7,7 @@
 #include "io/compressed_file.hpp"
 #include "io/line_parser.hpp"
 #include "spdnn/error.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/matrix_io.hpp"
 
 namespace spdnn::io {
 

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "spdnn/engine.hpp"
-#include "spdnn/generate.hpp"
-#include "spdnn/io.hpp"
+#include "spdnn/challenge/engine.hpp"
+#include "spdnn/challenge/generate.hpp"
+#include "spdnn/challenge/io.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {

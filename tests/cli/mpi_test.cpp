@@ -10,7 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "spdnn/dist.hpp"
+#include "spdnn/challenge/dist.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {

@@ -2,7 +2,7 @@
 // different rates, which is what balancing between parts must even out.
 #pragma once
 
-#include "spdnn/generate.hpp"
+#include "spdnn/challenge/generate.hpp"
 
 namespace spdnn::test {
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Everything one GPU session needs, in one call: build for sm_90, run the whole test suite (GPU tests
+# included), then the challenge benchmark for the sizes given. Logs and JSON go to $OUT.
+# Usage on the device: bench/challenge/device_run.sh [N ...]     (data: .carry/data, see README)
+set -uo pipefail
+out=${OUT:-out}
+mkdir -p "$out"
+export SPDNN_DATA_DIR=$PWD/.carry/data
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv >"$out/gpu.txt" 2>&1
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+  # TARGETS (e.g. spdnn_cli) builds less when the tests are not run.
+  cmake --build build/device -j16 ${TARGETS:+--target $TARGETS} >"$out/build.log" 2>&1 ||
+    { grep -E "error" -A3 "$out/build.log" | head -40; exit 1; }
+  echo "built in $SECONDS s"
+fi
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  ctest --test-dir build/device -j4 --output-on-failure >"$out/ctest.log" 2>&1
+  grep -E "tests passed|Failed|\*\*\*" "$out/ctest.log" | head -30
+fi
+if [ $# -gt 0 ]; then
+  bench/challenge/challenge_bench.sh build/device "$out/bench" "$@" 2>&1 | tee "$out/bench.log"
+  python3 bench/challenge/summarize.py "$out/bench" "$out/challenge_h100.json" "${COMMIT:-unknown}" \
+    "bench/challenge/device_run.sh $*" | tee "$out/summary.md"
+  tar czf "$out/bench.tgz" -C "$out" bench && rm -rf "$out/bench"
+fi

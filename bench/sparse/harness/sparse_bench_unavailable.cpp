@@ -1,0 +1,16 @@
+// The benchmark harness in a build without CUDA: every use is a clear error.
+#include "harness/sparse_bench.hpp"
+#include "spdnn/error.hpp"
+
+namespace spdnn {
+
+namespace {
+[[noreturn]] void unavailable() {
+  throw Error(Errc::unsupported, "timing sparse layers needs a GPU build of spdnn (configure with SPDNN_ENABLE_CUDA=ON)");
+}
+}  // namespace
+
+SparseBenchResult bench_sparse_linear(const CsrMatrix&, int64_t, const SparseBenchOptions&) { unavailable(); }
+SparseBenchTiming time_sparse_linear(SparseLinear&, int64_t, int, int) { unavailable(); }
+
+}  // namespace spdnn

@@ -1,0 +1,117 @@
+// Kernel definitions and their launchers: the layer kernel instantiated from a list of shapes, the
+// input densification, and the final gather of survivors' ids.
+#include <tuple>
+
+#include "challenge/cuda/kernels.hpp"
+#include "challenge/cuda/layer_kernel.cuh"
+
+namespace spdnn::cuda {
+
+namespace {
+
+template <int Rows, int Tile>
+struct Shape {
+  static constexpr int rows = Rows, tile = Tile;
+};
+// The instantiated layer kernels. {16, 256} is the default (see the engine's tuning table).
+using Shapes = std::tuple<Shape<16, 256>, Shape<8, 256>, Shape<32, 128>>;
+
+template <class Weight>
+using KernelFn = void (*)(LayerArgs<Weight>);
+
+template <class Weight>
+KernelFn<Weight> find_kernel(KernelShape s) {
+  KernelFn<Weight> fn = nullptr;
+  std::apply(
+      [&](auto... shape) {
+        ((shape.rows == s.rows && shape.tile == s.tile_outputs
+              ? void(fn = &layer_kernel<decltype(shape)::rows, decltype(shape)::tile, Weight>)
+              : void()),
+         ...);
+      },
+      Shapes{});
+  return fn;
+}
+
+__global__ void densify_kernel(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                               int32_t neurons, float* out) {
+  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
+    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x)
+      out[static_cast<int64_t>(r) * neurons + cols[p]] = vals[p];
+}
+
+__global__ void iota_kernel(int32_t* a, int32_t n) {
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) a[i] = i;
+}
+
+__global__ void gather_ids_kernel(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out) {
+  for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < *count; k += gridDim.x * blockDim.x) out[k] = ids[list[k]];
+}
+
+// Scatter: dst row index[k] = src row k. Gather: dst row k = src row index[k].
+template <bool Scatter>
+__global__ void copy_rows_kernel(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons) {
+  for (int32_t k = blockIdx.x; k < rows; k += gridDim.x) {
+    const float* from = src + static_cast<int64_t>(Scatter ? k : index[k]) * neurons;
+    float* to = dst + static_cast<int64_t>(Scatter ? index[k] : k) * neurons;
+    for (int32_t j = threadIdx.x; j < neurons; j += blockDim.x) to[j] = from[j];
+  }
+}
+
+int blocks_for(int64_t n, int threads) { return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535)); }
+
+}  // namespace
+
+bool has_layer_kernel(KernelShape shape) { return find_kernel<float>(shape) != nullptr; }
+
+template <class Weight>
+cudaError_t prepare_layer_kernel(KernelShape shape, size_t shared_bytes, int* blocks_per_sm) {
+  KernelFn<Weight> fn = find_kernel<Weight>(shape);
+  if (fn == nullptr) return cudaErrorInvalidValue;
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
+  if (e != cudaSuccess) return e;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, shape.tile_outputs, shared_bytes);
+}
+
+template <class Weight>
+cudaError_t launch_layer_kernel(KernelShape shape, const LayerArgs<Weight>& args, int tiles, int grid_rows,
+                                size_t shared_bytes, cudaStream_t stream) {
+  KernelFn<Weight> fn = find_kernel<Weight>(shape);
+  if (fn == nullptr) return cudaErrorInvalidValue;
+  fn<<<dim3(tiles, grid_rows), shape.tile_outputs, shared_bytes, stream>>>(args);
+  return cudaGetLastError();
+}
+
+template cudaError_t prepare_layer_kernel<float>(KernelShape, size_t, int*);
+template cudaError_t prepare_layer_kernel<__half>(KernelShape, size_t, int*);
+template cudaError_t launch_layer_kernel<float>(KernelShape, const LayerArgs<float>&, int, int, size_t, cudaStream_t);
+template cudaError_t launch_layer_kernel<__half>(KernelShape, const LayerArgs<__half>&, int, int, size_t, cudaStream_t);
+
+cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                           int32_t neurons, float* out, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  densify_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, vals, rows, neurons, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  iota_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(a, n);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,
+                             bool scatter, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  if (scatter) copy_rows_kernel<true><<<std::min(rows, 65535), 256, 0, stream>>>(src, dst, index, rows, neurons);
+  else copy_rows_kernel<false><<<std::min(rows, 65535), 256, 0, stream>>>(src, dst, index, rows, neurons);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out,
+                              int32_t capacity, cudaStream_t stream) {
+  gather_ids_kernel<<<std::max(1, blocks_for(capacity, 256)), 256, 0, stream>>>(list, count, ids, out);
+  return cudaGetLastError();
+}
+
+}  // namespace spdnn::cuda

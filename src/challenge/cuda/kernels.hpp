@@ -1,0 +1,39 @@
+// Host-callable launchers of the engine's kernels (defined in kernels.cu), so that the host code is
+// plain C++: every function returns the CUDA status of its launch.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "challenge/cuda/layer_args.hpp"
+
+namespace spdnn::cuda {
+
+// A layer kernel shape: feature rows per block pass x outputs per block (threads).
+struct KernelShape {
+  int rows;
+  int tile_outputs;
+};
+
+// False if no kernel is instantiated for the shape.
+bool has_layer_kernel(KernelShape shape);
+// Raises the kernel's dynamic shared memory limit and returns how many blocks fit on one SM.
+template <class Weight>
+cudaError_t prepare_layer_kernel(KernelShape shape, size_t shared_bytes, int* blocks_per_sm);
+template <class Weight>
+cudaError_t launch_layer_kernel(KernelShape shape, const LayerArgs<Weight>& args, int tiles, int grid_rows,
+                                size_t shared_bytes, cudaStream_t stream);
+
+cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                           int32_t neurons, float* out, cudaStream_t stream);
+cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
+// Rows of `neurons` floats: scatter writes dst row index[k] = src row k; gather dst row k = src row index[k].
+cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,
+                             bool scatter, cudaStream_t stream);
+// out[k] = ids[list[k]] for k < *count (count in device memory); `capacity` bounds the grid.
+cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out,
+                              int32_t capacity, cudaStream_t stream);
+}  // namespace spdnn::cuda

@@ -1,0 +1,72 @@
+// A layer's sliced-ELL arrays packed into one byte blob, so a layer moves to the device in one copy
+// (all layers at once when resident, one at a time when streamed). Internal to src/challenge/cuda.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "challenge/cuda/layer_args.hpp"
+#include "challenge/cuda/sliced_ell.hpp"
+
+namespace spdnn::cuda {
+
+// Byte offsets of each array inside a blob (16-byte aligned).
+struct BlobLayout {
+  size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, bytes;
+  int32_t tiles = 0;
+};
+
+inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
+
+// Packs `s` with weights as Weight (float or __half); `exact` is cleared if a weight changed.
+template <class Weight>
+BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob, bool& exact) {
+  BlobLayout b{};
+  b.tiles = s.tiles();
+  size_t at = 0;
+  auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
+  place(b.tile_chunks, s.tile_chunks.size() * sizeof(int32_t));
+  place(b.chunk_map, s.chunk_map.size() * sizeof(int64_t));
+  place(b.chunk_size, s.chunk_size.size() * sizeof(int32_t));
+  place(b.chunk_ell, s.chunk_ell.size() * sizeof(int64_t));
+  place(b.chunk_k, s.chunk_k.size() * sizeof(int32_t));
+  place(b.map, s.map.size() * sizeof(int32_t));
+  place(b.ell_idx, s.ell_idx.size() * sizeof(uint16_t));
+  place(b.ell_val, s.ell_val.size() * sizeof(Weight));
+  b.bytes = at;
+  blob.assign(at, 0);
+  auto copy = [&](size_t field, const auto& v) {
+    if (!v.empty()) std::memcpy(blob.data() + field, v.data(), v.size() * sizeof(v[0]));
+  };
+  copy(b.tile_chunks, s.tile_chunks);
+  copy(b.chunk_map, s.chunk_map);
+  copy(b.chunk_size, s.chunk_size);
+  copy(b.chunk_ell, s.chunk_ell);
+  copy(b.chunk_k, s.chunk_k);
+  copy(b.map, s.map);
+  copy(b.ell_idx, s.ell_idx);
+  auto* val = reinterpret_cast<Weight*>(blob.data() + b.ell_val);
+  for (size_t i = 0; i < s.ell_val.size(); ++i) {
+    val[i] = static_cast<Weight>(s.ell_val[i]);
+    if (static_cast<float>(val[i]) != s.ell_val[i]) exact = false;
+  }
+  return b;
+}
+
+// Kernel arguments pointing into a blob that lives at `base` on the device.
+template <class Weight>
+void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* base) {
+  a.tile_chunks = reinterpret_cast<const int32_t*>(base + b.tile_chunks);
+  a.chunk_map = reinterpret_cast<const int64_t*>(base + b.chunk_map);
+  a.chunk_size = reinterpret_cast<const int32_t*>(base + b.chunk_size);
+  a.chunk_ell = reinterpret_cast<const int64_t*>(base + b.chunk_ell);
+  a.chunk_k = reinterpret_cast<const int32_t*>(base + b.chunk_k);
+  a.map = reinterpret_cast<const int32_t*>(base + b.map);
+  a.ell_idx = reinterpret_cast<const uint16_t*>(base + b.ell_idx);
+  a.ell_val = reinterpret_cast<const Weight*>(base + b.ell_val);
+}
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,124 @@
+// One layer of the challenge on the GPU: sliced-ELL SpMM fused with bias, ReLU, clip, and the
+// pruning: the surviving rows are appended to the next active list by the last tile done with them.
+//
+// Block = one tile of TileOutputs outputs (one output per thread) x Rows feature rows at a time.
+// For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
+// memory as [slot][Rows] (so one slot's Rows values are Rows/4 float4 loads), then each thread
+// walks its ELL entries. The grid is persistent over rows: gridDim.y blocks per tile stride over the
+// active rows, whose count comes from device memory, so layers launch without host round trips.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "challenge/cuda/layer_args.hpp"
+
+namespace spdnn::cuda {
+
+__device__ __forceinline__ float weight_to_float(float w) { return w; }
+__device__ __forceinline__ float weight_to_float(__half w) { return __half2float(w); }
+
+// Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
+__device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
+
+template <int Rows, int TileOutputs, class Weight>
+__global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a) {
+  static_assert(Rows % 4 == 0, "rows are staged and read as float4");
+  static_assert(TileOutputs % 32 == 0, "whole warps: the nonzero count uses warp ballots");
+  extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
+  __shared__ int row_nnz[Rows];
+  __shared__ int64_t row_base[Rows];   // offset of each row in `in`; -1 past the active rows
+
+  const int tile = blockIdx.x, o = threadIdx.x;
+  const int out_pos = tile * TileOutputs + o;
+  const bool has_output = out_pos < a.neurons;
+  const int rows_active = *a.count;
+  const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
+
+  for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
+    if (o < Rows) {
+      row_nnz[o] = 0;
+      row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.neurons : -1;
+    }
+    __syncthreads();  // row_base ready for the staging loads
+    float acc[Rows];
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) acc[r] = 0.0f;
+
+    for (int c = c_begin; c < c_end; ++c) {
+      const int size = a.chunk_size[c];
+      const int32_t* map = a.map + a.chunk_map[c];
+      // Stage: one slot per thread, all Rows loads in flight at once, then Rows/4 float4 stores.
+      for (int f = o; f < size; f += TileOutputs) {
+        const int pos = map[f];
+        float v[Rows];
+#pragma unroll
+        for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(a.in + row_base[r] + pos) : 0.0f;
+#pragma unroll
+        for (int q = 0; q < Rows / 4; ++q)
+          staged4[f * (Rows / 4) + q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+      }
+      __syncthreads();  // staged chunk complete before any thread reads it
+      const int width = a.chunk_k[c];
+      const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
+      const Weight* val = a.ell_val + a.chunk_ell[c];
+      for (int q = 0; q < width; ++q) {
+        const int slot = idx[q * TileOutputs + o];
+        const float w = weight_to_float(val[q * TileOutputs + o]);
+        const float4* s = staged4 + slot * (Rows / 4);
+#pragma unroll
+        for (int v = 0; v < Rows / 4; ++v) {
+          const float4 x = s[v];
+          acc[4 * v + 0] = add_product(acc[4 * v + 0], x.x, w);
+          acc[4 * v + 1] = add_product(acc[4 * v + 1], x.y, w);
+          acc[4 * v + 2] = add_product(acc[4 * v + 2], x.z, w);
+          acc[4 * v + 3] = add_product(acc[4 * v + 3], x.w, w);
+        }
+      }
+      __syncthreads();  // everyone done reading before the next chunk overwrites it
+    }
+
+    // Epilogue: bias (on nonzero sums only, as the reference), ReLU, clip; count nonzeros per row.
+    const unsigned lane = threadIdx.x % 32;
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) {
+      const int k = k0 + r;
+      float y = 0.0f;
+      if (k < rows_active && has_output) {
+        const float z = acc[r];
+        y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+        a.out[static_cast<int64_t>(k) * a.neurons + out_pos] = y;
+      }
+      const int warp_nnz = __popc(__ballot_sync(0xffffffffu, y != 0.0f));
+      if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
+    }
+    __syncthreads();  // row_nnz complete
+    // A row survives if any tile produced a nonzero in it. Tiles add their counts to row_total; the
+    // last tile to finish this row block (threadFenceReduction pattern) appends the survivors to the
+    // next active list and resets the counters for the next layer. No separate compaction pass.
+    if (o < Rows && k0 + o < rows_active) {
+      if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
+      if (tile == 0) a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+    }
+    __threadfence();  // this tile's row_total updates are visible before it counts itself done
+    __shared__ bool last_tile;
+    __syncthreads();
+    if (o == 0) last_tile = atomicAdd(&a.tiles_done[k0 / Rows], 1) == static_cast<int>(gridDim.x) - 1;
+    __syncthreads();
+    if (last_tile) {
+      __threadfence();  // see every other tile's row_total
+      if (o < Rows && k0 + o < rows_active) {
+        const int total = atomicExch(&a.row_total[k0 + o], 0);
+        if (total > 0) {
+          a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
+          atomicAdd(a.nnz, static_cast<unsigned long long>(total));
+        }
+      }
+      if (o == 0) a.tiles_done[k0 / Rows] = 0;
+    }
+    __syncthreads();  // row_nnz and row_base read before the next row batch resets them
+  }
+}
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,174 @@
+// The cuda engine against the reference engine (skipped, visibly, without a usable CUDA device).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "spdnn/challenge/engine.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/challenge/generate.hpp"
+#include "spdnn/challenge/io.hpp"
+#include "support/test_support.hpp"
+
+namespace spdnn {
+
+namespace {
+
+std::unique_ptr<Engine> cuda_or_skip_reason(std::string& why) {
+  try {
+    return make_engine("cuda");
+  } catch (const std::exception& e) {
+    why = e.what();
+    return nullptr;
+  }
+}
+
+#define SPDNN_REQUIRE_CUDA(engine)                                         \
+  std::string engine##_why;                                                \
+  auto engine = cuda_or_skip_reason(engine##_why);                         \
+  if (!engine) GTEST_SKIP() << "no usable CUDA device: " << engine##_why
+
+// Runs the cuda engine with `opt` and expects exactly the reference's categories, per-layer counts
+// and final features.
+void expect_same_as_reference(Engine& gpu, const Network& net, const Features& x, RunOptions opt,
+                              bool expect_survivors = true) {
+  opt.keep_features = true;
+  RunResult want = make_engine("reference")->run(net, x, opt);
+  RunResult got = gpu.run(net, x, opt);
+  EXPECT_EQ(got.categories, want.categories);
+  EXPECT_EQ(got.layers, want.layers);
+  ASSERT_TRUE(got.features.has_value());
+  EXPECT_EQ(*got.features, *want.features);
+  if (expect_survivors) EXPECT_FALSE(want.categories.empty()) << "test problem too easy: nothing survives";
+  ASSERT_TRUE(got.execution.has_value());
+}
+
+struct Case {
+  int32_t neurons, layers, per_row;
+  double density;
+  int64_t inputs;
+  bool random_values;
+  double strength;  // weight scale: chosen (with the cpu engine) so that some inputs survive
+};
+
+class CudaVsReference : public testing::TestWithParam<Case> {};
+
+}  // namespace
+
+TEST_P(CudaVsReference, ExactCategoriesCountsAndFeatures) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Case& c = GetParam();
+  RandomNetworkSpec spec;
+  spec.neurons = c.neurons, spec.layers = c.layers, spec.per_row = c.per_row, spec.random_values = c.random_values;
+  spec.bias = -0.3f, spec.seed = 21;
+  spec.value = static_cast<float>(c.strength * 0.3 / (c.per_row * c.density));
+  Network net = random_network(spec);
+  Features x = random_features(c.inputs, c.neurons, c.density, 22);
+  expect_same_as_reference(*gpu, net, x, {}, c.inputs > 1);
+}
+
+// N not a multiple of the 256-output tile, odd row counts, many chunks (N large with random columns).
+INSTANTIATE_TEST_SUITE_P(Random, CudaVsReference,
+                         testing::Values(Case{1000, 20, 32, 0.15, 500, false, 1.4}, Case{777, 12, 20, 0.2, 333, true, 1.5},
+                                         Case{4096, 10, 32, 0.1, 200, false, 1.2}, Case{300, 30, 40, 0.2, 1, true, 1.7},
+                                         Case{16384, 4, 32, 0.05, 50, true, 1.1}),
+                         [](const testing::TestParamInfo<Case>& i) {
+                           const Case& c = i.param;
+                           return "N" + std::to_string(c.neurons) + "_L" + std::to_string(c.layers) + "_k" +
+                                  std::to_string(c.per_row) + "_in" + std::to_string(c.inputs) +
+                                  (c.random_values ? "_rand" : "_const");
+                         });
+
+TEST(CudaEngine, AllDieAndAllSaturate) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  RandomNetworkSpec spec;
+  spec.neurons = 500, spec.layers = 6, spec.per_row = 10, spec.value = 0.1f;
+  Features x = random_features(100, 500, 0.2, 9);
+  spec.bias = -100.f;
+  RunResult dead = gpu->run(random_network(spec), x, {});
+  EXPECT_TRUE(dead.categories.empty());
+  EXPECT_EQ(dead.layers[0].active_inputs, 0);
+  spec.bias = 100.f;
+  expect_same_as_reference(*gpu, random_network(spec), x, {});
+}
+
+TEST(CudaEngine, RadixNetWithSyntheticDigits) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = radixnet_network({4096, 40, 5});
+  Features x = challenge_inputs(synthetic_digits(400, 6), 4096).features;
+  expect_same_as_reference(*gpu, net, x, {});
+}
+
+TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = radixnet_network({1024, 25, 7});
+  Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
+  RunOptions batched;
+  batched.batch_inputs = 37;
+  expect_same_as_reference(*gpu, net, x, batched);
+  RunOptions streamed;
+  streamed.stream_weights = true;
+  expect_same_as_reference(*gpu, net, x, streamed);
+  RunOptions both = batched;
+  both.stream_weights = true;
+  both.half_weights = true;
+  expect_same_as_reference(*gpu, net, x, both);
+  RunResult r = gpu->run(net, x, both);
+  EXPECT_EQ(r.execution->batches, (300 + 36) / 37);
+  EXPECT_TRUE(r.execution->weights_streamed);
+  EXPECT_TRUE(r.execution->half_weights);
+  EXPECT_TRUE(r.execution->half_weights_exact);  // 1/16 is exact in fp16
+}
+
+TEST(CudaEngine, HalfWeightsThatRoundAreReported) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = random_network({.neurons = 256, .layers = 3, .per_row = 8, .value = 0.1f, .random_values = true, .seed = 3});
+  RunOptions opt;
+  opt.half_weights = true;
+  RunResult r = gpu->run(net, random_features(20, 256, 0.3, 4), opt);
+  EXPECT_FALSE(r.execution->half_weights_exact);
+}
+
+TEST(CudaEngine, OfficialFirst1200Images) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  SPDNN_REQUIRE_DATA(root, "graphchallenge");
+  SPDNN_REQUIRE_DATA(images, "graphchallenge/sparse-images-1024-first1200.tsv.gz");
+  Network net = io::load_network(root / "neuron1024", 0, 0, std::nullopt);
+  Features x = io::read_images_tsv(images, 1024);
+  RunResult r = gpu->run(net, x, {});
+  EXPECT_EQ(r.categories, io::read_categories(root / "neuron1024-l120-categories-first1200.tsv.gz"));
+  EXPECT_EQ(r.categories.size(), 19u);
+  EXPECT_EQ(r.layers, make_engine("reference")->run(net, x, {}).layers);
+}
+
+}  // namespace spdnn
+
+namespace spdnn {
+
+// A batch far beyond device memory: an error that names the allocation, not an abort, and the
+// engine (and device) still work afterwards.
+TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = radixnet_network({65536, 2, 1});
+  Features x;
+  x.matrix.rows = 400000;  // 2 x 400000 x 65536 x 4 bytes of features: about 210 GB
+  x.matrix.cols = 65536;
+  for (int64_t r = 0; r < x.matrix.rows; ++r) {
+    x.matrix.col_idx.push_back(static_cast<int32_t>(r % 65536));
+    x.matrix.values.push_back(1.0f);
+    x.matrix.row_ptr.push_back(r + 1);
+  }
+  RunOptions opt;
+  opt.batch_inputs = x.matrix.rows;
+  try {
+    gpu->run(net, x, opt);
+    FAIL() << "expected an out-of-memory error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::out_of_memory) << e.what();
+    EXPECT_NE(std::string(e.what()).find("features"), std::string::npos) << e.what();
+  }
+  Network small = radixnet_network({1024, 10, 2});
+  Features y = challenge_inputs(synthetic_digits(100, 3), 1024).features;
+  expect_same_as_reference(*gpu, small, y, {});
+}
+
+}  // namespace spdnn

@@ -1,0 +1,572 @@
+// The CPU side of kernel generation: emitted source, cache keys, the on-disk cache, and (in CUDA builds)
+// that NVRTC compiles the emitted source; none of this needs a GPU.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "sparse/codegen/emit.hpp"
+#include "sparse/codegen/kernel_cache.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/sparse/weights.hpp"
+#include "support/random_weights.hpp"
+#include "support/test_support.hpp"
+#ifdef SPDNN_HAVE_CUDA
+#include "sparse/codegen/nvrtc_compiler.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
+#endif
+
+namespace spdnn::codegen {
+
+namespace {
+
+using test::random_weights;
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + what.size())) ++n;
+  return n;
+}
+
+CsrMatrix small_matrix() {
+  // 3 x 5: row 1 empty; column 2 shared by rows 0 and 2 (one load, two multiply-adds).
+  return csr_from_triplets(3, 5, {{0, 2, 0.75f}, {0, 4, -1.5f}, {2, 2, 3.0f}, {2, 0, -0.125f}}, "small");
+}
+
+}  // namespace
+
+TEST(Emit, OneMultiplyAddPerNonzeroAndColumnAndOneLoadPerDistinctColumnOfAGroup) {
+  const CsrMatrix w = small_matrix();
+  for (int c : {1, 2, 4}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, c, 128});
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz() * c)) << src;
+    EXPECT_EQ(count(src, "__ldg("), 3u) << "columns 0, 2 and 4 are loaded once each";
+    EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), 1u);
+  }
+  // Every weight appears as its exact hexadecimal literal; so does the bias.
+  const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, {1, 1, 128});
+  for (const char* literal : {"0x1.8p-1f", "-0x1.8p+0f", "0x1.8p+1f", "-0x1p-3f", "0x1p-1f", "-0x1p+1f"})
+    EXPECT_NE(src.find(literal), std::string::npos) << literal;
+  EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), 3u) << "one group per row";
+  EXPECT_NE(src.find("a < 0.0f ? 0.0f : a"), std::string::npos) << "ReLU";
+  // The empty row still stores act(bias).
+  EXPECT_NE(src.find("yj[1ull * n] = a0_0"), std::string::npos);
+}
+
+TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int slices : {2, 4, 8}) {
+    const std::string src = emit_sparse_linear(w, {}, true, {16, 1, 256, slices});
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << slices;  // every nonzero once, in exactly one slice
+    const int64_t groups = row_groups({16, 1, 256, slices}, w.rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int sl = 0; sl < slices; ++sl) EXPECT_EQ(count(src, fmt::format("void group{}_{}(", g, sl)), 1);
+      EXPECT_EQ(count(src, fmt::format("void finish{}(", g)), 1);
+      EXPECT_EQ(count(src, fmt::format("case {}: finish{}(", g, g)), 1);
+    }
+    EXPECT_EQ(count(src, "yj["), w.rows);  // every row stored once, after the sum of its slices
+    // The slices of a finished row are added in slice order, one from each block of the cluster.
+    std::string sum = "a0_0 = p0[0 * lanes]";
+    for (int sl = 1; sl < slices; ++sl) sum += fmt::format(" + p{}[0 * lanes]", sl);
+    EXPECT_EQ(count(src, sum + ";"), static_cast<size_t>(groups)) << "row 0 of each group";
+    // One cluster barrier per step of columns and one before leaving (peers read this block's sums).
+    EXPECT_EQ(count(src, "    cluster_sync();\n"), 1u);
+    EXPECT_EQ(count(src, "  cluster_sync();  //"), 1u);
+    EXPECT_EQ(count(src, "mapa.u64"), 1u);
+    EXPECT_EQ(count(src, "__syncthreads()"), 0u);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 3}), Error) << "3 slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {32, 2, 128, 2}), Error) << "64 partial sums";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 1, -1}), Error) << "negative column blocks";
+  // Without split K there is no cluster code at all.
+  const std::string plain = emit_sparse_linear(w, {}, true, {16, 1, 256, 1});
+  EXPECT_EQ(count(plain, "cluster"), 0u);
+  EXPECT_EQ(count(plain, "j += step"), 1u) << "the column loop";
+}
+
+// Split K within a block: the same slice functions as over a cluster, run by S sets of threads of one
+// block, added in slice order from shared memory between two block barriers.
+TEST(Emit, SplitKWithinABlockSumsTheSlicesOfItsThreadSetsInOrder) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int slices : {2, 4, 8}) {
+    const KernelShape shape{16, 1, 512, 1, 0, 32, 512, slices};
+    const std::string src = emit_sparse_linear(w, {}, true, shape);
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << slices;
+    const int64_t groups = row_groups(shape, w.rows);
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int sl = 0; sl < slices; ++sl) {
+        EXPECT_EQ(count(src, fmt::format("void group{}_{}(", g, sl)), 1);
+        EXPECT_EQ(count(src, fmt::format("case {}: group{}_{}(", sl, g, sl)), 1);
+      }
+      EXPECT_EQ(count(src, fmt::format("case {0}: finish{0}(", g)), 1);
+    }
+    EXPECT_EQ(count(src, "yj["), w.rows);
+    std::string sum = "a0_0 = p0[0 * lanes]";
+    for (int sl = 1; sl < slices; ++sl) sum += fmt::format(" + p{}[0 * lanes]", sl);
+    EXPECT_EQ(count(src, sum + ";"), static_cast<size_t>(groups)) << "row 0 of each group";
+    // Slice s's sums lie 16 rows x lanes after slice s - 1's.
+    EXPECT_EQ(count(src, fmt::format("const float* p{} = part + {} * 16 * lanes;", slices - 1, slices - 1)),
+              static_cast<size_t>(groups));
+    EXPECT_EQ(count(src, fmt::format("const int lanes = blockDim.x / {};", slices)), 1u);
+    EXPECT_EQ(count(src, "__syncthreads();"), 2u) << "sums written, then read before the next step";
+    EXPECT_EQ(count(src, "cluster"), 0u);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 1, 0, 0, 512, 3}), Error) << "3 slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 2, 0, 0, 512, 2}), Error) << "cluster and block";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 64, 1, 0, 0, 256, 4}), Error) << "slices of 16 threads";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {128, 1, 1024, 1, 0, 0, 1024, 2}), Error) << "512 KB of sums";
+}
+
+// Several row groups within a block: set s of G runs group blockIdx.y * G + s; grid.y counts blocks of
+// G groups, the last one part empty where G does not divide the groups.
+TEST(Emit, RowGroupsWithinABlockEachRunTheirOwnGroup) {
+  const CsrMatrix w = random_weights(37, 300, 0.2, 5);
+  for (int sets : {2, 4, 8}) {
+    const KernelShape shape{8, 1, 512, 1, 0, 32, 512, 1, sets};
+    const std::string src = emit_sparse_linear(w, {}, true, shape);
+    EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << sets;
+    EXPECT_EQ(count(src, "yj["), w.rows);
+    const int64_t groups = row_groups(shape, w.rows);
+    for (int64_t g = 0; g < groups; ++g) EXPECT_EQ(count(src, fmt::format("case {0}: group{0}(x + j, y + j, stride);", g)), 1);
+    EXPECT_EQ(count(src, fmt::format("const unsigned g = blockIdx.y * {0} + warp % {0};", sets)), 1u);
+    EXPECT_EQ(count(src, "__syncthreads"), 0u);
+    EXPECT_EQ(grid_rows(shape, w.rows), (groups + sets - 1) / sets);
+    EXPECT_EQ(shared_bytes(shape), 0);
+  }
+  EXPECT_EQ(grid_rows({8, 1, 128, 4}, 37), 5 * 4) << "a cluster's blocks per group";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 1, 3}), Error) << "3 groups";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 2, 2}), Error) << "with K slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 256, 1, 8}), Error) << "sets of 16 threads";
+}
+
+TEST(Emit, SharedMemoryDoubleBuffersThePartialSums) {
+  EXPECT_EQ(shared_bytes({16, 1, 128, 1}), 0);
+  EXPECT_EQ(shared_bytes({16, 1, 128, 4}), 2 * 16 * 128 * 4);
+  EXPECT_EQ(shared_bytes({16, 2, 256, 8, 3}), 2 * 16 * 2 * 256 * 4);
+  EXPECT_EQ(shared_bytes({32, 1, 512, 1, 0, 0, 512, 4}), 32 * 512 * 4) << "within a block: one buffer";
+}
+
+TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
+  const CsrMatrix w = small_matrix();  // one group of 3 rows: columns 0, 2, 4
+  for (int prefetch : {0, 1, 2, 8}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, prefetch});
+    EXPECT_EQ(count(src, "__ldg("), 3u) << prefetch;
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << prefetch;
+    // Loads before the first multiply-add: its own and the next `prefetch` ones (there are 3 columns).
+    const size_t first_fma = src.find("__fmaf_rn(");
+    EXPECT_EQ(count(src.substr(0, first_fma), "__ldg("), static_cast<size_t>(std::min(3, prefetch + 1))) << prefetch;
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 65}), Error);
+  EXPECT_NE(module_key("l", {32, 1, 128, 1, 0, 16}, 90, "c"), module_key("l", {32, 1, 128, 1, 0, 0}, 90, "c"));
+}
+
+// Launched with programmatic dependent launch, a kernel may start before the previous one in its stream
+// has finished: it must wait for it before any group reads X or writes Y, and (measured slower) it
+// does not let the next kernel start early.
+TEST(Emit, TheKernelWaitsForThePreviousGridBeforeItsGroupsRun) {
+  const CsrMatrix w = small_matrix();
+  for (const KernelShape shape : {KernelShape{4, 1, 128}, KernelShape{2, 2, 64, 4}, KernelShape{4, 1, 32, 1, 2}}) {
+    const std::string src = emit_sparse_linear(w, {}, false, shape);
+    const std::string kernel = src.substr(src.find("__global__"));
+    const size_t wait = kernel.find("griddepcontrol.wait;");
+    ASSERT_NE(wait, std::string::npos) << shape.k_slices;
+    EXPECT_LT(wait, kernel.find("switch")) << shape.k_slices;
+    EXPECT_LT(wait, kernel.find("x + j")) << shape.k_slices;
+    EXPECT_EQ(count(src, "launch_dependents"), 0u) << shape.k_slices;
+  }
+}
+
+TEST(Emit, UnitsHoldEveryGroupOnceAndTheKernelDeclaresThem) {
+  const CsrMatrix w = random_weights(100, 80, 0.25, 8);
+  for (int slices : {1, 2}) {
+    const KernelShape shape{8, 1, 128, slices};
+    const auto units = emit_sparse_linear_units(w, {}, false, shape, 300);
+    const int64_t groups = row_groups(shape, w.rows);
+    size_t fmas = 0;
+    for (size_t u = 1; u < units.size(); ++u) {
+      fmas += count(units[u], "__fmaf_rn(");
+      EXPECT_EQ(count(units[u], "__global__"), 0u);
+      EXPECT_EQ(count(units[u], "static __device__ __noinline__"), 0u) << "group functions link across units";
+    }
+    EXPECT_EQ(fmas, static_cast<size_t>(w.nnz()));
+    EXPECT_EQ(count(units[0], "__fmaf_rn("), 0u);
+    EXPECT_EQ(count(units[0], "__global__"), 1u);
+    EXPECT_EQ(count(units[0], "extern \"C\" __device__ void group"), static_cast<size_t>(groups * slices));
+    EXPECT_GE(units.size(), 1 + static_cast<size_t>(w.nnz() / 300 / 2)) << "units of about 300 nonzeros";
+    for (int64_t g = 0; g < groups; ++g) {
+      size_t defined = 0;
+      for (size_t u = 1; u < units.size(); ++u)
+        defined += count(units[u], slices == 1 ? fmt::format("void group{}(", g) : fmt::format("void finish{}(", g));
+      EXPECT_EQ(defined, 1u) << "group " << g;
+    }
+  }
+}
+
+TEST(Emit, GroupsCoverAllRows) {
+  const CsrMatrix w = random_weights(37, 20, 0.3, 3);
+  for (int r : {1, 5, 8, 37, 64, 128}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {r, 1, 64});
+    EXPECT_EQ(count(src, "static __device__ __noinline__ void group"), static_cast<size_t>(row_groups({r, 1, 64}, 37)));
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
+    for (int64_t row = 0; row < 37; ++row) EXPECT_NE(src.find(fmt::format("yj[{}ull * n]", row)), std::string::npos) << row;
+  }
+}
+
+// With the stride compiled in, every load and store of a group is at a literal offset (row * N) from the
+// thread's first element, and n appears in no group's address: the same arithmetic, in the same order.
+TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
+  const CsrMatrix w = small_matrix();  // rows 0 and 2 read columns 0, 2 and 4
+  for (int c : {1, 2}) {
+    KernelShape shape{4, c, 128};
+    const std::string by_argument = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
+    shape.stride = 50;
+    const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
+    EXPECT_EQ(count(src, "ull * n"), 0u) << src;
+    EXPECT_GT(count(by_argument, "ull * n"), 0u);
+    EXPECT_EQ(count(src, "__fmaf_rn("), count(by_argument, "__fmaf_rn("));
+    for (int col : {0, 2, 4}) EXPECT_EQ(count(src, fmt::format("xj + {}ull)", col * 50)), 1u) << col << "\n" << src;
+    for (int row : {0, 1, 2})
+      EXPECT_EQ(count(src, c == 1 ? fmt::format("yj[{}ull]", row * 50) : fmt::format("yj + {}ull)", row * 50)), 1u) << row;
+    EXPECT_NE(src.find("N = 50 only"), std::string::npos) << "the header says which N the module serves";
+  }
+  // Split K (cluster and block) and the linked units write literal offsets too.
+  const CsrMatrix r = random_weights(37, 300, 0.2, 5);
+  for (const KernelShape shape : {KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 1568},
+                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 1568},
+                                  KernelShape{8, 1, 512, 1, 0, 32, 512, 1, 2, 1568}}) {
+    const std::string src = emit_sparse_linear(r, {}, true, shape);
+    EXPECT_EQ(count(src, "ull * n"), 0u);
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(r.nnz()));
+    EXPECT_EQ(count(src, fmt::format("yj[{}ull]", 36 * 1568)), 1u) << "the last row, stored once";
+    for (const std::string& unit : emit_sparse_linear_units(r, {}, true, shape, 200)) EXPECT_EQ(count(unit, "ull * n"), 0u);
+  }
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, -1}), Error) << "negative stride";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, int64_t{1} << 32}), Error)
+      << "a stride beyond 32 bits";
+  // ptxas keeps the written load order (-O1) where the offsets are literals; modules are keyed by it.
+  EXPECT_EQ(compile_options({4, 1, 128, 1, 0, 0, 256, 1, 1, 50}), std::vector<std::string>{"--ptxas-options=-O1"});
+  EXPECT_TRUE(compile_options({4, 1, 128}).empty());
+  EXPECT_EQ(unit_compile_options({4, 1, 128, 1, 0, 0, 512, 1, 1, 50}),
+            (std::vector<std::string>{"--ptxas-options=-O1", "-maxrregcount=128"}));
+  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, -1}), Error) << "negative blocks per SM";
+  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 33}), Error) << "33 blocks per SM";
+  // Blocks per SM is a launch parameter: the same source and the same module.
+  EXPECT_EQ(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}), emit_sparse_linear(w, {}, false, {4, 1, 128}));
+  EXPECT_EQ(module_key("l", {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}, 90, "c"), module_key("l", {4, 1, 128}, 90, "c"));
+}
+
+TEST(Emit, RejectsBadShapesAndSizes) {
+  const CsrMatrix w = small_matrix();
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {0, 1, 128}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 3, 128}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 100}), Error);
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {64, 4, 128}), Error) << "256 accumulators";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {129, 1, 128}), Error) << "129 rows per group";
+  EXPECT_THROW(emit_sparse_linear(w, {1.0f, 2.0f}, false, {8, 1, 128}), Error) << "2 biases for 3 rows";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 384}), Error) << "a launch bound of 384";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 256}), Error) << "512 threads over a bound of 256";
+}
+
+TEST(Emit, TheLaunchBoundIsPartOfTheShape) {
+  const CsrMatrix w = small_matrix();
+  for (int b : {256, 512, 1024}) {
+    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, b});
+    EXPECT_NE(src.find(fmt::format("__launch_bounds__({})", b)), std::string::npos) << b;
+    EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << "the same arithmetic for " << b;
+  }
+}
+
+TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
+  const CsrMatrix w = small_matrix();
+  const std::string base = layer_key(w, {}, false);
+  EXPECT_EQ(base.size(), 32u);
+  EXPECT_EQ(base, layer_key(small_matrix(), {}, false)) << "deterministic";
+  CsrMatrix value = w;
+  value.values[1] = -1.4999999f;
+  CsrMatrix pattern = w;
+  pattern.col_idx[0] = 3;
+  EXPECT_NE(base, layer_key(value, {}, false));
+  EXPECT_NE(base, layer_key(pattern, {}, false));
+  EXPECT_NE(base, layer_key(w, {0, 0, 0}, false));
+  EXPECT_NE(base, layer_key(w, {}, true));
+  const std::string m = module_key(base, {16, 1, 128}, 90, "nvrtc 13.0");
+  EXPECT_EQ(m, module_key(base, {16, 1, 256}, 90, "nvrtc 13.0")) << "the block width is a launch parameter";
+  EXPECT_NE(m, module_key(base, {8, 1, 128}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 2, 128}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0")) << "the launch bound";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 1, 0, 0, 1024}, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 512, 4}, 90, "nvrtc 13.0")) << "K slices within a block";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512, 2}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 512, 1, 2}, 90, "nvrtc 13.0")) << "row groups within a block";
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0")) << "a compiled-in stride";
+  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0"),
+            module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1569}, 90, "nvrtc 13.0")) << "another N";
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
+}
+
+TEST(KernelCache, RoundTripAndVerification) {
+  test::TempDir dir;
+  KernelCache cache(dir.path(), KernelCacheMode::on);
+  const std::string key = layer_key(small_matrix(), {}, false);
+  const std::vector<char> module{'c', 'u', 'b', 'i', 'n', '\0', '\x7f'};
+  std::string problem;
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_TRUE(problem.empty()) << "a miss is not a problem";
+  ASSERT_FALSE(cache.store(key, module).has_value());
+  auto loaded = cache.load(key, &problem);
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_EQ(*loaded, module);
+
+  // A flipped payload byte fails the checksum; the file is deleted so that it gets rebuilt.
+  {
+    std::fstream f(cache.module_path(key), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x00');
+  }
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("checksum"), std::string::npos) << problem;
+  EXPECT_NE(problem.find(cache.module_path(key).string()), std::string::npos) << problem;
+  EXPECT_FALSE(fs::exists(cache.module_path(key)));
+
+  // Truncated, and a file renamed to another key.
+  ASSERT_FALSE(cache.store(key, module).has_value());
+  fs::resize_file(cache.module_path(key), 20);
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("truncated"), std::string::npos) << problem;
+  const std::string other = layer_key(small_matrix(), {}, true);
+  ASSERT_FALSE(cache.store(other, module).has_value());
+  fs::copy_file(cache.module_path(other), cache.module_path(key), fs::copy_options::overwrite_existing);
+  EXPECT_FALSE(cache.load(key, &problem).has_value());
+  EXPECT_NE(problem.find("another kernel"), std::string::npos) << problem;
+}
+
+TEST(KernelCache, ModesAndTuningRecords) {
+  test::TempDir dir;
+  const std::string key = layer_key(small_matrix(), {}, false);
+  KernelCache on(dir.path(), KernelCacheMode::on);
+  on.store_tuning(key, {KernelShape{32, 1, 256, 8, 17}, 4.5});
+  auto t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8, 17}));
+  EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
+  on.store_tuning(key, {KernelShape{16, 1, 512, 1, 0, 0, 1024}, 3.5});
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
+  for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4},
+                              KernelShape{32, 1, 512, 1, 0, 32, 512, 4, 1, 25088},
+                              KernelShape{64, 1, 128, 1, 0, 32, 256, 1, 1, 6272, 2}}) {
+    on.store_tuning(key, {s, 3.25});
+    t = on.load_tuning(key);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->shape, s);
+  }
+  // A record written before split K existed has no slice count: one slice.
+  std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
+  EXPECT_EQ(t->shape->stride, 0) << "an older record's module took N as an argument";
+  EXPECT_EQ(t->shape->blocks_per_sm, 0) << "and its blocks were not spread";
+  // The generic kernel won: a record without a shape.
+  on.store_tuning(key, {std::nullopt, 2.5});
+  t = on.load_tuning(key);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_FALSE(t->shape.has_value());
+  EXPECT_DOUBLE_EQ(t->microseconds, 2.5);
+  ASSERT_FALSE(on.store(key, {'x'}).has_value());
+
+  KernelCache load_only(dir.path(), KernelCacheMode::load_only);
+  std::string problem;
+  EXPECT_TRUE(load_only.load(key, &problem).has_value());
+  const std::string other = layer_key(small_matrix(), {1, 2, 3}, false);
+  EXPECT_FALSE(load_only.store(other, {'y'}).has_value());
+  EXPECT_FALSE(fs::exists(load_only.module_path(other))) << "load-only never writes";
+
+  KernelCache off(dir.path(), KernelCacheMode::off);
+  EXPECT_FALSE(off.load(key, &problem).has_value()) << "off never reads";
+  EXPECT_FALSE(off.load_tuning(key).has_value());
+
+  std::ofstream(on.tuning_path(other)) << "spdnn-tuning " << key << " 8 1 128 2.0\n";
+  EXPECT_FALSE(on.load_tuning(other).has_value()) << "a record names its own key";
+  EXPECT_EQ(parse_kernel_cache_mode("load-only"), KernelCacheMode::load_only);
+  EXPECT_THROW(parse_kernel_cache_mode("maybe"), Error);
+}
+
+#ifdef SPDNN_HAVE_CUDA
+TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
+  const CsrMatrix w = random_weights(40, 64, 0.2, 5);
+  for (int c : {1, 4}) {
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 128}), 90, "test.cu");
+    EXPECT_GT(m.cubin.size(), 1000u);
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  for (int c : {1, 2}) {  // split K
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, std::vector<float>(40, 0.25f), true, {16, c, 256, 4}), 90, "split.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  for (int b : {512, 1024}) {  // wider launch bounds: registers capped at 128 and 64
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, false, {32, 1, 128, 1, 0, 0, b}), 90, "capped.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  for (int s : {2, 4}) {  // split K, and row groups, within a block
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, {16, 1, 512, 1, 0, 32, 512, s}), 90, "block.cu");
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+    const CompiledModule g = compile_cuda(emit_sparse_linear(w, {}, true, {8, 1, 512, 1, 0, 32, 512, 1, s}), 90, "groups.cu");
+    EXPECT_EQ(std::string(g.cubin.data(), 4), "\x7f" "ELF");
+  }
+  // The stride compiled in, at an N whose offsets pass the 24-bit immediates of the loads (K x N x 4 bytes
+  // over 8 MB), with 4 columns per thread and split K over a cluster.
+  for (const KernelShape shape : {KernelShape{16, 4, 128, 1, 0, 32, 256, 1, 1, 50000}, KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 7}}) {
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape), 90, "stride.cu", compile_options(shape));
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+}
+
+TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
+  const CsrMatrix w = random_weights(70, 64, 0.2, 5);
+  for (const KernelShape shape : {KernelShape{16, 1, 128}, KernelShape{16, 1, 128, 4}, KernelShape{16, 1, 512, 1, 0, 0, 512, 4},
+                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 300}}) {
+    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, shape, 200);
+    ASSERT_GE(units.size(), 3u);
+    const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu", unit_compile_options(shape));
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  // Wider launch bounds: the kernel's unit caps its registers, so the group functions of the other
+  // units must be compiled under the same cap, or nvJitLink refuses the call ("entry function with max
+  // regcount of 128 calls function 'group1' with regcount of 131").
+  for (int bound : {512, 1024}) {
+    const KernelShape shape{32, 1, 128, 1, 0, 32, bound};
+    const auto units = emit_sparse_linear_units(w, {}, true, shape, 200);
+    const CompiledModule m = compile_and_link_cuda(units, 90, "capped_linked.cu", unit_compile_options(shape));
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
+  try {
+    compile_and_link_cuda({"extern \"C\" __device__ void missing(); extern \"C\" __global__ void k() { missing(); }"}, 90, "unlinked.cu");
+    FAIL() << "an undefined function links";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unlinked.cu"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+// The candidates for W and N, each checked to be a shape the emitter accepts.
+std::vector<SparseLinearOptions::Shape> checked_candidates(const CsrMatrix& w, int64_t n) {
+  auto shapes = sparse_linear_candidates(w, n, 90);
+  for (const auto& c : shapes)
+    validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
+                         c.max_threads, c.block_slices, c.block_groups});
+  return shapes;
+}
+}  // namespace
+
+// Tall groups (64 and 128 rows) are tried where X is wide (N >= 1024) and the matrix small enough to
+// compile them (<= 65536 nonzeros); every candidate is a shape the emitter accepts.
+TEST(Candidates, TallGroupsWhereXIsWide) {
+  auto tallest = [](const CsrMatrix& w, int64_t n) {
+    int rows = 0;
+    for (const auto& s : checked_candidates(w, n)) rows = std::max(rows, s.rows_per_group);
+    return rows;
+  };
+  const CsrMatrix w = random_weights(256, 128, 0.1, 7);
+  EXPECT_EQ(tallest(w, 6272), 128);
+  EXPECT_EQ(tallest(w, 1024), 128);
+  EXPECT_EQ(tallest(w, 784), 32) << "narrow X: no tall groups";
+  EXPECT_EQ(tallest(random_weights(100, 128, 0.1, 7), 6272), 64) << "fewer rows than 128";
+  EXPECT_EQ(tallest(random_weights(40, 128, 0.1, 7), 6272), 32) << "fewer rows than 64";
+  const CsrMatrix big = random_weights(512, 1600, 0.1, 7);
+  ASSERT_GT(big.nnz(), 65536);
+  EXPECT_EQ(tallest(big, 6272), 32) << "too large to compile them";
+}
+
+// Split K within a block (2 and 4 slices of 512 threads) is tried where rows are long (K >= 512) and
+// X is wide enough (N >= 384).
+TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
+  auto block_slices = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> s;
+    for (const auto& c : checked_candidates(w, n))
+      if (c.block_slices > 1) s.push_back(c.block_slices);
+    return s;
+  };
+  EXPECT_EQ(block_slices(random_weights(256, 1024, 0.1, 7), 1568), (std::vector<int>{2, 4}));
+  EXPECT_EQ(block_slices(random_weights(2048, 512, 0.1, 7), 392), (std::vector<int>{2, 4}));
+  EXPECT_TRUE(block_slices(random_weights(256, 1024, 0.1, 7), 196).empty()) << "narrow X";
+  EXPECT_TRUE(block_slices(random_weights(1024, 256, 0.1, 7), 1568).empty()) << "short rows";
+}
+
+// Eight rows per group are tried for a large matrix (over 16384 nonzeros, where only 32 rows are tried
+// otherwise) when its 32-row groups would make fewer than 64 blocks of 256 columns.
+TEST(Candidates, EightRowsWhereFewGroupsWouldIdleTheGPU) {
+  auto row_counts = [](const CsrMatrix& w, int64_t n) {
+    std::set<int> rows;
+    for (const auto& c : checked_candidates(w, n))
+      if (c.k_slices == 1) rows.insert(c.rows_per_group);
+    return rows;
+  };
+  const CsrMatrix wide = random_weights(512, 2048, 0.05, 7);  // 16 groups of 32 rows
+  ASSERT_GT(wide.nnz(), 16384);
+  EXPECT_TRUE(row_counts(wide, 392).contains(8)) << "16 groups x 2 blocks";
+  EXPECT_TRUE(row_counts(wide, 49).contains(8)) << "16 groups x 1 block";
+  EXPECT_FALSE(row_counts(wide, 1568).contains(8)) << "16 groups x 7 blocks";
+  EXPECT_FALSE(row_counts(random_weights(2048, 1024, 0.05, 7), 392).contains(8)) << "64 groups x 2 blocks";
+}
+
+// Two row groups within a block are tried where X is very wide (N >= 4096) and W at least 256 x 256.
+TEST(Candidates, RowGroupsWithinABlockWhereXIsVeryWide) {
+  auto paired = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> rows;
+    for (const auto& c : sparse_linear_candidates(w, n, 90))
+      if (c.block_groups == 2) rows.push_back(c.rows_per_group);
+    return rows;
+  };
+  EXPECT_EQ(paired(random_weights(512, 256, 0.1, 7), 6272), (std::vector<int>{32, 64}));
+  EXPECT_TRUE(paired(random_weights(512, 256, 0.1, 7), 1568).empty()) << "narrower X";
+  EXPECT_TRUE(paired(random_weights(256, 64, 0.1, 7), 25088).empty()) << "short rows";
+  EXPECT_TRUE(paired(random_weights(128, 512, 0.1, 7), 6272).empty()) << "few rows";
+}
+
+// By default every candidate compiles the call's N in; asked not to, none does.
+TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
+  const CsrMatrix w = random_weights(256, 1024, 0.1, 7);
+  for (int64_t n : {1, 196, 1568}) {
+    const auto fixed = sparse_linear_candidates(w, n, 90);
+    const auto by_argument = sparse_linear_candidates(w, n, 90, false);
+    ASSERT_EQ(fixed.size(), by_argument.size()) << "the same shapes either way";
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      EXPECT_EQ(fixed[i].fixed_stride, 1) << n;
+      EXPECT_EQ(by_argument[i].fixed_stride, 0) << n;
+      SparseLinearOptions::Shape same = by_argument[i];
+      same.fixed_stride = 1;
+      EXPECT_EQ(fixed[i], same);
+    }
+  }
+}
+
+TEST(Nvrtc, FailureIsAnErrorWithNvrtcsMessage) {
+  try {
+    compile_cuda("this is not CUDA", 90, "broken.cu");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::device);
+    EXPECT_NE(std::string(e.what()).find("broken.cu"), std::string::npos) << e.what();
+  }
+}
+#endif
+
+// The real DLMC file: the emitted kernel has one multiply-add per nonzero.
+TEST(Emit, RealDlmcMatrix) {
+  SPDNN_REQUIRE_DATA(path, "dlmc/rn50/magnitude_pruning/0.98/bottleneck_1_block_group1_1_1.smtx.gz");
+  const CsrMatrix w = io::read_smtx(path);
+  const std::string src = emit_sparse_linear(w, {}, false, {16, 1, 128});
+  EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz()));
+}
+
+}  // namespace spdnn::codegen
