@@ -11,15 +11,12 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <atomic>
-#include <exception>
-#include <mutex>
-#include <thread>
 
 #include "commands.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/weights.hpp"
 #include "harness/sparse_bench.hpp"
+#include "spdnn/sparse/kernel_config.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn::app {
@@ -34,26 +31,22 @@ struct KernelOptions {
   std::string cache = "on", cache_dir;
   bool no_tune = false, generic = false, no_dependent_launch = false, no_fixed_stride = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
-  // rows per group, columns per thread, threads, K slices[, column blocks[, prefetch[, launch bound[, K slices in a
-  // block[, row groups in a block[, N compiled in (0 or 1)[, blocks per SM]]]]]]]
-  std::vector<int> shape;
+  std::string config;  // name=value pairs (include/spdnn/sparse/kernel_config.hpp)
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
     cmd->add_option("--cache-dir", cache_dir, "Kernel cache folder (default $SPDNN_KERNEL_CACHE or ~/.cache/spdnn/kernels)");
-    cmd->add_flag("--no-tune", no_tune, "Use the first candidate shape instead of timing a few");
+    cmd->add_flag("--no-tune", no_tune, "Use the first candidate configuration instead of timing a few");
     cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
     cmd->add_flag("--no-dependent-launch", no_dependent_launch,
                   "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
     cmd->add_flag("--no-fixed-stride", no_fixed_stride,
                   "Generated kernels take N as an argument (one compiled set serves every N) instead of compiling it in");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
-    cmd->add_option("--shape", shape,
-                    "A fixed kernel shape instead of tuning: ROWS,COLS,THREADS,KSLICES[,COLUMN_BLOCKS[,PREFETCH[,MAX_THREADS"
-                    "[,BLOCK_SLICES[,BLOCK_GROUPS[,FIXED_STRIDE[,BLOCKS_PER_SM]]]]]]] (e.g. 32,1,128,4,0,16 or 32,1,512,1,0,0,512 or "
-                    "32,1,512,1,0,32,512,4,1,1; FIXED_STRIDE 1 compiles N in; BLOCKS_PER_SM caps the blocks on one SM, 0: no cap)")
-        ->delimiter(',')
-        ->expected(4, 11);
+    cmd->add_option("--config", config,
+                    "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"
+                    "block_slices=4,prefetch=32,fixed_n=1 (fields: rows, cols, threads, cluster_slices, prefetch, bound, "
+                    "block_slices, block_groups, fixed_n; unnamed ones keep their defaults)");
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;
@@ -64,14 +57,7 @@ struct KernelOptions {
     o.max_unrolled_nnz = max_unroll;
     o.dependent_launch = !no_dependent_launch;
     o.fixed_stride = !no_fixed_stride;
-    if (!shape.empty()) {  // the optional trailing fields keep Shape's defaults
-      SparseLinearOptions::Shape s;
-      int* fields[] = {&s.rows_per_group, &s.cols_per_thread, &s.threads,  &s.k_slices,
-                       &s.column_blocks,  &s.prefetch,        &s.max_threads, &s.block_slices, &s.block_groups,
-                       &s.fixed_stride,   &s.blocks_per_sm};
-      for (size_t i = 0; i < shape.size() && i < std::size(fields); ++i) *fields[i] = shape[i];
-      o.shape = s;
-    }
+    if (!config.empty()) o.config = parse_kernel_config(config);
     return o;
   }
 };
@@ -97,18 +83,16 @@ std::string layer_name(const std::string& path) {
   return name;
 }
 
-json shape_json(const SparseLinearOptions::Shape& s) {
-  return {{"rows_per_group", s.rows_per_group}, {"cols_per_thread", s.cols_per_thread}, {"threads", s.threads},
-          {"k_slices", s.k_slices}, {"column_blocks", s.column_blocks}, {"prefetch", s.prefetch},
-          {"max_threads", s.max_threads}, {"block_slices", s.block_slices},
-          {"block_groups", s.block_groups}, {"fixed_stride", s.fixed_stride},
-          {"blocks_per_sm", s.blocks_per_sm}};
+json config_json(const KernelConfig& c) {
+  json j = json::object();
+  for (const auto& f : kKernelConfigFields) j[std::string(f.name)] = c.*(f.member);
+  return j;
 }
 
 json report_json(const SparseLinearReport& r) {
   json j = {{"path", r.path}};
   if (!r.reason.empty()) j["reason"] = r.reason;
-  if (r.path == "specialized") j["shape"] = shape_json(r.shape);
+  if (r.path == "specialized") j["config"] = config_json(r.config);
   j["generate_s"] = r.generate_seconds;
   j["compile_s"] = r.compile_seconds;
   j["tune_s"] = r.tune_seconds;
@@ -119,7 +103,7 @@ json report_json(const SparseLinearReport& r) {
   if (!r.tuning.empty()) {
     j["tuning"] = json::array();
     for (const auto& t : r.tuning) {
-      json tried = t.shape ? shape_json(*t.shape) : json{{"generic", true}};
+      json tried = t.config ? config_json(*t.config) : json{{"generic", true}};
       tried["us"] = t.microseconds;
       j["tuning"].push_back(tried);
     }
@@ -128,19 +112,7 @@ json report_json(const SparseLinearReport& r) {
 }
 
 std::string report_line(const SparseLinearReport& r) {
-  const SparseLinearOptions::Shape& sh = r.shape;
-  std::string s = r.path == "specialized"
-                      ? fmt::format("specialized ({} rows/group, {} group{}/block, {} cols/thread, {} threads (bound {}), {} K slice{}{}, {}, {}, {})",
-                                    sh.rows_per_group, sh.block_groups, sh.block_groups == 1 ? "" : "s", sh.cols_per_thread,
-                                    sh.threads, sh.max_threads,
-                                    sh.k_slices * sh.block_slices, sh.k_slices * sh.block_slices == 1 ? "" : "s",
-                                    sh.block_slices > 1 ? " within the block" : "",
-                                    sh.column_blocks == 0 ? std::string("no column loop")
-                                                          : fmt::format("{} column blocks", sh.column_blocks),
-                                    sh.fixed_stride != 0 ? "N compiled in" : "N an argument",
-                                    sh.blocks_per_sm == 0 ? std::string("as many blocks per SM as fit")
-                                                          : fmt::format("at most {} blocks per SM", sh.blocks_per_sm))
-                      : fmt::format("generic ({})", r.reason);
+  std::string s = r.path == "specialized" ? "specialized (" + to_string(r.config) + ")" : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);
 }
@@ -205,7 +177,7 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
     throw Error(Errc::mismatch, fmt::format("{}: {} biases for a weight matrix of {} rows ({})", bias_path, bias.size(), w.rows, matrix));
   SparseLinearOptions lo = ko.linear();
   lo.relu = relu;
-  SparseLinear layer(w, bias, lo);  // (fails before any output: no GPU, a bad --shape)
+  SparseLinear layer(w, bias, lo);  // (fails before any output: no GPU, a bad --config)
   fmt::print("matrix      {}: {} x {}, {} nonzeros; N = {}\n", matrix, w.rows, w.cols, w.nnz(), n);
   layer.prepare(n);
   const SparseLinearReport& r = layer.report();
@@ -331,62 +303,25 @@ Command add_sparse_command(CLI::App& app) {
       throw Error(Errc::usage, "--compile-only fills the kernel cache: it needs the specialized path and --cache on");
     if (specialized && options.linear.cache == KernelCacheMode::on && options.linear.specialize) {
       const int arch = bo->arch > 0 ? bo->arch : current_gpu_arch();
-      const unsigned jobs = bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : std::max(1u, std::thread::hardware_concurrency());
-      std::atomic<size_t> next{0}, done{0};
-      std::mutex print;
-      const auto t0 = std::chrono::steady_clock::now();
-      // One task per matrix and candidate kernel (a candidate without a compiled-in stride serves every
-      // N; one with it, only its case's N), largest matrices first, so that the longest compiles do not
-      // start last.
-      struct Task {
-        size_t first_case;
-        SparseLinearOptions::Shape shape;
-        int64_t n;
-      };
-      std::vector<Task> tasks;
+      // One entry per matrix file with every N it is timed at (its cases are consecutive).
+      std::vector<PrecompileLayer> layers;
+      std::vector<size_t> layer_of(todo.size());
       for (size_t i = 0; i < todo.size(); ++i) {
-        if (i > 0 && todo[i].file == todo[i - 1].file) continue;
-        std::vector<std::pair<SparseLinearOptions::Shape, int64_t>> modules;  // (shape, stride or 0)
-        for (size_t j = i; j < todo.size() && todo[j].file == todo[i].file; ++j)
-          for (const auto& s : options.linear.shape
-                                   ? std::vector{*options.linear.shape}
-                                   : sparse_linear_candidates(todo[j].w, todo[j].n, arch, options.linear.fixed_stride)) {
-            const std::pair m{s, s.fixed_stride != 0 ? todo[j].n : int64_t{0}};
-            if (std::find(modules.begin(), modules.end(), m) == modules.end()) modules.push_back(m);
-          }
-        for (const auto& [s, stride] : modules) tasks.push_back({i, s, stride != 0 ? stride : todo[i].n});
+        if (i == 0 || todo[i].file != todo[i - 1].file) layers.push_back({&todo[i].w, nullptr, {}});
+        layers.back().ns.push_back(todo[i].n);
+        layer_of[i] = layers.size() - 1;
       }
-      std::stable_sort(tasks.begin(), tasks.end(), [&](const Task& a, const Task& b) {
-        return todo[a.first_case].w.nnz() > todo[b.first_case].w.nnz();
-      });
-      std::vector<std::thread> pool;
-      std::exception_ptr failure;  // the first task's error (a fixed --shape the emitter cannot produce)
-      for (unsigned t = 0; t < std::min<size_t>(jobs, tasks.size()); ++t)
-        pool.emplace_back([&] {
-          for (size_t k = next++; k < tasks.size(); k = next++) {
-            const Case& c = todo[tasks[k].first_case];
-            SparseLinearOptions o = options.linear;
-            o.shape = tasks[k].shape;
-            double seconds = 0;
-            try {
-              seconds = precompile_sparse_linear(c.w, {}, tasks[k].n, arch, o);
-            } catch (...) {
-              std::lock_guard lock(print);
-              if (!failure) failure = std::current_exception();
-              next = tasks.size();
-              return;
-            }
-            std::lock_guard lock(print);
-            for (Case& same : todo)
-              if (same.file == c.file) same.precompile_s += seconds;
-            fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", ++done, tasks.size(),
+      const auto t0 = std::chrono::steady_clock::now();
+      size_t modules = 0;
+      const std::vector<double> seconds = precompile_sparse_linears(
+          layers, arch, options.linear, bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : 0, [&](size_t done, size_t total) {
+            modules = total;
+            fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", done, total,
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          }
-        });
-      for (auto& t : pool) t.join();
-      if (failure) std::rethrow_exception(failure);
+          });
+      for (size_t i = 0; i < todo.size(); ++i) todo[i].precompile_s = seconds[layer_of[i]];
       if (bo->compile_only) {
-        fmt::print("compiled {} kernel modules for sm_{} into {}\n", tasks.size(), arch,
+        fmt::print("compiled {} kernel modules for sm_{} into {}\n", modules, arch,
                    options.linear.cache_dir.empty() ? std::string("the default kernel cache") : options.linear.cache_dir.string());
         return 0;
       }

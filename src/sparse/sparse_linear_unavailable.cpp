@@ -23,10 +23,10 @@ void SparseLinear::forward(const float*, float*, int64_t, void*) { unavailable()
 void SparseLinear::forward_generic(const float*, float*, int64_t, void*) const { unavailable(); }
 const SparseLinearReport& SparseLinear::report() const { unavailable(); }
 std::vector<float> SparseLinear::forward_host(const std::vector<float>&, int64_t, bool) { unavailable(); }
-double precompile_sparse_linear(const CsrMatrix&, const std::vector<float>&, int64_t, int, const SparseLinearOptions&) {
+std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>&, int, const SparseLinearOptions&, unsigned,
+                                              const std::function<void(size_t, size_t)>&) {
   unavailable();
 }
-std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix&, int64_t, int, bool) { unavailable(); }
 int current_gpu_arch() { unavailable(); }
 
 }  // namespace spdnn

@@ -198,13 +198,13 @@ TEST(CliErrors, SparseRunOnMissingFilesAndWithoutAGpu) {
   test::TempDir dir;
   expect_one_line_error(spdnn_cli(fmt::format("sparse run --matrix {} --n 4", (dir / "none.smtx").string())), "none.smtx");
   write_text(dir / "m.smtx", "2, 5, 3\n0 2 3\n4 1 0\n");
-#ifdef SPDNN_HAVE_CUDA
-  const std::string bad_shape = "kernel shape: 3 threads";
-#else
-  const std::string bad_shape = "sparse linear layers need a GPU build of spdnn";  // a build without CUDA
-#endif
-  expect_one_line_error(spdnn_cli(fmt::format("sparse run --matrix {} --n 4 --shape 8,1,3,1", (dir / "m.smtx").string())),
-                        bad_shape);
+  // A kernel configuration is checked before anything runs, in every build, and the line says what is wrong.
+  const std::string run = fmt::format("sparse run --matrix {} --n 4 ", (dir / "m.smtx").string());
+  expect_one_line_error(spdnn_cli(run + "--config rows=8,threads=3"), "3 threads per block");
+  expect_one_line_error(spdnn_cli(run + "--config rows=8,bogus=1"), "unknown field 'bogus'");
+  expect_one_line_error(spdnn_cli(run + "--config rows=8,rows=16"), "'rows' given twice");
+  expect_one_line_error(spdnn_cli(run + "--config rows=eight"), "'eight' is not an integer");
+  expect_one_line_error(spdnn_cli(run + "--config rows"), "expected name=value");
 #ifdef SPDNN_HAVE_CUDA
   if (gpu_count() == 0) {
     const Outcome o = spdnn_cli(fmt::format("sparse run --matrix {} --n 4", (dir / "m.smtx").string()));
@@ -232,10 +232,15 @@ TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   EXPECT_GE(modules, 1u);
   EXPECT_EQ(spdnn_cli(command).exit_code, 0) << "a second run finds everything cached";
   expect_one_line_error(spdnn_cli(command + " --cache off"), "--compile-only fills the kernel cache");
-  // A fixed shape the emitter cannot produce (split-K partial sums of 32 rows for 1024 threads exceed
-  // shared memory) is an error, not a silent skip reported as compiled.
-  expect_one_line_error(spdnn_cli(command + " --shape 32,1,1024,8,0,8,1024"), "exceed shared memory");
-  expect_one_line_error(spdnn_cli(command + " --shape 8,1,32,1,0,0,256,1,1,2"), "fixed stride 2");
+  // A fixed configuration the emitter cannot produce (split-K partial sums of 32 rows for 1024 threads
+  // exceed shared memory) is an error, not a silent skip reported as compiled.
+  expect_one_line_error(spdnn_cli(command + " --config rows=32,threads=1024,cluster_slices=8,prefetch=8,bound=1024"),
+                        "exceed shared memory");
+  expect_one_line_error(spdnn_cli(command + " --config rows=8,threads=32,fixed_n=2"), "fixed_n = 2");
+  // A valid one compiles exactly its module.
+  const Outcome one = spdnn_cli(fmt::format("sparse bench --compile-only --arch 90 --n 8 --cache-dir {} --matrices {} "
+                                            "--config rows=8,prefetch=32,fixed_n=1", (dir / "one").string(), (dir / "m.smtx").string()));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
   // By default each N gets modules of its own (N compiled in); with --no-fixed-stride one set serves both.
   auto count_modules = [](const std::filesystem::path& folder) {
     size_t n = 0;
@@ -249,6 +254,7 @@ TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   ASSERT_EQ(spdnn_cli(two_n + (dir / "argument").string() + " --no-fixed-stride").exit_code, 0);
   EXPECT_EQ(count_modules(dir / "fixed"), 2 * count_modules(dir / "argument"));
   EXPECT_EQ(count_modules(dir / "argument"), modules) << "the same candidates as the first run, for any N";
+  EXPECT_EQ(count_modules(dir / "one"), 1u);
 #else
   expect_one_line_error(o, "sparse linear layers need a GPU build of spdnn");
 #endif

@@ -81,7 +81,7 @@ TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
   }
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 3}), Error) << "3 slices";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {32, 2, 128, 2}), Error) << "64 partial sums";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 128, 1, -1}), Error) << "negative column blocks";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 16, .prefetch = -1}), Error) << "negative prefetch";
   // Without split K there is no cluster code at all.
   const std::string plain = emit_sparse_linear(w, {}, true, {16, 1, 256, 1});
   EXPECT_EQ(count(plain, "cluster"), 0u);
@@ -93,7 +93,7 @@ TEST(Emit, SplitKSlicesEachGroupsColumnsOnceAndSumsThePartsInOrder) {
 TEST(Emit, SplitKWithinABlockSumsTheSlicesOfItsThreadSetsInOrder) {
   const CsrMatrix w = random_weights(37, 300, 0.2, 5);
   for (int slices : {2, 4, 8}) {
-    const KernelShape shape{16, 1, 512, 1, 0, 32, 512, slices};
+    const KernelConfig shape{.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = slices};
     const std::string src = emit_sparse_linear(w, {}, true, shape);
     EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << slices;
     const int64_t groups = row_groups(shape, w.rows);
@@ -115,10 +115,10 @@ TEST(Emit, SplitKWithinABlockSumsTheSlicesOfItsThreadSetsInOrder) {
     EXPECT_EQ(count(src, "__syncthreads();"), 2u) << "sums written, then read before the next step";
     EXPECT_EQ(count(src, "cluster"), 0u);
   }
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 1, 0, 0, 512, 3}), Error) << "3 slices";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 512, 2, 0, 0, 512, 2}), Error) << "cluster and block";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {16, 1, 64, 1, 0, 0, 256, 4}), Error) << "slices of 16 threads";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {128, 1, 1024, 1, 0, 0, 1024, 2}), Error) << "512 KB of sums";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 16, .threads = 512, .bound = 512, .block_slices = 3}), Error) << "3 slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 16, .threads = 512, .cluster_slices = 2, .bound = 512, .block_slices = 2}), Error) << "cluster and block";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 16, .threads = 64, .block_slices = 4}), Error) << "slices of 16 threads";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 128, .threads = 1024, .bound = 1024, .block_slices = 2}), Error) << "512 KB of sums";
 }
 
 // Several row groups within a block: set s of G runs group blockIdx.y * G + s; grid.y counts blocks of
@@ -126,7 +126,7 @@ TEST(Emit, SplitKWithinABlockSumsTheSlicesOfItsThreadSetsInOrder) {
 TEST(Emit, RowGroupsWithinABlockEachRunTheirOwnGroup) {
   const CsrMatrix w = random_weights(37, 300, 0.2, 5);
   for (int sets : {2, 4, 8}) {
-    const KernelShape shape{8, 1, 512, 1, 0, 32, 512, 1, sets};
+    const KernelConfig shape{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = sets};
     const std::string src = emit_sparse_linear(w, {}, true, shape);
     EXPECT_EQ(count(src, "__fmaf_rn("), w.nnz()) << sets;
     EXPECT_EQ(count(src, "yj["), w.rows);
@@ -138,30 +138,30 @@ TEST(Emit, RowGroupsWithinABlockEachRunTheirOwnGroup) {
     EXPECT_EQ(shared_bytes(shape), 0);
   }
   EXPECT_EQ(grid_rows({8, 1, 128, 4}, 37), 5 * 4) << "a cluster's blocks per group";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 1, 3}), Error) << "3 groups";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 512, 2, 2}), Error) << "with K slices";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 256, 1, 8}), Error) << "sets of 16 threads";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 8, .threads = 512, .bound = 512, .block_groups = 3}), Error) << "3 groups";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 8, .threads = 512, .bound = 512, .block_slices = 2, .block_groups = 2}), Error) << "with K slices";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 8, .block_groups = 8}), Error) << "sets of 16 threads";
 }
 
 TEST(Emit, SharedMemoryDoubleBuffersThePartialSums) {
   EXPECT_EQ(shared_bytes({16, 1, 128, 1}), 0);
   EXPECT_EQ(shared_bytes({16, 1, 128, 4}), 2 * 16 * 128 * 4);
-  EXPECT_EQ(shared_bytes({16, 2, 256, 8, 3}), 2 * 16 * 2 * 256 * 4);
-  EXPECT_EQ(shared_bytes({32, 1, 512, 1, 0, 0, 512, 4}), 32 * 512 * 4) << "within a block: one buffer";
+  EXPECT_EQ(shared_bytes({.rows = 16, .cols = 2, .threads = 256, .cluster_slices = 8}), 2 * 16 * 2 * 256 * 4);
+  EXPECT_EQ(shared_bytes({.rows = 32, .threads = 512, .bound = 512, .block_slices = 4}), 32 * 512 * 4) << "within a block: one buffer";
 }
 
 TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
   const CsrMatrix w = small_matrix();  // one group of 3 rows: columns 0, 2, 4
   for (int prefetch : {0, 1, 2, 8}) {
-    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, prefetch});
+    const std::string src = emit_sparse_linear(w, {}, false, {.rows = 4, .prefetch = prefetch});
     EXPECT_EQ(count(src, "__ldg("), 3u) << prefetch;
     EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << prefetch;
     // Loads before the first multiply-add: its own and the next `prefetch` ones (there are 3 columns).
     const size_t first_fma = src.find("__fmaf_rn(");
     EXPECT_EQ(count(src.substr(0, first_fma), "__ldg("), static_cast<size_t>(std::min(3, prefetch + 1))) << prefetch;
   }
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 65}), Error);
-  EXPECT_NE(module_key("l", {32, 1, 128, 1, 0, 16}, 90, "c"), module_key("l", {32, 1, 128, 1, 0, 0}, 90, "c"));
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 4, .prefetch = 65}), Error);
+  EXPECT_NE(module_key("l", {.rows = 32, .prefetch = 16}, 196, 90, "c"), module_key("l", {.rows = 32}, 196, 90, "c"));
 }
 
 // Launched with programmatic dependent launch, a kernel may start before the previous one in its stream
@@ -169,21 +169,21 @@ TEST(Emit, PrefetchIssuesLoadsAheadOfTheirMultiplyAdds) {
 // does not let the next kernel start early.
 TEST(Emit, TheKernelWaitsForThePreviousGridBeforeItsGroupsRun) {
   const CsrMatrix w = small_matrix();
-  for (const KernelShape shape : {KernelShape{4, 1, 128}, KernelShape{2, 2, 64, 4}, KernelShape{4, 1, 32, 1, 2}}) {
+  for (const KernelConfig shape : {KernelConfig{4, 1, 128}, KernelConfig{2, 2, 64, 4}, KernelConfig{.rows = 4, .threads = 32}}) {
     const std::string src = emit_sparse_linear(w, {}, false, shape);
     const std::string kernel = src.substr(src.find("__global__"));
     const size_t wait = kernel.find("griddepcontrol.wait;");
-    ASSERT_NE(wait, std::string::npos) << shape.k_slices;
-    EXPECT_LT(wait, kernel.find("switch")) << shape.k_slices;
-    EXPECT_LT(wait, kernel.find("x + j")) << shape.k_slices;
-    EXPECT_EQ(count(src, "launch_dependents"), 0u) << shape.k_slices;
+    ASSERT_NE(wait, std::string::npos) << shape.cluster_slices;
+    EXPECT_LT(wait, kernel.find("switch")) << shape.cluster_slices;
+    EXPECT_LT(wait, kernel.find("x + j")) << shape.cluster_slices;
+    EXPECT_EQ(count(src, "launch_dependents"), 0u) << shape.cluster_slices;
   }
 }
 
 TEST(Emit, UnitsHoldEveryGroupOnceAndTheKernelDeclaresThem) {
   const CsrMatrix w = random_weights(100, 80, 0.25, 8);
   for (int slices : {1, 2}) {
-    const KernelShape shape{8, 1, 128, slices};
+    const KernelConfig shape{8, 1, 128, slices};
     const auto units = emit_sparse_linear_units(w, {}, false, shape, 300);
     const int64_t groups = row_groups(shape, w.rows);
     size_t fmas = 0;
@@ -221,10 +221,11 @@ TEST(Emit, GroupsCoverAllRows) {
 TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
   const CsrMatrix w = small_matrix();  // rows 0 and 2 read columns 0, 2 and 4
   for (int c : {1, 2}) {
-    KernelShape shape{4, c, 128};
+    KernelConfig shape{4, c, 128};
     const std::string by_argument = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
-    shape.stride = 50;
-    const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape);
+    shape.fixed_n = 1;
+    const std::string src = emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, shape, 50);
+    EXPECT_EQ(emit_sparse_linear(w, {0.5f, -2.0f, 0.0f}, true, {4, c, 128}, 50), by_argument) << "N unused unless fixed";
     EXPECT_EQ(count(src, "ull * n"), 0u) << src;
     EXPECT_GT(count(by_argument, "ull * n"), 0u);
     EXPECT_EQ(count(src, "__fmaf_rn("), count(by_argument, "__fmaf_rn("));
@@ -235,28 +236,25 @@ TEST(Emit, ACompiledInStrideMakesEveryOffsetALiteral) {
   }
   // Split K (cluster and block) and the linked units write literal offsets too.
   const CsrMatrix r = random_weights(37, 300, 0.2, 5);
-  for (const KernelShape shape : {KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 1568},
-                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 1568},
-                                  KernelShape{8, 1, 512, 1, 0, 32, 512, 1, 2, 1568}}) {
-    const std::string src = emit_sparse_linear(r, {}, true, shape);
+  for (const KernelConfig shape : {KernelConfig{.rows = 16, .threads = 256, .cluster_slices = 4, .fixed_n = 1},
+                                  KernelConfig{.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1},
+                                  KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = 2, .fixed_n = 1}}) {
+    const std::string src = emit_sparse_linear(r, {}, true, shape, 1568);
     EXPECT_EQ(count(src, "ull * n"), 0u);
     EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(r.nnz()));
     EXPECT_EQ(count(src, fmt::format("yj[{}ull]", 36 * 1568)), 1u) << "the last row, stored once";
-    for (const std::string& unit : emit_sparse_linear_units(r, {}, true, shape, 200)) EXPECT_EQ(count(unit, "ull * n"), 0u);
+    for (const std::string& unit : emit_sparse_linear_units(r, {}, true, shape, 200, 1568)) EXPECT_EQ(count(unit, "ull * n"), 0u);
   }
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, -1}), Error) << "negative stride";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, int64_t{1} << 32}), Error)
-      << "a stride beyond 32 bits";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 4, .fixed_n = 1}, -1), Error) << "negative N";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 4, .fixed_n = 1}, 0), Error) << "no N to compile in";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 4, .fixed_n = 1}, int64_t{1} << 32), Error)
+      << "an N beyond 32 bits";
   // ptxas keeps the written load order (-O1) where the offsets are literals; modules are keyed by it.
-  EXPECT_EQ(compile_options({4, 1, 128, 1, 0, 0, 256, 1, 1, 50}), std::vector<std::string>{"--ptxas-options=-O1"});
+  EXPECT_EQ(compile_options({.rows = 4, .fixed_n = 1}), std::vector<std::string>{"--ptxas-options=-O1"});
   EXPECT_TRUE(compile_options({4, 1, 128}).empty());
-  EXPECT_EQ(unit_compile_options({4, 1, 128, 1, 0, 0, 512, 1, 1, 50}),
+  EXPECT_EQ(unit_compile_options({.rows = 4, .bound = 512, .fixed_n = 1}),
             (std::vector<std::string>{"--ptxas-options=-O1", "-maxrregcount=128"}));
-  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, -1}), Error) << "negative blocks per SM";
-  EXPECT_THROW(validate({4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 33}), Error) << "33 blocks per SM";
-  // Blocks per SM is a launch parameter: the same source and the same module.
-  EXPECT_EQ(emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}), emit_sparse_linear(w, {}, false, {4, 1, 128}));
-  EXPECT_EQ(module_key("l", {4, 1, 128, 1, 0, 0, 256, 1, 1, 0, 1}, 90, "c"), module_key("l", {4, 1, 128}, 90, "c"));
+  EXPECT_THROW(validate({.rows = 4, .fixed_n = 2}), Error) << "fixed_n is 0 or 1";
 }
 
 TEST(Emit, RejectsBadShapesAndSizes) {
@@ -267,14 +265,14 @@ TEST(Emit, RejectsBadShapesAndSizes) {
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {64, 4, 128}), Error) << "256 accumulators";
   EXPECT_THROW(emit_sparse_linear(w, {}, false, {129, 1, 128}), Error) << "129 rows per group";
   EXPECT_THROW(emit_sparse_linear(w, {1.0f, 2.0f}, false, {8, 1, 128}), Error) << "2 biases for 3 rows";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 128, 1, 0, 0, 384}), Error) << "a launch bound of 384";
-  EXPECT_THROW(emit_sparse_linear(w, {}, false, {8, 1, 512, 1, 0, 0, 256}), Error) << "512 threads over a bound of 256";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 8, .bound = 384}), Error) << "a launch bound of 384";
+  EXPECT_THROW(emit_sparse_linear(w, {}, false, {.rows = 8, .threads = 512}), Error) << "512 threads over a bound of 256";
 }
 
 TEST(Emit, TheLaunchBoundIsPartOfTheShape) {
   const CsrMatrix w = small_matrix();
   for (int b : {256, 512, 1024}) {
-    const std::string src = emit_sparse_linear(w, {}, false, {4, 1, 128, 1, 0, 0, b});
+    const std::string src = emit_sparse_linear(w, {}, false, {.rows = 4, .bound = b});
     EXPECT_NE(src.find(fmt::format("__launch_bounds__({})", b)), std::string::npos) << b;
     EXPECT_EQ(count(src, "__fmaf_rn("), static_cast<size_t>(w.nnz())) << "the same arithmetic for " << b;
   }
@@ -293,23 +291,24 @@ TEST(CacheKey, ChangesWithEverythingTheCodeDependsOn) {
   EXPECT_NE(base, layer_key(pattern, {}, false));
   EXPECT_NE(base, layer_key(w, {0, 0, 0}, false));
   EXPECT_NE(base, layer_key(w, {}, true));
-  const std::string m = module_key(base, {16, 1, 128}, 90, "nvrtc 13.0");
-  EXPECT_EQ(m, module_key(base, {16, 1, 256}, 90, "nvrtc 13.0")) << "the block width is a launch parameter";
-  EXPECT_NE(m, module_key(base, {8, 1, 128}, 90, "nvrtc 13.0"));
-  EXPECT_NE(m, module_key(base, {16, 2, 128}, 90, "nvrtc 13.0"));
-  EXPECT_NE(m, module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"));
-  EXPECT_NE(module_key(base, {16, 1, 128, 4}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 90, "nvrtc 13.0"));
-  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0")) << "the launch bound";
-  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 1, 0, 0, 1024}, 90, "nvrtc 13.0"));
-  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512}, 90, "nvrtc 13.0"),
-            module_key(base, {16, 1, 128, 1, 0, 0, 512, 4}, 90, "nvrtc 13.0")) << "K slices within a block";
-  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 512, 2}, 90, "nvrtc 13.0"),
-            module_key(base, {16, 1, 128, 1, 0, 0, 512, 1, 2}, 90, "nvrtc 13.0")) << "row groups within a block";
-  EXPECT_NE(m, module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0")) << "a compiled-in stride";
-  EXPECT_NE(module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1568}, 90, "nvrtc 13.0"),
-            module_key(base, {16, 1, 128, 1, 0, 0, 256, 1, 1, 1569}, 90, "nvrtc 13.0")) << "another N";
-  EXPECT_NE(m, module_key(base, {16, 1, 128}, 100, "nvrtc 13.0"));
-  EXPECT_NE(m, module_key(base, {16, 1, 128}, 90, "nvrtc 13.1"));
+  const std::string m = module_key(base, {16, 1, 128}, 196, 90, "nvrtc 13.0");
+  EXPECT_EQ(m, module_key(base, {16, 1, 256}, 196, 90, "nvrtc 13.0")) << "the block width is a launch parameter";
+  EXPECT_NE(m, module_key(base, {8, 1, 128}, 196, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 2, 128}, 196, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128, 4}, 196, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {16, 1, 128, 4}, 196, 90, "nvrtc 13.0"), module_key(base, {16, 1, 128, 8}, 196, 90, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {.rows = 16, .bound = 512}, 196, 90, "nvrtc 13.0")) << "the launch bound";
+  EXPECT_NE(module_key(base, {.rows = 16, .bound = 512}, 196, 90, "nvrtc 13.0"), module_key(base, {.rows = 16, .bound = 1024}, 196, 90, "nvrtc 13.0"));
+  EXPECT_NE(module_key(base, {.rows = 16, .bound = 512}, 196, 90, "nvrtc 13.0"),
+            module_key(base, {.rows = 16, .bound = 512, .block_slices = 4}, 196, 90, "nvrtc 13.0")) << "K slices within a block";
+  EXPECT_NE(module_key(base, {.rows = 16, .bound = 512, .block_slices = 2}, 196, 90, "nvrtc 13.0"),
+            module_key(base, {.rows = 16, .bound = 512, .block_groups = 2}, 196, 90, "nvrtc 13.0")) << "row groups within a block";
+  EXPECT_NE(m, module_key(base, {.rows = 16, .fixed_n = 1}, 1568, 90, "nvrtc 13.0")) << "a compiled-in stride";
+  EXPECT_NE(module_key(base, {.rows = 16, .fixed_n = 1}, 1568, 90, "nvrtc 13.0"),
+            module_key(base, {.rows = 16, .fixed_n = 1}, 1569, 90, "nvrtc 13.0")) << "another N";
+  EXPECT_EQ(m, module_key(base, {16, 1, 128}, 1568, 90, "nvrtc 13.0")) << "N is not compiled in: one module for every N";
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 196, 100, "nvrtc 13.0"));
+  EXPECT_NE(m, module_key(base, {16, 1, 128}, 196, 90, "nvrtc 13.1"));
 }
 
 TEST(KernelCache, RoundTripAndVerification) {
@@ -352,35 +351,30 @@ TEST(KernelCache, ModesAndTuningRecords) {
   test::TempDir dir;
   const std::string key = layer_key(small_matrix(), {}, false);
   KernelCache on(dir.path(), KernelCacheMode::on);
-  on.store_tuning(key, {KernelShape{32, 1, 256, 8, 17}, 4.5});
+  for (const KernelConfig c : {KernelConfig{.rows = 32, .threads = 256, .cluster_slices = 8},
+                               KernelConfig{.rows = 16, .threads = 512, .bound = 1024},
+                               KernelConfig{.rows = 32, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4},
+                               KernelConfig{.rows = 32, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = 4},
+                               KernelConfig{.rows = 64, .cols = 2, .prefetch = 32, .fixed_n = 1}}) {
+    on.store_tuning(key, {c, 3.25});
+    auto t = on.load_tuning(key);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->config, c);
+    EXPECT_DOUBLE_EQ(t->microseconds, 3.25);
+  }
+  // A record of spdnn 0.4 (positional fields) is not read: the layer is tuned again.
+  std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0 1 0 32 256 1 1 0 0\n";
+  EXPECT_FALSE(on.load_tuning(key).has_value());
+  // Nor is a damaged one.
+  std::ofstream(on.tuning_path(key)) << "spdnn-tuning2 " << key << " 3.0 rows=16,cols=3\n";
+  EXPECT_FALSE(on.load_tuning(key).has_value());
+  std::ofstream(on.tuning_path(key)) << "spdnn-tuning2 " << key << " 3.0\n";
+  EXPECT_FALSE(on.load_tuning(key).has_value());
+  // The generic kernel won: a record without a configuration.
+  on.store_tuning(key, {std::nullopt, 2.5});
   auto t = on.load_tuning(key);
   ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->shape, (KernelShape{32, 1, 256, 8, 17}));
-  EXPECT_DOUBLE_EQ(t->microseconds, 4.5);
-  on.store_tuning(key, {KernelShape{16, 1, 512, 1, 0, 0, 1024}, 3.5});
-  t = on.load_tuning(key);
-  ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->shape, (KernelShape{16, 1, 512, 1, 0, 0, 1024}));
-  for (const KernelShape s : {KernelShape{32, 1, 512, 1, 0, 32, 512, 4}, KernelShape{32, 1, 512, 1, 0, 32, 512, 1, 4},
-                              KernelShape{32, 1, 512, 1, 0, 32, 512, 4, 1, 25088},
-                              KernelShape{64, 1, 128, 1, 0, 32, 256, 1, 1, 6272, 2}}) {
-    on.store_tuning(key, {s, 3.25});
-    t = on.load_tuning(key);
-    ASSERT_TRUE(t.has_value());
-    EXPECT_EQ(t->shape, s);
-  }
-  // A record written before split K existed has no slice count: one slice.
-  std::ofstream(on.tuning_path(key)) << "spdnn-tuning " << key << " 16 2 64 3.0\n";
-  t = on.load_tuning(key);
-  ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(t->shape, (KernelShape{16, 2, 64, 1}));
-  EXPECT_EQ(t->shape->stride, 0) << "an older record's module took N as an argument";
-  EXPECT_EQ(t->shape->blocks_per_sm, 0) << "and its blocks were not spread";
-  // The generic kernel won: a record without a shape.
-  on.store_tuning(key, {std::nullopt, 2.5});
-  t = on.load_tuning(key);
-  ASSERT_TRUE(t.has_value());
-  EXPECT_FALSE(t->shape.has_value());
+  EXPECT_FALSE(t->config.has_value());
   EXPECT_DOUBLE_EQ(t->microseconds, 2.5);
   ASSERT_FALSE(on.store(key, {'x'}).has_value());
 
@@ -395,7 +389,7 @@ TEST(KernelCache, ModesAndTuningRecords) {
   EXPECT_FALSE(off.load(key, &problem).has_value()) << "off never reads";
   EXPECT_FALSE(off.load_tuning(key).has_value());
 
-  std::ofstream(on.tuning_path(other)) << "spdnn-tuning " << key << " 8 1 128 2.0\n";
+  std::ofstream(on.tuning_path(other)) << "spdnn-tuning2 " << key << " 2.0 rows=8\n";
   EXPECT_FALSE(on.load_tuning(other).has_value()) << "a record names its own key";
   EXPECT_EQ(parse_kernel_cache_mode("load-only"), KernelCacheMode::load_only);
   EXPECT_THROW(parse_kernel_cache_mode("maybe"), Error);
@@ -414,28 +408,29 @@ TEST(Nvrtc, CompilesEmittedKernelsForHopper) {
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
   for (int b : {512, 1024}) {  // wider launch bounds: registers capped at 128 and 64
-    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, false, {32, 1, 128, 1, 0, 0, b}), 90, "capped.cu");
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, false, {.rows = 32, .bound = b}), 90, "capped.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
   for (int s : {2, 4}) {  // split K, and row groups, within a block
-    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, {16, 1, 512, 1, 0, 32, 512, s}), 90, "block.cu");
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, {.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = s}), 90, "block.cu");
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
-    const CompiledModule g = compile_cuda(emit_sparse_linear(w, {}, true, {8, 1, 512, 1, 0, 32, 512, 1, s}), 90, "groups.cu");
+    const CompiledModule g = compile_cuda(emit_sparse_linear(w, {}, true, {.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = s}), 90, "groups.cu");
     EXPECT_EQ(std::string(g.cubin.data(), 4), "\x7f" "ELF");
   }
   // The stride compiled in, at an N whose offsets pass the 24-bit immediates of the loads (K x N x 4 bytes
   // over 8 MB), with 4 columns per thread and split K over a cluster.
-  for (const KernelShape shape : {KernelShape{16, 4, 128, 1, 0, 32, 256, 1, 1, 50000}, KernelShape{16, 1, 256, 4, 0, 0, 256, 1, 1, 7}}) {
-    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape), 90, "stride.cu", compile_options(shape));
+  for (const auto& [shape, n] : {std::pair{KernelConfig{.rows = 16, .cols = 4, .prefetch = 32, .fixed_n = 1}, int64_t{50000}},
+                                 std::pair{KernelConfig{.rows = 16, .threads = 256, .cluster_slices = 4, .fixed_n = 1}, int64_t{7}}}) {
+    const CompiledModule m = compile_cuda(emit_sparse_linear(w, {}, true, shape, n), 90, "stride.cu", compile_options(shape));
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
   }
 }
 
 TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   const CsrMatrix w = random_weights(70, 64, 0.2, 5);
-  for (const KernelShape shape : {KernelShape{16, 1, 128}, KernelShape{16, 1, 128, 4}, KernelShape{16, 1, 512, 1, 0, 0, 512, 4},
-                                  KernelShape{16, 1, 512, 1, 0, 32, 512, 4, 1, 300}}) {
-    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, shape, 200);
+  for (const KernelConfig shape : {KernelConfig{16, 1, 128}, KernelConfig{16, 1, 128, 4}, KernelConfig{.rows = 16, .threads = 512, .bound = 512, .block_slices = 4},
+                                  KernelConfig{.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1}}) {
+    const auto units = emit_sparse_linear_units(w, std::vector<float>(70, 0.25f), true, shape, 200, 300);
     ASSERT_GE(units.size(), 3u);
     const CompiledModule m = compile_and_link_cuda(units, 90, "linked.cu", unit_compile_options(shape));
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
@@ -444,7 +439,7 @@ TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
   // units must be compiled under the same cap, or nvJitLink refuses the call ("entry function with max
   // regcount of 128 calls function 'group1' with regcount of 131").
   for (int bound : {512, 1024}) {
-    const KernelShape shape{32, 1, 128, 1, 0, 32, bound};
+    const KernelConfig shape{.rows = 32, .prefetch = 32, .bound = bound};
     const auto units = emit_sparse_linear_units(w, {}, true, shape, 200);
     const CompiledModule m = compile_and_link_cuda(units, 90, "capped_linked.cu", unit_compile_options(shape));
     EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
@@ -458,13 +453,11 @@ TEST(Nvrtc, LinksSeparatelyCompiledUnits) {
 }
 
 namespace {
-// The candidates for W and N, each checked to be a shape the emitter accepts.
-std::vector<SparseLinearOptions::Shape> checked_candidates(const CsrMatrix& w, int64_t n) {
-  auto shapes = sparse_linear_candidates(w, n, 90);
-  for (const auto& c : shapes)
-    validate(KernelShape{c.rows_per_group, c.cols_per_thread, c.threads, c.k_slices, c.column_blocks, c.prefetch,
-                         c.max_threads, c.block_slices, c.block_groups});
-  return shapes;
+// The candidates for W and N, each checked to be a configuration the emitter accepts.
+std::vector<KernelConfig> checked_candidates(const CsrMatrix& w, int64_t n) {
+  auto configs = sparse_linear_candidates(w, n, 90);
+  for (const auto& c : configs) validate(c);
+  return configs;
 }
 }  // namespace
 
@@ -473,7 +466,7 @@ std::vector<SparseLinearOptions::Shape> checked_candidates(const CsrMatrix& w, i
 TEST(Candidates, TallGroupsWhereXIsWide) {
   auto tallest = [](const CsrMatrix& w, int64_t n) {
     int rows = 0;
-    for (const auto& s : checked_candidates(w, n)) rows = std::max(rows, s.rows_per_group);
+    for (const auto& s : checked_candidates(w, n)) rows = std::max(rows, s.rows);
     return rows;
   };
   const CsrMatrix w = random_weights(256, 128, 0.1, 7);
@@ -508,7 +501,7 @@ TEST(Candidates, EightRowsWhereFewGroupsWouldIdleTheGPU) {
   auto row_counts = [](const CsrMatrix& w, int64_t n) {
     std::set<int> rows;
     for (const auto& c : checked_candidates(w, n))
-      if (c.k_slices == 1) rows.insert(c.rows_per_group);
+      if (c.cluster_slices == 1) rows.insert(c.rows);
     return rows;
   };
   const CsrMatrix wide = random_weights(512, 2048, 0.05, 7);  // 16 groups of 32 rows
@@ -524,7 +517,7 @@ TEST(Candidates, RowGroupsWithinABlockWhereXIsVeryWide) {
   auto paired = [](const CsrMatrix& w, int64_t n) {
     std::vector<int> rows;
     for (const auto& c : sparse_linear_candidates(w, n, 90))
-      if (c.block_groups == 2) rows.push_back(c.rows_per_group);
+      if (c.block_groups == 2) rows.push_back(c.rows);
     return rows;
   };
   EXPECT_EQ(paired(random_weights(512, 256, 0.1, 7), 6272), (std::vector<int>{32, 64}));
@@ -541,10 +534,10 @@ TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
     const auto by_argument = sparse_linear_candidates(w, n, 90, false);
     ASSERT_EQ(fixed.size(), by_argument.size()) << "the same shapes either way";
     for (size_t i = 0; i < fixed.size(); ++i) {
-      EXPECT_EQ(fixed[i].fixed_stride, 1) << n;
-      EXPECT_EQ(by_argument[i].fixed_stride, 0) << n;
-      SparseLinearOptions::Shape same = by_argument[i];
-      same.fixed_stride = 1;
+      EXPECT_EQ(fixed[i].fixed_n, 1) << n;
+      EXPECT_EQ(by_argument[i].fixed_n, 0) << n;
+      KernelConfig same = by_argument[i];
+      same.fixed_n = 1;
       EXPECT_EQ(fixed[i], same);
     }
   }

@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "spdnn/csr.hpp"
+#include "spdnn/sparse/kernel_config.hpp"
 
 namespace spdnn {
 
@@ -53,20 +55,8 @@ struct SparseLinearOptions {
   // serves that N only, and a layer used with several N compiles a set for each. false: modules take N
   // as an argument and one compiled set serves every N.
   bool fixed_stride = true;
-  // A fixed kernel shape instead of the tuned one (tests, experiments): rows per group (1..128), columns per
-  // thread (1, 2, 4), threads per block, K slices (1, 2, 4, 8: blocks of a cluster, sm_90 and later),
-  // blocks along the columns (each looping over its share; 0: one block per threads x columns), loads
-  // issued ahead of their use (0..64), the launch bound (256, 512, 1024: registers <= 65536 / bound), K
-  // slices within a block (1, 2, 4, 8: sets of threads / S threads, each a slice, for the same columns), row
-  // groups within a block (1, 2, 4, 8: sets of threads / G threads, each a group, for the same columns),
-  // whether the call's N is compiled in (1) or an argument (0), as fixed_stride above, and at most how many
-  // blocks share an SM (0: as many as fit; else the launch reserves shared memory to keep the rest out).
-  struct Shape {
-    int rows_per_group = 16, cols_per_thread = 1, threads = 128, k_slices = 1, column_blocks = 0, prefetch = 0,
-        max_threads = 256, block_slices = 1, block_groups = 1, fixed_stride = 0, blocks_per_sm = 0;
-    bool operator==(const Shape&) const = default;
-  };
-  std::optional<Shape> shape;
+  // A fixed kernel configuration instead of the tuned one (tests, experiments); see kernel_config.hpp.
+  std::optional<KernelConfig> config;
 };
 
 // What a SparseLinear did to get its kernel, for reports.
@@ -79,12 +69,12 @@ struct SparseLinearReport {
   double tune_seconds = 0;       // timing candidate shapes
   int modules_compiled = 0;
   int cache_hits = 0;            // modules and tuning records read from the cache
-  SparseLinearOptions::Shape shape;  // the chosen shape, block width included (specialized path)
+  KernelConfig config;           // the chosen configuration, block width included (specialized path)
   std::string cache_dir;
-  // What the timed search tried for the last N tuned: each shape and block width (none: the generic
-  // kernel, which wins where it is faster), microseconds per call.
+  // What the timed search tried for the last N tuned: each configuration (none: the generic kernel, which
+  // wins where it is faster), microseconds per call.
   struct Tried {
-    std::optional<SparseLinearOptions::Shape> shape;
+    std::optional<KernelConfig> config;
     double microseconds;
   };
   std::vector<Tried> tuning;
@@ -118,17 +108,26 @@ class SparseLinear {
   std::unique_ptr<Impl> impl_;
 };
 
-// Compiles, without a GPU, the candidate kernels that SparseLinear would try for (w, bias, n) on a GPU of
-// compute capability `arch` (90 for H100), or only options.shape when set, into the cache of `options`
-// (whose mode must be on), so that layers built later load instead of compiling. Thread-safe; returns
-// the compile seconds spent (0 when everything was cached or the matrix takes the generic kernel).
-double precompile_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, int64_t n, int arch,
-                                const SparseLinearOptions& options);
+// Compiles, without a GPU, the candidate kernels that SparseLinear would try on a GPU of compute capability
+// `arch` (90 for H100), or only options.config when set, into the cache of `options` (whose mode must be
+// on), so that layers built later load instead of compiling: for each layer (weights, bias) every N of
+// `ns`, one module per task on `jobs` threads (0: all cores), largest matrices first. `progress` is called
+// with (modules done, modules in all) after each. Returns each layer's compile seconds (0 where everything
+// was cached or the matrix takes the generic kernel). A fixed config the emitter cannot produce is
+// Error(usage); a candidate that fails to compile is left for the layer, which falls back with the reason.
+struct PrecompileLayer {
+  const CsrMatrix* w = nullptr;
+  const std::vector<float>* bias = nullptr;  // null: no bias
+  std::vector<int64_t> ns;
+};
+std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>& layers, int arch,
+                                              const SparseLinearOptions& options, unsigned jobs = 0,
+                                              const std::function<void(size_t, size_t)>& progress = {});
 
-// The kernel shapes (launch parameters aside) that SparseLinear compiles and times for (w, n) on a GPU of
-// compute capability `arch`; each is one module, so that they can be compiled in parallel.
-std::vector<SparseLinearOptions::Shape> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch,
-                                                                 bool fixed_stride = true);
+// The kernel configurations (block widths aside) that SparseLinear compiles and times for (w, n) on a GPU
+// of compute capability `arch`, best guess first; each is one module. With fixed_stride every one compiles
+// N in. Plain C++ (src/sparse/candidates.cpp: a table of rules with the measurements behind them).
+std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch, bool fixed_stride = true);
 
 // The current GPU's compute capability as a number (90 for sm_90).
 int current_gpu_arch();

@@ -14,56 +14,19 @@
 
 namespace spdnn::codegen {
 
-void validate(const KernelShape& s) {
-  if (s.rows_per_group < 1 || s.rows_per_group > 128)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} rows per group (1..128)", s.rows_per_group));
-  if (s.cols_per_thread != 1 && s.cols_per_thread != 2 && s.cols_per_thread != 4)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} columns per thread (1, 2 or 4)", s.cols_per_thread));
-  if (s.max_threads != 256 && s.max_threads != 512 && s.max_threads != 1024)
-    throw Error(Errc::usage, fmt::format("kernel shape: a launch bound of {} threads (256, 512 or 1024)", s.max_threads));
-  if (s.threads < 32 || s.threads > s.max_threads || s.threads % 32 != 0)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} threads per block (a multiple of 32, at most {})", s.threads, s.max_threads));
-  if (s.rows_per_group * s.cols_per_thread > 128)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} x {} accumulators per thread exceed 128",
-                                         s.rows_per_group, s.cols_per_thread));
-  if (s.k_slices != 1 && s.k_slices != 2 && s.k_slices != 4 && s.k_slices != 8)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} K slices (1, 2, 4 or 8)", s.k_slices));
-  if (s.prefetch < 0 || s.prefetch > 64)
-    throw Error(Errc::usage, fmt::format("kernel shape: prefetch of {} loads (0..64)", s.prefetch));
-  if (s.column_blocks < 0 || s.column_blocks > 65535)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} column blocks (0..65535)", s.column_blocks));
-  if (s.k_slices > 1 && int64_t{8} * s.rows_per_group * s.cols_per_thread * s.max_threads > 227 * 1024)
-    throw Error(Errc::usage, fmt::format("kernel shape: split K partial sums of {} x {} for up to {} threads exceed shared memory",
-                                         s.rows_per_group, s.cols_per_thread, s.max_threads));
-  if (s.k_slices > 1 && s.rows_per_group * s.cols_per_thread > 32)  // partial sums: 64 KB at 256 threads
-    throw Error(Errc::usage, fmt::format("kernel shape: split K holds at most 32 partial sums per thread, not {} x {}",
-                                         s.rows_per_group, s.cols_per_thread));
-  if (s.block_slices != 1 && s.block_slices != 2 && s.block_slices != 4 && s.block_slices != 8)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} K slices in a block (1, 2, 4 or 8)", s.block_slices));
-  if (s.block_slices > 1 && s.k_slices > 1)
-    throw Error(Errc::usage, "kernel shape: K is split over a cluster or within a block, not both");
-  if (s.block_groups != 1 && s.block_groups != 2 && s.block_groups != 4 && s.block_groups != 8)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} row groups in a block (1, 2, 4 or 8)", s.block_groups));
-  if (s.block_groups > 1 && (s.block_slices > 1 || s.k_slices > 1))
-    throw Error(Errc::usage, "kernel shape: row groups within a block do not split K");
-  if (s.threads % (32 * thread_sets(s)) != 0)
-    throw Error(Errc::usage, fmt::format("kernel shape: {} threads do not make {} sets of whole warps", s.threads,
-                                         thread_sets(s)));
-  if (s.blocks_per_sm < 0 || s.blocks_per_sm > 32)
-    throw Error(Errc::usage, fmt::format("kernel shape: at most {} blocks per SM (0: no limit, else 1..32)", s.blocks_per_sm));
-  if (s.stride < 0 || s.stride > int64_t{UINT32_MAX})
-    throw Error(Errc::usage, fmt::format("kernel shape: a compiled-in row stride of {} (0..2^32 - 1)", s.stride));
-  if (s.block_slices > 1 && int64_t{4} * s.rows_per_group * s.cols_per_thread * s.max_threads > 227 * 1024)
-    throw Error(Errc::usage, fmt::format("kernel shape: partial sums of {} x {} for up to {} threads exceed shared memory",
-                                         s.rows_per_group, s.cols_per_thread, s.max_threads));
+int64_t compiled_stride(const KernelConfig& config, int64_t n) {
+  if (config.fixed_n == 0) return 0;
+  if (n < 1 || n > int64_t{UINT32_MAX})
+    throw Error(Errc::usage, fmt::format("generated kernel: N = {} compiled in (1..2^32 - 1)", n));
+  return n;
 }
 
-int64_t row_groups(const KernelShape& shape, int64_t rows) {
-  return (rows + shape.rows_per_group - 1) / shape.rows_per_group;
+int64_t row_groups(const KernelConfig& shape, int64_t rows) {
+  return (rows + shape.rows - 1) / shape.rows;
 }
 
-int64_t grid_rows(const KernelShape& shape, int64_t rows) {
-  return (row_groups(shape, rows) + shape.block_groups - 1) / shape.block_groups * shape.k_slices;
+int64_t grid_rows(const KernelConfig& shape, int64_t rows) {
+  return (row_groups(shape, rows) + shape.block_groups - 1) / shape.block_groups * shape.cluster_slices;
 }
 
 namespace {
@@ -187,7 +150,7 @@ std::vector<size_t> slice_bounds(const std::vector<Entry>& e, int slices) {
 
 namespace {
 
-void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const KernelShape& shape) {
+void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const KernelConfig& shape) {
   validate(shape);
   w.validate("sparse weights");
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
@@ -195,9 +158,9 @@ void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const Kern
 }
 
 // The rows [r0, r1) of group g.
-std::pair<int64_t, int64_t> group_rows(const KernelShape& shape, const CsrMatrix& w, int64_t g) {
-  const int64_t r0 = g * shape.rows_per_group;
-  return {r0, std::min<int64_t>(w.rows, r0 + shape.rows_per_group)};
+std::pair<int64_t, int64_t> group_rows(const KernelConfig& shape, const CsrMatrix& w, int64_t g) {
+  const int64_t r0 = g * shape.rows;
+  return {r0, std::min<int64_t>(w.rows, r0 + shape.rows)};
 }
 
 // The functions of one row group, and their signatures (shared by definitions and declarations).
@@ -212,20 +175,20 @@ std::string finish_signature(int64_t g) {
 }
 
 // What every unit starts with: the header comment, act() and, split K over a cluster, its helpers.
-void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const KernelShape& shape) {
+void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const KernelConfig& shape, int64_t stride) {
   put(out, "// Generated by spdnn {}: Y = {}(W * X + b) for a {} x {} W with {} nonzeros.\n", SPDNN_VERSION,
       relu ? "relu" : "", w.rows, w.cols, w.nnz());
   put(out, "// {} rows per group{}, {} columns per thread, {} K slices{}, {} loads ahead, at most {} threads per block;\n"
       "// each group is a function of its own, because ptxas's time grows quadratically with the size of one function.\n",
-      shape.rows_per_group, shape.block_groups > 1 ? fmt::format(" ({} groups per block)", shape.block_groups) : "",
-      shape.cols_per_thread, slices_of(shape),
-      shape.block_slices > 1 ? " within a block" : shape.k_slices > 1 ? " over a cluster" : "", shape.prefetch,
-      shape.max_threads);
-  if (shape.stride > 0)
-    put(out, "// The row stride of X and Y is compiled in: the kernel serves N = {} only.\n", shape.stride);
+      shape.rows, shape.block_groups > 1 ? fmt::format(" ({} groups per block)", shape.block_groups) : "",
+      shape.cols, slices_of(shape),
+      shape.block_slices > 1 ? " within a block" : shape.cluster_slices > 1 ? " over a cluster" : "", shape.prefetch,
+      shape.bound);
+  if (stride > 0)
+    put(out, "// The row stride of X and Y is compiled in: the kernel serves N = {} only.\n", stride);
   put(out, "static __device__ __forceinline__ float act(float a) {{ return {}; }}\n",
       relu ? "a < 0.0f ? 0.0f : a" : "a");
-  if (shape.k_slices > 1)
+  if (shape.cluster_slices > 1)
     out.append(std::string_view(
         "// Cluster barrier (release/acquire: partial sums written before it are visible after it), and\n"
         "// the address of the same shared variable in block `rank` of the cluster.\n"
@@ -241,16 +204,16 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
 
 // Row group g (and, split K, each slice of its columns and the sum): functions of their own, with
 // `linkage` ("static ..." in one program, "extern \"C\" ..." in units linked together).
-void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, const KernelShape& shape,
+void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, const KernelConfig& shape, int64_t stride,
                int64_t g, std::string_view linkage) {
-  const int c_count = shape.cols_per_thread, slices = slices_of(shape);
+  const int c_count = shape.cols, slices = slices_of(shape);
   const auto [r0, r1] = group_rows(shape, w, g);
   const std::vector<Entry> e = group_entries(w, r0, r1);
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
     put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, 0, e.size(), c_count, shape.prefetch, shape.stride);
-    for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count, shape.stride);
+    put_products(out, e, 0, e.size(), c_count, shape.prefetch, stride);
+    for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count, stride);
     put(out, "}}\n");
     return;
   }
@@ -260,7 +223,7 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   for (int sl = 0; sl < slices; ++sl) {
     put(out, "{}{} {{\n", linkage, slice_signature(g, sl));
     put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, bounds[sl], bounds[sl + 1], c_count, shape.prefetch, shape.stride);
+    put_products(out, e, bounds[sl], bounds[sl + 1], c_count, shape.prefetch, stride);
     for (int64_t a = 0; a < r1 - r0; ++a)
       for (int c = 0; c < c_count; ++c) put(out, "    part[{} * lanes] = a{}_{};\n", a * c_count + c, a, c);
     put(out, "}}\n");
@@ -269,10 +232,10 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   // `part` then pointing at slice 0's sums); slice s finishes the rows a with a % S == s.
   put(out, "{}{} {{\n", linkage, finish_signature(g));
   for (int sl = 0; sl < slices; ++sl)
-    if (shape.k_slices > 1)
+    if (shape.cluster_slices > 1)
       put(out, "  const float* p{0} = cluster_map(part, {0});\n", sl);
     else
-      put(out, "  const float* p{0} = part + {0} * {1} * lanes;\n", sl, int64_t{shape.rows_per_group} * c_count);
+      put(out, "  const float* p{0} = part + {0} * {1} * lanes;\n", sl, int64_t{shape.rows} * c_count);
   for (int64_t a = 0; a < r1 - r0; ++a) {
     put(out, "  if (s == {}) {{\n", a % slices);
     put(out, "    float");
@@ -281,7 +244,7 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
       for (int sl = 1; sl < slices; ++sl) put(out, " + p{}[{} * lanes]", sl, a * c_count + c);
     }
     put(out, ";\n");
-    put_store(out, bias, r0 + a, a, c_count, shape.stride);
+    put_store(out, bias, r0 + a, a, c_count, stride);
     put(out, "  }}\n");
   }
   put(out, "}}\n");
@@ -322,9 +285,9 @@ void put_finish_calls(fmt::memory_buffer& out, std::string_view group, std::stri
 // so the slice is uniform per warp; which warps form a set did not change the time, item 18); set s runs
 // slice s of the block's group for the same columns as the other sets, and after a barrier every set
 // finishes its share of the rows from the S partial sums.
-void put_block_split_loop(fmt::memory_buffer& out, const KernelShape& shape, int64_t groups) {
-  const int c_count = shape.cols_per_thread, slices = shape.block_slices;
-  const int64_t per_thread = int64_t{shape.rows_per_group} * c_count;
+void put_block_split_loop(fmt::memory_buffer& out, const KernelConfig& shape, int64_t groups) {
+  const int c_count = shape.cols, slices = shape.block_slices;
+  const int64_t per_thread = int64_t{shape.rows} * c_count;
   put(out, "  extern __shared__ float spdnn_part[];\n");
   put_thread_sets(out, slices, c_count, ", s = warp % " + std::to_string(slices));
   put(out, "  float* part = spdnn_part + s * {} * lanes + lane;\n", per_thread);
@@ -341,8 +304,8 @@ void put_block_split_loop(fmt::memory_buffer& out, const KernelShape& shape, int
 // Several row groups within a block: the threads form G sets of `lanes` threads (whole warps, set s the
 // warps w with w % G == s), set s runs row group blockIdx.y * G + s for the block's columns. No barrier:
 // the sets share only the X they read, through L1.
-void put_block_groups_loop(fmt::memory_buffer& out, const KernelShape& shape, int64_t groups) {
-  const int c_count = shape.cols_per_thread, sets = shape.block_groups;
+void put_block_groups_loop(fmt::memory_buffer& out, const KernelConfig& shape, int64_t groups) {
+  const int c_count = shape.cols, sets = shape.block_groups;
   put_thread_sets(out, sets, c_count, "");
   put(out, "  const unsigned g = blockIdx.y * {0} + warp % {0};\n", sets);
   put_column_loop(out, c_count);
@@ -354,13 +317,13 @@ void put_block_groups_loop(fmt::memory_buffer& out, const KernelShape& shape, in
 }
 
 // The kernel: which group (and slice) a block runs, and the loop over its columns.
-void put_kernel(fmt::memory_buffer& out, const KernelShape& shape, int64_t groups) {
-  const int c_count = shape.cols_per_thread, slices = slices_of(shape);
-  const int64_t per_thread = int64_t{shape.rows_per_group} * c_count;  // partial sums per slice and lane
+void put_kernel(fmt::memory_buffer& out, const KernelConfig& shape, int64_t groups) {
+  const int c_count = shape.cols, slices = slices_of(shape);
+  const int64_t per_thread = int64_t{shape.rows} * c_count;  // partial sums per slice and lane
   // The block width is a launch parameter (tuned without recompiling), at most the launch bound. Each block
   // walks the columns in steps of gridDim.x * blockDim.x * C (one step when grid.x covers them).
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y, long long n) {{\n",
-      shape.max_threads, kKernelName);
+      shape.bound, kKernelName);
   // Launched with programmatic dependent launch (src/cuda/dependent_launch.hpp), a kernel waits here for the
   // previous one in its stream before it reads X or writes Y. It does not let the next kernel launch early:
   // that kernel's blocks then took SM slots beside this one's and the generated kernels lost (ResNet-50 at
@@ -415,35 +378,37 @@ constexpr std::string_view kDeclare = "extern \"C\" __device__ ";
 }  // namespace
 
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                               const KernelShape& shape) {
+                               const KernelConfig& shape, int64_t n) {
+  const int64_t stride = compiled_stride(shape, n);
   check_inputs(w, bias, shape);
   fmt::memory_buffer out;
-  put_preamble(out, w, relu, shape);
+  put_preamble(out, w, relu, shape, stride);
   const int64_t groups = row_groups(shape, w.rows);
-  for (int64_t g = 0; g < groups; ++g) put_group(out, w, bias, shape, g, kStatic);
+  for (int64_t g = 0; g < groups; ++g) put_group(out, w, bias, shape, stride, g, kStatic);
   put_kernel(out, shape, groups);
   return fmt::to_string(out);
 }
 
-std::vector<std::string> compile_options(const KernelShape& shape) {
-  if (shape.stride > 0) return {"--ptxas-options=-O1"};
+std::vector<std::string> compile_options(const KernelConfig& shape) {
+  if (shape.fixed_n != 0) return {"--ptxas-options=-O1"};
   return {};
 }
 
-std::vector<std::string> unit_compile_options(const KernelShape& shape) {
+std::vector<std::string> unit_compile_options(const KernelConfig& shape) {
   std::vector<std::string> options = compile_options(shape);
-  if (shape.max_threads > 256)  // 255 registers, as ptxas gives the bound of 256 anyway
-    options.push_back(fmt::format("-maxrregcount={}", 65536 / shape.max_threads));
+  if (shape.bound > 256)  // 255 registers, as ptxas gives the bound of 256 anyway
+    options.push_back(fmt::format("-maxrregcount={}", 65536 / shape.bound));
   return options;
 }
 
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const KernelShape& shape, int64_t unit_nnz) {
+                                                  const KernelConfig& shape, int64_t unit_nnz, int64_t n) {
+  const int64_t stride = compiled_stride(shape, n);
   check_inputs(w, bias, shape);
   const int64_t groups = row_groups(shape, w.rows);
   std::vector<std::string> units;
   fmt::memory_buffer out;
-  put_preamble(out, w, relu, shape);
+  put_preamble(out, w, relu, shape, stride);
   for (int64_t g = 0; g < groups; ++g) {
     if (slices_of(shape) == 1) {
       put(out, "{}{};\n", kDeclare, group_signature(g));  // extern "C" __device__
@@ -457,12 +422,12 @@ std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std:
   // Whole groups, in order, until a unit holds about unit_nnz nonzeros.
   for (int64_t g = 0; g < groups;) {
     out.clear();
-    put_preamble(out, w, relu, shape);
+    put_preamble(out, w, relu, shape, stride);
     int64_t nnz = 0;
     do {
       const auto [r0, r1] = group_rows(shape, w, g);
       nnz += w.row_ptr[r1] - w.row_ptr[r0];
-      put_group(out, w, bias, shape, g++, kExtern);
+      put_group(out, w, bias, shape, stride, g++, kExtern);
     } while (g < groups && nnz < unit_nnz);
     units.push_back(fmt::to_string(out));
   }

@@ -87,22 +87,13 @@ std::string layer_key(const CsrMatrix& w, const std::vector<float>& bias, bool r
   return h.hex();
 }
 
-std::string module_key(std::string_view layer, const KernelShape& shape, int arch, std::string_view compiler) {
+std::string module_key(std::string_view layer, const KernelConfig& config, int64_t n, int arch, std::string_view compiler) {
   KeyHasher h;
   h.text("spdnn-module");
   h.text(layer);
-  h.value(static_cast<uint64_t>(shape.rows_per_group));
-  h.value(static_cast<uint64_t>(shape.cols_per_thread));
-  h.value(static_cast<uint64_t>(shape.k_slices) << 32 | static_cast<uint64_t>(shape.prefetch) << 40);
-  if (shape.max_threads != kMaxThreads) h.value(static_cast<uint64_t>(shape.max_threads) << 48);  // earlier keys stay
-  if (shape.block_slices != 1) h.value(static_cast<uint64_t>(shape.block_slices) << 56);
-  if (shape.block_groups != 1) h.value(static_cast<uint64_t>(shape.block_groups) << 60);
-  if (shape.stride != 0) {  // a separate tag: the stride is a full 32-bit value
-    h.text("stride");
-    h.value(static_cast<uint64_t>(shape.stride));
-  }
-  // The options a shape compiles with (ptxas's level with the stride compiled in); none hashes as before.
-  for (const auto& o : compile_options(shape)) h.text(o);
+  h.text(to_string(module_of(config)));
+  h.value(static_cast<uint64_t>(compiled_stride(config, n)));
+  for (const auto& o : compile_options(config)) h.text(o);
   h.value(static_cast<uint64_t>(arch));
   h.text(SPDNN_VERSION);
   h.value(kEmitRevision);
@@ -179,45 +170,29 @@ std::optional<std::string> KernelCache::store(const std::string& key, const std:
   return write_atomically(module_path(key), bytes);
 }
 
+// A tuning record is one line: "spdnn-tuning2 <key> <microseconds> <configuration text or 'generic'>".
+// Records of another format (spdnn 0.4, tagged spdnn-tuning) are not read: the layer is tuned again.
+constexpr std::string_view kTuningTag = "spdnn-tuning2";
+
 std::optional<KernelCache::Tuned> KernelCache::load_tuning(const std::string& key) {
   if (!reads()) return std::nullopt;
   std::ifstream in(tuning_path(key));
-  // One line: "spdnn-tuning <key> <rows_per_group> <cols_per_thread> <threads> <microseconds> <k_slices>
-  // <column_blocks> <prefetch> <max_threads> <block_slices> <block_groups> <stride> <blocks_per_sm>" (older records end earlier; what they lack takes its
-  // default). Rows per group 0 records that the generic kernel won.
-  std::string tag, stored_key;
-  KernelShape shape;
+  std::string tag, stored_key, config;
   Tuned t;
-  if (!(in >> tag >> stored_key >> shape.rows_per_group >> shape.cols_per_thread >> shape.threads >> t.microseconds))
-    return std::nullopt;
-  if (!(in >> shape.k_slices)) shape.k_slices = 1;
-  if (!(in >> shape.column_blocks)) shape.column_blocks = 0;
-  if (!(in >> shape.prefetch)) shape.prefetch = 0;
-  if (!(in >> shape.max_threads)) shape.max_threads = kMaxThreads;
-  if (!(in >> shape.block_slices)) shape.block_slices = 1;
-  if (!(in >> shape.block_groups)) shape.block_groups = 1;
-  if (!(in >> shape.stride)) shape.stride = 0;
-  if (!(in >> shape.blocks_per_sm)) shape.blocks_per_sm = 0;
-  if (tag != "spdnn-tuning" || stored_key != key) return std::nullopt;
-  if (shape.rows_per_group == 0) return t;
+  if (!(in >> tag >> stored_key >> t.microseconds >> config) || tag != kTuningTag || stored_key != key) return std::nullopt;
+  if (config == "generic") return t;
   try {
-    validate(shape);
+    t.config = parse_kernel_config(config);
   } catch (const Error&) {
     return std::nullopt;
   }
-  t.shape = shape;
   return t;
 }
 
 void KernelCache::store_tuning(const std::string& key, const Tuned& t) {
   if (!writes()) return;
-  KernelShape shape = t.shape.value_or(KernelShape{});
-  if (!t.shape) shape.rows_per_group = 0;
-  (void)write_atomically(tuning_path(key), fmt::format("spdnn-tuning {} {} {} {} {:.3f} {} {} {} {} {} {} {} {}\n", key, shape.rows_per_group,
-                                                       shape.cols_per_thread, shape.threads, t.microseconds,
-                                                       shape.k_slices, shape.column_blocks, shape.prefetch,
-                                                       shape.max_threads, shape.block_slices, shape.block_groups,
-                                                       shape.stride, shape.blocks_per_sm));
+  (void)write_atomically(tuning_path(key), fmt::format("{} {} {:.3f} {}\n", kTuningTag, key, t.microseconds,
+                                                       t.config ? to_string(*t.config) : std::string("generic")));
 }
 
 }  // namespace spdnn::codegen

@@ -41,10 +41,11 @@ class KeyHasher {
   uint64_t a_ = 0xcbf29ce484222325ull, b_ = 0x84222325cbf29ce4ull;
 };
 
-// The key of one matrix's layer (weights, bias, activation): shared by all of its kernel shapes.
+// The key of one matrix's layer (weights, bias, activation): shared by all of its kernel configurations.
 std::string layer_key(const CsrMatrix& w, const std::vector<float>& bias, bool relu);
-// The key of one compiled module.
-std::string module_key(std::string_view layer, const KernelShape& shape, int arch, std::string_view compiler);
+// The key of one compiled module: the layer's, the text of the module's configuration (module_of) and, with
+// fixed_n, the N compiled in, the compile options, the architecture and the compiler.
+std::string module_key(std::string_view layer, const KernelConfig& config, int64_t n, int arch, std::string_view compiler);
 
 // The folder used when none is given: $SPDNN_KERNEL_CACHE, else $XDG_CACHE_HOME/spdnn/kernels, else
 // ~/.cache/spdnn/kernels, else a folder under the system's temporary directory.
@@ -64,9 +65,9 @@ class KernelCache {
   // failures to write are returned as a one-line message, not thrown (the kernel still works).
   std::optional<std::string> store(const std::string& key, const std::vector<char>& module);
 
-  // Tuning record: the best shape and its measured time for (layer, n, arch).
+  // Tuning record: the best configuration and its measured time for (layer, n, arch).
   struct Tuned {
-    std::optional<KernelShape> shape;  // none: the generic kernel was faster than every generated one
+    std::optional<KernelConfig> config;  // none: the generic kernel was faster than every generated one
     double microseconds = 0;
   };
   std::optional<Tuned> load_tuning(const std::string& key);

@@ -90,7 +90,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     EXPECT_LE(max_relative_error(layer.forward_host(x, n, true), ref), 1e-5) << "generic, N = " << n;
   }
   EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
-  EXPECT_EQ(layer.report().shape.fixed_stride, 1) << "by default N is compiled into each N's modules";
+  EXPECT_EQ(layer.report().config.fixed_n, 1) << "by default N is compiled into each N's modules";
   // Modules that take N as an argument: one set serves every N.
   {
     SparseLinearOptions o = isolated(dir, c.relu);
@@ -101,7 +101,7 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
       EXPECT_LE(max_relative_error(by_argument.forward_host(x, n), sparse_linear_reference(w, x, n, bias, c.relu)), 1e-5)
           << "N an argument, N = " << n;
     }
-    EXPECT_EQ(by_argument.report().shape.fixed_stride, 0);
+    EXPECT_EQ(by_argument.report().config.fixed_n, 0);
   }
   // By default the generic kernel competes in the tuning and wins only where it was timed faster.
   {
@@ -113,49 +113,55 @@ TEST_P(SparseLinearRandom, SpecializedAndGenericMatchFloat64) {
     const std::vector<float> x = random_values(static_cast<size_t>(c.k * 49), 49);
     EXPECT_LE(max_relative_error(competing.forward_host(x, 49), sparse_linear_reference(w, x, 49, bias, c.relu)), 1e-5);
     const auto& tried = competing.report().tuning;
-    const auto generic = std::find_if(tried.begin(), tried.end(), [](const auto& t) { return !t.shape; });
+    const auto generic = std::find_if(tried.begin(), tried.end(), [](const auto& t) { return !t.config; });
     ASSERT_NE(generic, tried.end()) << "the generic kernel was timed";
     const bool generated_faster = std::any_of(tried.begin(), tried.end(), [&](const auto& t) {
-      return t.shape && t.microseconds <= generic->microseconds;
+      return t.config && t.microseconds <= generic->microseconds;
     });
     EXPECT_EQ(competing.report().path, generated_faster ? "specialized" : "generic") << competing.report().reason;
   }
-  // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), each
-  // with one block per step of columns and with blocks that loop over the columns; a loop without split K;
-  // launch bounds of 512 and 1024 threads, blocks that wide (ptxas may spill: still exact); tall groups
-  // of 64 and 128 rows (a last group cut short where M is not a multiple); and several of these with N
-  // compiled in, which one layer then compiles once per N; and blocks kept apart (at most 1 or 2 per SM,
-  // by shared memory they do not use, beside split K's partial sums).
-  using Shape = SparseLinearOptions::Shape;
-  for (const Shape shape : {Shape{16, 1, 128, 4}, Shape{8, 2, 256, 8}, Shape{16, 1, 32, 4, 1}, Shape{8, 2, 64, 8, 2},
-                            Shape{16, 1, 32, 1, 1}, Shape{4, 4, 64, 1, 3}, Shape{32, 1, 512, 1, 0, 0, 512},
-                            Shape{16, 2, 1024, 1, 0, 0, 1024}, Shape{8, 1, 1024, 4, 0, 0, 1024}, Shape{64, 1, 128},
-                            Shape{128, 1, 64}, Shape{64, 2, 256, 1, 0, 32}, Shape{32, 1, 512, 1, 0, 32, 512, 4},
-                            Shape{16, 2, 256, 1, 0, 8, 256, 2}, Shape{8, 1, 512, 1, 2, 0, 1024, 8},
-                            Shape{64, 1, 256, 1, 0, 32, 512, 4}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4},
-                            Shape{16, 2, 256, 1, 2, 0, 256, 1, 2}, Shape{4, 1, 1024, 1, 0, 8, 1024, 1, 8},
-                            Shape{16, 1, 128, 4, 0, 0, 256, 1, 1, 1}, Shape{4, 4, 64, 1, 3, 0, 256, 1, 1, 1},
-                            Shape{32, 1, 512, 1, 0, 32, 512, 4, 1, 1}, Shape{8, 1, 512, 1, 0, 32, 512, 1, 4, 1},
-                            Shape{64, 2, 256, 1, 0, 32, 256, 1, 1, 1}, Shape{16, 1, 1024, 1, 0, 16, 1024, 8, 1, 1},
-                            Shape{32, 1, 128, 1, 0, 32, 256, 1, 1, 1, 1}, Shape{8, 1, 256, 2, 0, 0, 256, 1, 1, 1, 2},
-                            Shape{16, 1, 512, 1, 0, 32, 512, 4, 1, 0, 1}}) {
+  // Whatever the tuning picked: split K over clusters of 4 and of 8 blocks (2 columns per thread), and
+  // within blocks; row groups within blocks; launch bounds of 512 and 1024 threads, blocks that wide
+  // (ptxas may spill: still exact); tall groups of 64 and 128 rows (a last group cut short where M is not
+  // a multiple); and several of these with N compiled in, which one layer then compiles once per N.
+  for (const KernelConfig config : {KernelConfig{.rows = 16, .cluster_slices = 4},
+                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .cluster_slices = 8},
+                                    KernelConfig{.rows = 16, .threads = 32, .cluster_slices = 4},
+                                    KernelConfig{.rows = 8, .cols = 2, .threads = 64, .cluster_slices = 8},
+                                    KernelConfig{.rows = 16, .threads = 32},
+                                    KernelConfig{.rows = 4, .cols = 4, .threads = 64},
+                                    KernelConfig{.rows = 32, .threads = 512, .bound = 512},
+                                    KernelConfig{.rows = 16, .cols = 2, .threads = 1024, .bound = 1024},
+                                    KernelConfig{.rows = 8, .threads = 1024, .cluster_slices = 4, .bound = 1024},
+                                    KernelConfig{.rows = 64}, KernelConfig{.rows = 128, .threads = 64},
+                                    KernelConfig{.rows = 64, .cols = 2, .threads = 256, .prefetch = 32},
+                                    KernelConfig{.rows = 32, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4},
+                                    KernelConfig{.rows = 16, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2},
+                                    KernelConfig{.rows = 8, .threads = 512, .bound = 1024, .block_slices = 8},
+                                    KernelConfig{.rows = 64, .threads = 256, .prefetch = 32, .bound = 512, .block_slices = 4},
+                                    KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = 4},
+                                    KernelConfig{.rows = 16, .cols = 2, .threads = 256, .block_groups = 2},
+                                    KernelConfig{.rows = 4, .threads = 1024, .prefetch = 8, .bound = 1024, .block_groups = 8},
+                                    KernelConfig{.rows = 16, .cluster_slices = 4, .fixed_n = 1},
+                                    KernelConfig{.rows = 4, .cols = 4, .threads = 64, .fixed_n = 1},
+                                    KernelConfig{.rows = 32, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1},
+                                    KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_groups = 4, .fixed_n = 1},
+                                    KernelConfig{.rows = 64, .cols = 2, .threads = 256, .prefetch = 32, .fixed_n = 1},
+                                    KernelConfig{.rows = 16, .threads = 1024, .prefetch = 16, .bound = 1024, .block_slices = 8, .fixed_n = 1},
+                                    KernelConfig{.rows = 32, .prefetch = 32, .fixed_n = 1},
+                                    KernelConfig{.rows = 8, .threads = 256, .cluster_slices = 2, .fixed_n = 1},
+                                    KernelConfig{.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4}}) {
     SparseLinearOptions o = isolated(dir, c.relu);
-    o.shape = shape;
+    o.config = config;
     SparseLinear split(w, bias, o);
     for (int64_t n : {1, 8, 50, 256}) {
-      if (n % shape.cols_per_thread != 0) continue;
+      if (n % config.cols != 0) continue;
       const std::vector<float> x = random_values(static_cast<size_t>(c.k * n), static_cast<uint64_t>(n + 1));
       const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, c.relu);
       EXPECT_LE(max_relative_error(split.forward_host(x, n), ref), 1e-5)
-          << shape.k_slices << " K slices, " << shape.column_blocks << " column blocks, N = " << n;
+          << to_string(config) << ", N = " << n;
     }
-    EXPECT_EQ(split.report().shape.k_slices, shape.k_slices);
-    EXPECT_EQ(split.report().shape.column_blocks, shape.column_blocks);
-    EXPECT_EQ(split.report().shape.max_threads, shape.max_threads);
-    EXPECT_EQ(split.report().shape.block_slices, shape.block_slices);
-    EXPECT_EQ(split.report().shape.block_groups, shape.block_groups);
-    EXPECT_EQ(split.report().shape.fixed_stride, shape.fixed_stride);
-    EXPECT_EQ(split.report().shape.blocks_per_sm, shape.blocks_per_sm);
+    EXPECT_EQ(split.report().config, config) << "the fixed configuration ran, block width included";
   }
 }
 
@@ -272,7 +278,7 @@ TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
   ASSERT_GT(w.nnz(), 32768);
   for (const int slices : {1, 2}) {
     SparseLinearOptions o = isolated(dir, true);
-    o.shape = SparseLinearOptions::Shape{32, 1, 64, slices};
+    o.config = KernelConfig{.rows = 32, .threads = 64, .cluster_slices = slices};
     SparseLinear layer(w, {}, o);
     EXPECT_LE(max_relative_error(layer.forward_host(x, 49), ref), 1e-5) << slices << " K slices";
     EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
@@ -343,7 +349,7 @@ TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
     bias.push_back(random_values(static_cast<size_t>(size), 95 + i));
   }
   SparseLinearOptions split = isolated(dir, true), generic = isolated(dir, true), tuned = isolated(dir, true);
-  split.shape = SparseLinearOptions::Shape{16, 1, 128, 4};
+  split.config = KernelConfig{.rows = 16, .cluster_slices = 4};
   generic.specialize = false;
   std::vector<SparseLinear> layers;
   layers.emplace_back(w[0], bias[0], split);
@@ -375,7 +381,7 @@ TEST(SparseLinear, DependentLaunchesWaitForThePreviousLayer) {
     }
   }
   EXPECT_EQ(layers[0].report().path, "specialized") << layers[0].report().reason;
-  EXPECT_EQ(layers[0].report().shape.k_slices, 4);
+  EXPECT_EQ(layers[0].report().config.cluster_slices, 4);
   EXPECT_EQ(layers[1].report().path, "generic");
   EXPECT_EQ(layers[2].report().path, "specialized") << layers[2].report().reason;
 }

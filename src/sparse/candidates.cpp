@@ -1,0 +1,121 @@
+// The kernel configurations SparseLinear compiles and times for a matrix and N (see
+// sparse_linear_candidates in include/spdnn/sparse/sparse_linear.hpp), as a table of rules: each rule
+// says when it applies, what it adds, and the measurement that justified it (bench/results/
+// sparse_explore_h100.md, items cited). Plain C++: the build machine compiles candidates without a GPU.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "spdnn/sparse/kernel_config.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
+
+namespace spdnn {
+
+namespace {
+
+// What the rules look at.
+struct Problem {
+  int64_t rows, cols, nnz, n;
+  int arch;
+  int max_rows;  // W's rows, within the emitter's 128
+  // Row groups of `r` rows.
+  int64_t groups(int r) const { return (rows + r - 1) / r; }
+  int capped(int r) const { return std::min(r, max_rows); }
+};
+
+KernelConfig config(int rows, int cols = 1, int threads = 128) { return {.rows = rows, .cols = cols, .threads = threads}; }
+
+struct Rule {
+  const char* what;
+  const char* measured;  // the measurement that justified the rule
+  bool (*applies)(const Problem&);
+  std::vector<KernelConfig> (*configs)(const Problem&);
+};
+
+const std::array<Rule, 8> kRules{{
+    {"rows per group by size: more rows reuse each X load more and compile faster, fewer make more blocks at small N",
+     "256 x 512 at 90% (13,107 nonzeros), N = 784: 8.1 us with 16 rows, 6.1 with 8",
+     [](const Problem&) { return true; },
+     [](const Problem& p) {
+       const std::vector<int> rows = p.nnz > 16384 ? std::vector<int>{32} : p.nnz > 4096 ? std::vector<int>{32, 16, 8}
+                                                                                          : std::vector<int>{16, 32, 8};
+       std::vector<KernelConfig> out;
+       for (int r : rows) out.push_back(config(p.capped(r)));
+       return out;
+     }},
+    {"8 rows for a large matrix whose 32-row groups would leave most SMs idle (< 64 blocks of 256 columns)",
+     "512 x 2048 at 95%, N = 392: 32 rows 19.4 us (generic 12.9), 8 rows 9.7, 16 rows 12.6 (H200, item 20)",
+     [](const Problem& p) { return p.nnz > 16384 && p.groups(32) * ((p.n + 255) / 256) < 64; },
+     [](const Problem& p) { return std::vector{config(p.capped(8))}; }},
+    {"4 columns per thread for small matrices (the code grows 4 times)",
+     "tried only where the code is small: 4 columns multiply the code 4 times (22: slower on larger layers)",
+     [](const Problem& p) { return p.nnz <= 4096; },
+     [](const Problem& p) { return std::vector{config(p.capped(16), 4)}; }},
+    {"launch bounds of 512 and 1024 threads (128 and 64 registers) for short rows: the warps share one code stream",
+     "1024 x 256 at 90%, N = 1568: 17.7 -> 10.5 us; 512 x 256, N = 6272: 28 -> 21; K = 1024 spills and loses",
+     [](const Problem& p) { return p.cols <= 512 && p.nnz <= 32768 && p.n > 256; },
+     [](const Problem& p) {
+       std::vector<KernelConfig> out;
+       for (int bound : {512, 1024}) out.push_back({.rows = p.capped(32), .bound = bound});
+       return out;
+     }},
+    {"tall groups (64, 128 rows) where X is wide: each group loads X from L2, so fewer groups load less",
+     "128 x 256 at 90%, N = 25088: 17.6 -> 10.3 us; 512 x 256, N = 6272: 17.9 -> 12.6; 256 x 1024 loses (item 16)",
+     [](const Problem& p) { return p.n >= 1024 && p.nnz <= 65536; },
+     [](const Problem& p) {
+       std::vector<KernelConfig> out;
+       for (int tall : {64, 128})
+         if (tall <= p.max_rows) out.push_back(config(tall));
+       return out;
+     }},
+    {"K split within a block of 512 threads (2, 4 slices) for long rows: S code streams of 1 / S of the code",
+     "256 x 1024 at 90%, N = 1568: 19.0 -> 13.6 us (S = 4); 2048 x 512, N = 392: 19.7 (generic) -> 13.4 (item 18)",
+     [](const Problem& p) { return p.cols >= 512 && p.n >= 384; },
+     [](const Problem& p) {
+       std::vector<KernelConfig> out;
+       for (int s : {2, 4}) out.push_back({.rows = p.capped(32), .threads = 512, .bound = 512, .block_slices = s});
+       return out;
+     }},
+    {"two row groups within a block of 512 threads where X is very wide: they share X through L1",
+     "N = 6272 at 90%: 256 x 512 17.0 -> 14.1 us (32 rows), 512 x 256 13.1 -> 12.0 (64 rows); 6 layers no gain (item 18)",
+     [](const Problem& p) { return p.n >= 4096 && p.rows >= 256 && p.cols >= 256 && p.nnz <= 65536; },
+     [](const Problem&) {
+       std::vector<KernelConfig> out;
+       for (int r : {32, 64}) out.push_back({.rows = r, .threads = 512, .bound = 512, .block_groups = 2});
+       return out;
+     }},
+    {"K split over a cluster (sm_90) where groups x slices about fill the SMs, each slice >= 32 columns and 128 nonzeros",
+     "256 x 1024 at 90%, N = 196: 22 us unsplit, 8.7-10.0 us with 8 slices (item 4)",
+     [](const Problem& p) { return p.arch >= 90; },
+     [](const Problem& p) {
+       int r = p.capped(32), slices = 1;
+       while (slices < 8 && p.groups(r) * slices * 2 <= 160 && p.cols / (slices * 2) >= 32) slices *= 2;
+       while (r > 8 && p.groups(r / 2) * slices <= 160 && p.nnz / (p.groups(r / 2) * slices) >= 128) r /= 2;
+       if (slices > 1 && p.nnz / (p.groups(r) * slices) >= 128) return std::vector{KernelConfig{.rows = r, .cluster_slices = slices}};
+       return std::vector<KernelConfig>{};
+     }},
+}};
+
+// Every candidate writes each load of X 32 columns ahead of its multiply-adds: since the 32-bit row
+// stride (0.3.0) ptxas no longer hoists the loads itself, so the source order sets how far they run ahead
+// (90%, batch 8: 1024 x 256 12.7 -> 8.6 us, 128 x 512 11.9 -> 9.2; 64 ahead was no better; item 12).
+constexpr int kCandidatePrefetch = 32;
+
+}  // namespace
+
+std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch, bool fixed_stride) {
+  const Problem p{w.rows, w.cols, w.nnz(), n, arch, static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128))};
+  std::vector<KernelConfig> out;
+  for (const Rule& rule : kRules) {
+    if (!rule.applies(p)) continue;
+    for (KernelConfig c : rule.configs(p)) {
+      c.prefetch = kCandidatePrefetch;
+      c.fixed_n = fixed_stride ? 1 : 0;
+      if (n % c.cols == 0 && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace spdnn

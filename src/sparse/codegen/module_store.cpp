@@ -1,0 +1,75 @@
+// The compiled modules of one layer (see module_store.hpp).
+#include "sparse/codegen/module_store.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "sparse/codegen/emit.hpp"
+#include "sparse/codegen/nvrtc_compiler.hpp"
+
+namespace spdnn::codegen {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Larger matrices are compiled as separate units of about kUnitNnz nonzeros, in parallel, and linked:
+// NVRTC's time grows about quadratically with one program (26k nonzeros: 22 s; 105k: 150 s and more).
+constexpr int64_t kSingleProgramNnz = 32768;
+constexpr int64_t kUnitNnz = 8192;
+
+}  // namespace
+
+ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch)
+    : w_(w),
+      bias_(bias),
+      relu_(options.relu),
+      user_options_(options.compiler_options),
+      arch_(arch),
+      layer_(layer_key(w, bias, options.relu)),
+      cache_(options.cache_dir, options.cache) {
+  compiler_ = "nvrtc " + nvrtc_version();
+  for (const auto& o : options.compiler_options) compiler_ += " " + o;
+}
+
+std::string ModuleStore::key(const KernelConfig& config, int64_t n) const {
+  return module_key(layer_, config, n, arch_, compiler_);
+}
+
+bool ModuleStore::cached(const KernelConfig& config, int64_t n) const {
+  return std::ifstream(cache_.module_path(key(config, n))).good();
+}
+
+ModuleStore::Built ModuleStore::obtain(const KernelConfig& config, int64_t n) {
+  const std::string k = key(config, n);
+  Built b;
+  if (auto cubin = cache_.load(k, &b.note)) {
+    b.cubin = std::move(*cubin);
+    b.from_cache = true;
+    return b;
+  }
+  auto t = Clock::now();
+  const std::string name = fmt::format("spdnn_sparse_linear_{}.cu", k.substr(0, 12));
+  const bool single = w_.nnz() <= kSingleProgramNnz;
+  std::vector<std::string> options = user_options_;  // the user's, then the configuration's
+  for (auto& o : single ? compile_options(config) : unit_compile_options(config)) options.push_back(std::move(o));
+  if (single) {
+    const std::string source = emit_sparse_linear(w_, bias_, relu_, config, n);
+    b.generate_seconds = seconds_since(t);
+    t = Clock::now();
+    b.cubin = compile_cuda(source, arch_, name, options).cubin;
+  } else {
+    const auto units = emit_sparse_linear_units(w_, bias_, relu_, config, kUnitNnz, n);
+    b.generate_seconds = seconds_since(t);
+    t = Clock::now();
+    b.cubin = compile_and_link_cuda(units, arch_, name, options).cubin;
+  }
+  b.compile_seconds = seconds_since(t);
+  if (auto failure = cache_.store(k, b.cubin)) b.note += (b.note.empty() ? "" : "; ") + *failure;
+  return b;
+}
+
+}  // namespace spdnn::codegen
