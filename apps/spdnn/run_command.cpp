@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include "commands.hpp"
+#include "spdnn/challenge/assemble.hpp"
 #include "spdnn/challenge/challenge.hpp"
 #include "spdnn/challenge/dist.hpp"
 #include "spdnn/challenge/engine.hpp"
@@ -49,9 +50,6 @@ struct Problem {
   std::optional<std::string> truth;
   double load_s = 0.0;
 };
-
-// Thrown on a rank that learns, at the inference barrier, that another rank failed before it.
-struct PeerFailed {};
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -126,20 +124,15 @@ std::string with_commas(int64_t v) {
   return out;
 }
 
-// The engine for this rank: one engine, or one per GPU under a partitioned engine. `parts` receives
-// the number of GPUs it drives, `share` the fraction of a GPU's memory each engine may plan with.
-std::unique_ptr<Engine> make_run_engine(const RunOptionsCli& o, const dist::World& w, std::string* note, int* parts,
-                                        double* share) {
-  *parts = 1, *share = 1.0;
-  const bool wants_gpus = o.gpus > 0 || !o.devices.empty();
+// What the options ask of the engine for this rank (assemble_engine does the rest).
+EngineRequest engine_request(const RunOptionsCli& o, const dist::World& w) {
+  EngineRequest r;
+  r.engine = o.engine;
+  r.gpus = o.gpus;
   const auto mode = parse_partitioning(o.partition);
   if (!mode) throw Error(Errc::usage, fmt::format("--partition {}: expected static or balanced", o.partition));
-  if (wants_gpus && o.engine != "cuda" && o.engine != "auto")
-    throw Error(Errc::usage, fmt::format("--gpus and --devices choose GPUs; engine {} runs on the CPU", o.engine));
-  if (o.engine != "cuda" && o.engine != "auto") return make_engine(o.engine, note);
-  const int visible = gpu_count();
-  std::vector<int> devices;
-  if (!o.devices.empty()) {
+  r.partition = *mode;
+  if (!o.devices.empty())
     for (const auto& item : CLI::detail::split(o.devices, ',')) {
       int d = -1;
       try {
@@ -149,33 +142,10 @@ std::unique_ptr<Engine> make_run_engine(const RunOptionsCli& o, const dist::Worl
       } catch (const std::exception&) {
       }
       if (d < 0) throw Error(Errc::usage, fmt::format("--devices {}: expected GPU numbers separated by commas", o.devices));
-      devices.push_back(d);
+      r.devices.push_back(d);
     }
-    for (int d : devices)
-      if (d >= visible)
-        throw Error(Errc::usage, fmt::format("--devices {}: GPU {} does not exist ({} visible)", o.devices, d, visible));
-  } else if (visible > 0) {
-    // Default: every visible GPU, shared out between the ranks of this node.
-    const int k = o.gpus > 0 ? o.gpus : std::max(1, visible / w.local_size());
-    if (w.size() == 1 && k > visible)
-      throw Error(Errc::usage, fmt::format("--gpus {}: only {} GPU{} visible (--devices can place several parts on one GPU)",
-                                           k, visible, visible == 1 ? " is" : "s are"));
-    for (int j = 0; j < k; ++j) devices.push_back((w.local_rank() * k + j) % visible);
-  } else if (wants_gpus || o.engine == "cuda") {
-    return make_engine("cuda", note);  // throws, saying why there is no GPU
-  } else {
-    return make_engine(o.engine, note);  // auto without a GPU: the cpu engine, with a note
-  }
-  // GPUs used by several parts (or by several ranks of this node) are shared out.
-  int most = 0;
-  for (int d : devices) most = std::max<int>(most, static_cast<int>(std::count(devices.begin(), devices.end(), d)));
-  const int ranks_per_gpu = std::max(1, (w.local_size() * static_cast<int>(devices.size()) + visible - 1) / visible);
-  *share = 1.0 / std::max(most, o.devices.empty() ? ranks_per_gpu : most);
-  *parts = static_cast<int>(devices.size());
-  if (devices.size() == 1) return make_gpu_engine(devices.front());
-  std::vector<std::unique_ptr<Engine>> engines;
-  for (int d : devices) engines.push_back(make_gpu_engine(d));
-  return make_partitioned_engine(std::move(engines), *mode);
+  r.local_rank = w.local_rank(), r.local_size = w.local_size(), r.ranks = w.size();
+  return r;
 }
 
 int run(const RunOptionsCli& o) {
@@ -188,56 +158,37 @@ int run(const RunOptionsCli& o) {
   TerminalProgress progress(!o.quiet && lead);
 
   // Phase 1, no collectives: load (every rank loads or generates the same network and inputs), take
-  // this rank's slice of the inputs, run. Under MPI a failure is agreed on before anything else, so a
-  // failing rank ends the job (non-zero, its one line) instead of leaving the others waiting.
+  // this rank's slice of the inputs, run. Ranks start inference together, so the job's span measures them
+  // running at once; a failure on any rank ends every rank (non-zero, its one line).
   Problem p;
-  std::unique_ptr<Engine> engine;
+  AssembledEngine assembled;
   RunResult r;
   dist::Slice slice;
-  int gpus_here = 0;
-  double memory_share = 1.0;
-  auto phase1 = [&] {
+  const auto failure = dist::run_together(w, [&](const std::function<void()>& line_up) {
     p = load_problem(o, progress);
-    std::string note;
-    engine = make_run_engine(o, w, &note, &gpus_here, &memory_share);
-    if (!note.empty() && !o.quiet && lead) fmt::print(stderr, "spdnn: note: {}\n", note);
-    if (auto why = engine->cannot_run(p.net, p.x))
-      throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine->name(), *why));
+    assembled = assemble_engine(engine_request(o, w));
+    if (!assembled.note.empty() && !o.quiet && lead) fmt::print(stderr, "spdnn: note: {}\n", assembled.note);
+    Engine& engine = *assembled.engine;
+    if (auto why = engine.cannot_run(p.net, p.x))
+      throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine.name(), *why));
     RunOptions ro;
     ro.threads = o.threads;
     ro.batch_inputs = o.batch;
     ro.stream_weights = o.stream_weights;
     ro.half_weights = o.half_weights;
-    ro.device_memory_share = memory_share;
+    ro.device_memory_share = assembled.memory_share;
     if (lead) ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
-    // Ranks start inference together, so the job's span measures them running at once. The barrier
-    // is the same failure vote as the one after phase 1: a rank that failed before it votes there.
-    if (w.size() > 1)
-      ro.before_inference = [&] {
-        if (w.any(false)) throw PeerFailed{};
-      };
+    if (w.size() > 1) ro.before_inference = line_up;
     slice = dist::slice_of(p.x.count(), w.rank(), w.size());
-    r = w.size() > 1 ? engine->run(p.net, dist::take_rows(p.x, slice), ro) : engine->run(p.net, p.x, ro);
+    r = w.size() > 1 ? engine.run(p.net, dist::take_rows(p.x, slice), ro) : engine.run(p.net, p.x, ro);
     progress.done();
-  };
-  if (w.size() == 1) {
-    phase1();
-  } else {
-    std::optional<std::string> failure;
-    try {
-      phase1();
-    } catch (const PeerFailed&) {
-      return kExitError;  // another rank failed and says so; the vote is already complete
-    } catch (const std::bad_alloc&) {
-      failure = "out of host memory";
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    if (w.any(failure.has_value())) {
-      if (failure) fmt::print(stderr, "spdnn: error: rank {}: {}\n", w.rank(), *failure);
-      return kExitError;
-    }
+  });
+  if (failure) {
+    if (!failure->empty()) fmt::print(stderr, "spdnn: error: rank {}: {}\n", w.rank(), *failure);
+    return kExitError;
   }
+  const std::unique_ptr<Engine>& engine = assembled.engine;
+  const int gpus_here = assembled.gpus;
 
   // Phase 2: gather at rank 0 (ids made global first).
   for (int64_t& id : r.categories) id += slice.begin;

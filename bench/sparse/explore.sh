@@ -28,5 +28,5 @@ for c in json.load(open(sys.argv[1]))["cases"]:
     print(f"{c['name'][:36]:36} {c['rows']}x{c['cols']} N={c['n']} {k['path']} precompile={k.get('precompile_s', 0):.0f}s "
           f"spec={c['timings']['specialized']['graph_us']:.1f} generic={c['timings']['generic']['graph_us']:.1f} us")
     for t in [t for t in k.get("tuning", []) if not t.get("generic")]:
-        print(f"    R{t['rows_per_group']} C{t['cols_per_thread']} T{t['threads']} S{t['k_slices']} X{t['column_blocks']} P{t['prefetch']} L{t.get('max_threads', 256)}: {t['us']:.1f}")
+        print("    " + ",".join(f"{k}={v}" for k, v in t.items() if k != "us") + f": {t['us']:.1f}")
 PY

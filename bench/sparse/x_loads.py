@@ -36,8 +36,8 @@ def main():
             continue
         rows, _, row_ptr, col_idx = read_smtx(case["matrix"].replace(".carry/data", data, 1))
         n, us = case["n"], case["timings"]["specialized"]["graph_us"]
-        shape = case["kernel"].get("shape")
-        group = shape["rows_per_group"] if shape else None
+        config = case["kernel"].get("config")
+        group = config["rows"] if config else None
         loads = {r: loads_per_column(rows, row_ptr, col_idx, r) for r in (32, 64, 128)}
         rate = f"{((loads[group] + rows) * n * 4) / (us * 1e-6) / 1e12:.1f} TB/s" if group in loads else "-"
         print(f"| {case['name']}: {rows} x {case['cols']}, {n} | {us:.1f} | {group or 'generic'} | "

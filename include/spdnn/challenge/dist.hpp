@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,5 +58,13 @@ class World {
 
 // Whether this build can run under mpirun.
 bool built_with_mpi();
+
+// Runs `phase` on every rank of `world` so that a failure on any rank ends every rank cleanly instead of
+// leaving the others waiting: `phase` gets `line_up`, to call once where the ranks should start together
+// (it throws on a rank whose peers have already failed), and after `phase` every rank votes. Returns
+// nullopt when every rank succeeded, else this rank's one-line message (empty when another rank failed
+// and says so itself). With one rank, `phase` runs as it is and its exceptions propagate.
+std::optional<std::string> run_together(const World& world,
+                                        const std::function<void(const std::function<void()>& line_up)>& phase);
 
 }  // namespace spdnn::dist

@@ -13,14 +13,15 @@ template <int Rows, int Tile>
 struct Shape {
   static constexpr int rows = Rows, tile = Tile;
 };
-// The instantiated layer kernels. {16, 256} is the default (see the engine's tuning table).
-using Shapes = std::tuple<Shape<16, 256>, Shape<8, 256>, Shape<32, 128>>;
+// The instantiated layer kernels: {16, 256} alone, the engine's configuration (cuda_engine.cpp). {8, 256}
+// and {32, 128} were instantiated beside it since the engine began and never chosen; they left in 0.5.
+using Shapes = std::tuple<Shape<16, 256>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
 
 template <class Weight>
-KernelFn<Weight> find_kernel(KernelShape s) {
+KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
   KernelFn<Weight> fn = nullptr;
   std::apply(
       [&](auto... shape) {
@@ -62,30 +63,31 @@ int blocks_for(int64_t n, int threads) { return static_cast<int>(std::min<int64_
 
 }  // namespace
 
-bool has_layer_kernel(KernelShape shape) { return find_kernel<float>(shape) != nullptr; }
+bool has_layer_kernel(const LayerKernelConfig& config) { return find_kernel<float>(config) != nullptr; }
 
 template <class Weight>
-cudaError_t prepare_layer_kernel(KernelShape shape, size_t shared_bytes, int* blocks_per_sm) {
-  KernelFn<Weight> fn = find_kernel<Weight>(shape);
+cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_per_sm) {
+  KernelFn<Weight> fn = find_kernel<Weight>(config);
   if (fn == nullptr) return cudaErrorInvalidValue;
-  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes));
+  const size_t shared = config.shared_bytes();
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   if (e != cudaSuccess) return e;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, shape.tile_outputs, shared_bytes);
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.tile_outputs, shared);
 }
 
 template <class Weight>
-cudaError_t launch_layer_kernel(KernelShape shape, const LayerArgs<Weight>& args, int tiles, int grid_rows,
-                                size_t shared_bytes, cudaStream_t stream) {
-  KernelFn<Weight> fn = find_kernel<Weight>(shape);
+cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
+                                cudaStream_t stream) {
+  KernelFn<Weight> fn = find_kernel<Weight>(config);
   if (fn == nullptr) return cudaErrorInvalidValue;
-  fn<<<dim3(tiles, grid_rows), shape.tile_outputs, shared_bytes, stream>>>(args);
+  fn<<<dim3(tiles, grid_rows), config.tile_outputs, config.shared_bytes(), stream>>>(args);
   return cudaGetLastError();
 }
 
-template cudaError_t prepare_layer_kernel<float>(KernelShape, size_t, int*);
-template cudaError_t prepare_layer_kernel<__half>(KernelShape, size_t, int*);
-template cudaError_t launch_layer_kernel<float>(KernelShape, const LayerArgs<float>&, int, int, size_t, cudaStream_t);
-template cudaError_t launch_layer_kernel<__half>(KernelShape, const LayerArgs<__half>&, int, int, size_t, cudaStream_t);
+template cudaError_t prepare_layer_kernel<float>(const LayerKernelConfig&, int*);
+template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*);
+template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, cudaStream_t);
+template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, cudaStream_t);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream) {

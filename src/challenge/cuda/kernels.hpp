@@ -12,20 +12,23 @@
 
 namespace spdnn::cuda {
 
-// A layer kernel shape: feature rows per block pass x outputs per block (threads).
-struct KernelShape {
+// The layer kernel's configuration: feature rows per block pass, outputs per block (its threads), and the
+// footprint inputs a tile stages in shared memory at once.
+struct LayerKernelConfig {
   int rows;
   int tile_outputs;
+  int chunk_capacity;
+  size_t shared_bytes() const { return static_cast<size_t>(chunk_capacity) * rows * sizeof(float); }
 };
 
-// False if no kernel is instantiated for the shape.
-bool has_layer_kernel(KernelShape shape);
+// False if no kernel is instantiated for the configuration's rows and outputs.
+bool has_layer_kernel(const LayerKernelConfig& config);
 // Raises the kernel's dynamic shared memory limit and returns how many blocks fit on one SM.
 template <class Weight>
-cudaError_t prepare_layer_kernel(KernelShape shape, size_t shared_bytes, int* blocks_per_sm);
+cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_per_sm);
 template <class Weight>
-cudaError_t launch_layer_kernel(KernelShape shape, const LayerArgs<Weight>& args, int tiles, int grid_rows,
-                                size_t shared_bytes, cudaStream_t stream);
+cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
+                                cudaStream_t stream);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);

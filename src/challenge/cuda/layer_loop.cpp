@@ -1,0 +1,371 @@
+// The cuda engine's device state and layer loop (see layer_loop.hpp).
+//
+//   per batch   inputs (CSR) -> dense rows of the nonempty inputs; then per layer one launch of the layer
+//               kernel (SpMM + bias + ReLU + clip; the last tile done with a block of rows appends its
+//               surviving rows to the next active list and counts them in device memory, where the next
+//               launch reads them). One synchronization per batch reads the counts and the survivors.
+//   graphs      the layers between meetings are captured as one CUDA graph (unless weights stream: two
+//               streams), so the per-layer launches cost one graph launch.
+#include "challenge/cuda/layer_loop.hpp"
+
+#include <cuda_fp16.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "cuda/check.hpp"
+#include "spdnn/error.hpp"
+
+namespace spdnn::cuda {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+template <class Weight>
+struct LayerLoop<Weight>::Pinned {
+  unsigned char* p = nullptr;
+  explicit Pinned(size_t n) {
+    if (n > 0 && cudaHostAlloc(reinterpret_cast<void**>(&p), n, cudaHostAllocDefault) != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error(Errc::out_of_memory, fmt::format("cannot pin {:.1f} MiB of host memory for streamed weights", n / 1048576.0));
+    }
+  }
+  ~Pinned() {
+    if (p != nullptr) cudaFreeHost(p);
+  }
+};
+
+template <class Weight>
+LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt,
+                             PackedNetwork& packed, const MemoryPlan& plan, std::vector<int32_t> meet,
+                             const LayerKernelConfig& config, std::vector<int32_t> rows)
+    : prop_(prop),
+      net_(net),
+      x_(x),
+      opt_(opt),
+      packed_(packed),
+      plan_(plan),
+      meet_(std::move(meet)),
+      config_(config),
+      rows_(std::move(rows)),
+      n_(net.neurons),
+      layers_(net.num_layers()),
+      batch_(plan.batch) {
+  weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
+  if (plan_.weights_streamed) {
+    pinned_ = std::make_unique<Pinned>(packed_.total_bytes());
+    for (int32_t l = 0; l < layers_; ++l) std::memcpy(pinned_->p + packed_.offset[l], packed_.blob[l].data(), packed_.blob[l].size());
+  } else {
+    for (int32_t l = 0; l < layers_; ++l)
+      SPDNN_CUDA_CHECK(cudaMemcpyAsync(weights_.get() + packed_.offset[l], packed_.blob[l].data(), packed_.blob[l].size(),
+                                       cudaMemcpyHostToDevice, compute_.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
+  }
+  packed_.blob = {};
+  const size_t feat = static_cast<size_t>(batch_) * n_;
+  feat_a_.allocate(feat, "features (current layer)");
+  feat_b_.allocate(feat, "features (next layer)");
+  list_a_.allocate(batch_, "active list");
+  list_b_.allocate(batch_, "active list (next)");
+  ids_a_.allocate(batch_, "input ids");
+  ids_b_.allocate(batch_, "input ids (next)");
+  categories_.allocate(batch_, "categories");
+  row_total_.allocate(batch_, "per-row nonzero totals");
+  tiles_done_.allocate(batch_ / config_.rows + 1, "per-row-block tile counters");
+  counts_.allocate(layers_ + 1, "per-layer active counts");
+  nnz_.allocate(std::max(layers_, 1), "per-layer nonzero counts");
+  SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemsetAsync(tiles_done_.get(), 0, tiles_done_.size() * sizeof(int32_t), compute_.s));
+  int64_t max_batch_nnz = 0;
+  const int64_t candidates = static_cast<int64_t>(rows_.size());
+  for (int64_t b0 = 0; b0 < candidates; b0 += batch_) {
+    const int64_t b1 = std::min(candidates, b0 + batch_);
+    max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
+  }
+  in_ptr_.allocate(batch_ + 1, "input row offsets");
+  in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
+  in_vals_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input values");
+  SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(config_, &blocks_per_sm_));
+  if (blocks_per_sm_ == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
+}
+
+template <class Weight>
+LayerLoop<Weight>::~LayerLoop() = default;
+
+template <class Weight>
+typename LayerLoop<Weight>::Side LayerLoop<Weight>::side(int32_t l) {
+  return l % 2 == 0 ? Side{feat_a_.get(), list_a_.get(), ids_a_.get()} : Side{feat_b_.get(), list_b_.get(), ids_b_.get()};
+}
+
+// This batch's input rows (CSR, rebased) and their ids, and the counters reset.
+template <class Weight>
+void LayerLoop<Weight>::upload_batch(int64_t b0, int32_t r0) {
+  std::vector<int64_t> ptr(r0 + 1, 0);
+  std::vector<int32_t> cols;
+  std::vector<float> vals;
+  for (int32_t k = 0; k < r0; ++k) {
+    const int32_t r = rows_[b0 + k];
+    cols.insert(cols.end(), x_.matrix.row_cols(r).begin(), x_.matrix.row_cols(r).end());
+    vals.insert(vals.end(), x_.matrix.row_values(r).begin(), x_.matrix.row_values(r).end());
+    ptr[k + 1] = static_cast<int64_t>(cols.size());
+  }
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_ptr_.get(), ptr.data(), ptr.size() * sizeof(int64_t), cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_cols_.get(), cols.data(), cols.size() * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(in_vals_.get(), vals.data(), vals.size() * sizeof(float), cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(ids_a_.get(), rows_.data() + b0, r0 * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemsetAsync(counts_.get(), 0, counts_.size() * sizeof(int32_t), compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(counts_.get(), &r0, sizeof r0, cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz_.get(), 0, nnz_.size() * sizeof(unsigned long long), compute_.s));
+  SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));  // `ptr`, `cols`, `vals` are host temporaries
+}
+
+// Copies layer l into slot l % 2 once its last user is done.
+template <class Weight>
+void LayerLoop<Weight>::stream_layer(int32_t l) {
+  const int s = l % 2;
+  SPDNN_CUDA_CHECK(cudaStreamWaitEvent(copy_.s, slot_free_[s].e));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(weights_.get() + s * packed_.max_blob, pinned_->p + packed_.offset[l], packed_.layout[l].bytes,
+                                   cudaMemcpyHostToDevice, copy_.s));
+  SPDNN_CUDA_CHECK(cudaEventRecord(slot_ready_[s].e, copy_.s));
+}
+
+// Layers [from, to) of the batch's r0 rows: the densification before layer 0, the survivors' ids after the
+// last layer. Enqueued without host synchronization.
+template <class Weight>
+void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
+  if (from == 0) {
+    if (plan_.weights_streamed) {
+      for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[s].e, compute_.s));
+      for (int32_t l = 0; l < std::min(layers_, 2); ++l) stream_layer(l);
+    }
+    SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a_.get(), 0, static_cast<size_t>(r0) * n_ * sizeof(float), compute_.s));
+    SPDNN_CUDA_CHECK(launch_densify(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, feat_a_.get(), compute_.s));
+    SPDNN_CUDA_CHECK(launch_iota(list_a_.get(), r0, compute_.s));
+    SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
+  }
+  // With meetings, rows arrive in free slots anywhere in the batch's buffers.
+  const int row_blocks = (static_cast<int>(meet_.empty() ? r0 : batch_) + config_.rows - 1) / config_.rows;
+  for (int32_t l = from; l < to; ++l) {
+    const Side in = side(l), out = side(l + 1);
+    const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
+    if (plan_.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute_.s, slot_ready_[l % 2].e));
+    LayerArgs<Weight> a{};
+    a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts_.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
+    a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
+    a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.neurons = n_, a.bias = net_.bias, a.clip = net_.clip;
+    bind_layer(a, packed_.layout[l], base);
+    const int tiles = packed_.layout[l].tiles;
+    const int grid_rows = std::clamp(blocks_per_sm_ * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                     std::min(row_blocks, 65535));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(config_, a, tiles, grid_rows, compute_.s));
+    SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
+    if (plan_.weights_streamed) {
+      SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[l % 2].e, compute_.s));
+      if (l + 2 < layers_) stream_layer(l + 2);
+    }
+  }
+  if (to == layers_)
+    SPDNN_CUDA_CHECK(launch_gather_ids(side(layers_).list, counts_.get() + layers_, side(layers_).ids, categories_.get(),
+                                       static_cast<int32_t>(batch_), compute_.s));
+}
+
+// A balancing meeting after k layers: the engines say how many rows each holds and move rows as planned.
+template <class Weight>
+void LayerLoop<Weight>::meet_after(int32_t k) {
+  SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
+  int32_t active = 0;
+  SPDNN_CUDA_CHECK(cudaMemcpy(&active, counts_.get() + k, sizeof active, cudaMemcpyDeviceToHost));
+  const ExchangePlan plan = opt_.exchange->plan(k, active, batch_);
+  active_before_meeting_[k] = active;  // layer k's count is the one before rows moved
+  if (plan.give > 0 || plan.receive > 0)
+    received_ += exchange_rows(side(k), counts_.get() + k, active, plan.give, packed_.order_after.at(k), side(k + 1));
+  if (plan.last) meeting_ = false;
+}
+
+// Hands the last `give` of the `active` rows listed at `at` to the exchange and takes in what comes back,
+// into free rows of `at` (rows travel in neuron order; here they are in the physical order `order`). The
+// other side's buffers (`spare`) are free at a meeting (the next layer overwrites them), so rows are staged
+// there. Returns the number of rows received.
+template <class Weight>
+int64_t LayerLoop<Weight>::exchange_rows(const Side& at, int32_t* count, int32_t active, int64_t give,
+                                         const std::shared_ptr<const std::vector<int32_t>>& order, const Side& spare) {
+  std::vector<int32_t> host_list(active), row_ids(batch_);
+  SPDNN_CUDA_CHECK(cudaMemcpy(host_list.data(), at.list, active * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  SPDNN_CUDA_CHECK(cudaMemcpy(row_ids.data(), at.ids, batch_ * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  const int32_t keep = active - static_cast<int32_t>(give);
+  // Rows leave as they are (dense, this layer's physical order): another GPU part of the same network has
+  // the same layout and uploads them as they come.
+  MovedRows out;
+  if (give > 0) {
+    out.layout = order;
+    out.dense.resize(static_cast<size_t>(give) * n_);
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare.list, host_list.data() + keep, give * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+    SPDNN_CUDA_CHECK(launch_copy_rows(at.feat, spare.feat, spare.list, static_cast<int32_t>(give), n_, false, compute_.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(out.dense.data(), spare.feat, out.dense.size() * sizeof(float), cudaMemcpyDeviceToHost, compute_.s));
+    for (int64_t k = 0; k < give; ++k) out.ids.push_back(row_ids[host_list[keep + k]]);
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
+  }
+  MovedRows in = opt_.exchange->trade(std::move(out));
+  const int64_t arrived = in.count();
+  if (keep + arrived > batch_ || x_.count() + received_ + arrived >= INT32_MAX)
+    throw Error(Errc::device, fmt::format("balancing sent {} rows to a GPU that holds at most {} more", arrived, batch_ - keep));
+  std::vector<char> used(batch_, 0);
+  for (int32_t k = 0; k < keep; ++k) used[host_list[k]] = 1;
+  host_list.resize(keep);
+  for (int32_t slot = 0; static_cast<int64_t>(host_list.size()) < keep + arrived; ++slot)
+    if (!used[slot]) host_list.push_back(slot);
+  if (arrived > 0) {
+    if (!in.is_dense() || (in.layout != order && *in.layout != *order)) {
+      // Rows from an engine of another layout: through neuron order into this one.
+      in.to_neuron_order();
+      std::vector<int32_t> position(n_);  // physical position of each neuron
+      for (int32_t p = 0; p < n_; ++p) position[(*order)[p]] = p;
+      in.dense.assign(static_cast<size_t>(arrived) * n_, 0.0f);
+      for (int64_t k = 0; k < arrived; ++k)
+        for (int64_t q = in.rows.row_ptr[k]; q < in.rows.row_ptr[k + 1]; ++q)
+          in.dense[k * n_ + position[in.rows.col_idx[q]]] = in.rows.values[q];
+    }
+    for (int64_t k = 0; k < arrived; ++k) row_ids[host_list[keep + k]] = static_cast<int32_t>(in.ids[k]);
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare.list, host_list.data() + keep, arrived * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(spare.feat, in.dense.data(), in.dense.size() * sizeof(float), cudaMemcpyHostToDevice, compute_.s));
+    SPDNN_CUDA_CHECK(launch_copy_rows(spare.feat, at.feat, spare.list, static_cast<int32_t>(arrived), n_, true, compute_.s));
+    SPDNN_CUDA_CHECK(cudaMemcpyAsync(at.ids, row_ids.data(), batch_ * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+  }
+  const int32_t now = static_cast<int32_t>(host_list.size());
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(at.list, host_list.data(), now * sizeof(int32_t), cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaMemcpyAsync(count, &now, sizeof now, cudaMemcpyHostToDevice, compute_.s));
+  SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));  // the host vectors go out of scope
+  return arrived;
+}
+
+// Per-layer counts and the survivors of the batch just run (and their features, when kept).
+template <class Weight>
+void LayerLoop<Weight>::collect_batch(RunResult& result) {
+  std::vector<int32_t> counts(layers_ + 1);
+  std::vector<unsigned long long> nnz(layers_);
+  SPDNN_CUDA_CHECK(cudaMemcpy(counts.data(), counts_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  if (layers_ > 0) SPDNN_CUDA_CHECK(cudaMemcpy(nnz.data(), nnz_.get(), layers_ * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+  for (int32_t l = 0; l < layers_; ++l) {
+    result.layers[l].active_inputs += active_before_meeting_[l + 1] >= 0 ? active_before_meeting_[l + 1] : counts[l + 1];
+    result.layers[l].nnz += static_cast<int64_t>(nnz[l]);
+  }
+  const int32_t survivors = counts[layers_];
+  std::vector<int32_t> ids(std::max(survivors, 0));
+  SPDNN_CUDA_CHECK(cudaMemcpy(ids.data(), categories_.get(), survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  for (int32_t k = 0; k < survivors; ++k) result.categories.push_back(int64_t{ids[k]} + 1);
+  if (!opt_.keep_features) return;
+  kept_.resize(static_cast<size_t>(x_.count() + received_));
+  if (survivors == 0) return;
+  std::vector<int32_t> list(survivors);
+  std::vector<float> row(n_);
+  float* in = side(layers_).feat;
+  SPDNN_CUDA_CHECK(cudaMemcpy(list.data(), side(layers_).list, survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  for (int32_t k = 0; k < survivors; ++k) {
+    SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(list[k]) * n_, n_ * sizeof(float), cudaMemcpyDeviceToHost));
+    auto& dst = kept_[ids[k]];
+    for (int32_t p = 0; p < n_; ++p)
+      if (row[p] != 0.0f) dst.emplace_back(layers_ > 0 ? packed_.last_order[p] : p, row[p]);
+    std::sort(dst.begin(), dst.end());
+  }
+}
+
+template <class Weight>
+void LayerLoop<Weight>::run(RunResult& result) {
+  const char* graphs_env = std::getenv("SPDNN_CUDA_GRAPHS");  // "0" disables graphs (for measurements)
+  // (Debug synchronization after each launch cannot happen inside a capture.)
+  const bool graphs = (graphs_env == nullptr || std::string(graphs_env) != "0") && !sync_after_launch() &&
+                      !plan_.weights_streamed;
+  result.layers.resize(layers_);
+  active_before_meeting_.assign(layers_ + 1, -1);
+  Event t_begin(cudaEventDefault), t_end(cudaEventDefault);
+  float inference_ms = 0.0f;
+  // Parts of one run line up here: just before the first timed launch, once inputs are uploaded and
+  // graphs instantiated, so that the common span counts none of that.
+  bool started = false;
+  auto start_once = [&] {
+    if (!started && opt_.before_inference) opt_.before_inference();
+    started = true;
+  };
+  // Segments between meetings; each is one graph (instantiation counts as preprocessing).
+  std::vector<int32_t> bounds{0};
+  bounds.insert(bounds.end(), meet_.begin(), meet_.end());
+  bounds.push_back(layers_);
+  const size_t segments = bounds.size() - 1;
+  const int64_t candidates = static_cast<int64_t>(rows_.size());
+  for (int64_t b0 = 0; b0 < candidates; b0 += batch_) {
+    const int32_t r0 = static_cast<int32_t>(std::min(candidates, b0 + batch_) - b0);
+    upload_batch(b0, r0);
+    std::vector<cudaGraphExec_t> execs(graphs ? segments : 0, nullptr);
+    struct ExecsGuard {
+      std::vector<cudaGraphExec_t>& e;
+      ~ExecsGuard() {
+        for (cudaGraphExec_t g : e)
+          if (g != nullptr) cudaGraphExecDestroy(g);
+      }
+    } execs_guard{execs};
+    if (graphs) {
+      const auto t_graph = std::chrono::steady_clock::now();
+      for (size_t g = 0; g < segments; ++g) {
+        cudaGraph_t graph = nullptr;
+        SPDNN_CUDA_CHECK(cudaStreamBeginCapture(compute_.s, cudaStreamCaptureModeThreadLocal));
+        try {
+          enqueue_layers(bounds[g], bounds[g + 1], r0);
+        } catch (...) {
+          cudaStreamEndCapture(compute_.s, &graph);
+          if (graph != nullptr) cudaGraphDestroy(graph);
+          throw;
+        }
+        SPDNN_CUDA_CHECK(cudaStreamEndCapture(compute_.s, &graph));
+        cudaError_t inst = cudaGraphInstantiate(&execs[g], graph, 0);
+        cudaGraphDestroy(graph);
+        SPDNN_CUDA_CHECK(inst);
+      }
+      result.preprocess_s += seconds_since(t_graph);
+    }
+    start_once();
+    if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute_.s));
+    meeting_ = !meet_.empty();
+    for (size_t g = 0; g < segments; ++g) {
+      if (graphs) SPDNN_CUDA_CHECK(cudaGraphLaunch(execs[g], compute_.s));
+      else enqueue_layers(bounds[g], bounds[g + 1], r0);
+      if (meeting_ && g + 1 < segments) meet_after(bounds[g + 1]);
+    }
+    SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute_.s));
+    SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
+    result.inference_end_unix = unix_seconds();
+    float ms = 0.0f;
+    SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, t_begin.e, t_end.e));
+    inference_ms += ms;
+    collect_batch(result);
+  }
+  start_once();  // also when there was nothing to run
+  if (!meet_.empty()) opt_.exchange->leave();
+  std::sort(result.categories.begin(), result.categories.end());  // survivors come in no particular order
+  result.inference_s = inference_ms / 1e3;
+  if (opt_.keep_features) {
+    kept_.resize(static_cast<size_t>(x_.count() + received_));
+    CsrMatrix features;
+    features.rows = x_.count() + received_;
+    features.cols = n_;
+    for (const auto& row : kept_) {
+      for (auto [c, v] : row) features.col_idx.push_back(c), features.values.push_back(v);
+      features.row_ptr.push_back(features.nnz());
+    }
+    result.features = std::move(features);
+  }
+}
+
+template class LayerLoop<float>;
+template class LayerLoop<__half>;
+
+}  // namespace spdnn::cuda

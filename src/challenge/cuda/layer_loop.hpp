@@ -1,0 +1,82 @@
+// Steps 3 and 4 of the cuda engine: the device state of a run (weights resident or in two streaming
+// slots, features and active lists for one batch, per-layer counters), and the layer loop over each batch
+// of inputs, with balancing meetings between the engines that share a problem.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "challenge/cuda/kernels.hpp"
+#include "challenge/cuda/layer_pack.hpp"
+#include "challenge/cuda/memory_plan.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/stream.hpp"
+#include "spdnn/challenge/engine.hpp"
+
+namespace spdnn::cuda {
+
+template <class Weight>
+class LayerLoop {
+ public:
+  // Allocates the device state of `plan` and uploads (or pins, to stream) the packed weights, whose host
+  // blobs it frees. `rows`: the inputs that can be active (nonempty rows), in id order; `meet`: the layer
+  // counts after which to meet (RunOptions::exchange), empty for none.
+  LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
+            const MemoryPlan& plan, std::vector<int32_t> meet, const LayerKernelConfig& config, std::vector<int32_t> rows);
+  ~LayerLoop();
+
+  // Every batch: the per-layer counts, categories, features (RunOptions::keep_features), the inference
+  // interval and the graph instantiation time (added to preprocess_s) go into `result`.
+  void run(RunResult& result);
+
+ private:
+  struct Side {  // the buffers a layer reads: ping-pong by parity (layer l reads `a` when l is even)
+    float* feat;
+    int32_t *list, *ids;
+  };
+  Side side(int32_t l);
+  void upload_batch(int64_t b0, int32_t r0);
+  void stream_layer(int32_t l);
+  void enqueue_layers(int32_t from, int32_t to, int32_t r0);
+  void meet_after(int32_t k);
+  int64_t exchange_rows(const Side& at, int32_t* count, int32_t active, int64_t give,
+                        const std::shared_ptr<const std::vector<int32_t>>& order, const Side& spare);
+  void collect_batch(RunResult& result);
+
+  const cudaDeviceProp& prop_;
+  const Network& net_;
+  const Features& x_;
+  const RunOptions& opt_;
+  PackedNetwork& packed_;
+  const MemoryPlan plan_;
+  std::vector<int32_t> meet_;
+  const LayerKernelConfig config_;
+  const std::vector<int32_t> rows_;
+  const int32_t n_, layers_;
+  const int64_t batch_;
+  int blocks_per_sm_ = 0;
+
+  Stream compute_, copy_;
+  DeviceBuffer<unsigned char> weights_;
+  struct Pinned;
+  std::unique_ptr<Pinned> pinned_;  // the network in pinned host memory, when it streams
+  Event slot_ready_[2], slot_free_[2];
+  DeviceBuffer<float> feat_a_, feat_b_;
+  DeviceBuffer<int32_t> list_a_, list_b_, ids_a_, ids_b_, categories_, row_total_, tiles_done_, counts_;
+  DeviceBuffer<unsigned long long> nnz_;
+  DeviceBuffer<int64_t> in_ptr_;
+  DeviceBuffer<int32_t> in_cols_;
+  DeviceBuffer<float> in_vals_;
+
+  // Per run: rows received by balancing (numbered from x.count() up), each layer's count before rows
+  // moved at a meeting (-1: no meeting there), whether meetings go on, the kept features.
+  int64_t received_ = 0;
+  std::vector<int32_t> active_before_meeting_;
+  bool meeting_ = false;
+  std::vector<std::vector<std::pair<int32_t, float>>> kept_;
+};
+
+}  // namespace spdnn::cuda

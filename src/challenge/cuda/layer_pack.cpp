@@ -1,0 +1,72 @@
+// Packing a network for the cuda engine (see layer_pack.hpp).
+#include "challenge/cuda/layer_pack.hpp"
+
+#include <cuda_fp16.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <exception>
+#include <numeric>
+
+namespace spdnn::cuda {
+
+template <class Weight>
+PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
+                           int chunk_capacity) {
+  const int32_t n = net.neurons, layers = net.num_layers();
+  PackedNetwork p;
+  p.blob.resize(layers);
+  p.layout.resize(layers);
+  std::vector<char> exact(layers, 1);
+  std::vector<char> keep(layers + 1, 0);
+  for (int32_t k : keep_order_after)
+    if (k >= 1 && k <= layers) keep[k] = 1;
+  std::vector<std::shared_ptr<const std::vector<int32_t>>> kept(layers + 1);
+  // Layer l's layout needs layer l-1's output order. Each thread walks a contiguous range of layers,
+  // transposing each layer once for both its order and its layout; it recomputes only the order of the
+  // layer before its range (keeping every transpose instead would cost as much memory as the network).
+  const int ranges = std::max(1, std::min<int>(layers, omp_get_max_threads()));
+  std::vector<std::exception_ptr> errors(ranges);
+#pragma omp parallel for schedule(static, 1)
+  for (int range = 0; range < ranges; ++range) {
+    try {
+      const int32_t first = static_cast<int32_t>(int64_t{layers} * range / ranges);
+      const int32_t end = static_cast<int32_t>(int64_t{layers} * (range + 1) / ranges);
+      std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
+      if (first > 0) previous = group_outputs(transpose(net.layers[first - 1]));
+      std::vector<int32_t> in_position(n);
+      for (int32_t l = first; l < end; ++l) {
+        if (previous.empty()) std::iota(in_position.begin(), in_position.end(), 0);
+        else
+          for (int32_t q = 0; q < n; ++q) in_position[previous[q]] = q;
+        const CsrMatrix inputs_of = transpose(net.layers[l]);
+        std::vector<int32_t> order = group_outputs(inputs_of);
+        SlicedEllLayer s = build_sliced_ell(inputs_of, in_position, order, tile_outputs, chunk_capacity);
+        bool ok = true;
+        p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
+        exact[l] = ok;
+        if (keep[l + 1]) kept[l + 1] = std::make_shared<const std::vector<int32_t>>(order);
+        previous = std::move(order);
+      }
+      if (end == layers) p.last_order = std::move(previous);
+    } catch (...) {
+      errors[range] = std::current_exception();
+    }
+  }
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  p.exact = std::all_of(exact.begin(), exact.end(), [](char c) { return c != 0; });
+  for (int32_t k = 1; k <= layers; ++k)
+    if (kept[k]) p.order_after[k] = kept[k];
+  p.offset.assign(layers + 1, 0);
+  for (int32_t l = 0; l < layers; ++l) {
+    p.offset[l + 1] = p.offset[l] + p.layout[l].bytes;
+    p.max_blob = std::max(p.max_blob, p.layout[l].bytes);
+  }
+  return p;
+}
+
+template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, int, int);
+template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, int, int);
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,35 @@
+// Step 1 of the cuda engine: every layer of a network in sliced ELL (sliced_ell.hpp), packed into one blob
+// per layer (layer_blob.hpp), ready to be copied to the device whole or streamed a layer at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "challenge/cuda/layer_blob.hpp"
+#include "spdnn/challenge/network.hpp"
+
+namespace spdnn::cuda {
+
+struct PackedNetwork {
+  std::vector<std::vector<unsigned char>> blob;  // one per layer
+  std::vector<BlobLayout> layout;                // one per layer
+  std::vector<size_t> offset;                    // layers + 1: each layer's byte offset when all are resident
+  size_t max_blob = 0;                           // the largest layer (a streaming slot)
+  bool exact = true;                             // every weight survived the conversion to the weight type
+  std::vector<int32_t> last_order;               // the last layer's output order (features back in neuron order)
+  // The physical output order after each layer count asked for (balancing meetings move rows in neuron
+  // order, so they need it).
+  std::map<int32_t, std::shared_ptr<const std::vector<int32_t>>> order_after;
+
+  size_t total_bytes() const { return offset.back(); }
+};
+
+// Packs `net` with weights as Weight (float or __half), tiles of `tile_outputs` outputs staging up to
+// `chunk_capacity` inputs, in parallel over ranges of layers (OpenMP).
+template <class Weight>
+PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
+                           int chunk_capacity);
+
+}  // namespace spdnn::cuda
