@@ -17,6 +17,7 @@
 #include "spdnn/challenge/io.hpp"
 #include "spdnn/challenge/partitioned_engine.hpp"
 #include "input_images.hpp"
+#include "json_report.hpp"
 #include "terminal_progress.hpp"
 
 namespace spdnn::app {
@@ -210,14 +211,11 @@ int run(const RunOptionsCli& o) {
   if (!o.categories.empty()) io::write_categories(o.categories, r.categories);
   const double rate = teraedges_per_s(p.x.count(), p.net.edges(), r.inference_s);
 
-  nlohmann::ordered_json j;
-  j["spdnn_version"] = SPDNN_VERSION;
-  j["command"] = command_line();
+  nlohmann::ordered_json j = report_header(engine->device());
   j["network"] = {{"neurons", p.net.neurons}, {"layers", p.net.num_layers()}, {"edges", p.net.edges()},
                   {"bias", p.net.bias}, {"source", p.network_source}};
   j["inputs"] = {{"count", p.x.count()}, {"nnz", p.x.nnz()}, {"source", p.inputs_source}};
   j["engine"] = engine->name();
-  j["device"] = engine->device();
   j["ranks"] = w.size();
   j["gpus"] = engine->name() == "cuda" ? w.size() * gpus_here : 0;
   if (r.parts.size() > 1) j["partition"] = o.partition;
@@ -263,11 +261,7 @@ int run(const RunOptionsCli& o) {
   j["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < r.layers.size(); ++l)
     j["layers"].push_back({{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}});
-  if (!o.json.empty()) {
-    std::ofstream out(o.json);
-    out << j.dump(2) << '\n';
-    if (!out) throw Error(Errc::io, fmt::format("{}: cannot write the JSON report", o.json));
-  }
+  write_json_report(o.json, j);
 
   fmt::print("network     N={} L={} edges={} bias={}  ({})\n", p.net.neurons, p.net.num_layers(),
              with_commas(p.net.edges()), p.net.bias, p.network_source);

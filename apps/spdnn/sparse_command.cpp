@@ -13,6 +13,7 @@
 #include <random>
 
 #include "commands.hpp"
+#include "json_report.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/weights.hpp"
 #include "harness/sparse_bench.hpp"
@@ -117,12 +118,6 @@ std::string report_line(const SparseLinearReport& r) {
                          r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);
 }
 
-void write_json(const std::string& path, const json& j) {
-  if (path.empty()) return;
-  std::ofstream out(path);
-  out << j.dump(2) << "\n";
-  if (!out) throw Error(Errc::io, fmt::format("{}: cannot write the JSON report", path));
-}
 
 std::vector<std::string> expand(const std::vector<std::string>& patterns) {
   std::vector<std::string> files;
@@ -195,11 +190,12 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
   const SparseBenchTiming t = time_sparse_linear(layer, n, 3, 100);
   fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
   fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", t.plain_us, t.graph_us);
-  json j = {{"command", command_line()}, {"matrix", matrix},
+  json j = report_header(r.device);
+  j.update(json{{"matrix", matrix},
             {"rows", w.rows}, {"cols", w.cols}, {"nnz", w.nnz()}, {"n", n}, {"relu", relu}, {"bias", !bias.empty()},
             {"kernel", report_json(r)}, {"max_rel_error", error}, {"passed", ok},
-            {"plain_us", t.plain_us}, {"graph_us", t.graph_us}};
-  write_json(json_path, j);
+            {"plain_us", t.plain_us}, {"graph_us", t.graph_us}});
+  write_json_report(json_path, j);
   return ok ? kExitOk : kExitVerificationFailed;
 }
 
@@ -360,13 +356,14 @@ Command add_sparse_command(CLI::App& app) {
         c["timings"] = timings;
         cases.push_back(c);
         // Rewritten after every layer, so that an interrupted run keeps what it measured.
-        write_json(bo->json, {{"command", command_line()}, {"device", device}, {"rounds", bo->rounds}, {"calls", bo->calls},
-                              {"complete", false}, {"cases", cases}});
+        json partial = report_header(device);
+        partial.update(json{{"rounds", bo->rounds}, {"calls", bo->calls}, {"complete", false}, {"cases", cases}});
+        write_json_report(bo->json, partial);
       }
     }
-    json j = {{"command", command_line()}, {"device", device}, {"rounds", bo->rounds}, {"calls", bo->calls},
-              {"complete", true}, {"cases", cases}};
-    write_json(bo->json, j);
+    json j = report_header(device);
+    j.update(json{{"rounds", bo->rounds}, {"calls", bo->calls}, {"complete", true}, {"cases", cases}});
+    write_json_report(bo->json, j);
     fmt::print("{} layer runs timed{}\n", cases.size(), bo->json.empty() ? "" : " into " + bo->json);
     return kExitOk;
   };

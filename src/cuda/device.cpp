@@ -35,4 +35,12 @@ int current_device_arch() {
   return prop.major * 10 + prop.minor;
 }
 
+std::string current_device_name() {
+  int device = 0;
+  cudaDeviceProp prop{};
+  SPDNN_CUDA_CHECK(cudaGetDevice(&device));
+  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  return prop.name;
+}
+
 }  // namespace spdnn::cuda

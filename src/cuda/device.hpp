@@ -10,7 +10,8 @@ namespace spdnn::cuda {
 int cuda_device_count();
 // Why no CUDA device can be used here ("no CUDA device", no driver, ...), or nullopt if one can.
 std::optional<std::string> why_no_cuda_device();
-// The compute capability of the current device as a number (90 for sm_90).
+// The compute capability of the current device as a number (90 for sm_90), and its name.
 int current_device_arch();
+std::string current_device_name();
 
 }  // namespace spdnn::cuda

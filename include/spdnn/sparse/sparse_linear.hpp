@@ -71,6 +71,7 @@ struct SparseLinearReport {
   int cache_hits = 0;            // modules and tuning records read from the cache
   KernelConfig config;           // the chosen configuration, block width included (specialized path)
   std::string cache_dir;
+  std::string device;            // the GPU's name
   // What the timed search tried for the last N tuned: each configuration (none: the generic kernel, which
   // wins where it is faster), microseconds per call.
   struct Tried {

@@ -57,6 +57,7 @@ struct SparseLinear::Impl {
     arch = cuda::current_device_arch();
     store = std::make_unique<codegen::ModuleStore>(w, bias, options, arch);
     report.cache_dir = store->cache().dir().string();
+    report.device = cuda::current_device_name();
     launcher = std::make_unique<cuda::Launcher>(w, bias, options.relu, options.dependent_launch);
   }
 
