@@ -6,5 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-release}
 ./scripts/setup.sh
+./scripts/check_layers.sh
 ./scripts/build.sh "$preset"
 ctest --preset "$preset" -j"$(nproc)"

@@ -1,4 +1,4 @@
-// The sparse-linear benchmark (see include/spdnn/sparse_bench.hpp): every path is a callable that
+// The sparse-linear benchmark (see sparse_bench.hpp): every path is a callable that
 // enqueues one Y = W * X on a stream, so plain timing, graph capture and verification treat all alike.
 #include <cublas_v2.h>
 #include <cuda_fp16.h>

@@ -41,7 +41,7 @@ struct SparseLinearOptions {
   // on one core (large matrices compile in parallel units), paid once per matrix (and per N, with
   // fixed_stride) thanks to the cache.
   int64_t max_unrolled_nnz = 262144;
-  bool tune = true;  // time a few kernel shapes on first use of each N (remembered in the cache)
+  bool tune = true;  // time a few kernel configurations on first use of each N (remembered in the cache)
   bool tune_against_generic = true;  // the generic kernel is chosen where tuning finds it faster
   std::vector<std::string> compiler_options;  // extra NVRTC options
   int device = -1;  // -1: the current device

@@ -47,36 +47,36 @@ namespace spdnn::codegen {
 // this constant only spdnn's version keyed the emitted code. 1: waits for the previous grid (0.4.0).
 inline constexpr uint64_t kEmitRevision = 1;
 
-// Dynamic shared memory of a launch of `shape`: split K over a cluster double-buffers each thread's
+// Dynamic shared memory of a launch of `config`: split K over a cluster double-buffers each thread's
 // partial sums, so that one cluster barrier per step of columns suffices; split K within a block keeps one
 // buffer between two block barriers.
-inline int64_t shared_bytes(const KernelConfig& shape) {
-  const int64_t sums = int64_t{shape.rows} * shape.cols * shape.threads * 4;
-  return shape.cluster_slices > 1 ? 2 * sums : shape.block_slices > 1 ? sums : 0;
+inline int64_t shared_bytes(const KernelConfig& config) {
+  const int64_t sums = int64_t{config.rows} * config.cols * config.threads * 4;
+  return config.cluster_slices > 1 ? 2 * sums : config.block_slices > 1 ? sums : 0;
 }
 
-// The threads of each set of a block (thread_sets): the block's columns are lanes(shape) * cols.
-inline int lanes(const KernelConfig& shape) { return shape.threads / thread_sets(shape); }
+// The threads of each set of a block (thread_sets): the block's columns are lanes(config) * cols.
+inline int lanes(const KernelConfig& config) { return config.threads / thread_sets(config); }
 
 // grid.y of a launch: the row groups (over G per block), times the blocks of a cluster.
-int64_t grid_rows(const KernelConfig& shape, int64_t rows);
+int64_t grid_rows(const KernelConfig& config, int64_t rows);
 
 // The row stride compiled into a module of `config` for the call's N: N when config.fixed_n (then 1..2^32 - 1,
 // else Error(usage)), else 0 (N is the kernel's argument).
 int64_t compiled_stride(const KernelConfig& config, int64_t n);
 
-// The number of row groups (grid.y) of `shape` for a matrix of `rows` rows.
-int64_t row_groups(const KernelConfig& shape, int64_t rows);
+// The number of row groups (grid.y) of `config` for a matrix of `rows` rows.
+int64_t row_groups(const KernelConfig& config, int64_t rows);
 
 // The kernel's name in the emitted source (extern "C", so NVRTC does not mangle it).
 inline constexpr const char* kKernelName = "spdnn_sparse_linear";
 
 // CUDA C++ for Y = act(W * X + bias): X is K x n and Y is M x n, both row-major float32, `n` a kernel
-// argument, which must equal the `n` given here when config.fixed_n compiles it in (else `n` is unused). `bias` is empty or has M values; act is
-// ReLU when `relu`. Values are written as hexadecimal float literals, so the generated kernel multiplies
-// by exactly the stored weights.
+// argument, which must equal the `n` given here when config.fixed_n compiles it in (else `n` is unused).
+// `bias` is empty or has M values; act is ReLU when `relu`. Values are written as hexadecimal float
+// literals, so the generated kernel multiplies by exactly the stored weights.
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                               const KernelConfig& shape, int64_t n = 0);
+                               const KernelConfig& config, int64_t n = 0);
 
 // The same kernel as separately compiled units, for matrices too large for one NVRTC program (whose
 // compile time grows about quadratically with its source: 4x the nonzeros took 12x longer): units[0]
@@ -84,7 +84,7 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
 // `unit_nnz` nonzeros in all (extern "C" device functions). Compiled with -rdc and linked (nvJitLink),
 // they also compile in parallel.
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const KernelConfig& shape, int64_t unit_nnz, int64_t n = 0);
+                                                  const KernelConfig& config, int64_t unit_nnz, int64_t n = 0);
 
 // NVRTC options for the source of emit_sparse_linear: with N compiled in (fixed_n), ptxas at -O1. At its
 // default -O3 ptxas moved each load of X down to just before its first multiply-add (a median of 8
@@ -93,11 +93,11 @@ std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std:
 // 90%, N = 6272, 64 rows, on an H200: 9.6 us with N an argument, 42.3 with N compiled in). At -O1 it keeps
 // the written order (a median of 256 instructions apart), with the same instructions and about as many
 // registers as with N an argument (7.6 us).
-std::vector<std::string> compile_options(const KernelConfig& shape);
+std::vector<std::string> compile_options(const KernelConfig& config);
 
 // NVRTC options for every unit of emit_sparse_linear_units: compile_options, and the register cap of the
 // launch bound (-maxrregcount), which the kernel's unit gets from __launch_bounds__ and the others must
 // share for nvJitLink to link their calls.
-std::vector<std::string> unit_compile_options(const KernelConfig& shape);
+std::vector<std::string> unit_compile_options(const KernelConfig& config);
 
 }  // namespace spdnn::codegen

@@ -1,5 +1,5 @@
 // The on-disk cache of generated kernels. A compiled module is stored under a key that hashes everything
-// its code depends on (the weights, bias and activation, the kernel shape, spdnn's version and the
+// its code depends on (the weights, bias and activation, the kernel configuration, spdnn's version and the
 // emitter's revision, NVRTC's version, the GPU architecture); the file repeats the key and carries a
 // checksum, so a stale, truncated or corrupted file is detected on load and rebuilt, never trusted. Tuning choices are remembered beside
 // the modules, per matrix and column count. Plain C++: tested on any machine.
