@@ -1,0 +1,108 @@
+// The candidate rules of the generated kernels (src/sparse/candidates.cpp): which configurations are tried
+// for which matrix and N. Plain C++, no GPU.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "spdnn/sparse/kernel_config.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
+#include "support/random_weights.hpp"
+
+namespace spdnn {
+
+using test::random_weights;
+
+namespace {
+// The candidates for W and N, each checked to be a configuration the emitter accepts.
+std::vector<KernelConfig> checked_candidates(const CsrMatrix& w, int64_t n) {
+  auto configs = sparse_linear_candidates(w, n, 90);
+  for (const auto& c : configs) validate(c);
+  return configs;
+}
+}  // namespace
+
+// Tall groups (64 and 128 rows) are tried where X is wide (N >= 1024) and the matrix small enough to
+// compile them (<= 65536 nonzeros); every candidate is a shape the emitter accepts.
+TEST(Candidates, TallGroupsWhereXIsWide) {
+  auto tallest = [](const CsrMatrix& w, int64_t n) {
+    int rows = 0;
+    for (const auto& s : checked_candidates(w, n)) rows = std::max(rows, s.rows);
+    return rows;
+  };
+  const CsrMatrix w = random_weights(256, 128, 0.1, 7);
+  EXPECT_EQ(tallest(w, 6272), 128);
+  EXPECT_EQ(tallest(w, 1024), 128);
+  EXPECT_EQ(tallest(w, 784), 32) << "narrow X: no tall groups";
+  EXPECT_EQ(tallest(random_weights(100, 128, 0.1, 7), 6272), 64) << "fewer rows than 128";
+  EXPECT_EQ(tallest(random_weights(40, 128, 0.1, 7), 6272), 32) << "fewer rows than 64";
+  const CsrMatrix big = random_weights(512, 1600, 0.1, 7);
+  ASSERT_GT(big.nnz(), 65536);
+  EXPECT_EQ(tallest(big, 6272), 32) << "too large to compile them";
+}
+
+// Split K within a block (2 and 4 slices of 512 threads) is tried where rows are long (K >= 512) and
+// X is wide enough (N >= 384).
+TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {
+  auto block_slices = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> s;
+    for (const auto& c : checked_candidates(w, n))
+      if (c.block_slices > 1) s.push_back(c.block_slices);
+    return s;
+  };
+  EXPECT_EQ(block_slices(random_weights(256, 1024, 0.1, 7), 1568), (std::vector<int>{2, 4}));
+  EXPECT_EQ(block_slices(random_weights(2048, 512, 0.1, 7), 392), (std::vector<int>{2, 4}));
+  EXPECT_TRUE(block_slices(random_weights(256, 1024, 0.1, 7), 196).empty()) << "narrow X";
+  EXPECT_TRUE(block_slices(random_weights(1024, 256, 0.1, 7), 1568).empty()) << "short rows";
+}
+
+// Eight rows per group are tried for a large matrix (over 16384 nonzeros, where only 32 rows are tried
+// otherwise) when its 32-row groups would make fewer than 64 blocks of 256 columns.
+TEST(Candidates, EightRowsWhereFewGroupsWouldIdleTheGPU) {
+  auto row_counts = [](const CsrMatrix& w, int64_t n) {
+    std::set<int> rows;
+    for (const auto& c : checked_candidates(w, n))
+      if (c.cluster_slices == 1) rows.insert(c.rows);
+    return rows;
+  };
+  const CsrMatrix wide = random_weights(512, 2048, 0.05, 7);  // 16 groups of 32 rows
+  ASSERT_GT(wide.nnz(), 16384);
+  EXPECT_TRUE(row_counts(wide, 392).contains(8)) << "16 groups x 2 blocks";
+  EXPECT_TRUE(row_counts(wide, 49).contains(8)) << "16 groups x 1 block";
+  EXPECT_FALSE(row_counts(wide, 1568).contains(8)) << "16 groups x 7 blocks";
+  EXPECT_FALSE(row_counts(random_weights(2048, 1024, 0.05, 7), 392).contains(8)) << "64 groups x 2 blocks";
+}
+
+// Two row groups within a block are tried where X is very wide (N >= 4096) and W at least 256 x 256.
+TEST(Candidates, RowGroupsWithinABlockWhereXIsVeryWide) {
+  auto paired = [](const CsrMatrix& w, int64_t n) {
+    std::vector<int> rows;
+    for (const auto& c : sparse_linear_candidates(w, n, 90))
+      if (c.block_groups == 2) rows.push_back(c.rows);
+    return rows;
+  };
+  EXPECT_EQ(paired(random_weights(512, 256, 0.1, 7), 6272), (std::vector<int>{32, 64}));
+  EXPECT_TRUE(paired(random_weights(512, 256, 0.1, 7), 1568).empty()) << "narrower X";
+  EXPECT_TRUE(paired(random_weights(256, 64, 0.1, 7), 25088).empty()) << "short rows";
+  EXPECT_TRUE(paired(random_weights(128, 512, 0.1, 7), 6272).empty()) << "few rows";
+}
+
+// By default every candidate compiles the call's N in; asked not to, none does.
+TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
+  const CsrMatrix w = random_weights(256, 1024, 0.1, 7);
+  for (int64_t n : {1, 196, 1568}) {
+    const auto fixed = sparse_linear_candidates(w, n, 90);
+    const auto by_argument = sparse_linear_candidates(w, n, 90, false);
+    ASSERT_EQ(fixed.size(), by_argument.size()) << "the same shapes either way";
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      EXPECT_EQ(fixed[i].fixed_n, 1) << n;
+      EXPECT_EQ(by_argument[i].fixed_n, 0) << n;
+      KernelConfig same = by_argument[i];
+      same.fixed_n = 1;
+      EXPECT_EQ(fixed[i], same);
+    }
+  }
+}
+
+}  // namespace spdnn
