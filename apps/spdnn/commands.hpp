@@ -2,6 +2,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -29,6 +30,39 @@ inline dist::World*& world() {
   static dist::World* w = nullptr;
   return w;
 }
+
+// A CLI11 check that a number is finite (NaN and infinity parse as floats, but no bias is either).
+inline CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& text) {
+        try {
+          size_t used = 0;
+          const double v = std::stod(text, &used);
+          if (used == text.size() && std::isfinite(v)) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "'" + text + "' is not a finite number";
+      },
+      "FINITE");
+}
+
+// CLI11 checks of a whole number at least `least` (1: positive, 0: non-negative), with a plain message
+// (CLI11's own range checks print the range as doubles of 300 digits).
+inline CLI::Validator at_least(long long least) {
+  return CLI::Validator(
+      [least](std::string& text) {
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used == text.size() && v >= least) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "'" + text + "' is not " + (least == 1 ? "a positive" : "a non-negative") + " whole number";
+      },
+      least == 1 ? "POSITIVE" : "NON-NEGATIVE");
+}
+inline CLI::Validator positive() { return at_least(1); }
+inline CLI::Validator non_negative() { return at_least(0); }
 
 // Exit codes shared by all commands.
 constexpr int kExitOk = 0;

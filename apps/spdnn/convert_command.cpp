@@ -31,9 +31,9 @@ Command add_convert_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("convert", "Convert between the challenge TSV files and spdnn's binary cache");
   cmd->add_option("src", o->src, "A weights folder, an images TSV, or a cache file")->required();
   cmd->add_option("dst", o->dst, "Where to write the converted data")->required();
-  cmd->add_option("--neurons,-n", o->neurons, "N (inferred from file names where possible)");
-  cmd->add_option("--layers,-l", o->layers, "Layers to convert (default: all)");
-  o->bias_option = cmd->add_option("--bias", o->bias, "Bias to store (default: the challenge's for N)");
+  cmd->add_option("--neurons,-n", o->neurons, "N (inferred from file names where possible)")->check(positive());
+  cmd->add_option("--layers,-l", o->layers, "Layers to convert (default: all)")->check(positive());
+  o->bias_option = cmd->add_option("--bias", o->bias, "Bias to store (default: the challenge's for N)")->check(finite_number());
   cmd->add_flag("--gzip", o->gzip, "Write .tsv.gz files");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
   return [o]() {

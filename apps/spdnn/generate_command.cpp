@@ -86,10 +86,11 @@ void write_inputs(const GenerateOptions& o) {
 Command add_generate_command(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   auto* cmd = app.add_subcommand("generate", "Generate a RadiX-Net network and MNIST-derived inputs (challenge structure)");
-  cmd->add_option("--neurons,-n", o->neurons, "N = 16 * 2^D: 1024, 4096, 16384, 65536, ...")->capture_default_str();
-  cmd->add_option("--layers,-l", o->layers, "Layers L")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--neurons,-n", o->neurons, "N = 16 * 2^D: 1024, 4096, 16384, 65536, ...")->capture_default_str()
+      ->check(positive());
+  cmd->add_option("--layers,-l", o->layers, "Layers L")->capture_default_str()->check(positive());
   cmd->add_option("--seed", o->seed, "Seed of the row permutations (and of synthetic inputs)")->capture_default_str();
-  cmd->add_option("--count", o->count, "Inputs to generate")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--count", o->count, "Inputs to generate")->capture_default_str()->check(positive());
   cmd->add_option("--out,-o", o->out, "Output folder")->required();
   cmd->add_option("--mnist", o->mnist, "MNIST train-images-idx3-ubyte[.gz] (default: $SPDNN_MNIST or the data folder)");
   cmd->add_option("--format", o->format, "tsv (official layout) or bin (spdnn caches)")

@@ -22,8 +22,21 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command_line() += (i ? " " : "") + std::string(argv[i]);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Every other command-line error is one line and exit code 2, like any other bad input.
+    std::string what = e.what();
+    if (argc > 1 && argv[1][0] != '-' && app.get_subcommands().empty())  // a misspelt command
+      what = fmt::format("unknown command '{}' (commands: run, generate, verify, convert, sparse)", argv[1]);
+    for (char& c : what)
+      if (c == '\n') c = ' ';
+    fmt::print(stderr, "spdnn: error: {} (see --help)\n", spdnn::printable(what));
+    return kExitError;
   }
   try {
     if (app.got_subcommand("run")) return run();

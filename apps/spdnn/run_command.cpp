@@ -150,7 +150,6 @@ EngineRequest engine_request(const RunOptionsCli& o, const dist::World& w) {
 }
 
 int run(const RunOptionsCli& o) {
-  if (o.layers < 0 || o.neurons < 0) throw Error(Errc::usage, "--neurons and --layers must be positive");
   const dist::World& w = *world();
   // Ranks sharing a node share its cores, unless --threads says otherwise.
   if (o.threads > 0) omp_set_num_threads(o.threads);
@@ -291,23 +290,24 @@ int run(const RunOptionsCli& o) {
 Command add_run_command(CLI::App& app) {
   auto o = std::make_shared<RunOptionsCli>();
   auto* cmd = app.add_subcommand("run", "Run the challenge inference (default: generated RadiX-Net N=1024, 120 layers, MNIST inputs)");
-  cmd->add_option("--neurons,-n", o->neurons, "Neurons per layer N (default 1024, or inferred from --data/--weights)");
-  cmd->add_option("--layers,-l", o->layers, "Layers L (default 120, or all layer files found)");
+  cmd->add_option("--neurons,-n", o->neurons, "Neurons per layer N (default 1024, or inferred from --data/--weights)")
+      ->check(positive());
+  cmd->add_option("--layers,-l", o->layers, "Layers L (default 120, or all layer files found)")->check(positive());
   cmd->add_option("--data", o->data, "Folder in the official layout (neuron{N}/, sparse-images-{N}.tsv, truth)");
   cmd->add_option("--weights", o->weights, "Folder of n{N}-l{l}.tsv files, or a network cache");
   cmd->add_option("--inputs", o->inputs, "Images TSV (or a features cache)");
   cmd->add_option("--truth", o->truth, "True categories, to verify the answer");
   cmd->add_option("--engine", o->engine, "auto | reference | cpu | cuda")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (default: all)");
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(positive());
   cmd->add_option("--json", o->json, "Write the JSON report here");
   cmd->add_option("--categories", o->categories, "Write the answer (one id per line) here");
   cmd->add_option("--seed", o->seed, "Seed of generated networks (and synthetic inputs)")->capture_default_str();
   cmd->add_option("--mnist", o->mnist, "MNIST images for generated inputs (default: $SPDNN_MNIST or the data folder)");
-  o->bias_option = cmd->add_option("--bias", o->bias, "Bias (default: the challenge's for N)");
-  cmd->add_option("--batch", o->batch, "GPU: inputs per batch (default: as many as fit)")->check(CLI::NonNegativeNumber);
+  o->bias_option = cmd->add_option("--bias", o->bias, "Bias (default: the challenge's for N)")->check(finite_number());
+  cmd->add_option("--batch", o->batch, "GPU: inputs per batch (default: as many as fit)")->check(non_negative());
   cmd->add_flag("--stream-weights", o->stream_weights, "GPU: stream layers from host memory even when they fit");
   cmd->add_flag("--half-weights", o->half_weights, "GPU: fp16 weights (exact for 1/16; the report says if not)");
-  cmd->add_option("--gpus", o->gpus, "GPUs to use, inputs split between them (default: all visible)")->check(CLI::PositiveNumber);
+  cmd->add_option("--gpus", o->gpus, "GPUs to use, inputs split between them (default: all visible)")->check(positive());
   cmd->add_option("--devices", o->devices, "GPUs to use by number, e.g. 0,1 (a number may repeat: parts sharing a GPU)");
   cmd->add_option("--partition", o->partition, "Several GPUs: static (fixed input slices) or balanced (active rows moved between GPUs)")
       ->capture_default_str();

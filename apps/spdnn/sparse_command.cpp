@@ -43,7 +43,8 @@ struct KernelOptions {
                   "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
     cmd->add_flag("--no-fixed-stride", no_fixed_stride,
                   "Generated kernels take N as an argument (one compiled set serves every N) instead of compiling it in");
-    cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str();
+    cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str()
+        ->check(non_negative());
     cmd->add_option("--config", config,
                     "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"
                     "block_slices=4,prefetch=32,fixed_n=1 (fields: rows, cols, threads, cluster_slices, prefetch, bound, "
@@ -217,7 +218,7 @@ Command add_sparse_command(CLI::App& app) {
   run->add_option("--matrix", ro->matrix, "Weights: DLMC .smtx (values generated) or .npy (dense with zeros)")->required();
   run->add_option("--bias", ro->bias, "Bias (.npy, one value per row of W)");
   run->add_flag("--relu", ro->relu, "Apply ReLU");
-  run->add_option("--n", ro->n, "Columns of X (batch x height x width)")->capture_default_str()->check(CLI::PositiveNumber);
+  run->add_option("--n", ro->n, "Columns of X (batch x height x width)")->capture_default_str()->check(positive());
   run->add_option("--seed", ro->seed, "Seed of generated weight values and of X")->capture_default_str();
   run->add_option("--json", ro->json, "Write a JSON report here");
   ro->kernel.add_to(run);
@@ -238,16 +239,18 @@ Command add_sparse_command(CLI::App& app) {
   auto* bench = sparse->add_subcommand("bench", "Time layers by every path: generated, generic, cuBLAS, cuSPARSE");
   bench->add_option("--matrices", bo->matrices,
                     "Glob(s) of weight files (default: the ResNet-50 1x1 layers of DLMC at 0.8-0.98 under the data folder)");
-  bench->add_option("--n", bo->n, "Columns of X for every matrix (default: spatial size x batch)");
+  bench->add_option("--n", bo->n, "Columns of X for every matrix (default: spatial size x batch)")->check(positive());
   bench->add_option("--batch", bo->batches, "Batch sizes: N = the layer's spatial size (rn50_batchsizes.txt) x batch")
       ->delimiter(',')->capture_default_str();
-  bench->add_option("--default-n", bo->default_n, "N for matrices without a spatial size (e.g. Transformer)")->capture_default_str();
+  bench->add_option("--default-n", bo->default_n, "N for matrices without a spatial size (e.g. Transformer)")->capture_default_str()
+      ->check(positive());
   bench->add_option("--sizes", bo->sizes, "Spatial sizes file (default <data>/dlmc/rn50_batchsizes.txt)");
   bench->add_option("--paths", bo->paths, "Paths to time")->delimiter(',');
-  bench->add_option("--rounds", bo->rounds, "Interleaved rounds (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_option("--calls", bo->calls, "Calls per timing and per CUDA graph")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--rounds", bo->rounds, "Interleaved rounds (the median is reported)")->capture_default_str()->check(positive());
+  bench->add_option("--calls", bo->calls, "Calls per timing and per CUDA graph")->capture_default_str()->check(positive());
   bench->add_option("--json", bo->json, "Write all results here");
-  bench->add_option("--jobs", bo->jobs, "Threads compiling kernels before timing starts (default: all cores)");
+  bench->add_option("--jobs", bo->jobs, "Threads compiling kernels before timing starts (default: all cores)")
+      ->check(non_negative());
   bench->add_flag("--compile-only", bo->compile_only,
                   "Only fill the kernel cache (no GPU needed with --arch): e.g. on a build machine for a GPU server");
   bench->add_option("--arch", bo->arch, "Compute capability to compile for, e.g. 90 (default: the current GPU's)")

@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace spdnn {
 
@@ -26,5 +27,23 @@ class Error : public std::runtime_error {
  private:
   Errc code_;
 };
+
+// `text` safe to print in a one-line message: bytes outside printable ASCII (control characters, a binary
+// file's bytes) are written as \xNN.
+inline std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
 
 }  // namespace spdnn

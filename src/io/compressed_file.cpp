@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstring>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "spdnn/error.hpp"
 
@@ -56,12 +57,13 @@ size_t InputFile::read(char* dst, size_t n) {
   return done;
 }
 
-OutputFile::OutputFile(const std::filesystem::path& path) : name_(path.string()) {
+OutputFile::OutputFile(const std::filesystem::path& path)
+    : name_(path.string()), path_(path), tmp_(fmt::format("{}.partial-{}", path.string(), static_cast<long>(getpid()))) {
   if (path.extension() == ".gz") {
-    gz_ = gzopen(name_.c_str(), "wb1");  // fast level: these files are rewritten, not archived
+    gz_ = gzopen(tmp_.c_str(), "wb1");  // fast level: these files are rewritten, not archived
     if (gz_ != nullptr) gzbuffer(gz_, kZlibBuffer);
   } else {
-    file_ = std::fopen(name_.c_str(), "wb");
+    file_ = std::fopen(tmp_.c_str(), "wb");
   }
   if (gz_ == nullptr && file_ == nullptr)
     throw Error(Errc::io, fmt::format("{}: cannot create: {}", name_, std::strerror(errno)));
@@ -70,6 +72,10 @@ OutputFile::OutputFile(const std::filesystem::path& path) : name_(path.string())
 OutputFile::~OutputFile() {
   if (gz_ != nullptr) gzclose_w(gz_);
   if (file_ != nullptr) std::fclose(file_);
+  if (!published_) {
+    std::error_code ec;
+    std::filesystem::remove(tmp_, ec);
+  }
 }
 
 void OutputFile::write(const char* data, size_t n) {
@@ -82,13 +88,20 @@ void OutputFile::write(const char* data, size_t n) {
   if (!ok) throw Error(Errc::io, fmt::format("{}: write failed: {}", name_, std::strerror(errno)));
 }
 
-void OutputFile::close() {
+void OutputFile::finish() {
   int rc = 0;
   if (gz_ != nullptr) rc = gzclose_w(gz_) == Z_OK ? 0 : -1;
   if (file_ != nullptr) rc = std::fclose(file_);
   gz_ = nullptr;
   file_ = nullptr;
   if (rc != 0) throw Error(Errc::io, fmt::format("{}: write failed on close: {}", name_, std::strerror(errno)));
+}
+
+void OutputFile::publish() {
+  std::error_code ec;
+  std::filesystem::rename(tmp_, path_, ec);
+  if (ec) throw Error(Errc::io, fmt::format("{}: cannot move the written file into place: {}", name_, ec.message()));
+  published_ = true;
 }
 
 }  // namespace spdnn::io

@@ -29,7 +29,10 @@ class InputFile {
   std::string name_;
 };
 
-// Writes a plain file, or a gzip file when the path ends in `.gz`. close() reports write errors.
+// Writes a plain file, or a gzip file when the path ends in `.gz`, never half-written: the bytes go to a
+// temporary file beside it (`<path>.partial-<pid>`), which close() renames into place, so an interrupted
+// run leaves the old file or the new one; an OutputFile destroyed before close() removes its temporary
+// file. close() reports write errors.
 class OutputFile {
  public:
   explicit OutputFile(const std::filesystem::path& path);
@@ -39,12 +42,19 @@ class OutputFile {
 
   void write(const char* data, size_t n);
   void write(const std::string& s) { write(s.data(), s.size()); }
-  void close();
+  void close() { finish(), publish(); }
+  // The two halves of close(), for writers that patch the file between them (a header written last):
+  // finish() flushes and closes the temporary file, publish() renames it into place.
+  void finish();
+  void publish();
+  const std::filesystem::path& temporary_path() const { return tmp_; }
 
  private:
   gzFile gz_ = nullptr;
   std::FILE* file_ = nullptr;
   std::string name_;
+  std::filesystem::path path_, tmp_;
+  bool published_ = false;
 };
 
 }  // namespace spdnn::io

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -48,6 +49,8 @@ class FieldCursor {
     if (p_ < end_ && *p_ == '+') ++p_;  // from_chars rejects a leading '+', text files may have it
     auto [ptr, ec] = std::from_chars(p_, end_, value);
     if (ec != std::errc() || (p_ = ptr, !at_separator())) return fail_number(start, field, error, "not a number");
+    // NaN and infinity parse, but no network or input holds them: they would silently change the answer.
+    if (!std::isfinite(value)) return fail_number(start, field, error, "not a finite number");
     return true;
   }
 
@@ -74,7 +77,7 @@ class FieldCursor {
     const char* stop = start;
     while (stop < end_ && *stop != '\t' && *stop != ' ' && *stop != '\r') ++stop;
     std::string_view text(start, std::min<size_t>(stop - start, 40));
-    error = fmt::format("field {}: '{}' is {}", field, text, what);
+    error = fmt::format("field {}: '{}' is {}", field, printable(text), what);
     return false;
   }
 

@@ -37,9 +37,9 @@ CsrMatrix read_matrix_market(const fs::path& path, float pattern_value) {
   if (tag != "%%matrixmarket" || object != "matrix" || format != "coordinate")
     throw Error(Errc::format, fmt::format("{}:1: not a MatrixMarket coordinate matrix", file.name()));
   if (field != "real" && field != "pattern" && field != "integer")
-    throw Error(Errc::unsupported, fmt::format("{}:1: field '{}' is not supported (real, integer, pattern)", file.name(), field));
+    throw Error(Errc::unsupported, fmt::format("{}:1: field '{}' is not supported (real, integer, pattern)", file.name(), printable(field)));
   if (symmetry != "general")
-    throw Error(Errc::unsupported, fmt::format("{}:1: symmetry '{}' is not supported (general)", file.name(), symmetry));
+    throw Error(Errc::unsupported, fmt::format("{}:1: symmetry '{}' is not supported (general)", file.name(), printable(symmetry)));
   std::string size_line;
   do size_line = next_line();
   while (size_line.empty() || size_line[0] == '%');

@@ -1,6 +1,7 @@
 // NumPy .npy float32 arrays (pruned weights stored dense, biases), and their dense-with-zeros view as CSR.
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 #include <regex>
 
@@ -46,6 +47,8 @@ NpyArray read_npy(const fs::path& path) {
     throw fail(fmt::format("{} data bytes, the shape needs {}", bytes.size() - data_at, count * sizeof(float)));
   a.data.resize(count);
   std::memcpy(a.data.data(), bytes.data() + data_at, count * sizeof(float));
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(a.data[i])) throw fail(fmt::format("value {} is {}: weights and biases must be finite", i, a.data[i]));
   return a;
 }
 

@@ -27,7 +27,7 @@ std::vector<int64_t> integers(std::string_view line, const std::string& file, in
       const char* stop = p;
       while (stop < end && *stop != ' ' && *stop != ',' && *stop != '\t') ++stop;
       throw Error(Errc::format, fmt::format("{}:{}: '{}' is not a non-negative integer", file, line_no,
-                                            std::string_view(p, std::min<size_t>(stop - p, 40))));
+                                            printable(std::string_view(p, std::min<size_t>(stop - p, 40)))));
     }
     out.push_back(v);
     p = q;

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <fmt/format.h>
@@ -90,16 +91,19 @@ class CacheWriter {
     section(m.col_idx.data(), m.col_idx.size() * sizeof(int32_t));
     section(m.values.data(), m.values.size() * sizeof(float));
   }
+  // The header is written last, into the temporary file, which then replaces the cache: a reader never
+  // sees a cache without its header.
   void finish(Header h) {
-    out_.close();
+    out_.finish();
     std::memcpy(h.magic, kMagic, sizeof kMagic);
     h.version = kCacheVersion;
     h.payload_bytes = bytes_;
     h.checksum = combine(sums_);
-    std::FILE* f = std::fopen(path_.c_str(), "r+b");
+    std::FILE* f = std::fopen(out_.temporary_path().c_str(), "r+b");
     bool ok = f != nullptr && std::fwrite(&h, sizeof h, 1, f) == 1;
     if (f != nullptr) ok = std::fclose(f) == 0 && ok;
     if (!ok) throw Error(Errc::io, fmt::format("{}: cannot write header: {}", path_.string(), std::strerror(errno)));
+    out_.publish();
   }
 
  private:
@@ -185,6 +189,8 @@ class CacheReader {
     int32_t lo = INT32_MAX, hi = INT32_MIN;
     for (int32_t c : m.col_idx) lo = std::min(lo, c), hi = std::max(hi, c);
     if (m.nnz() > 0 && (lo < 0 || hi >= m.cols)) fail(fmt::format("{}: column index out of range", what));
+    if (!std::all_of(m.values.begin(), m.values.end(), [](float v) { return std::isfinite(v); }))
+      fail(fmt::format("{}: a value is not finite", what));
   }
 
   void check_total(const std::vector<uint64_t>& sums) const {

@@ -45,6 +45,10 @@ constexpr size_t kFlushBytes = 8 << 20;
 CsrMatrix read_layer_tsv(const fs::path& path, int32_t neurons) {
   InputFile file(path);
   auto entries = parse_lines<Triplet>(file, triplet_parser(neurons, neurons, "row", "column"));
+  // An empty file is an interrupted copy or a wrong path far more often than a layer meant to kill every
+  // input (which would leave no category at all), so it is refused rather than run.
+  if (entries.empty())
+    throw Error(Errc::format, fmt::format("{}: no entries: a layer file holds `row<TAB>col<TAB>value` lines", file.name()));
   return csr_from_triplets(neurons, neurons, std::move(entries), file.name());
 }
 
