@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what spdnn needs to build and test, from Debian/Ubuntu packages. Idempotent: installs only what
-# is missing, so a second run does nothing. Works as root or through sudo.
+# is missing, so a second run does nothing. Works as root or through sudo. `setup.sh fuzz` adds clang with
+# libFuzzer and its OpenMP (scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev      # tests and benchmarks
   openmpi-bin libopenmpi-dev                      # multi-process runs (mpirun)
 )
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev libomp-14-dev)   # the fuzz preset: libFuzzer, ASan, OpenMP for clang
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 // NumPy .npy float32 arrays (pruned weights stored dense, biases), and their dense-with-zeros view as CSR.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <regex>
@@ -37,17 +38,29 @@ NpyArray read_npy(const fs::path& path) {
   if (std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*True)"))) throw fail("Fortran order is not supported");
   if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) throw fail("no shape in the header");
   NpyArray a;
-  int64_t count = 1;
+  // The shape's product is bounded by the data actually there before anything is sized from it (a damaged
+  // shape overflowed the product; found by fuzzing).
+  const size_t data_bytes = bytes.size() - (at + header_len);
+  constexpr uint64_t kMost = UINT64_MAX / sizeof(float);  // past it, the byte count overflows
+  uint64_t count = 1;
+  bool too_large = false;
   const std::string dims = m[1];
   static const std::regex number(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it)
-    a.shape.push_back(std::stoll(it->str())), count *= a.shape.back();
-  const size_t data_at = at + header_len;
-  if (bytes.size() - data_at != static_cast<size_t>(count) * sizeof(float))
-    throw fail(fmt::format("{} data bytes, the shape needs {}", bytes.size() - data_at, count * sizeof(float)));
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it) {
+    uint64_t d = 0;
+    const std::string text = it->str();
+    if (std::from_chars(text.data(), text.data() + text.size(), d).ec != std::errc() || d > uint64_t{INT64_MAX})
+      throw fail(fmt::format("dimension {} is too large", printable(text.substr(0, 40))));
+    a.shape.push_back(static_cast<int64_t>(d));
+    if (d != 0 && count > kMost / d) too_large = true;
+    else count *= d;
+  }
+  if (too_large || count * sizeof(float) != data_bytes)
+    throw fail(fmt::format("{} data bytes, the shape needs {}", data_bytes,
+                           too_large ? std::string("more") : std::to_string(count * sizeof(float))));
   a.data.resize(count);
-  std::memcpy(a.data.data(), bytes.data() + data_at, count * sizeof(float));
-  for (int64_t i = 0; i < count; ++i)
+  if (count > 0) std::memcpy(a.data.data(), bytes.data() + at + header_len, count * sizeof(float));
+  for (size_t i = 0; i < count; ++i)
     if (!std::isfinite(a.data[i])) throw fail(fmt::format("value {} is {}: weights and biases must be finite", i, a.data[i]));
   return a;
 }

@@ -1,6 +1,7 @@
 // The binary cache: exact round trips, and every kind of damage detected.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "spdnn/error.hpp"
@@ -76,6 +77,31 @@ TEST(BinaryCache, DamageIsDetected) {
 
   write_bytes(dir / "tiny.spdnn", good.substr(0, 20));
   EXPECT_NE(load_error(dir / "tiny.spdnn").find("too short"), std::string::npos);
+}
+
+// Found by fuzzing: a row count near 2^64 wrapped the size check, and the reader asked for exabytes. A
+// damaged size is an error like any other, and nothing is allocated from it.
+TEST(BinaryCache, HugeSizesInTheHeaderAreErrors) {
+  test::TempDir dir;
+  io::save_features_cache(dir / "x.spdnn", random_features(5, 64, 0.3, 1));
+  std::string b = read_bytes(dir / "x.spdnn");
+  const uint64_t rows = 0x1fffffffffffffffull;
+  std::memcpy(b.data() + 24, &rows, sizeof rows);  // Header::count: the features' rows
+  write_bytes(dir / "rows.spdnn", b);
+  EXPECT_THROW(io::load_features_cache(dir / "rows.spdnn"), Error);
+}
+
+// Found by fuzzing: an MNIST header announcing 2^32 images sized the pixels before reading them.
+TEST(Mnist, AHugeCountIsTruncationNotAnAllocation) {
+  test::TempDir dir;
+  const unsigned char header[16] = {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 28, 0, 0, 0, 28};
+  write_bytes(dir / "m-idx3-ubyte", std::string(reinterpret_cast<const char*>(header), 16) + std::string(784, '\x01'));
+  try {
+    io::read_mnist_images(dir / "m-idx3-ubyte");
+    FAIL() << "read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated: header announces 4294967295 images"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace spdnn

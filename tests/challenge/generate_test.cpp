@@ -120,6 +120,12 @@ TEST(ChallengeInputs, SyntheticDigitsHitTheTargetCount) {
   GeneratedInputs again = challenge_inputs(src, 1024);
   EXPECT_EQ(again.features.matrix, g.features.matrix);
   EXPECT_THROW(challenge_inputs(src, 1000), Error);  // not a square
+  try {
+    challenge_inputs(src, 64);  // 8 x 8 from 28 x 28: interpft only upsamples (this wrote out of bounds)
+    FAIL() << "downsampled";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("N must be at least 784"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace spdnn

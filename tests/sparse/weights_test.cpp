@@ -82,6 +82,23 @@ TEST(Npy, ReadsFloat32AndRejectsOtherFiles) {
   EXPECT_NE(error_of([&] { io::read_npy(dir / "x.npy"); }).find("wrong magic"), std::string::npos);
 }
 
+// Found by fuzzing: a shape whose product overflows, or a dimension past 64 bits, is refused before
+// anything is sized from it; an empty array reads as empty.
+TEST(Npy, ShapesTheDataCannotHoldAreErrors) {
+  test::TempDir dir;
+  auto npy = [&](const std::string& shape, const std::string& data) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    header.resize(117, ' ');
+    header += '\n';
+    std::ofstream(dir / "a.npy", std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8) << char(header.size()) << char(0)
+                                                  << header << data;
+    return dir / "a.npy";
+  };
+  EXPECT_NE(error_of([&] { io::read_npy(npy("(4611686018427387904, 8)", "")); }).find("the shape needs more"), std::string::npos);
+  EXPECT_NE(error_of([&] { io::read_npy(npy("(99999999999999999999999,)", "")); }).find("is too large"), std::string::npos);
+  EXPECT_TRUE(io::read_npy(npy("(0, 3)", "")).data.empty());
+}
+
 TEST(DlmcData, ResNet50OneByOneLayersMatchTheCatalogue) {
   SPDNN_REQUIRE_DATA(csv, "dlmc/dlmc.csv");
   std::ifstream in(csv);

@@ -21,6 +21,7 @@ namespace spdnn {
 
 std::vector<double> interpft_matrix(int32_t m, int32_t n) {
   using cd = std::complex<double>;
+  if (m < 1 || n < m) throw Error(Errc::usage, fmt::format("interpft from {} to {} samples: it only upsamples", m, n));
   const double two_pi = 2 * std::numbers::pi;
   std::vector<double> a(static_cast<size_t>(n) * m);
   const int32_t nyquist = (m + 1 + 1) / 2 - 1;  // 0-based index of MATLAB's ceil((m+1)/2)
@@ -131,6 +132,12 @@ int64_t input_target_nnz(int64_t neurons, int64_t count) {
 
 GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64_t count) {
   const int32_t n = side_of(neurons);
+  // interpft upsamples; images smaller than the source (N = 64 gives 8 x 8 from 28 x 28) wrote past its
+  // spectrum's end. The challenge's sizes are all larger (N = 1024: 32 x 32).
+  if (n < src.rows || n < src.cols)
+    throw Error(Errc::usage, fmt::format("inputs of N = {} are {} x {} images, smaller than the {} x {} source images: "
+                                         "N must be at least {}", neurons, n, n, src.rows, src.cols,
+                                         int64_t{std::max(src.rows, src.cols)} * std::max(src.rows, src.cols)));
   if (count <= 0 || count > src.count) count = src.count;
   const int64_t target = input_target_nnz(neurons, count);
   const int threads = std::max(1, omp_get_max_threads());

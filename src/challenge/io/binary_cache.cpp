@@ -168,7 +168,11 @@ class CacheReader {
 
   // Reads one CSR matrix at `offset` (sizes from the header/table); fills its sections' checksums.
   void matrix(size_t offset, uint64_t rows, uint64_t cols, uint64_t nnz, CsrMatrix& m, uint64_t* sums) const {
-    if (offset + matrix_bytes(rows, nnz) > header_.payload_bytes) fail("sizes in the header exceed the file");
+    // Each size on its own first: a damaged size near 2^64 would wrap the sum below (found by fuzzing).
+    const uint64_t limit = header_.payload_bytes;
+    if (rows >= limit / sizeof(int64_t) || nnz > limit / sizeof(int32_t) || offset > limit ||
+        matrix_bytes(rows, nnz) > limit - offset)
+      fail("sizes in the header exceed the file");
     m.rows = static_cast<int64_t>(rows);
     m.cols = static_cast<int64_t>(cols);
     m.row_ptr.resize(rows + 1);

@@ -23,10 +23,14 @@ MnistImages read_mnist_images(const fs::path& path) {
   m.cols = static_cast<int32_t>(be32(12));
   if (m.rows <= 0 || m.cols <= 0 || m.rows > 4096 || m.cols > 4096)
     throw Error(Errc::format, fmt::format("{}: implausible image size {} x {}", file.name(), m.rows, m.cols));
+  // The data is read before anything is sized from the header, so that a damaged count cannot ask for
+  // terabytes (found by fuzzing).
+  const std::string data = file.read_all();
   const size_t bytes = static_cast<size_t>(m.count) * m.rows * m.cols;
-  m.pixels.resize(bytes);
-  if (file.read(reinterpret_cast<char*>(m.pixels.data()), bytes) != bytes)
-    throw Error(Errc::format, fmt::format("{}: truncated: header announces {} images", file.name(), m.count));
+  if (data.size() < bytes)
+    throw Error(Errc::format, fmt::format("{}: truncated: header announces {} images of {} x {}, the file holds {} bytes",
+                                          file.name(), m.count, m.rows, m.cols, data.size()));
+  m.pixels.assign(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(bytes));
   return m;
 }
 
