@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include "core/parallel_errors.hpp"
 #include "io/compressed_file.hpp"
 #include "spdnn/error.hpp"
 
@@ -168,8 +169,9 @@ std::vector<Record> parse_lines(InputFile& file, ParseLine parse_line, char comm
       pieces[i].end = end;
       cursor = end;
     }
+    ParallelErrors errors(static_cast<size_t>(npieces));
 #pragma omp parallel for schedule(static, 1) num_threads(npieces) if (npieces > 1)
-    for (int i = 0; i < npieces; ++i) {
+    for (int i = 0; i < npieces; ++i) errors.run(i, [&] {
       Piece& pc = pieces[i];
       pc.out.reserve(static_cast<size_t>(pc.end - pc.begin) / 16);
       const char* p = pc.begin;
@@ -179,14 +181,15 @@ std::vector<Record> parse_lines(InputFile& file, ParseLine parse_line, char comm
         const char* q = p;
         while (q < e && (*q == ' ' || *q == '\t' || *q == '\r')) ++q;
         if (q < e && *q != comment) {
-          Record r;
+          Record r{};
           if (!parse_line(p, e, r, pc.error)) break;
           pc.out.push_back(r);
         }
         ++pc.lines;
         p = nl == nullptr ? pc.end : nl + 1;
       }
-    }
+    });
+    errors.rethrow();
     for (Piece& pc : pieces) {
       if (!pc.error.empty()) {
         Errc code = pc.error.find("out of range") != std::string::npos ? Errc::range : Errc::format;

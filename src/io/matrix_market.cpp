@@ -62,7 +62,7 @@ CsrMatrix read_matrix_market(const fs::path& path, float pattern_value) {
       file,
       [&](const char* b, const char* e, Triplet& t, std::string& err) {
         FieldCursor f(b, e);
-        int64_t r, c;
+        int64_t r = 0, c = 0;
         float v = pattern_value;
         if (!f.next_uint(r, 1, nfields, err) || !f.next_uint(c, 2, nfields, err)) return false;
         if (!pattern && !f.next_float(v, 3, nfields, err)) return false;

@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "challenge/cpu/engines.hpp"
+#include "core/parallel_errors.hpp"
 
 namespace spdnn::cpu {
 
@@ -147,12 +148,15 @@ class ParallelEngine final : public Engine {
     for (int32_t l = 0; l < net.num_layers(); ++l) {
       // Chunks in row order; concatenating them in order keeps the rows sorted by input id.
       const int64_t chunks = std::min<int64_t>(y.rows(), static_cast<int64_t>(parts.size()));
+      ParallelErrors errors(static_cast<size_t>(chunks));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (int64_t c = 0; c < chunks; ++c) {
-        parts[c].clear();
-        layer_rows(y, y.rows() * c / chunks, y.rows() * (c + 1) / chunks, net.layers[l], net.bias, net.clip,
-                   scratch[omp_get_thread_num()], parts[c]);
-      }
+      for (int64_t c = 0; c < chunks; ++c)
+        errors.run(c, [&] {
+          parts[c].clear();
+          layer_rows(y, y.rows() * c / chunks, y.rows() * (c + 1) / chunks, net.layers[l], net.bias, net.clip,
+                     scratch[omp_get_thread_num()], parts[c]);
+        });
+      errors.rethrow();
       // Concatenate the parts in order, in parallel: early layers of large networks hold gigabytes.
       std::vector<int64_t> row_at(chunks + 1, 0), nnz_at(chunks + 1, 0);
       for (int64_t c = 0; c < chunks; ++c) {

@@ -7,12 +7,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <complex>
 #include <fmt/format.h>
 #include <numbers>
 
 #include "challenge/gen/interpft.hpp"
+#include "core/parallel_errors.hpp"
 #include "core/rng.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/generate.hpp"
@@ -149,15 +151,20 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
   constexpr double scale = bins / (hi - lo);
   auto bin_of = [&](double v) { return std::clamp<int64_t>(static_cast<int64_t>((v - lo) * scale), 0, bins - 1); };
   std::vector<std::vector<uint64_t>> hist(threads);
+  ParallelErrors errors(threads);  // (every thread must reach each `omp for`, so failures only skip work)
 #pragma omp parallel num_threads(threads)
   {
-    Upsampler up(src, interpolation);
-    auto& h = hist[omp_get_thread_num()];
-    h.assign(bins, 0);
+    const int t = omp_get_thread_num();
+    std::optional<Upsampler> up;
+    errors.run(t, [&] { up.emplace(src, interpolation), hist[t].assign(bins, 0); });
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < count; ++i)
-      for (double v : up.image(i)) ++h[bin_of(v)];
+      if (!errors.failed(t))
+        errors.run(t, [&] {
+          for (double v : up->image(i)) ++hist[t][bin_of(v)];
+        });
   }
+  errors.rethrow();
   for (int t = 1; t < threads; ++t)
     for (int64_t b = 0; b < bins; ++b) hist[0][b] += hist[t][b];
   // The bin holding the target-th largest value (counting from the top).
@@ -169,13 +176,18 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
   std::vector<std::vector<double>> inside(threads);
 #pragma omp parallel num_threads(threads)
   {
-    Upsampler up(src, interpolation);
-    auto& mine = inside[omp_get_thread_num()];
+    const int t = omp_get_thread_num();
+    std::optional<Upsampler> up;
+    errors.run(t, [&] { up.emplace(src, interpolation); });
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < count; ++i)
-      for (double v : up.image(i))
-        if (bin_of(v) == bin) mine.push_back(v);
+      if (!errors.failed(t))
+        errors.run(t, [&] {
+          for (double v : up->image(i))
+            if (bin_of(v) == bin) inside[t].push_back(v);
+        });
   }
+  errors.rethrow();
   std::vector<double> vals;
   for (auto& v : inside) vals.insert(vals.end(), v.begin(), v.end());
   std::sort(vals.begin(), vals.end(), std::greater<>());
@@ -191,15 +203,18 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    Upsampler up(src, interpolation);
-    CsrMatrix& part = parts[t];
-    for (int64_t i = t * per; i < std::min(count, (t + 1) * per); ++i) {
-      const auto& img = up.image(i);
-      for (int32_t j = 0; j < neurons; ++j)
-        if (img[j] > threshold) part.col_idx.push_back(j), part.values.push_back(1.0f);
-      part.row_ptr.push_back(part.nnz());
-    }
+    errors.run(t, [&] {
+      Upsampler up(src, interpolation);
+      CsrMatrix& part = parts[t];
+      for (int64_t i = t * per; i < std::min(count, (t + 1) * per); ++i) {
+        const auto& img = up.image(i);
+        for (int32_t j = 0; j < neurons; ++j)
+          if (img[j] > threshold) part.col_idx.push_back(j), part.values.push_back(1.0f);
+        part.row_ptr.push_back(part.nnz());
+      }
+    });
   }
+  errors.rethrow();
   GeneratedInputs g;
   g.threshold = threshold;
   g.target_nnz = target;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "core/parallel_errors.hpp"
 #include "core/rng.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/generate.hpp"
@@ -72,8 +73,10 @@ Network radixnet_network(const RadixNetSpec& spec) {
   net.neurons = spec.neurons;
   net.bias = radixnet_bias(spec.neurons);
   net.layers.resize(spec.layers);
+  ParallelErrors errors(spec.layers);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int32_t l = 0; l < spec.layers; ++l) net.layers[l] = radixnet_layer(spec, l + 1);
+  for (int32_t l = 0; l < spec.layers; ++l) errors.run(l, [&] { net.layers[l] = radixnet_layer(spec, l + 1); });
+  errors.rethrow();
   return net;
 }
 

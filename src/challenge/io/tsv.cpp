@@ -16,8 +16,8 @@ namespace {
 auto triplet_parser(int64_t max_row, int64_t max_col, const char* row_name, const char* col_name) {
   return [=](const char* b, const char* e, Triplet& t, std::string& err) {
     FieldCursor f(b, e);
-    int64_t r, c;
-    float v;
+    int64_t r = 0, c = 0;
+    float v = 0.0f;
     if (!f.next_uint(r, 1, 3, err) || !f.next_uint(c, 2, 3, err) || !f.next_float(v, 3, 3, err) ||
         !f.finish(3, err))
       return false;
