@@ -86,6 +86,11 @@ class FieldCursor {
   const char* end_;
 };
 
+// The most rows a reader sizes from a file's own say (an image id, a MatrixMarket size line): CSR keeps an
+// 8-byte offset per row, so one damaged number would otherwise ask for up to 16 GB (found by fuzzing).
+// The challenge has 60000 inputs; 2^26 rows take 512 MB of offsets.
+inline constexpr int64_t kMaxFileRows = int64_t{1} << 26;
+
 // The range check every index reader shares: 1-based index in [1, max].
 inline bool check_index(int64_t v, int64_t max, const char* what, std::string& error) {
   if (v >= 1 && v <= max) return true;

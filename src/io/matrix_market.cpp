@@ -52,6 +52,9 @@ CsrMatrix read_matrix_market(const fs::path& path, float pattern_value) {
       throw Error(Errc::format, fmt::format("{}:{}: size line: {}", file.name(), line, err));
     if (rows > INT32_MAX || cols > INT32_MAX)
       throw Error(Errc::unsupported, fmt::format("{}:{}: {} x {} exceeds 32-bit indices", file.name(), line, rows, cols));
+    if (rows > kMaxFileRows)
+      throw Error(Errc::unsupported, fmt::format("{}:{}: {} rows: spdnn reads at most {} rows from a file", file.name(), line,
+                                                 rows, kMaxFileRows));
   }
   const bool pattern = field == "pattern";
   const int nfields = pattern ? 2 : 3;

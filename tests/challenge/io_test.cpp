@@ -140,6 +140,10 @@ TEST(ImagesTsv, RoundTripAnyOrderAndCount) {
   io::write_images_tsv(dir / "img2.tsv.gz", x);
   EXPECT_EQ(io::read_images_tsv(dir / "img2.tsv.gz", 4).matrix, x.matrix);
   expect_message(error_of([&] { io::read_images_tsv(dir / "img.tsv", 3); }), "img.tsv:2: neuron index 4 out of range [1, 3]");
+  // Found by fuzzing: one huge image id sized the inputs at 2^31 rows (16 GB of offsets).
+  std::ofstream(dir / "huge.tsv") << "1\t1\t1\n2000000000\t2\t1\n";
+  expect_message(error_of([&] { io::read_images_tsv(dir / "huge.tsv", 4); }),
+                 "huge.tsv:2: image index 2000000000 out of range [1, 67108864]");
 }
 
 TEST(Categories, RoundTripAndErrors) {
@@ -171,6 +175,8 @@ TEST(MatrixMarket, HeaderAndCountErrors) {
   expect_message(error_of([&] { io::read_matrix_market(dir / "b.mtx"); }), "declares 3 entries, file has 2");
   write_text(dir / "c.mtx", "%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1.0\n");
   expect_message(error_of([&] { io::read_matrix_market(dir / "c.mtx"); }), "c.mtx:3: row index 3 out of range [1, 2]");
+  std::ofstream(dir / "tall.mtx") << "%%MatrixMarket matrix coordinate real general\n2000000000 2 1\n1 1 1\n";
+  expect_message(error_of([&] { io::read_matrix_market(dir / "tall.mtx"); }), "2000000000 rows: spdnn reads at most");
 }
 
 TEST(OfficialLayout, InfersNAndLayersAndRejectsMixedN) {

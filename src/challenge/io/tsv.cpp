@@ -71,7 +71,7 @@ void write_layer_tsv(const fs::path& path, const CsrMatrix& layer) {
 
 Features read_images_tsv(const fs::path& path, int32_t neurons, int64_t count) {
   InputFile file(path);
-  const int64_t max_image = count > 0 ? count : (int64_t{1} << 31) - 1;
+  const int64_t max_image = count > 0 ? count : kMaxFileRows;
   auto entries = parse_lines<Triplet>(file, triplet_parser(max_image, neurons, "image", "neuron"));
   if (count == 0) {
     for (const Triplet& t : entries) count = std::max<int64_t>(count, int64_t{t.row} + 1);
