@@ -7,7 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <optional>
+#include <memory>
 #include <cmath>
 #include <complex>
 #include <fmt/format.h>
@@ -155,8 +155,8 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    std::optional<Upsampler> up;
-    errors.run(t, [&] { up.emplace(src, interpolation), hist[t].assign(bins, 0); });
+    std::unique_ptr<Upsampler> up;  // (not optional: GCC 12 warns of a false uninitialized use)
+    errors.run(t, [&] { up = std::make_unique<Upsampler>(src, interpolation), hist[t].assign(bins, 0); });
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < count; ++i)
       if (!errors.failed(t))
@@ -177,8 +177,8 @@ GeneratedInputs challenge_inputs(const SourceImages& src, int32_t neurons, int64
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    std::optional<Upsampler> up;
-    errors.run(t, [&] { up.emplace(src, interpolation); });
+    std::unique_ptr<Upsampler> up;  // (not optional: GCC 12 warns of a false uninitialized use)
+    errors.run(t, [&] { up = std::make_unique<Upsampler>(src, interpolation); });
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < count; ++i)
       if (!errors.failed(t))
