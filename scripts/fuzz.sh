@@ -10,9 +10,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-  for d in tests/fuzz/corpus/*/; do targets+=("$(basename "$d")"); done
+if [ ${#targets[@]} -eq 0 ]; then  # every target of tests/fuzz/CMakeLists.txt
+  read -r -a targets <<<"$(sed -n '/set(SPDNN_FUZZ_TARGETS/,/)/p' tests/fuzz/CMakeLists.txt |
+                           sed 's/set(SPDNN_FUZZ_TARGETS//; s/)//' | tr '\n' ' ')"
 fi
+for t in "${targets[@]}"; do
+  [ -d "tests/fuzz/corpus/$t" ] || { echo "fuzz.sh: no seed corpus tests/fuzz/corpus/$t" >&2; exit 1; }
+done
 ./scripts/setup.sh fuzz
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target "${targets[@]/#/fuzz_}" >/dev/null

@@ -51,4 +51,5 @@ if len(sys.argv) > 1:
                         "bin", "--out", tmp], check=True)
         for f in os.listdir(tmp):
             kind = "network_cache" if f.startswith("neuron") else "features_cache"
-            put(kind, f, open(os.path.join(tmp, f), "rb").read())
+            # Named .seed: the caches' own extension (.spdnn) is ignored by git, as generated data.
+            put(kind, f.replace(".spdnn", ".seed"), open(os.path.join(tmp, f), "rb").read())
