@@ -5,8 +5,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <exception>
 #include <numeric>
+
+#include "core/parallel_errors.hpp"
 
 namespace spdnn::cuda {
 
@@ -26,10 +27,10 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
   // transposing each layer once for both its order and its layout; it recomputes only the order of the
   // layer before its range (keeping every transpose instead would cost as much memory as the network).
   const int ranges = std::max(1, std::min<int>(layers, omp_get_max_threads()));
-  std::vector<std::exception_ptr> errors(ranges);
+  ParallelErrors errors(ranges);
 #pragma omp parallel for schedule(static, 1)
   for (int range = 0; range < ranges; ++range) {
-    try {
+    errors.run(range, [&] {
       const int32_t first = static_cast<int32_t>(int64_t{layers} * range / ranges);
       const int32_t end = static_cast<int32_t>(int64_t{layers} * (range + 1) / ranges);
       std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
@@ -49,12 +50,9 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
         previous = std::move(order);
       }
       if (end == layers) p.last_order = std::move(previous);
-    } catch (...) {
-      errors[range] = std::current_exception();
-    }
+    });
   }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  errors.rethrow();
   p.exact = std::all_of(exact.begin(), exact.end(), [](char c) { return c != 0; });
   for (int32_t k = 1; k <= layers; ++k)
     if (kept[k]) p.order_after[k] = kept[k];

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "challenge/io/checksum.hpp"
+#include "core/parallel_errors.hpp"
 #include "io/compressed_file.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/io.hpp"
@@ -287,17 +288,11 @@ Network load_network_cache(const fs::path& path) {
     offset[l + 1] = offset[l] + matrix_bytes(h.cols, nnz[l]);
   }
   // Layers in parallel: each thread's copies, page faults and checksums proceed independently.
-  std::vector<std::exception_ptr> errors(h.count);
+  ParallelErrors errors(h.count);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t l = 0; l < static_cast<int64_t>(h.count); ++l) {
-    try {
-      c.matrix(offset[l], h.cols, h.cols, nnz[l], net.layers[l], &sums[1 + 3 * l]);
-    } catch (...) {
-      errors[l] = std::current_exception();
-    }
-  }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  for (int64_t l = 0; l < static_cast<int64_t>(h.count); ++l)
+    errors.run(l, [&] { c.matrix(offset[l], h.cols, h.cols, nnz[l], net.layers[l], &sums[1 + 3 * l]); });
+  errors.rethrow();
   c.check_total(sums);
   for (uint64_t l = 0; l < h.count; ++l) c.check_matrix(net.layers[l], fmt::format("layer {}", l + 1));
   return net;

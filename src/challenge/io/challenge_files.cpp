@@ -10,6 +10,7 @@
 #include <regex>
 #include <set>
 
+#include "core/parallel_errors.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/io.hpp"
 
@@ -114,25 +115,22 @@ Network load_network(const fs::path& weights, int32_t neurons, int32_t layers, s
   net.layers.resize(layers);
   // One layer per thread: layer files are small enough that parsing them whole in parallel beats
   // splitting each one. The first error in layer order wins.
-  std::vector<std::exception_ptr> errors(layers);
+  ParallelErrors errors(layers);
   std::atomic<int64_t> done{0};
   std::mutex progress_mutex;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int32_t l = 0; l < layers; ++l) {
-    try {
+    errors.run(l, [&] {
       fs::path file = *find_file(weights / fmt::format("n{}-l{}.tsv", neurons, l + 1));
       net.layers[l] = read_layer_tsv(file, neurons);
-    } catch (...) {
-      errors[l] = std::current_exception();
-    }
+    });
     int64_t d = ++done;
     if (progress) {
       std::lock_guard lock(progress_mutex);
       progress(d, layers);
     }
   }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  errors.rethrow();
   return net;
 }
 
