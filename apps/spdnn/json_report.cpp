@@ -2,15 +2,12 @@
 #include "json_report.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 
 #include "commands.hpp"
-#include "spdnn/error.hpp"
+#include "spdnn/atomic_file.hpp"
 
 namespace spdnn::app {
 
@@ -47,23 +44,7 @@ std::string compact(const nlohmann::ordered_json& j) {
 }  // namespace
 
 void write_json_report(const std::string& path, const nlohmann::ordered_json& report) {
-  if (path.empty()) return;
-  const std::string tmp = fmt::format("{}.tmp{}", path, static_cast<long>(getpid()));
-  {
-    std::ofstream out(tmp);
-    out << compact(report);
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw Error(Errc::io, fmt::format("{}: cannot write the JSON report", path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error(Errc::io, fmt::format("{}: cannot write the JSON report ({})", path, ec.message()));
-  }
+  if (!path.empty()) io::write_file_atomically(path, compact(report));
 }
 
 }  // namespace spdnn::app

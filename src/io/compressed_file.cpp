@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "spdnn/atomic_file.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn::io {
@@ -102,6 +103,12 @@ void OutputFile::publish() {
   std::filesystem::rename(tmp_, path_, ec);
   if (ec) throw Error(Errc::io, fmt::format("{}: cannot move the written file into place: {}", name_, ec.message()));
   published_ = true;
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view contents) {
+  OutputFile out(path);
+  out.write(contents.data(), contents.size());
+  out.close();
 }
 
 }  // namespace spdnn::io

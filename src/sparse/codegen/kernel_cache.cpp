@@ -2,13 +2,13 @@
 #include "sparse/codegen/kernel_cache.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "spdnn/atomic_file.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn {
@@ -140,19 +140,10 @@ std::optional<std::vector<char>> KernelCache::load(const std::string& key, std::
 std::optional<std::string> KernelCache::write_atomically(const fs::path& path, const std::string& bytes) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  const fs::path tmp = path.string() + fmt::format(".tmp{}", static_cast<long>(getpid()));
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      fs::remove(tmp, ec);
-      return fmt::format("kernel cache: could not write {} (kernel kept in memory only)", tmp.string());
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    return fmt::format("kernel cache: could not rename into {}: {}", path.string(), ec.message());
+  try {
+    io::write_file_atomically(path, bytes);
+  } catch (const Error& e) {
+    return fmt::format("kernel cache: {} (kernel kept in memory only)", e.what());
   }
   return std::nullopt;
 }
