@@ -47,8 +47,8 @@ struct KernelOptions {
         ->check(non_negative());
     cmd->add_option("--config", config,
                     "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"
-                    "block_slices=4,prefetch=32,fixed_n=1 (fields: rows, cols, threads, cluster_slices, prefetch, bound, "
-                    "block_slices, block_groups, fixed_n; unnamed ones keep their defaults)");
+                    "block_slices=4,prefetch=32,fixed_n=1 (fields: " + kernel_config_field_names() +
+                        "; unnamed ones keep their defaults)");
   }
   SparseLinearOptions linear() const {
     SparseLinearOptions o;

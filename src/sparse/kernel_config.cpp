@@ -59,8 +59,7 @@ KernelConfig parse_kernel_config(std::string_view text) {
     at = comma + 1;
     const size_t eq = pair.find('=');
     auto fail = [&](const std::string& why) {
-      return Error(Errc::usage, fmt::format("kernel config '{}': {} (fields: rows, cols, threads, cluster_slices, "
-                                            "prefetch, bound, block_slices, block_groups, fixed_n)", pair, why));
+      return Error(Errc::usage, fmt::format("kernel config '{}': {} (fields: {})", pair, why, kernel_config_field_names()));
     };
     if (eq == std::string_view::npos) throw fail("expected name=value");
     const std::string_view name = pair.substr(0, eq), value = pair.substr(eq + 1);
@@ -84,6 +83,12 @@ KernelConfig parse_kernel_config(std::string_view text) {
 std::string to_string(const KernelConfig& c) {
   std::string s;
   for (const auto& f : kKernelConfigFields) s += fmt::format("{}{}={}", s.empty() ? "" : ",", f.name, c.*(f.member));
+  return s;
+}
+
+std::string kernel_config_field_names() {
+  std::string s;
+  for (const auto& f : kKernelConfigFields) s += fmt::format("{}{}", s.empty() ? "" : ", ", f.name);
   return s;
 }
 

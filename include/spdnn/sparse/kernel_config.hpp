@@ -59,6 +59,8 @@ void validate(const KernelConfig& config);
 KernelConfig parse_kernel_config(std::string_view text);
 // Every field, in the order of kKernelConfigFields: parse_kernel_config(to_string(c)) == c.
 std::string to_string(const KernelConfig& config);
+// The fields' names, "rows, cols, threads, ...", for messages and help.
+std::string kernel_config_field_names();
 
 // The module a configuration compiles to: its launch parameters at their defaults.
 KernelConfig module_of(const KernelConfig& config);
