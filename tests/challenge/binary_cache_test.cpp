@@ -104,4 +104,19 @@ TEST(Mnist, AHugeCountIsTruncationNotAnAllocation) {
   }
 }
 
+// Found by fuzzing: every cache refused while its header was checked leaked a file descriptor, until
+// the process could open no more files.
+TEST(BinaryCache, RefusedFilesLeaveNoOpenDescriptor) {
+  test::TempDir dir;
+  write_bytes(dir / "bad.spdnn", std::string(200, 'x'));
+  auto open_descriptors = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& f : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const size_t before = open_descriptors();
+  for (int i = 0; i < 100; ++i) EXPECT_THROW(io::load_network_cache(dir / "bad.spdnn"), Error);
+  EXPECT_EQ(open_descriptors(), before);
+}
+
 }  // namespace spdnn

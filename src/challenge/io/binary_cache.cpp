@@ -121,7 +121,7 @@ class CacheWriter {
 class CacheReader {
  public:
   CacheReader(const fs::path& path, CacheKind want) : name_(path.string()) {
-    fd_ = ::open(name_.c_str(), O_RDONLY);
+    fd_.fd = ::open(name_.c_str(), O_RDONLY);
     if (fd_ < 0) throw Error(Errc::io, fmt::format("{}: cannot open: {}", name_, std::strerror(errno)));
     struct stat st {};
     ::fstat(fd_, &st);
@@ -138,7 +138,6 @@ class CacheReader {
       fail(fmt::format("truncated or padded: header says {} payload bytes, file has {}", header_.payload_bytes,
                        size - sizeof(Header)));
   }
-  ~CacheReader() { ::close(fd_); }
 
   const Header& header() const { return header_; }
 
@@ -214,8 +213,18 @@ class CacheReader {
   static std::string kind_name(uint32_t k) {
     return k == 1 ? "a network" : k == 2 ? "features" : fmt::format("unknown kind {}", k);
   }
+  // The descriptor closes itself, also when the constructor refuses the file: a destructor of
+  // CacheReader would not run then, and every rejected cache leaked one (found by fuzzing, whose
+  // process ran out of descriptors).
+  struct Descriptor {
+    int fd = -1;
+    ~Descriptor() {
+      if (fd >= 0) ::close(fd);
+    }
+    operator int() const { return fd; }
+  };
   std::string name_;
-  int fd_ = -1;
+  Descriptor fd_;
   Header header_{};
 };
 
