@@ -28,18 +28,34 @@ struct GenerateOptions {
   int32_t neurons = 1024, layers = 120;
   uint64_t seed = 1;
   int64_t count = 60000;
-  std::string out, mnist, format = "tsv", what = "all";
+  std::string out, mnist, format = "tsv", what = "all", network = "radixnet";
   bool gzip = false, quiet = false;
 };
 
+// Layer l (1-based) of the network asked for. RadiX-Net layers are made one at a time; a random network
+// (the challenge's shape: 32 weights of 1/16 per row and column, without its structure) all at once.
+class NetworkSource {
+ public:
+  explicit NetworkSource(const GenerateOptions& o) : spec_{o.neurons, o.layers, o.seed} {
+    if (o.network == "random")
+      random_ = random_network({.neurons = o.neurons, .layers = o.layers, .per_row = 32, .value = 1.0f / 16,
+                                .bias = radixnet_bias(o.neurons), .seed = o.seed});
+  }
+  CsrMatrix layer(int32_t l) const { return random_.layers.empty() ? radixnet_layer(spec_, l) : random_.layers[l - 1]; }
+
+ private:
+  RadixNetSpec spec_;
+  Network random_;
+};
+
 void write_network(const GenerateOptions& o, TerminalProgress& progress) {
-  const RadixNetSpec spec{o.neurons, o.layers, o.seed};
+  const NetworkSource source(o);
   const float bias = radixnet_bias(o.neurons);
   if (o.format == "bin") {
     fs::path file = fs::path(o.out) / fmt::format("neuron{}-l{}.spdnn", o.neurons, o.layers);
     io::NetworkCacheWriter w(file, o.neurons, std::vector<uint64_t>(o.layers, uint64_t{32} * o.neurons), bias);
     for (int32_t l = 1; l <= o.layers; ++l) {
-      w.add_layer(radixnet_layer(spec, l));
+      w.add_layer(source.layer(l));
       progress.update("writing layers", l, o.layers);
     }
     w.finish();
@@ -56,7 +72,7 @@ void write_network(const GenerateOptions& o, TerminalProgress& progress) {
 #pragma omp parallel for schedule(dynamic, 1)
   for (int32_t l = 1; l <= o.layers; ++l) {
     try {
-      io::write_layer_tsv(dir / fmt::format("n{}-l{}{}", o.neurons, l, ext), radixnet_layer(spec, l));
+      io::write_layer_tsv(dir / fmt::format("n{}-l{}{}", o.neurons, l, ext), source.layer(l));
     } catch (...) {
       errors[l - 1] = std::current_exception();
     }
@@ -85,7 +101,7 @@ void write_inputs(const GenerateOptions& o) {
 
 Command add_generate_command(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
-  auto* cmd = app.add_subcommand("generate", "Generate a RadiX-Net network and MNIST-derived inputs (challenge structure)");
+  auto* cmd = app.add_subcommand("generate", "Generate a network (RadiX-Net, or random of the same shape) and MNIST-derived inputs");
   cmd->add_option("--neurons,-n", o->neurons, "N = 16 * 2^D: 1024, 4096, 16384, 65536, ...")->capture_default_str()
       ->check(positive());
   cmd->add_option("--layers,-l", o->layers, "Layers L")->capture_default_str()->check(positive());
@@ -96,6 +112,10 @@ Command add_generate_command(CLI::App& app) {
   cmd->add_option("--format", o->format, "tsv (official layout) or bin (spdnn caches)")
       ->check(CLI::IsMember({"tsv", "bin"}))->capture_default_str();
   cmd->add_option("--what", o->what, "all, network or inputs")->check(CLI::IsMember({"all", "network", "inputs"}))->capture_default_str();
+  cmd->add_option("--network", o->network,
+                  "radixnet (the challenge's structure) or random (its shape: 32 weights of 1/16 per row and column, "
+                  "rows and columns permuted at random, no equivalent neurons)")
+      ->check(CLI::IsMember({"radixnet", "random"}))->capture_default_str();
   cmd->add_flag("--gzip", o->gzip, "Write .tsv.gz");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
   return [o]() {

@@ -16,6 +16,7 @@
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/io.hpp"
 #include "spdnn/challenge/partitioned_engine.hpp"
+#include "spdnn/challenge/structure.hpp"
 #include "input_images.hpp"
 #include "json_report.hpp"
 #include "terminal_progress.hpp"
@@ -41,6 +42,7 @@ struct RunOptionsCli {
   bool quiet = false;
   int gpus = 0;
   std::string devices, partition = "balanced";
+  std::string mode = "general";
 };
 
 // What will run: where each part comes from (a path or "generated ...").
@@ -149,6 +151,28 @@ EngineRequest engine_request(const RunOptionsCli& o, const dist::World& w) {
   return r;
 }
 
+// The mode to ask of the engine: structure and auto need an engine that has it (auto falls back).
+Mode run_mode(const RunOptionsCli& o, const Engine& engine, bool lead) {
+  const Mode m = *parse_mode(o.mode);  // checked by the option
+  if (m == Mode::general || engine.has_structure_mode()) return m;
+  if (m == Mode::structure)
+    throw Error(Errc::unsupported, fmt::format("--mode structure: engine {} has no structure mode yet (use --engine cpu)",
+                                               engine.name()));
+  if (!o.quiet && lead)
+    fmt::print(stderr, "spdnn: note: --mode auto: engine {} has no structure mode yet; running general\n", engine.name());
+  return Mode::general;
+}
+
+// The structure report over all ranks: the distinct and saturated rows of every rank added up (the
+// neuron groups are the same on every rank).
+void reduce_structure(const dist::World& w, StructureReport& s) {
+  std::vector<LayerStats> rows(s.distinct_rows.size());
+  for (size_t l = 0; l < rows.size(); ++l) rows[l] = {s.distinct_rows[l], s.saturated_rows[l]};
+  rows = w.reduce_layers(rows);
+  for (size_t l = 0; l < rows.size(); ++l) s.distinct_rows[l] = rows[l].active_inputs, s.saturated_rows[l] = rows[l].nnz;
+  s.discovery_s = w.max(s.discovery_s), s.row_grouping_s = w.max(s.row_grouping_s);
+}
+
 int run(const RunOptionsCli& o) {
   const dist::World& w = *world();
   // Ranks sharing a node share its cores, unless --threads says otherwise.
@@ -172,6 +196,7 @@ int run(const RunOptionsCli& o) {
     if (auto why = engine.cannot_run(p.net, p.x))
       throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine.name(), *why));
     RunOptions ro;
+    ro.mode = run_mode(o, engine, lead);
     ro.threads = o.threads;
     ro.batch_inputs = o.batch;
     ro.stream_weights = o.stream_weights;
@@ -200,6 +225,7 @@ int run(const RunOptionsCli& o) {
   const double inference_s = w.size() > 1 ? std::max(span, w.max(r.inference_s)) : r.inference_s;
   r.categories = w.gather_categories(r.categories);
   r.layers = w.reduce_layers(r.layers);
+  if (r.structure && w.size() > 1) reduce_structure(w, *r.structure);
   const std::vector<dist::RankReport> ranks = w.gather_reports(mine);
   if (!lead) return kExitOk;
   r.inference_s = inference_s;
@@ -215,6 +241,12 @@ int run(const RunOptionsCli& o) {
                   {"bias", p.net.bias}, {"source", p.network_source}};
   j["inputs"] = {{"count", p.x.count()}, {"nnz", p.x.nnz()}, {"source", p.inputs_source}};
   j["engine"] = engine->name();
+  j["mode"] = r.structure ? to_string(r.structure->mode) : "general";
+  if (r.structure) {
+    const StructureReport& s = *r.structure;
+    j["structure"] = {{"mode_asked", o.mode}, {"reason", s.reason}, {"discovery_s", s.discovery_s},
+                      {"row_grouping_s", s.row_grouping_s}};
+  }
   j["ranks"] = w.size();
   j["gpus"] = engine->name() == "cuda" ? w.size() * gpus_here : 0;
   if (r.parts.size() > 1) j["partition"] = o.partition;
@@ -258,8 +290,14 @@ int run(const RunOptionsCli& o) {
                       {"half_weights_exact", e.half_weights_exact}};
   }
   j["layers"] = nlohmann::ordered_json::array();
-  for (size_t l = 0; l < r.layers.size(); ++l)
-    j["layers"].push_back({{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}});
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    nlohmann::ordered_json layer = {{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}};
+    if (const auto& s = r.structure) {
+      if (l < s->distinct_neurons.size()) layer["distinct_neurons"] = s->distinct_neurons[l];
+      if (l < s->distinct_rows.size()) layer["distinct_rows"] = s->distinct_rows[l], layer["saturated_rows"] = s->saturated_rows[l];
+    }
+    j["layers"].push_back(layer);
+  }
   write_json_report(o.json, j);
 
   fmt::print("network     N={} L={} edges={} bias={}  ({})\n", p.net.neurons, p.net.num_layers(),
@@ -269,6 +307,14 @@ int run(const RunOptionsCli& o) {
   fmt::print("engine      {} on {}\n", engine->name(), engine->device());
   fmt::print("timing      load {:.3f} s   preprocess {:.3f} s   inference {:.3f} s\n", p.load_s, r.preprocess_s,
              r.inference_s);
+  if (const auto& s = r.structure) {
+    fmt::print("mode        {} ({}); discovery {:.3f} s, row grouping {:.3f} s\n", to_string(s->mode), s->reason,
+               s->discovery_s, s->row_grouping_s);
+    if (!s->distinct_rows.empty())
+      fmt::print("structure   last layer: {} distinct neurons, {} distinct rows for {} active inputs ({} saturated)\n",
+                 s->distinct_neurons.back(), s->distinct_rows.back(), r.layers.back().active_inputs,
+                 s->saturated_rows.back());
+  }
   if (r.execution)
     fmt::print("execution   {}; {} batch(es) of up to {} inputs; weights {}{}\n", r.execution->kernel, r.execution->batches,
                r.execution->batch_inputs, r.execution->weights_streamed ? "streamed" : "resident",
@@ -298,6 +344,10 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--inputs", o->inputs, "Images TSV (or a features cache)");
   cmd->add_option("--truth", o->truth, "True categories, to verify the answer");
   cmd->add_option("--engine", o->engine, "auto | reference | cpu | cuda")->capture_default_str();
+  cmd->add_option("--mode", o->mode,
+                  "general | structure (compute each distinct neuron and input once; exact) | auto (structure where it gains)")
+      ->check(CLI::IsMember({"general", "structure", "auto"}))
+      ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: all)")->check(positive());
   cmd->add_option("--json", o->json, "Write the JSON report here");
   cmd->add_option("--categories", o->categories, "Write the answer (one id per line) here");

@@ -59,6 +59,41 @@ TEST(Cli, DataFolderInTheOfficialLayout) {
   EXPECT_EQ(j["inputs"]["count"], 20);
 }
 
+// --mode structure gives the general mode's answer and counts, and the report says what it found.
+TEST(Cli, StructureModeReportsWhatItFound) {
+  TempDir dir;
+  auto report = [&](const std::string& mode, const std::string& engine) {
+    const auto path = dir / (mode + engine + ".json");
+    Outcome o = spdnn_cli(fmt::format("run -q --layers 6 --engine {} --mode {} --json {}", engine, mode, path.string()));
+    EXPECT_EQ(o.exit_code, 0) << o.output;
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+  };
+  const nlohmann::json general = report("general", "cpu"), structure = report("structure", "cpu");
+  EXPECT_EQ(general["mode"], "general");
+  EXPECT_FALSE(general.contains("structure"));
+  EXPECT_EQ(structure["mode"], "structure");
+  EXPECT_EQ(structure["structure"]["mode_asked"], "structure");
+  EXPECT_GT(structure["structure"]["discovery_s"].get<double>(), 0.0);
+  ASSERT_EQ(structure["layers"].size(), 6u);
+  for (size_t l = 0; l < 6; ++l) {
+    EXPECT_EQ(structure["layers"][l]["active_inputs"], general["layers"][l]["active_inputs"]);
+    EXPECT_EQ(structure["layers"][l]["nnz"], general["layers"][l]["nnz"]);
+    EXPECT_EQ(structure["layers"][l]["distinct_neurons"], l == 5 ? 32 : 64);
+    EXPECT_LE(structure["layers"][l]["distinct_rows"], structure["layers"][l]["active_inputs"]);
+  }
+  EXPECT_EQ(structure["categories"], general["categories"]);
+  // The reference engine has no structure mode: asked for, an error; under auto, general with a note.
+  SmallProblem p;
+  expect_one_line_error(spdnn_cli(p.run_args() + " --engine reference --mode structure"),
+                        "--mode structure: engine reference has no structure mode");
+  Outcome o = spdnn_cli(fmt::format("run --weights {} --inputs {} --bias -0.3 --engine reference --mode auto --json {}",
+                                    p.weights.string(), p.images.string(), (dir / "auto.json").string()));
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("engine reference has no structure mode yet; running general"), std::string::npos) << o.output;
+  expect_one_line_error(spdnn_cli(p.run_args() + " --mode fast"), "--mode");
+}
+
 TEST(CliErrors, MissingFiles) {
   SmallProblem p;
   expect_one_line_error(spdnn_cli("run -q --weights /nonexistent/dir --inputs x.tsv"), "/nonexistent/dir: no such weights folder");

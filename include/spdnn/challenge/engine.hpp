@@ -12,6 +12,7 @@
 #include "spdnn/csr.hpp"
 #include "spdnn/challenge/features.hpp"
 #include "spdnn/challenge/network.hpp"
+#include "spdnn/challenge/structure.hpp"
 
 namespace spdnn {
 
@@ -65,6 +66,7 @@ class RowExchange {
 
 struct RunOptions {
   int threads = 0;             // CPU threads; 0 = all available
+  Mode mode = Mode::general;   // structure/auto need an engine with has_structure_mode()
   bool keep_features = false;  // return the final Y (tests compare it between engines)
   // Called after each layer with (layers done, total layers); used for terminal progress.
   std::function<void(int32_t, int32_t)> on_layer;
@@ -112,6 +114,7 @@ struct RunResult {
   std::optional<CsrMatrix> features;  // final Y, only with RunOptions::keep_features
   std::optional<ExecutionInfo> execution;  // accelerator engines only
   std::vector<PartReport> parts;           // partitioned engines only, one per part
+  std::optional<StructureReport> structure;  // runs asked for mode structure or auto
 };
 
 inline double unix_seconds() {
@@ -125,6 +128,8 @@ class Engine {
   virtual std::string device() const = 0;  // e.g. "CPU: <model> (2 threads)"
   // Why this engine cannot run the problem, or nullopt if it can.
   virtual std::optional<std::string> cannot_run(const Network& net, const Features& x) const;
+  // Whether run() honours RunOptions::mode; an engine without it runs general whatever the mode.
+  virtual bool has_structure_mode() const { return false; }
   virtual RunResult run(const Network& net, const Features& x, const RunOptions& opt) = 0;
 };
 

@@ -4,85 +4,30 @@
 // a dense accumulator, visiting i in ascending order, so each output sums in the same order as the
 // reference engine and the features are bit-identical to it. Rows that come out empty are dropped
 // before the next layer (pruning), and their ids with them.
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 
+#include "challenge/cpu/active_rows.hpp"
 #include "challenge/cpu/engines.hpp"
+#include "challenge/cpu/row_product.hpp"
+#include "challenge/cpu/structure_path.hpp"
 #include "core/parallel_errors.hpp"
 
 namespace spdnn::cpu {
 
 namespace {
 
-// The active rows of Y: a CSR over active inputs plus each row's input id.
-struct ActiveRows {
-  std::vector<int64_t> ids;
-  std::vector<int64_t> row_ptr{0};
-  std::vector<int32_t> cols;
-  std::vector<float> vals;
-
-  int64_t rows() const { return static_cast<int64_t>(ids.size()); }
-  int64_t nnz() const { return static_cast<int64_t>(cols.size()); }
-  // Empties the rows but keeps the memory: buffers are reused from layer to layer, because fresh
-  // allocations fault their pages in one at a time, and page faults serialize threads.
-  void clear() {
-    ids.clear(), cols.clear(), vals.clear();
-    row_ptr.assign(1, 0);
-  }
-};
-
-// Per-thread scratch: the dense accumulator and the list of outputs touched in it.
-struct Scratch {
-  std::vector<float> acc;
-  std::vector<uint8_t> touched_mask;
-  std::vector<int32_t> touched;
-  explicit Scratch(int64_t n) : acc(n, 0.0f), touched_mask(n, 0) { touched.reserve(n); }
-};
-
 // One layer for rows [begin, end) of `in`, appended to `out` (rows that die are not appended).
 void layer_rows(const ActiveRows& in, int64_t begin, int64_t end, const CsrMatrix& w, float bias, float clip,
                 Scratch& s, ActiveRows& out) {
-  const int64_t n = w.cols;
-  const double per_row = w.rows > 0 ? static_cast<double>(w.nnz()) / w.rows : 0.0;
-  for (int64_t r = begin; r < end; ++r) {
-    const size_t before = out.cols.size();
-    auto emit = [&](int32_t j) {
-      const float z = s.acc[j];
-      s.acc[j] = 0.0f;
-      if (z == 0.0f) return;  // nothing arrived (or it cancelled): no bias, stays zero
-      const float v = std::min(std::max(z + bias, 0.0f), clip);
-      if (v != 0.0f) out.cols.push_back(j), out.vals.push_back(v);
-    };
-    // A dense-ish row touches most outputs: skip the bookkeeping and scan them all in order.
-    // Otherwise remember what was touched and emit it sorted.
-    const bool dense = static_cast<double>(in.row_ptr[r + 1] - in.row_ptr[r]) * per_row * 4 > static_cast<double>(n);
-    for (int64_t p = in.row_ptr[r]; p < in.row_ptr[r + 1]; ++p) {
-      const int32_t i = in.cols[p];
-      const float yi = in.vals[p];
-      if (dense) {
-        for (int64_t q = w.row_ptr[i]; q < w.row_ptr[i + 1]; ++q) s.acc[w.col_idx[q]] += yi * w.values[q];
-      } else {
-        for (int64_t q = w.row_ptr[i]; q < w.row_ptr[i + 1]; ++q) {
-          const int32_t j = w.col_idx[q];
-          s.acc[j] += yi * w.values[q];
-          if (!s.touched_mask[j]) s.touched_mask[j] = 1, s.touched.push_back(j);
-        }
-      }
-    }
-    if (dense) {
-      for (int32_t j = 0; j < n; ++j) emit(j);
-    } else {
-      std::sort(s.touched.begin(), s.touched.end());
-      for (int32_t j : s.touched) emit(j), s.touched_mask[j] = 0;
-      s.touched.clear();
-    }
-    if (out.cols.size() != before) {
+  for (int64_t r = begin; r < end; ++r)
+    if (product_row(stored_row(in, r), w, touches_most(in.row_ptr[r + 1] - in.row_ptr[r], w), bias, clip, s, out) > 0) {
       out.ids.push_back(in.ids[r]);
-      out.row_ptr.push_back(static_cast<int64_t>(out.cols.size()));
+      out.row_ptr.push_back(out.nnz());
     }
-  }
 }
 
 // Hands the last `give` rows of `y` to the exchange and appends what comes back (the received ids are
@@ -116,22 +61,40 @@ class ParallelEngine final : public Engine {
   std::string name() const override { return "cpu"; }
   std::string device() const override { return cpu_description(omp_get_max_threads()); }
 
+  bool has_structure_mode() const override { return true; }
+
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
+    if (opt.mode == Mode::general) return run_general(net, x, opt);
+    const auto started = std::chrono::steady_clock::now();
+    const NeuronGroups groups = find_neuron_groups(net, opt.threads);
+    StructureReport report;
+    report.discovery_s = groups.seconds;
+    for (const LayerGroups& g : groups.layers) report.distinct_neurons.push_back(g.groups());
+    const double distinct = net.num_layers() > 0 ? 100.0 * static_cast<double>(groups.distinct()) /
+                                                       (static_cast<double>(net.neurons) * net.num_layers())
+                                                 : 100.0;
+    if (opt.mode == Mode::automatic && !groups.pays(net.neurons)) {
+      report.mode = Mode::general;
+      report.reason = fmt::format("auto: {:.1f}% of neurons are distinct, too many to gain", distinct);
+      RunResult r = run_general(net, x, opt);
+      r.preprocess_s += groups.seconds;
+      r.structure = std::move(report);
+      return r;
+    }
+    report.mode = Mode::structure;
+    report.reason = fmt::format("{}: {:.1f}% of neurons are distinct", opt.mode == Mode::automatic ? "auto" : "asked for",
+                                distinct);
+    return run_structure(net, x, opt, groups, std::move(report), started);
+  }
+
+ private:
+  RunResult run_general(const Network& net, const Features& x, const RunOptions& opt) {
     const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
     RunResult result;
     auto t0 = std::chrono::steady_clock::now();
 
     // Preprocess: keep the inputs that have any nonzero.
-    ActiveRows y;
-    for (int64_t r = 0; r < x.count(); ++r) {
-      if (x.matrix.row_nnz(r) == 0) continue;
-      y.ids.push_back(r);
-      y.cols.insert(y.cols.end(), x.matrix.col_idx.begin() + x.matrix.row_ptr[r],
-                    x.matrix.col_idx.begin() + x.matrix.row_ptr[r + 1]);
-      y.vals.insert(y.vals.end(), x.matrix.values.begin() + x.matrix.row_ptr[r],
-                    x.matrix.values.begin() + x.matrix.row_ptr[r + 1]);
-      y.row_ptr.push_back(y.nnz());
-    }
+    ActiveRows y = nonempty_rows(x);
     if (opt.before_inference) opt.before_inference();
     auto t1 = std::chrono::steady_clock::now();
     result.preprocess_s = std::chrono::duration<double>(t1 - t0).count();
@@ -157,26 +120,8 @@ class ParallelEngine final : public Engine {
                      scratch[omp_get_thread_num()], parts[c]);
         });
       errors.rethrow();
-      // Concatenate the parts in order, in parallel: early layers of large networks hold gigabytes.
-      std::vector<int64_t> row_at(chunks + 1, 0), nnz_at(chunks + 1, 0);
-      for (int64_t c = 0; c < chunks; ++c) {
-        row_at[c + 1] = row_at[c] + parts[c].rows();
-        nnz_at[c + 1] = nnz_at[c] + parts[c].nnz();
-      }
       ActiveRows next = std::move(spare);
-      next.ids.resize(row_at[chunks]);
-      next.row_ptr.resize(row_at[chunks] + 1);
-      next.cols.resize(nnz_at[chunks]);
-      next.vals.resize(nnz_at[chunks]);
-      next.row_ptr[0] = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (int64_t c = 0; c < chunks; ++c) {
-        ActiveRows& part = parts[c];
-        std::copy(part.ids.begin(), part.ids.end(), next.ids.begin() + row_at[c]);
-        for (int64_t k = 1; k <= part.rows(); ++k) next.row_ptr[row_at[c] + k] = nnz_at[c] + part.row_ptr[k];
-        std::copy(part.cols.begin(), part.cols.end(), next.cols.begin() + nnz_at[c]);
-        std::copy(part.vals.begin(), part.vals.end(), next.vals.begin() + nnz_at[c]);
-      }
+      concatenate(parts, chunks, next, threads);
       spare = std::move(y);
       y = std::move(next);
       result.layers.push_back({y.rows(), y.nnz()});

@@ -85,6 +85,21 @@ class PartExchange final : public RowExchange {
   dist::Slice slice_;
 };
 
+// A part's structure report into the run's: every part found the same neuron groups (each ran
+// discovery on the same network); rows are counted over all parts.
+void add_part(std::optional<StructureReport>& run, const StructureReport& part) {
+  if (!run) {
+    run = part;
+    return;
+  }
+  run->discovery_s = std::max(run->discovery_s, part.discovery_s);
+  run->row_grouping_s = std::max(run->row_grouping_s, part.row_grouping_s);
+  for (size_t l = 0; l < part.distinct_rows.size() && l < run->distinct_rows.size(); ++l) {
+    run->distinct_rows[l] += part.distinct_rows[l];
+    run->saturated_rows[l] += part.saturated_rows[l];
+  }
+}
+
 class PartitionedEngine final : public Engine {
  public:
   PartitionedEngine(std::vector<std::unique_ptr<Engine>> parts, Partitioning mode)
@@ -104,6 +119,10 @@ class PartitionedEngine final : public Engine {
     for (const auto& p : parts_)
       if (auto why = p->cannot_run(net, x)) return why;
     return std::nullopt;
+  }
+
+  bool has_structure_mode() const override {
+    return std::all_of(parts_.begin(), parts_.end(), [](const auto& p) { return p->has_structure_mode(); });
   }
 
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override;
@@ -196,6 +215,7 @@ RunResult PartitionedEngine::run(const Network& net, const Features& x, const Ru
     rep.meetings = ex.meetings;
     r.parts.push_back(rep);
     if (k == 0) r.execution = p.execution;
+    if (p.structure) add_part(r.structure, *p.structure);
   }
   // The run's inference spans from the common start to the last part's end.
   if (r.inference_end_unix > 0.0) r.inference_s = std::max(r.inference_s, r.inference_end_unix - r.inference_begin_unix);

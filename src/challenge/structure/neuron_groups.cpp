@@ -1,0 +1,136 @@
+// Discovery of equivalent output neurons (spdnn/challenge/structure.hpp has the definition).
+//
+// Per layer: each column of W is hashed as the sequence (group of its input neuron in the previous
+// layer, bits of its weight), input neurons ascending; columns are sorted by hash and every candidate
+// is compared exactly with the representatives of its bucket, so a hash collision costs a comparison,
+// never a wrong group. Layers depend on the previous one's groups, so they go in order; the
+// transposes they need (columns as rows) are made several layers at a time in parallel.
+#include "spdnn/challenge/structure.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+
+#include "core/parallel_errors.hpp"
+
+namespace spdnn {
+
+std::optional<Mode> parse_mode(std::string_view s) {
+  if (s == "general") return Mode::general;
+  if (s == "structure") return Mode::structure;
+  if (s == "auto") return Mode::automatic;
+  return std::nullopt;
+}
+
+std::string to_string(Mode m) {
+  switch (m) {
+    case Mode::general: return "general";
+    case Mode::structure: return "structure";
+    case Mode::automatic: return "auto";
+  }
+  return "?";
+}
+
+int64_t NeuronGroups::distinct() const {
+  int64_t d = 0;
+  for (const LayerGroups& g : layers) d += g.groups();
+  return d;
+}
+
+bool NeuronGroups::pays(int32_t neurons) const {
+  return !layers.empty() && distinct() * 4 <= static_cast<int64_t>(neurons) * static_cast<int64_t>(layers.size()) * 3;
+}
+
+namespace {
+
+uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 31);
+}
+
+// Column j of the layer is row j of `columns` (its transpose).
+struct ColumnView {
+  const CsrMatrix& columns;
+  const std::vector<int32_t>& input_group;  // previous layer's group_of (identity for layer 1)
+
+  uint64_t hash(int64_t j) const {
+    uint64_t h = mix(0, static_cast<uint64_t>(columns.row_nnz(j)));
+    for (int64_t p = columns.row_ptr[j]; p < columns.row_ptr[j + 1]; ++p)
+      h = mix(h, static_cast<uint64_t>(static_cast<uint32_t>(input_group[columns.col_idx[p]])) << 32 |
+                     std::bit_cast<uint32_t>(columns.values[p]));
+    return h;
+  }
+  bool same(int64_t a, int64_t b) const {
+    if (columns.row_nnz(a) != columns.row_nnz(b)) return false;
+    for (int64_t p = columns.row_ptr[a], q = columns.row_ptr[b]; p < columns.row_ptr[a + 1]; ++p, ++q)
+      if (input_group[columns.col_idx[p]] != input_group[columns.col_idx[q]] ||
+          std::bit_cast<uint32_t>(columns.values[p]) != std::bit_cast<uint32_t>(columns.values[q]))
+        return false;
+    return true;
+  }
+};
+
+LayerGroups group_columns(const ColumnView& view, int32_t n, int threads) {
+  std::vector<std::pair<uint64_t, int32_t>> keyed(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int32_t j = 0; j < n; ++j) keyed[j] = {view.hash(j), j};
+  std::sort(keyed.begin(), keyed.end());
+
+  // Within a bucket of equal hashes (ascending j), each column joins the first representative it
+  // equals, or becomes one: representatives are the lowest neuron of their group.
+  std::vector<int32_t> rep(static_cast<size_t>(n));
+  std::vector<int32_t> bucket_reps;
+  for (size_t b = 0; b < keyed.size();) {
+    size_t e = b;
+    while (e < keyed.size() && keyed[e].first == keyed[b].first) ++e;
+    bucket_reps.clear();
+    for (size_t k = b; k < e; ++k) {
+      const int32_t j = keyed[k].second;
+      auto found = std::find_if(bucket_reps.begin(), bucket_reps.end(), [&](int32_t r) { return view.same(r, j); });
+      if (found != bucket_reps.end()) rep[j] = *found;
+      else rep[j] = j, bucket_reps.push_back(j);
+    }
+    b = e;
+  }
+  LayerGroups g;
+  g.group_of.resize(static_cast<size_t>(n));
+  for (int32_t j = 0; j < n; ++j) {
+    if (rep[j] == j) g.group_of[j] = g.groups(), g.first.push_back(j), g.size.push_back(0);
+    else g.group_of[j] = g.group_of[rep[j]];  // rep[j] < j: numbered already
+    ++g.size[g.group_of[j]];
+  }
+  return g;
+}
+
+}  // namespace
+
+NeuronGroups find_neuron_groups(const Network& net, int threads) {
+  const auto start = std::chrono::steady_clock::now();
+  net.validate();
+  if (threads <= 0) threads = omp_get_max_threads();
+  const int32_t n = net.neurons;
+  NeuronGroups out;
+  std::vector<int32_t> identity(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) identity[i] = i;
+
+  const int32_t block = std::max(1, threads);
+  std::vector<CsrMatrix> columns(static_cast<size_t>(block));
+  for (int32_t l0 = 0; l0 < net.num_layers(); l0 += block) {
+    const int32_t count = std::min(block, net.num_layers() - l0);
+    ParallelErrors errors(static_cast<size_t>(count));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int32_t k = 0; k < count; ++k) errors.run(k, [&] { columns[k] = transpose(net.layers[l0 + k]); });
+    errors.rethrow();
+    for (int32_t k = 0; k < count; ++k) {
+      const std::vector<int32_t>& input_group = out.layers.empty() ? identity : out.layers.back().group_of;
+      out.layers.push_back(group_columns(ColumnView{columns[k], input_group}, n, threads));
+    }
+  }
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace spdnn
