@@ -43,7 +43,7 @@ def main():
     header = {k: first[k] for k in ("spdnn_version", "commit", "device", "date")}
     header["command"] = a.command
     header["engine"] = first["engine"]
-    header["inputs"] = first["inputs"]["source"].split(",")[0]
+    header["inputs"] = first["inputs"]["source"].split(" (")[0]  # "generated from MNIST", without its path
     lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in header.items()]
     lines.append('  "cases": [')
     lines += [f"    {json.dumps(c, separators=(',', ':'))}{',' if i + 1 < len(cases) else ''}" for i, c in enumerate(cases)]

@@ -39,6 +39,22 @@ CsrMatrix reduce_columns(const CsrMatrix& w, const LayerGroups& g) {
   return r;
 }
 
+// When to look for equal rows. Rows equal now stay equal, so a late merge loses only the work done in
+// between: after a look that finds (almost) nothing, the next comes twice as many layers later, and
+// a network whose rows never converge pays for O(log L) looks, not L.
+class MergeSchedule {
+ public:
+  bool due(int32_t layers_done) const { return layers_done >= next_; }
+  // The look after `layers_done` layers merged `merged` of `rows` rows.
+  void looked(int32_t layers_done, int64_t merged, int64_t rows) {
+    gap_ = merged * 100 >= rows ? 1 : std::min(gap_ * 2, 1 << 20);
+    next_ = layers_done + gap_;
+  }
+
+ private:
+  int32_t gap_ = 1, next_ = 0;
+};
+
 struct ThreadScratch {
   Scratch product;
   std::vector<float> by_group;  // the current row, one value per input group
@@ -136,7 +152,9 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   ActiveRows y = nonempty_rows(x);
   y.copies.assign(static_cast<size_t>(y.rows()), 1);
   InputRoots roots(x.count());
-  merge_equal_rows(y, roots, threads);
+  MergeSchedule schedule;
+  const int64_t inputs = y.rows();
+  schedule.looked(0, merge_equal_rows(y, roots, threads), inputs);
   report.discovery_s += seconds_since(merge_start);
 
   if (opt.before_inference) opt.before_inference();
@@ -167,9 +185,12 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
     spare = std::move(y);
     y = std::move(next);
 
-    const auto merge_start = std::chrono::steady_clock::now();
-    merge_equal_rows(y, roots, threads);
-    report.row_grouping_s += seconds_since(merge_start);
+    if (schedule.due(l + 1)) {
+      const auto merge_start = std::chrono::steady_clock::now();
+      const int64_t before = y.rows();
+      schedule.looked(l + 1, merge_equal_rows(y, roots, threads), before);
+      report.row_grouping_s += seconds_since(merge_start);
+    }
 
     LayerStats stats;
     int64_t saturated_inputs = 0;
