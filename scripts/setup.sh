@@ -10,6 +10,7 @@ packages=(
   libcli11-dev libfmt-dev nlohmann-json3-dev      # the CLI, messages, JSON reports
   libgtest-dev libgmock-dev libbenchmark-dev      # tests and benchmarks
   openmpi-bin libopenmpi-dev                      # multi-process runs (mpirun)
+  python3 python3-venv python3-dev                # the Python package (pip install .; its tests in a venv)
 )
 if [ "${1:-}" = fuzz ]; then
   packages+=(clang libclang-rt-14-dev libomp-14-dev)   # the fuzz preset: libFuzzer, ASan, OpenMP for clang

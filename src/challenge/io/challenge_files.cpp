@@ -107,7 +107,7 @@ Network load_network(const fs::path& weights, int32_t neurons, int32_t layers, s
                                       weights.string(), neurons, available + 1, layers));
   if (!bias) bias = challenge_bias(neurons);
   if (!bias)
-    throw Error(Errc::usage, fmt::format("no challenge bias is defined for N = {}; give one with --bias", neurons));
+    throw Error(Errc::usage, fmt::format("no challenge bias is defined for N = {}; give one (--bias, or bias= in Python)", neurons));
 
   Network net;
   net.neurons = neurons;

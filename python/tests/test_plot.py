@@ -1,0 +1,34 @@
+"""Plots from reports: a run's layers (from Result.report()) and a benchmark's cases (a committed file)."""
+
+import json
+
+import pytest
+
+import spdnn
+from spdnn import plot
+
+from conftest import REPO
+
+pytest.importorskip("matplotlib")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_report_plots_its_layers(tmp_path):
+    net = spdnn.Network.generate(neurons=1024, layers=12)
+    r = spdnn.run(net, spdnn.Inputs.generate(neurons=1024, count=200, mnist=""), engine="cpu", mode="structure")
+    report = tmp_path / "run.json"
+    report.write_text(json.dumps(r.report()))
+    assert plot.main([str(report), "-o", str(tmp_path / "run.png")]) == 0
+    assert (tmp_path / "run.png").read_bytes()[:8] == PNG
+
+
+def test_a_benchmark_plots_its_cases(tmp_path):
+    out = tmp_path / "cases.png"
+    assert plot.plot_report(REPO / "bench/results/structure_cpu2core.json", out) == "cases"
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_not_a_report_is_an_error(tmp_path, capsys):
+    (tmp_path / "x.json").write_text("{}")
+    assert plot.main([str(tmp_path / "x.json")]) == 2
+    assert "neither 'layers'" in capsys.readouterr().err
