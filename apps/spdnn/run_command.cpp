@@ -156,20 +156,24 @@ Mode run_mode(const RunOptionsCli& o, const Engine& engine, bool lead) {
   const Mode m = *parse_mode(o.mode);  // checked by the option
   if (m == Mode::general || engine.has_structure_mode()) return m;
   if (m == Mode::structure)
-    throw Error(Errc::unsupported, fmt::format("--mode structure: engine {} has no structure mode yet (use --engine cpu)",
+    throw Error(Errc::unsupported, fmt::format("--mode structure: engine {} has no structure mode (use --engine cpu or cuda)",
                                                engine.name()));
   if (!o.quiet && lead)
-    fmt::print(stderr, "spdnn: note: --mode auto: engine {} has no structure mode yet; running general\n", engine.name());
+    fmt::print(stderr, "spdnn: note: --mode auto: engine {} has no structure mode; running general\n", engine.name());
   return Mode::general;
 }
 
 // The structure report over all ranks: the distinct and saturated rows of every rank added up (the
 // neuron groups are the same on every rank).
 void reduce_structure(const dist::World& w, StructureReport& s) {
+  const bool saturated = !s.saturated_rows.empty();
   std::vector<LayerStats> rows(s.distinct_rows.size());
-  for (size_t l = 0; l < rows.size(); ++l) rows[l] = {s.distinct_rows[l], s.saturated_rows[l]};
+  for (size_t l = 0; l < rows.size(); ++l) rows[l] = {s.distinct_rows[l], saturated ? s.saturated_rows[l] : 0};
   rows = w.reduce_layers(rows);
-  for (size_t l = 0; l < rows.size(); ++l) s.distinct_rows[l] = rows[l].active_inputs, s.saturated_rows[l] = rows[l].nnz;
+  for (size_t l = 0; l < rows.size(); ++l) {
+    s.distinct_rows[l] = rows[l].active_inputs;
+    if (saturated) s.saturated_rows[l] = rows[l].nnz;
+  }
   s.discovery_s = w.max(s.discovery_s), s.row_grouping_s = w.max(s.row_grouping_s);
 }
 
@@ -294,7 +298,8 @@ int run(const RunOptionsCli& o) {
     nlohmann::ordered_json layer = {{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}};
     if (const auto& s = r.structure) {
       if (l < s->distinct_neurons.size()) layer["distinct_neurons"] = s->distinct_neurons[l];
-      if (l < s->distinct_rows.size()) layer["distinct_rows"] = s->distinct_rows[l], layer["saturated_rows"] = s->saturated_rows[l];
+      if (l < s->distinct_rows.size()) layer["distinct_rows"] = s->distinct_rows[l];
+      if (l < s->saturated_rows.size()) layer["saturated_rows"] = s->saturated_rows[l];
     }
     j["layers"].push_back(layer);
   }
@@ -311,9 +316,9 @@ int run(const RunOptionsCli& o) {
     fmt::print("mode        {} ({}); discovery {:.3f} s, row grouping {:.3f} s\n", to_string(s->mode), s->reason,
                s->discovery_s, s->row_grouping_s);
     if (!s->distinct_rows.empty())
-      fmt::print("structure   last layer: {} distinct neurons, {} distinct rows for {} active inputs ({} saturated)\n",
+      fmt::print("structure   last layer: {} distinct neurons, {} distinct rows for {} active inputs{}\n",
                  s->distinct_neurons.back(), s->distinct_rows.back(), r.layers.back().active_inputs,
-                 s->saturated_rows.back());
+                 s->saturated_rows.empty() ? "" : fmt::format(" ({} saturated)", s->saturated_rows.back()));
   }
   if (r.execution)
     fmt::print("execution   {}; {} batch(es) of up to {} inputs; weights {}{}\n", r.execution->kernel, r.execution->batches,

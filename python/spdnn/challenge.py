@@ -184,9 +184,9 @@ class Result:
             layer = {"layer": i + 1, "active_inputs": a, "nnz": z}
             if self.structure is not None:
                 layer["distinct_neurons"] = int(self.structure["distinct_neurons"][i])
-                if len(self.structure["distinct_rows"]) > i:
-                    layer["distinct_rows"] = int(self.structure["distinct_rows"][i])
-                    layer["saturated_rows"] = int(self.structure["saturated_rows"][i])
+                for key in ("distinct_rows", "saturated_rows"):
+                    if len(self.structure[key]) > i:
+                        layer[key] = int(self.structure[key][i])
             layers.append(layer)
         return {"spdnn_version": _spdnn.__version__, "device": self.device, "engine": self.engine, "mode": self.mode,
                 "timing_s": {"preprocess": self.preprocess_s, "inference": self.inference_s},

@@ -33,6 +33,7 @@ def plot_layers(report, out):
     top.plot(x, [l["active_inputs"] for l in layers], label="active inputs")
     if layers and "distinct_rows" in layers[0]:
         top.plot(x, [l["distinct_rows"] for l in layers], label="distinct rows computed")
+    if layers and "saturated_rows" in layers[0]:
         top.plot(x, [l["saturated_rows"] for l in layers], label="saturated inputs", linestyle=":")
     top.set_yscale("symlog")
     top.set_ylabel("rows")

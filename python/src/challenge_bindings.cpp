@@ -46,10 +46,10 @@ nb::dict run(const Network& net, const Features& x, const std::string& engine_na
   opt.mode = *mode;
   if (*mode != Mode::general && !engine->has_structure_mode()) {
     if (*mode == Mode::structure)
-      throw Error(Errc::unsupported, fmt::format("mode structure: engine {} has no structure mode yet (use engine='cpu')",
+      throw Error(Errc::unsupported, fmt::format("mode structure: engine {} has no structure mode (use engine='cpu' or 'cuda')",
                                                  engine->name()));
     opt.mode = Mode::general;
-    note += (note.empty() ? "" : "; ") + fmt::format("mode auto: engine {} has no structure mode yet; ran general",
+    note += (note.empty() ? "" : "; ") + fmt::format("mode auto: engine {} has no structure mode; ran general",
                                                      engine->name());
   }
   if (net.neurons != x.neurons())

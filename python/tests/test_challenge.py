@@ -37,7 +37,11 @@ def dyadic_problem(n=96, layers=6, count=150, seed=3):
 
 
 def test_version_is_the_package_version():
-    assert spdnn.__version__ == importlib.metadata.version("spdnn")
+    try:
+        installed = importlib.metadata.version("spdnn")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("spdnn is imported from a folder, not installed (bench/challenge/device_run.sh)")
+    assert spdnn.__version__ == installed
 
 
 @pytest.mark.parametrize("mode", ["general", "structure", "auto"])

@@ -8,6 +8,7 @@
 #include "core/rng.hpp"
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
+#include "spdnn/challenge/structure.hpp"
 
 namespace spdnn {
 
@@ -78,6 +79,66 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
     for (int32_t c = 0; c < s.chunks(); ++c) staged += s.chunk_size[c];
     EXPECT_LE(staged / s.tiles(), 1024);
     EXPECT_EQ(s.chunks(), s.tiles());  // one chunk per tile
+  }
+}
+
+// Structure mode's layouts through a whole network, as the kernel computes them: each layer has one output
+// per group, reads its inputs through the previous layer's groups (one staged slot per position) and
+// counts each nonzero output for its group's neurons. Features, per-layer counts and categories must
+// equal the cpu engine's.
+TEST(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
+  Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
+  for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
+    std::vector<Triplet> t;
+    for (const Triplet& e : csr_to_triplets(w))
+      if (e.col < 100) t.push_back(e), t.push_back({e.row, e.col + 100, e.value});
+    w = csr_from_triplets(200, 200, t, "planted");
+  }
+  const Network radix = radixnet_network({1024, 14, 2});
+  const Features radix_x = challenge_inputs(synthetic_digits(120, 6), 1024).features;
+  const Features planted_x = random_features(150, 200, 0.3, 9);
+  for (auto [net, x] : {std::pair<const Network*, const Features*>{&radix, &radix_x}, {&planted, &planted_x}}) {
+    const int32_t n = net->neurons;
+    const NeuronGroups groups = find_neuron_groups(*net);
+    std::vector<cuda::SlicedEllLayer> layouts;
+    std::vector<int32_t> previous;
+    for (int32_t l = 0; l < net->num_layers(); ++l) {
+      const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
+      layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], 128, 512));
+      EXPECT_EQ(layouts.back().neurons, groups.layers[l].groups());
+      if (before != nullptr)  // a slot per position: never more than the previous layer's groups
+        for (int32_t c = 0; c < layouts.back().chunks(); ++c) ASSERT_LE(layouts.back().chunk_size[c], before->groups());
+      previous = layouts.back().out_order;
+    }
+    const std::vector<int32_t> last = cuda::input_positions(n, previous, &groups.layers.back());
+    RunOptions opt;
+    opt.keep_features = true;
+    const RunResult want = make_engine("cpu")->run(*net, *x, opt);
+    std::vector<LayerStats> got(static_cast<size_t>(net->num_layers()));
+    std::vector<int64_t> categories;
+    for (int64_t r = 0; r < x->count(); ++r) {
+      std::vector<float> row(n, 0.0f);
+      for (int64_t p = x->matrix.row_ptr[r]; p < x->matrix.row_ptr[r + 1]; ++p) row[x->matrix.col_idx[p]] = x->matrix.values[p];
+      for (int32_t l = 0; l < net->num_layers(); ++l) {
+        row = cuda::sliced_ell_row(layouts[l], row, net->bias, net->clip);
+        int64_t nnz = 0;
+        for (size_t p = 0; p < row.size(); ++p) nnz += row[p] != 0.0f ? layouts[l].out_weight[p] : 0;
+        got[l].nnz += nnz, got[l].active_inputs += nnz > 0;
+      }
+      std::vector<float> expect(n, 0.0f);
+      for (int64_t p = want.features->row_ptr[r]; p < want.features->row_ptr[r + 1]; ++p)
+        expect[want.features->col_idx[p]] = want.features->values[p];
+      bool alive = false;
+      for (int32_t j = 0; j < n; ++j) {
+        ASSERT_EQ(row[last[j]], expect[j]) << "input " << r + 1 << ", neuron " << j;
+        alive = alive || expect[j] != 0.0f;
+      }
+      if (alive) categories.push_back(r + 1);
+    }
+    EXPECT_EQ(got, want.layers);
+    EXPECT_EQ(categories, want.categories);
+    EXPECT_GT(want.categories.size(), 0u);
+    EXPECT_LT(want.categories.size(), static_cast<size_t>(x->count()));
   }
 }
 

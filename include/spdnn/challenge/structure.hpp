@@ -50,6 +50,7 @@ struct NeuronGroups {
 // verify candidates exactly). `threads` 0 = all. Throws Error(mismatch) if the network is invalid.
 NeuronGroups find_neuron_groups(const Network& net, int threads = 0);
 
+
 // What a run in structure mode found and what it cost (RunResult::structure).
 struct StructureReport {
   Mode mode = Mode::general;  // the mode that ran (never automatic)
@@ -59,6 +60,15 @@ struct StructureReport {
   std::vector<int32_t> distinct_neurons;    // per layer: groups of output neurons
   std::vector<int64_t> distinct_rows;       // per layer: active rows actually computed after it
   std::vector<int64_t> saturated_rows;      // per layer: active inputs with every neuron at the clip
+                                            // (empty where an engine does not count them)
 };
+
+// An engine's first step in mode structure or auto: discovery, the choice, and the report's first part
+// (mode, reason, discovery time, distinct neurons). `groups` is empty when general was chosen.
+struct StructurePlan {
+  std::optional<NeuronGroups> groups;
+  StructureReport report;
+};
+StructurePlan plan_structure(const Network& net, Mode mode, int threads = 0);
 
 }  // namespace spdnn

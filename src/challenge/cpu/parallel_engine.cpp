@@ -4,7 +4,6 @@
 // a dense accumulator, visiting i in ascending order, so each output sums in the same order as the
 // reference engine and the features are bit-identical to it. Rows that come out empty are dropped
 // before the next layer (pruning), and their ids with them.
-#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -66,25 +65,14 @@ class ParallelEngine final : public Engine {
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (opt.mode == Mode::general) return run_general(net, x, opt);
     const auto started = std::chrono::steady_clock::now();
-    const NeuronGroups groups = find_neuron_groups(net, opt.threads);
-    StructureReport report;
-    report.discovery_s = groups.seconds;
-    for (const LayerGroups& g : groups.layers) report.distinct_neurons.push_back(g.groups());
-    const double distinct = net.num_layers() > 0 ? 100.0 * static_cast<double>(groups.distinct()) /
-                                                       (static_cast<double>(net.neurons) * net.num_layers())
-                                                 : 100.0;
-    if (opt.mode == Mode::automatic && !groups.pays(net.neurons)) {
-      report.mode = Mode::general;
-      report.reason = fmt::format("auto: {:.1f}% of neurons are distinct, too many to gain", distinct);
+    StructurePlan plan = plan_structure(net, opt.mode, opt.threads);
+    if (!plan.groups) {
       RunResult r = run_general(net, x, opt);
-      r.preprocess_s += groups.seconds;
-      r.structure = std::move(report);
+      r.preprocess_s += plan.report.discovery_s;
+      r.structure = std::move(plan.report);
       return r;
     }
-    report.mode = Mode::structure;
-    report.reason = fmt::format("{}: {:.1f}% of neurons are distinct", opt.mode == Mode::automatic ? "auto" : "asked for",
-                                distinct);
-    return run_structure(net, x, opt, groups, std::move(report), started);
+    return run_structure(net, x, opt, *plan.groups, std::move(plan.report), started);
   }
 
  private:

@@ -51,22 +51,37 @@ class CudaEngine final : public Engine {
     return std::nullopt;
   }
 
+  bool has_structure_mode() const override { return true; }
+
+  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp); rows that
+  // become equal are not merged on the GPU yet, and balancing meetings are skipped.
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (auto why = cannot_run(net, x)) throw Error(Errc::mismatch, "cuda engine: " + *why);
     SPDNN_CUDA_CHECK(cudaSetDevice(device_));
-    return opt.half_weights ? run_typed<__half>(net, x, opt) : run_typed<float>(net, x, opt);
+    std::optional<StructurePlan> plan;
+    if (opt.mode != Mode::general) plan = plan_structure(net, opt.mode, opt.threads);
+    const NeuronGroups* groups = plan && plan->groups ? &*plan->groups : nullptr;
+    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups) : run_typed<float>(net, x, opt, groups);
+    if (plan) {
+      r.preprocess_s += plan->report.discovery_s;
+      if (groups != nullptr)
+        for (const LayerStats& l : r.layers) plan->report.distinct_rows.push_back(l.active_inputs);
+      r.structure = std::move(plan->report);
+    }
+    return r;
   }
 
  private:
   template <class Weight>
-  RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt);
+  RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups);
 
   int device_;
   cudaDeviceProp prop_{};
 };
 
 template <class Weight>
-RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt) {
+RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
+                                const NeuronGroups* groups) {
   const LayerKernelConfig& cfg = kLayerKernel;
   if (!has_layer_kernel(cfg))
     throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} outputs", cfg.rows, cfg.tile_outputs));
@@ -75,16 +90,17 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   RunResult result;
   ExecutionInfo info;
   info.half_weights = std::is_same_v<Weight, __half>;
-  info.kernel = fmt::format("sliced-ELL {} rows x {} outputs, {}-input chunks, {} weights", cfg.rows, cfg.tile_outputs,
-                            cfg.chunk_capacity, info.half_weights ? "fp16" : "fp32");
+  info.kernel = fmt::format("sliced-ELL {} rows x {} outputs, {}-input chunks, {} weights{}", cfg.rows, cfg.tile_outputs,
+                            cfg.chunk_capacity, info.half_weights ? "fp16" : "fp32",
+                            groups != nullptr ? ", one output per neuron group" : "");
 
   // Balancing meetings (partitioned runs) after these layer counts: rows leave and arrive in neuron order,
   // so the physical order of the features there is kept too.
   std::vector<int32_t> meet;
-  if (opt.exchange)
+  if (opt.exchange && groups == nullptr)
     for (int32_t k : opt.exchange_after)
       if (k >= 1 && k < layers) meet.push_back(k);
-  PackedNetwork packed = pack_network<Weight>(net, meet, cfg.tile_outputs, cfg.chunk_capacity);
+  PackedNetwork packed = pack_network<Weight>(net, meet, cfg.tile_outputs, cfg.chunk_capacity, groups);
   info.half_weights_exact = packed.exact;
 
   // The inputs that can be active at all (nonempty rows), in id order.

@@ -7,7 +7,7 @@ namespace spdnn::cuda {
 
 template <class Weight>
 struct LayerArgs {
-  const float* in;            // feature rows, `neurons` floats each (physical input order)
+  const float* in;            // feature rows, `stride` floats each (physical input order)
   float* out;                 // output rows, compacted: row k of the active list
   const int32_t* active;      // indices into `in` of the active rows
   const int32_t* count;       // number of active rows (device)
@@ -26,7 +26,9 @@ struct LayerArgs {
   const int32_t* map;
   const uint16_t* ell_idx;
   const Weight* ell_val;
-  int32_t neurons;
+  const int32_t* out_weight;  // neurons each output stands for (structure mode); nullptr: one each
+  int32_t outputs;            // outputs of this layer (neurons, or groups in structure mode)
+  int32_t stride;             // floats per feature row (the network's neurons)
   float bias, clip;
 };
 

@@ -15,8 +15,10 @@ namespace spdnn::cuda {
 
 // Byte offsets of each array inside a blob (16-byte aligned).
 struct BlobLayout {
-  size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, bytes;
+  size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, out_weight, bytes;
   int32_t tiles = 0;
+  int32_t outputs = 0;       // outputs computed (SlicedEllLayer::neurons)
+  bool weighted = false;     // out_weight present (structure mode)
 };
 
 inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
@@ -26,6 +28,8 @@ template <class Weight>
 BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob, bool& exact) {
   BlobLayout b{};
   b.tiles = s.tiles();
+  b.outputs = s.neurons;
+  b.weighted = !s.out_weight.empty();
   size_t at = 0;
   auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
   place(b.tile_chunks, s.tile_chunks.size() * sizeof(int32_t));
@@ -36,6 +40,7 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   place(b.map, s.map.size() * sizeof(int32_t));
   place(b.ell_idx, s.ell_idx.size() * sizeof(uint16_t));
   place(b.ell_val, s.ell_val.size() * sizeof(Weight));
+  place(b.out_weight, s.out_weight.size() * sizeof(int32_t));
   b.bytes = at;
   blob.assign(at, 0);
   auto copy = [&](size_t field, const auto& v) {
@@ -48,6 +53,7 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   copy(b.chunk_k, s.chunk_k);
   copy(b.map, s.map);
   copy(b.ell_idx, s.ell_idx);
+  copy(b.out_weight, s.out_weight);
   auto* val = reinterpret_cast<Weight*>(blob.data() + b.ell_val);
   for (size_t i = 0; i < s.ell_val.size(); ++i) {
     val[i] = static_cast<Weight>(s.ell_val[i]);
@@ -67,6 +73,8 @@ void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* 
   a.map = reinterpret_cast<const int32_t*>(base + b.map);
   a.ell_idx = reinterpret_cast<const uint16_t*>(base + b.ell_idx);
   a.ell_val = reinterpret_cast<const Weight*>(base + b.ell_val);
+  a.out_weight = b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr;
+  a.outputs = b.outputs;
 }
 
 }  // namespace spdnn::cuda

@@ -32,14 +32,14 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
 
   const int tile = blockIdx.x, o = threadIdx.x;
   const int out_pos = tile * TileOutputs + o;
-  const bool has_output = out_pos < a.neurons;
+  const bool has_output = out_pos < a.outputs;
   const int rows_active = *a.count;
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
 
   for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
     if (o < Rows) {
       row_nnz[o] = 0;
-      row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.neurons : -1;
+      row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.stride : -1;
     }
     __syncthreads();  // row_base ready for the staging loads
     float acc[Rows];
@@ -88,9 +88,12 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
       if (k < rows_active && has_output) {
         const float z = acc[r];
         y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
-        a.out[static_cast<int64_t>(k) * a.neurons + out_pos] = y;
+        a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
       }
-      const int warp_nnz = __popc(__ballot_sync(0xffffffffu, y != 0.0f));
+      // Nonzeros of every neuron: in structure mode an output counts for its group's neurons.
+      const int warp_nnz = a.out_weight == nullptr
+                               ? __popc(__ballot_sync(0xffffffffu, y != 0.0f))
+                               : static_cast<int>(__reduce_add_sync(0xffffffffu, y != 0.0f ? a.out_weight[out_pos] : 0));
       if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
     }
     __syncthreads();  // row_nnz complete

@@ -161,7 +161,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     LayerArgs<Weight> a{};
     a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts_.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
-    a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.neurons = n_, a.bias = net_.bias, a.clip = net_.clip;
+    a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.stride = n_, a.bias = net_.bias, a.clip = net_.clip;
     bind_layer(a, packed_.layout[l], base);
     const int tiles = packed_.layout[l].tiles;
     const int grid_rows = std::clamp(blocks_per_sm_ * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
@@ -272,9 +272,8 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   for (int32_t k = 0; k < survivors; ++k) {
     SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(list[k]) * n_, n_ * sizeof(float), cudaMemcpyDeviceToHost));
     auto& dst = kept_[ids[k]];
-    for (int32_t p = 0; p < n_; ++p)
-      if (row[p] != 0.0f) dst.emplace_back(layers_ > 0 ? packed_.last_order[p] : p, row[p]);
-    std::sort(dst.begin(), dst.end());
+    for (int32_t j = 0; j < n_; ++j)  // neuron order; in structure mode a group's value for each of its neurons
+      if (const float v = row[packed_.last_position[j]]; v != 0.0f) dst.emplace_back(j, v);
   }
 }
 

@@ -5,7 +5,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <numeric>
 
 #include "core/parallel_errors.hpp"
 
@@ -13,7 +12,7 @@ namespace spdnn::cuda {
 
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
-                           int chunk_capacity) {
+                           int chunk_capacity, const NeuronGroups* groups) {
   const int32_t n = net.neurons, layers = net.num_layers();
   PackedNetwork p;
   p.blob.resize(layers);
@@ -23,6 +22,7 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
   for (int32_t k : keep_order_after)
     if (k >= 1 && k <= layers) keep[k] = 1;
   std::vector<std::shared_ptr<const std::vector<int32_t>>> kept(layers + 1);
+  auto groups_of = [&](int32_t l) -> const LayerGroups* { return groups != nullptr && l >= 0 ? &groups->layers[l] : nullptr; };
   // Layer l's layout needs layer l-1's output order. Each thread walks a contiguous range of layers,
   // transposing each layer once for both its order and its layout; it recomputes only the order of the
   // layer before its range (keeping every transpose instead would cost as much memory as the network).
@@ -34,26 +34,21 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
       const int32_t first = static_cast<int32_t>(int64_t{layers} * range / ranges);
       const int32_t end = static_cast<int32_t>(int64_t{layers} * (range + 1) / ranges);
       std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
-      if (first > 0) previous = group_outputs(transpose(net.layers[first - 1]));
-      std::vector<int32_t> in_position(n);
+      if (first > 0) previous = group_outputs(layer_outputs(net.layers[first - 1], groups_of(first - 1)).inputs_of);
       for (int32_t l = first; l < end; ++l) {
-        if (previous.empty()) std::iota(in_position.begin(), in_position.end(), 0);
-        else
-          for (int32_t q = 0; q < n; ++q) in_position[previous[q]] = q;
-        const CsrMatrix inputs_of = transpose(net.layers[l]);
-        std::vector<int32_t> order = group_outputs(inputs_of);
-        SlicedEllLayer s = build_sliced_ell(inputs_of, in_position, order, tile_outputs, chunk_capacity);
+        SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), tile_outputs, chunk_capacity);
         bool ok = true;
         p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
         exact[l] = ok;
-        if (keep[l + 1]) kept[l + 1] = std::make_shared<const std::vector<int32_t>>(order);
-        previous = std::move(order);
+        if (keep[l + 1]) kept[l + 1] = std::make_shared<const std::vector<int32_t>>(s.out_order);
+        previous = std::move(s.out_order);
       }
       if (end == layers) p.last_order = std::move(previous);
     });
   }
   errors.rethrow();
   p.exact = std::all_of(exact.begin(), exact.end(), [](char c) { return c != 0; });
+  p.last_position = input_positions(n, p.last_order, groups_of(layers - 1));
   for (int32_t k = 1; k <= layers; ++k)
     if (kept[k]) p.order_after[k] = kept[k];
   p.offset.assign(layers + 1, 0);
@@ -64,7 +59,7 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
   return p;
 }
 
-template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, int, int);
-template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, int, int);
+template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, int, int, const NeuronGroups*);
+template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, int, int, const NeuronGroups*);
 
 }  // namespace spdnn::cuda

@@ -9,6 +9,7 @@
 
 #include "challenge/cuda/layer_blob.hpp"
 #include "spdnn/challenge/network.hpp"
+#include "spdnn/challenge/structure.hpp"
 
 namespace spdnn::cuda {
 
@@ -18,7 +19,8 @@ struct PackedNetwork {
   std::vector<size_t> offset;                    // layers + 1: each layer's byte offset when all are resident
   size_t max_blob = 0;                           // the largest layer (a streaming slot)
   bool exact = true;                             // every weight survived the conversion to the weight type
-  std::vector<int32_t> last_order;               // the last layer's output order (features back in neuron order)
+  std::vector<int32_t> last_position;            // per neuron: where the last layer put its value
+  std::vector<int32_t> last_order;               // the last layer's output order (position -> output)
   // The physical output order after each layer count asked for (balancing meetings move rows in neuron
   // order, so they need it).
   std::map<int32_t, std::shared_ptr<const std::vector<int32_t>>> order_after;
@@ -27,9 +29,11 @@ struct PackedNetwork {
 };
 
 // Packs `net` with weights as Weight (float or __half), tiles of `tile_outputs` outputs staging up to
-// `chunk_capacity` inputs, in parallel over ranges of layers (OpenMP).
+// `chunk_capacity` inputs, in parallel over ranges of layers (OpenMP). With `groups` (structure mode),
+// each layer computes one output per group of equivalent neurons (sliced_ell.hpp: layout_layer); orders
+// are then over groups, and balancing meetings (order_after) are not supported.
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
-                           int chunk_capacity);
+                           int chunk_capacity, const NeuronGroups* groups = nullptr);
 
 }  // namespace spdnn::cuda

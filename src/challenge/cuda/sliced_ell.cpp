@@ -51,12 +51,15 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
       by_position.assign(footprint.begin() + c0, footprint.begin() + c1);
       std::sort(by_position.begin(), by_position.end(),
                 [&](int32_t a, int32_t b) { return in_position[a] < in_position[b]; });
+      // Inputs at one position (equivalent neurons of the previous layer, in structure mode) share a slot.
       s.chunk_map.push_back(static_cast<int64_t>(s.map.size()));
-      s.chunk_size.push_back(static_cast<int32_t>(by_position.size()));
+      int32_t slots = 0;
       for (size_t k = 0; k < by_position.size(); ++k) {
-        slot_of[by_position[k]] = static_cast<int32_t>(k);
-        s.map.push_back(in_position[by_position[k]]);
+        const int32_t pos = in_position[by_position[k]];
+        if (k == 0 || pos != in_position[by_position[k - 1]]) s.map.push_back(pos), ++slots;
+        slot_of[by_position[k]] = slots - 1;
       }
+      s.chunk_size.push_back(slots);
       // ELL width: the most entries one output of the tile has in [lo, hi].
       auto range_of = [&](int32_t j) {
         auto cols = t.row_cols(j);
@@ -84,6 +87,54 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
       }
     }
     s.tile_chunks.push_back(static_cast<int32_t>(s.chunk_size.size()));
+  }
+  return s;
+}
+
+LayerOutputs layer_outputs(const CsrMatrix& w, const LayerGroups* groups) {
+  LayerOutputs out;
+  CsrMatrix all = transpose(w);
+  if (groups == nullptr || groups->trivial()) {
+    out.inputs_of = std::move(all);
+    return out;
+  }
+  CsrMatrix& t = out.inputs_of;
+  t.rows = groups->groups(), t.cols = all.cols;
+  for (int32_t k = 0; k < groups->groups(); ++k) {
+    const int32_t j = groups->first[k];
+    t.col_idx.insert(t.col_idx.end(), all.row_cols(j).begin(), all.row_cols(j).end());
+    t.values.insert(t.values.end(), all.row_values(j).begin(), all.row_values(j).end());
+    t.row_ptr.push_back(t.nnz());
+  }
+  out.weight = groups->size;
+  return out;
+}
+
+std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>& previous_order,
+                                     const LayerGroups* previous_groups) {
+  std::vector<int32_t> at(static_cast<size_t>(neurons));
+  if (previous_order.empty()) {
+    std::iota(at.begin(), at.end(), 0);
+    return at;
+  }
+  std::vector<int32_t> position(previous_order.size());  // of each previous output (neuron or group)
+  for (size_t p = 0; p < previous_order.size(); ++p) position[previous_order[p]] = static_cast<int32_t>(p);
+  const bool grouped = previous_groups != nullptr && !previous_groups->trivial();
+  for (int32_t i = 0; i < neurons; ++i) at[i] = position[grouped ? previous_groups->group_of[i] : i];
+  return at;
+}
+
+SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
+                            const LayerGroups* previous_groups, const LayerGroups* groups, int32_t tile_outputs,
+                            int32_t chunk_capacity) {
+  LayerOutputs outputs = layer_outputs(w, groups);
+  std::vector<int32_t> order = group_outputs(outputs.inputs_of);
+  SlicedEllLayer s = build_sliced_ell(outputs.inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order,
+                                                                         previous_groups),
+                                      order, tile_outputs, chunk_capacity);
+  if (!outputs.weight.empty()) {
+    s.out_weight.resize(s.out_order.size());
+    for (size_t p = 0; p < s.out_order.size(); ++p) s.out_weight[p] = outputs.weight[s.out_order[p]];
   }
   return s;
 }

@@ -14,12 +14,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "spdnn/challenge/structure.hpp"
 #include "spdnn/csr.hpp"
 
 namespace spdnn::cuda {
 
 struct SlicedEllLayer {
-  int32_t neurons = 0;
+  int32_t neurons = 0;               // outputs computed (all neurons, or one per group in structure mode)
   int32_t tile_outputs = 0;
   int32_t chunk_capacity = 0;
   std::vector<int32_t> out_order;    // physical output position -> output neuron
@@ -32,6 +33,9 @@ struct SlicedEllLayer {
   std::vector<int32_t> map;          // physical positions (in the previous layer's order) to stage
   std::vector<uint16_t> ell_idx;     // slot in the chunk's staged inputs
   std::vector<float> ell_val;        // weight; 0 for padding
+  // Structure mode: per physical output position, the neurons its value stands for (its group's size),
+  // so that the nonzeros counted are those of every neuron. Empty: one each.
+  std::vector<int32_t> out_weight;
 
   int32_t tiles() const { return static_cast<int32_t>(tile_chunks.size()) - 1; }
   int32_t chunks() const { return static_cast<int32_t>(chunk_size.size()); }
@@ -48,6 +52,27 @@ std::vector<int32_t> group_outputs(const CsrMatrix& inputs_of);
 // inverted; the identity for layer 1). `out_order` is this layer's output order (group_outputs).
 SlicedEllLayer build_sliced_ell(const CsrMatrix& inputs_of, const std::vector<int32_t>& in_position,
                                 std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity);
+
+// What a layer computes (spdnn/challenge/structure.hpp): `inputs_of` has one row per computed output,
+// its inputs ascending (the layer transposed; in structure mode only the first neuron of each group, row
+// k for group k), and `weight` how many neurons each stands for (empty without groups).
+struct LayerOutputs {
+  CsrMatrix inputs_of;
+  std::vector<int32_t> weight;
+};
+LayerOutputs layer_outputs(const CsrMatrix& w, const LayerGroups* groups);
+
+// Where each input neuron of a layer sits in the feature rows: the previous layer's physical order
+// (`previous_order[p]` = output at position p; empty for the inputs of layer 1: neuron i at i), read
+// through the previous layer's groups when it has them (a neuron sits where its group does).
+std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>& previous_order,
+                                     const LayerGroups* previous_groups);
+
+// The layout of one layer from the previous layer's order and groups (either may be absent), with its
+// own output order and weights: what the engine packs and the tests emulate.
+SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
+                            const LayerGroups* previous_groups, const LayerGroups* groups, int32_t tile_outputs,
+                            int32_t chunk_capacity);
 
 // One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed
 // by physical position, the result by physical output position.

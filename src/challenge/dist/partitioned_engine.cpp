@@ -96,7 +96,7 @@ void add_part(std::optional<StructureReport>& run, const StructureReport& part) 
   run->row_grouping_s = std::max(run->row_grouping_s, part.row_grouping_s);
   for (size_t l = 0; l < part.distinct_rows.size() && l < run->distinct_rows.size(); ++l) {
     run->distinct_rows[l] += part.distinct_rows[l];
-    run->saturated_rows[l] += part.saturated_rows[l];
+    if (l < part.saturated_rows.size() && l < run->saturated_rows.size()) run->saturated_rows[l] += part.saturated_rows[l];
   }
 }
 

@@ -7,6 +7,7 @@
 // transposes they need (columns as rows) are made several layers at a time in parallel.
 #include "spdnn/challenge/structure.hpp"
 
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -131,6 +132,25 @@ NeuronGroups find_neuron_groups(const Network& net, int threads) {
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
+}
+
+StructurePlan plan_structure(const Network& net, Mode mode, int threads) {
+  StructurePlan plan;
+  NeuronGroups groups = find_neuron_groups(net, threads);
+  StructureReport& r = plan.report;
+  r.discovery_s = groups.seconds;
+  for (const LayerGroups& g : groups.layers) r.distinct_neurons.push_back(g.groups());
+  const double cells = static_cast<double>(net.neurons) * net.num_layers();
+  const double distinct = cells > 0 ? 100.0 * static_cast<double>(groups.distinct()) / cells : 100.0;
+  if (mode == Mode::automatic && !groups.pays(net.neurons)) {
+    r.mode = Mode::general;
+    r.reason = fmt::format("auto: {:.1f}% of neurons are distinct, too many to gain", distinct);
+    return plan;
+  }
+  r.mode = Mode::structure;
+  r.reason = fmt::format("{}: {:.1f}% of neurons are distinct", mode == Mode::automatic ? "auto" : "asked for", distinct);
+  plan.groups = std::move(groups);
+  return plan;
 }
 
 }  // namespace spdnn

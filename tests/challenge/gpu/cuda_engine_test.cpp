@@ -146,6 +146,37 @@ namespace spdnn {
 
 // A batch far beyond device memory: an error that names the allocation, not an abort, and the
 // engine (and device) still work afterwards.
+// Structure mode on the GPU: one output per group of equivalent neurons, the reference's answer, counts
+// and features bit for bit, also with forced batches, streamed weights and fp16 weights, and on a network
+// with nothing to find (where auto runs general).
+TEST(CudaEngine, StructureModeMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network radix = radixnet_network({1024, 30, 7});
+  const Features x = challenge_inputs(synthetic_digits(500, 8), 1024).features;
+  for (int variant = 0; variant < 4; ++variant) {
+    SCOPED_TRACE(variant);
+    RunOptions opt;
+    opt.mode = Mode::structure;
+    if (variant == 1) opt.batch_inputs = 96;
+    if (variant == 2) opt.stream_weights = true;
+    if (variant == 3) opt.half_weights = true;
+    expect_same_as_reference(*gpu, radix, x, opt);
+    const RunResult r = gpu->run(radix, x, opt);
+    ASSERT_TRUE(r.structure);
+    EXPECT_EQ(r.structure->mode, Mode::structure);
+    EXPECT_EQ(r.structure->distinct_neurons.front(), 64);
+    EXPECT_NE(r.execution->kernel.find("one output per neuron group"), std::string::npos);
+  }
+  RandomNetworkSpec spec;
+  spec.neurons = 500, spec.layers = 10, spec.per_row = 12, spec.random_values = true, spec.value = 0.12f;
+  const Network random = random_network(spec);
+  const Features rx = random_features(300, 500, 0.2, 4);
+  RunOptions opt;
+  opt.mode = Mode::automatic;
+  expect_same_as_reference(*gpu, random, rx, opt, false);
+  EXPECT_EQ(gpu->run(random, rx, opt).structure->mode, Mode::general);
+}
+
 TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
   SPDNN_REQUIRE_CUDA(gpu);
   Network net = radixnet_network({65536, 2, 1});
