@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# One GPU call: build spdnn (and its Python extension) for sm_90 into build/device, run the Python GPU
+# tests, then the peers kit (../shared/peers, prepared into .peers) with spdnn in general and structure
+# mode (spdnn_mode.sh SPDNN_MODE=both). Takes .peers (and .carry/data/graphchallenge for the Python data
+# test) along. Usage on the device: bench/challenge/peers_structure_run.sh [NxL ...]; results in $OUT.
+set -uo pipefail
+out=${OUT:-out}
+mkdir -p "$out"
+export SPDNN_DATA_DIR=$PWD/.carry/data
+if [ ! -x build/device/bin/spdnn ] || [ ! -e build/device/python ]; then
+  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSPDNN_BUILD_TESTS=OFF \
+    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=ON >"$out/configure.log" 2>&1 &&
+    cmake --build build/device -j16 >"$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
+  echo "built in $SECONDS s"
+fi
+pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/"
+PYTHONPATH="$pkg" python3 -X faulthandler -m pytest -q -rs ${PYTEST_ARGS:-python/tests} >"$out/pytest.log" 2>&1
+tail -12 "$out/pytest.log"
+if [ "${DIAG:-0}" = 1 ]; then  # where loading the official layers from Python crashed (session 18)
+  code="import spdnn; print(spdnn.Network.load('$SPDNN_DATA_DIR/graphchallenge/neuron1024'))"
+  PYTHONPATH="$pkg" timeout 60 gdb -batch -ex run -ex bt --args python3 -c "$code" >"$out/diag.log" 2>&1 ||
+    PYTHONPATH="$pkg" timeout 60 python3 -X faulthandler -c "$code" >>"$out/diag.log" 2>&1
+  grep -E "^#[0-9]|Network\(|Error|signal" "$out/diag.log" | head -25
+fi
+[ "${PEERS:-1}" = 1 ] || exit 0
+SPDNN_BIN=$PWD/build/device/bin/spdnn SPDNN=$PWD/bench/challenge/spdnn_mode.sh SPDNN_MODE=both OUT="$out/peers" \
+  BUDGET=$(( ${LIMIT:-590} - SECONDS - 40 )) bash .peers/run_all.sh "$@" 2>&1 | tail -25
