@@ -1,6 +1,11 @@
 # Third-party dependencies, all from Debian/Ubuntu packages (scripts/setup.sh installs them).
 # Where a package ships headers but no CMake config (seen on some images), fall back to the headers.
 find_package(Threads REQUIRED)
+# The Python module takes zlib statically (its symbols hidden there, python/CMakeLists.txt): an interpreter
+# may carry a zlib of its own whose exported symbols libz.so's internal calls would bind to.
+if(SPDNN_BUILD_PYTHON)
+  set(ZLIB_USE_STATIC_LIBS ON)
+endif()
 find_package(ZLIB REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 
