@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One GPU call: build spdnn (and its Python extension) for sm_90 into build/device, run the Python GPU
-# tests, then the peers kit (../shared/peers, prepared into .peers) with spdnn in general and structure
+# One GPU call: build spdnn (its CLI, Python extension and GPU tests) for sm_90 into build/device, run the
+# GPU tests named by GTEST and the Python tests, then the peers kit (../shared/peers, prepared into .peers) with spdnn in general and structure
 # mode (spdnn_mode.sh SPDNN_MODE=both). Takes .peers (and .carry/data/graphchallenge for the Python data
 # test) along. Usage on the device: bench/challenge/peers_structure_run.sh [NxL ...]; results in $OUT.
 set -uo pipefail
@@ -8,10 +8,15 @@ out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
 if [ ! -x build/device/bin/spdnn ] || [ ! -e build/device/python ]; then
-  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DSPDNN_BUILD_TESTS=OFF \
-    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=ON >"$out/configure.log" 2>&1 &&
-    cmake --build build/device -j16 >"$out/build.log" 2>&1 || { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
+  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=ON -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
+    cmake --build build/device -j16 --target spdnn_cli _spdnn spdnn_gpu_tests >"$out/build.log" 2>&1 ||
+    { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
   echo "built in $SECONDS s"
+fi
+if [ -n "${GTEST:-}" ]; then  # GPU tests by filter, e.g. GTEST='DeviceAllocationFaults*'
+  build/device/bin/spdnn_gpu_tests --gtest_filter="$GTEST" >"$out/gtest.log" 2>&1
+  grep -E "^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|Expected|Which" "$out/gtest.log" | head -20
 fi
 pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/"
 PYTHONPATH="$pkg" python3 -X faulthandler -m pytest -q -rs ${PYTEST_ARGS:-python/tests} >"$out/pytest.log" 2>&1

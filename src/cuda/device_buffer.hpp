@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "cuda/allocation_faults.hpp"
 #include "cuda/check.hpp"
 
 namespace spdnn::cuda {
@@ -26,7 +27,7 @@ class DeviceBuffer {
   void allocate(size_t count, const std::string& what) {
     release();
     if (count == 0) return;
-    cudaError_t status = cudaMalloc(&ptr_, count * sizeof(T));
+    cudaError_t status = device_allocation_should_fail() ? cudaErrorMemoryAllocation : cudaMalloc(&ptr_, count * sizeof(T));
     if (status != cudaSuccess) {
       ptr_ = nullptr;
       (void)cudaGetLastError();  // clear the sticky-free error so later calls are unaffected
