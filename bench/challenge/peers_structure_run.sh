@@ -18,6 +18,13 @@ if [ -n "${GTEST:-}" ]; then  # GPU tests by filter, e.g. GTEST='DeviceAllocatio
   build/device/bin/spdnn_gpu_tests --gtest_filter="$GTEST" >"$out/gtest.log" 2>&1
   grep -E "^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|Expected|Which" "$out/gtest.log" | head -20
 fi
+if [ -n "${SANITIZE:-}" ]; then  # compute-sanitizer tools over GPU tests, e.g. SANITIZE='CudaEngine.RadixNet*'
+  for tool in memcheck racecheck synccheck; do
+    timeout 120 compute-sanitizer --tool $tool --error-exitcode 3 build/device/bin/spdnn_gpu_tests \
+      --gtest_filter="$SANITIZE" >"$out/sanitize-$tool.log" 2>&1
+    echo "compute-sanitizer $tool: rc $? $(grep -E "ERROR SUMMARY" "$out/sanitize-$tool.log" | tail -1)"
+  done
+fi
 pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/"
 PYTHONPATH="$pkg" python3 -X faulthandler -m pytest -q -rs ${PYTEST_ARGS:-python/tests} >"$out/pytest.log" 2>&1
 tail -12 "$out/pytest.log"

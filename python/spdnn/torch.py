@@ -1,0 +1,102 @@
+"""PyTorch integration: pruned ``nn.Linear`` and 1x1 ``nn.Conv2d`` layers on spdnn's generated kernels.
+
+    import spdnn.torch
+    fast, report = spdnn.torch.sparsify(model.eval().cuda(), min_sparsity=0.7)
+    for line in report: print(line)
+
+Layers with at least ``min_sparsity`` zeros are replaced; the others are kept and the report says why.
+Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA build of spdnn and a GPU; inputs are float32 CUDA
+tensors, computed on their current stream. BatchNorm is not folded into the convolutions yet, and 3x3
+convolutions are kept (sparse 3x3 convolution is not in spdnn yet).
+"""
+
+import copy
+import dataclasses
+
+import torch
+
+from .sparse import SparseLinear as _Kernel
+
+
+def sparsity(weight):
+    """The fraction of exact zeros in a weight tensor."""
+    return 1.0 - torch.count_nonzero(weight).item() / weight.numel()
+
+
+class SparseLinear(torch.nn.Module):
+    """``nn.Linear`` on a kernel generated for its (pruned) weight: ``y = x @ W.T + b`` over the last axis."""
+
+    def __init__(self, linear):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        bias = linear.bias.detach() if linear.bias is not None else None
+        self.kernel = _Kernel(linear.weight.detach(), bias=bias)
+
+    def forward(self, x):
+        lead = x.shape[:-1]
+        columns = x.reshape(-1, self.in_features).t().contiguous()  # K x N, the kernel's layout
+        return self.kernel(columns.float()).t().reshape(*lead, self.out_features)
+
+
+class SparseConv1x1(torch.nn.Module):
+    """A 1x1 ``nn.Conv2d`` (stride 1, no padding, groups 1) as a sparse linear layer over the channels."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.out_channels = conv.out_channels
+        bias = conv.bias.detach() if conv.bias is not None else None
+        self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        if n == 1:  # NCHW of one image is already channels x pixels
+            return self.kernel(x.reshape(c, h * w).float().contiguous()).reshape(1, self.out_channels, h, w)
+        columns = x.permute(1, 0, 2, 3).reshape(c, n * h * w).float().contiguous()
+        y = self.kernel(columns).reshape(self.out_channels, n, h, w)
+        return y.permute(1, 0, 2, 3).contiguous()
+
+
+@dataclasses.dataclass
+class Decision:
+    name: str
+    kind: str
+    sparsity: float
+    replaced: bool
+    why: str
+
+    def __str__(self):
+        action = "replaced" if self.replaced else "kept"
+        return f"{self.name}: {self.kind}, {100 * self.sparsity:.1f}% zeros, {action} ({self.why})"
+
+
+def _is_pointwise(conv):
+    return (conv.kernel_size == (1, 1) and conv.stride == (1, 1) and conv.padding in ((0, 0), "valid")
+            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
+
+
+def sparsify(model, min_sparsity=0.7, inplace=False):
+    """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and 1x1 ``nn.Conv2d``
+    layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
+    looked at, replaced or kept, with the reason."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    decisions = []
+    for parent_name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            name = f"{parent_name}.{child_name}" if parent_name else child_name
+            if isinstance(child, torch.nn.Linear):
+                kind, make, ok, why = "Linear", SparseLinear, True, ""
+            elif isinstance(child, torch.nn.Conv2d):
+                kind = f"Conv2d {child.kernel_size[0]}x{child.kernel_size[1]}"
+                make, ok = SparseConv1x1, _is_pointwise(child)
+                why = "" if ok else "only 1x1 convolutions with stride 1, no padding and groups 1 run on spdnn yet"
+            else:
+                continue
+            s = sparsity(child.weight.detach())
+            if ok and s < min_sparsity:
+                ok, why = False, f"fewer zeros than min_sparsity {min_sparsity:g}"
+            if ok:
+                setattr(parent, child_name, make(child))
+                why = "spdnn kernel"
+            decisions.append(Decision(name, kind, s, ok, why))
+    return model, decisions

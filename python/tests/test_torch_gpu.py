@@ -1,0 +1,53 @@
+"""spdnn.torch against the dense PyTorch layers they replace (float64 on the same weights). Needs torch, a
+CUDA build and a GPU: skipped, with the reason, elsewhere."""
+
+import pytest
+
+import spdnn
+
+torch = pytest.importorskip("torch")
+if spdnn.gpu_count() == 0 or not torch.cuda.is_available():
+    pytest.skip("no usable GPU here", allow_module_level=True)
+import spdnn.torch as st  # noqa: E402
+
+
+def prune_(module, fraction, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        w = module.weight
+        w.mul_(torch.rand(w.shape, generator=g) >= fraction)
+
+
+def close(got, want):
+    return (got.double() - want.double()).abs().max().item() <= 1e-5 * max(want.abs().max().item(), 1e-30)
+
+
+def test_linear_and_pointwise_conv_match_the_dense_layers():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(300, 130).cuda()
+    conv = torch.nn.Conv2d(64, 96, 1).cuda()
+    prune_(lin, 0.9, 1)
+    prune_(conv, 0.9, 2)
+    x = torch.randn(5, 7, 300, device="cuda")
+    assert close(st.SparseLinear(lin)(x), torch.nn.functional.linear(x.double(), lin.weight.double(), lin.bias.double()))
+    for batch in (1, 3):
+        img = torch.randn(batch, 64, 9, 11, device="cuda")
+        want = torch.nn.functional.conv2d(img.double(), conv.weight.double(), conv.bias.double())
+        assert close(st.SparseConv1x1(conv)(img), want)
+
+
+def test_sparsify_replaces_what_is_sparse_and_says_why_not():
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1),
+                                torch.nn.Conv2d(32, 48, 1), torch.nn.Flatten(), torch.nn.Linear(48 * 36, 10)).cuda().eval()
+    prune_(model[0], 0.9, 3)
+    prune_(model[2], 0.9, 4)
+    prune_(model[5], 0.95, 5)  # model[3] stays dense
+    fast, decisions = st.sparsify(model, min_sparsity=0.7)
+    replaced = {d.name: d.replaced for d in decisions}
+    assert replaced == {"0": True, "2": False, "3": False, "5": True}
+    assert "1x1" in next(d.why for d in decisions if d.name == "2")
+    assert "min_sparsity" in next(d.why for d in decisions if d.name == "3")
+    x = torch.randn(2, 16, 6, 6, device="cuda")
+    with torch.no_grad():
+        assert close(fast(x), model.double()(x.double()))
