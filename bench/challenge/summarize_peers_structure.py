@@ -61,10 +61,12 @@ def main():
         })
     env = kit.get("environment", [])
     gpu = next((env[i + 1] for i, x in enumerate(env[:-1]) if x.startswith("name,")), "unknown")
+    spdnn = next((x for x in env if x.startswith("spdnn:")), "")
     header = {"gpu": gpu, "command": a.command,
-              "spdnn": next((x for x in env if x.startswith("spdnn:")), ""),
-              "commit": next((x for x in env if x.startswith("spdnn commit:")), "")}
-    body = ",\n".join(f"    {json.dumps(r, separators=(',', ':'))}" for r in rows)
+              "spdnn": re.sub(r"/\S*/", "", spdnn),  # the binary's name and version, without machine paths
+              "commit": next((x for x in env if x.startswith("spdnn commit:")), "").replace("spdnn commit: ", "")}
+    rounded = [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+    body = ",\n".join(f"    {json.dumps(r, separators=(',', ':'))}" for r in rounded)
     a.result_json.write_text("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in header.items())
                              + '  "networks": [\n' + body + "\n  ]\n}\n")
     f = lambda x, d=1: "-" if x is None else f"{x:.{d}f}"

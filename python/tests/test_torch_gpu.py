@@ -10,12 +10,16 @@ if spdnn.gpu_count() == 0 or not torch.cuda.is_available():
     pytest.skip("no usable GPU here", allow_module_level=True)
 import spdnn.torch as st  # noqa: E402
 
+# The layers kept dense run in PyTorch: strict fp32 there too (TF32 convolutions are ~1e-3 off float64).
+torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = False
+
 
 def prune_(module, fraction, seed):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         w = module.weight
-        w.mul_(torch.rand(w.shape, generator=g) >= fraction)
+        w.mul_((torch.rand(w.shape, generator=g) >= fraction).to(w.device))
 
 
 def close(got, want):
