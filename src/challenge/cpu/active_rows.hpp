@@ -2,9 +2,13 @@
 // rows computed in parallel chunks. Shared by its general and structure paths.
 #pragma once
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "core/parallel_errors.hpp"
 #include "spdnn/challenge/features.hpp"
 
 namespace spdnn::cpu {
@@ -48,5 +52,25 @@ ActiveRows nonempty_rows(const Features& x);
 // Joins parts[0 .. chunks) in order into `into` (whose memory is reused), in parallel: early layers of
 // large networks hold gigabytes. `copies` are joined when the parts carry them.
 void concatenate(std::vector<ActiveRows>& parts, int64_t chunks, ActiveRows& into, int threads);
+
+// One layer over the rows of `y`, in parallel chunks of consecutive rows: body(begin, end, thread, out)
+// appends what rows [begin, end) become (those that survive) to `out`. The chunks are joined in order, so
+// rows keep their order; the result replaces `y`, whose memory goes to `spare` for the next layer.
+template <class Body>
+void advance_rows(ActiveRows& y, ActiveRows& spare, std::vector<ActiveRows>& parts, int threads, Body body) {
+  const int64_t chunks = std::min<int64_t>(y.rows(), static_cast<int64_t>(parts.size()));
+  ParallelErrors errors(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t c = 0; c < chunks; ++c)
+    errors.run(c, [&] {
+      parts[c].clear();
+      body(y.rows() * c / chunks, y.rows() * (c + 1) / chunks, omp_get_thread_num(), parts[c]);
+    });
+  errors.rethrow();
+  ActiveRows next = std::move(spare);
+  concatenate(parts, chunks, next, threads);
+  spare = std::move(y);
+  y = std::move(next);
+}
 
 }  // namespace spdnn::cpu

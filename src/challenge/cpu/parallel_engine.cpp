@@ -97,21 +97,10 @@ class ParallelEngine final : public Engine {
     std::vector<ActiveRows> parts(static_cast<size_t>(threads) * 16);
     ActiveRows spare;
     for (int32_t l = 0; l < net.num_layers(); ++l) {
-      // Chunks in row order; concatenating them in order keeps the rows sorted by input id.
-      const int64_t chunks = std::min<int64_t>(y.rows(), static_cast<int64_t>(parts.size()));
-      ParallelErrors errors(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (int64_t c = 0; c < chunks; ++c)
-        errors.run(c, [&] {
-          parts[c].clear();
-          layer_rows(y, y.rows() * c / chunks, y.rows() * (c + 1) / chunks, net.layers[l], net.bias, net.clip,
-                     scratch[omp_get_thread_num()], parts[c]);
-        });
-      errors.rethrow();
-      ActiveRows next = std::move(spare);
-      concatenate(parts, chunks, next, threads);
-      spare = std::move(y);
-      y = std::move(next);
+      // Chunks in row order, joined in order: the rows stay sorted by input id.
+      advance_rows(y, spare, parts, threads, [&](int64_t begin, int64_t end, int thread, ActiveRows& out) {
+        layer_rows(y, begin, end, net.layers[l], net.bias, net.clip, scratch[thread], out);
+      });
       result.layers.push_back({y.rows(), y.nnz()});
       if (meeting < opt.exchange_after.size() && opt.exchange_after[meeting] == l + 1) {
         ++meeting;

@@ -170,20 +170,9 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   for (int32_t l = 0; l < layers; ++l) {
     const LayerGroups* in_groups = stored_by(l);
     const LayerGroups* out_groups = stored_by(l + 1);
-    const int64_t chunks = std::min<int64_t>(y.rows(), static_cast<int64_t>(parts.size()));
-    ParallelErrors errors(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t c = 0; c < chunks; ++c)
-      errors.run(c, [&] {
-        parts[c].clear();
-        layer_rows(y, y.rows() * c / chunks, y.rows() * (c + 1) / chunks, weights(l), in_groups, net.bias, net.clip,
-                   scratch[omp_get_thread_num()], parts[c]);
-      });
-    errors.rethrow();
-    ActiveRows next = std::move(spare);
-    concatenate(parts, chunks, next, threads);
-    spare = std::move(y);
-    y = std::move(next);
+    advance_rows(y, spare, parts, threads, [&](int64_t begin, int64_t end, int thread, ActiveRows& out) {
+      layer_rows(y, begin, end, weights(l), in_groups, net.bias, net.clip, scratch[thread], out);
+    });
 
     if (schedule.due(l + 1)) {
       const auto merge_start = std::chrono::steady_clock::now();
