@@ -85,34 +85,6 @@ std::string layer_name(const std::string& path) {
   return name;
 }
 
-json config_json(const KernelConfig& c) {
-  json j = json::object();
-  for (const auto& f : kKernelConfigFields) j[std::string(f.name)] = c.*(f.member);
-  return j;
-}
-
-json report_json(const SparseLinearReport& r) {
-  json j = {{"path", r.path}};
-  if (!r.reason.empty()) j["reason"] = r.reason;
-  if (r.path == "specialized") j["config"] = config_json(r.config);
-  j["generate_s"] = r.generate_seconds;
-  j["compile_s"] = r.compile_seconds;
-  j["tune_s"] = r.tune_seconds;
-  j["modules_compiled"] = r.modules_compiled;
-  j["cache_hits"] = r.cache_hits;
-  j["cache_dir"] = r.cache_dir;
-  if (!r.notes.empty()) j["notes"] = r.notes;
-  if (!r.tuning.empty()) {
-    j["tuning"] = json::array();
-    for (const auto& t : r.tuning) {
-      json tried = t.config ? config_json(*t.config) : json{{"generic", true}};
-      tried["us"] = t.microseconds;
-      j["tuning"].push_back(tried);
-    }
-  }
-  return j;
-}
-
 std::string report_line(const SparseLinearReport& r) {
   std::string s = r.path == "specialized" ? "specialized (" + to_string(r.config) + ")" : fmt::format("generic ({})", r.reason);
   return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
@@ -194,7 +166,7 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
   json j = report_header(r.device);
   j.update(json{{"matrix", matrix},
             {"rows", w.rows}, {"cols", w.cols}, {"nnz", w.nnz()}, {"n", n}, {"relu", relu}, {"bias", !bias.empty()},
-            {"kernel", report_json(r)}, {"max_rel_error", error}, {"passed", ok},
+            {"kernel", json::parse(to_json(r))}, {"max_rel_error", error}, {"passed", ok},
             {"plain_us", t.plain_us}, {"graph_us", t.graph_us}});
   write_json_report(json_path, j);
   return ok ? kExitOk : kExitVerificationFailed;
@@ -353,7 +325,7 @@ Command add_sparse_command(CLI::App& app) {
                   {"nnz", w.nnz()}, {"n", n}};
         if (batch > 0) c["batch"] = batch;
         if (specialized) {
-          c["kernel"] = report_json(r.report);
+          c["kernel"] = json::parse(to_json(r.report));
           c["kernel"]["precompile_s"] = cs.precompile_s;
         }
         c["timings"] = timings;

@@ -8,6 +8,7 @@ batch), Y is M x N. Example::
     print(layer.report())                                # which kernel runs and why
 """
 
+import json
 import os
 
 import numpy as np
@@ -80,5 +81,6 @@ class SparseLinear:
         return y
 
     def report(self):
-        """Which kernel runs (``path``: specialized or generic, with the reason) and what building it cost."""
-        return self._native.report()
+        """Which kernel runs (``path``: specialized or generic, with the ``reason``; ``config``) and what building
+        it cost: the same fields as the ``kernel`` object of ``spdnn sparse run --json``."""
+        return json.loads(self._native.report_json())

@@ -27,21 +27,6 @@ void check_input(const SparseLinear& s, size_t rows, size_t cols, const char* wh
   if (cols == 0) throw Error(Errc::usage, fmt::format("{} has no columns", what));
 }
 
-nb::dict report_dict(const SparseLinearReport& r) {
-  nb::dict d;
-  d["path"] = r.path;
-  d["reason"] = r.reason;
-  d["config"] = r.path == "specialized" ? to_string(r.config) : "";
-  d["generate_s"] = r.generate_seconds;
-  d["compile_s"] = r.compile_seconds;
-  d["tune_s"] = r.tune_seconds;
-  d["modules_compiled"] = r.modules_compiled;
-  d["cache_hits"] = r.cache_hits;
-  d["cache_dir"] = r.cache_dir;
-  d["device"] = r.device;
-  return d;
-}
-
 }  // namespace
 
 void bind_sparse(nb::module_& m) {
@@ -89,7 +74,7 @@ void bind_sparse(nb::module_& m) {
             s.forward(x.data(), y.data(), static_cast<int64_t>(x.shape(1)), reinterpret_cast<void*>(stream));
           },
           "x"_a, "y"_a, "stream"_a)
-      .def("report", [](const SparseLinear& s) { return report_dict(s.report()); });
+      .def("report_json", [](const SparseLinear& s) { return to_json(s.report()); });
 }
 
 }  // namespace spdnn::python

@@ -81,6 +81,10 @@ struct SparseLinearReport {
   std::vector<Tried> tuning;
 };
 
+// The report as a one-line JSON object (path, reason, config, times, cache hits, notes, what tuning
+// tried): the CLI's "kernel" field and the Python package's SparseLinear.report().
+std::string to_json(const SparseLinearReport& report);
+
 // A sparse linear layer on the GPU. Construction copies W to the device; the kernel for a column count
 // N is chosen (generated, compiled or loaded, tuned) on the first forward() or prepare() with that N.
 // Throws Error(unsupported) in builds without CUDA and Error(device/out_of_memory) for GPU failures.
