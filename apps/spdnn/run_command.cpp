@@ -151,18 +151,6 @@ EngineRequest engine_request(const RunOptionsCli& o, const dist::World& w) {
   return r;
 }
 
-// The mode to ask of the engine: structure and auto need an engine that has it (auto falls back).
-Mode run_mode(const RunOptionsCli& o, const Engine& engine, bool lead) {
-  const Mode m = *parse_mode(o.mode);  // checked by the option
-  if (m == Mode::general || engine.has_structure_mode()) return m;
-  if (m == Mode::structure)
-    throw Error(Errc::unsupported, fmt::format("--mode structure: engine {} has no structure mode (use --engine cpu or cuda)",
-                                               engine.name()));
-  if (!o.quiet && lead)
-    fmt::print(stderr, "spdnn: note: --mode auto: engine {} has no structure mode; running general\n", engine.name());
-  return Mode::general;
-}
-
 // The structure report over all ranks: the distinct and saturated rows of every rank added up (the
 // neuron groups are the same on every rank).
 void reduce_structure(const dist::World& w, StructureReport& s) {
@@ -200,7 +188,9 @@ int run(const RunOptionsCli& o) {
     if (auto why = engine.cannot_run(p.net, p.x))
       throw Error(Errc::unsupported, fmt::format("engine {} cannot run this problem: {}", engine.name(), *why));
     RunOptions ro;
-    ro.mode = run_mode(o, engine, lead);
+    std::string mode_note;
+    ro.mode = mode_for(engine, *parse_mode(o.mode), "--mode", &mode_note);  // the option checked the name
+    if (!mode_note.empty() && !o.quiet && lead) fmt::print(stderr, "spdnn: note: {}\n", mode_note);
     ro.threads = o.threads;
     ro.batch_inputs = o.batch;
     ro.stream_weights = o.stream_weights;

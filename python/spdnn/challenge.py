@@ -21,6 +21,11 @@ from . import _scipy, _spdnn
 from ._spdnn import Error
 
 
+def _passthrough(name, doc=None):
+    """A read-only property passed through to the C++ object."""
+    return property(lambda self: getattr(self._native, name), doc=doc)
+
+
 class Network:
     """A sparse DNN: layers of neurons x neurons weights, one bias for every neuron, and the clip (32)."""
 
@@ -58,21 +63,13 @@ class Network:
             native.add_layer(*_scipy.csr_arrays(w, (n, n), f"layer {i + 1}"))
         return cls(native, "scipy")
 
-    @property
-    def neurons(self):
-        return self._native.neurons
-
-    @property
-    def num_layers(self):
-        return self._native.num_layers
+    neurons = _passthrough("neurons")
+    num_layers = _passthrough("num_layers")
+    edges = _passthrough("edges", "Nonzeros of all layers (the challenge's edge count).")
+    clip = _passthrough("clip")
 
     def __len__(self):
-        return self._native.num_layers
-
-    @property
-    def edges(self):
-        """Nonzeros of all layers (the challenge's edge count)."""
-        return self._native.edges
+        return self.num_layers
 
     @property
     def bias(self):
@@ -81,10 +78,6 @@ class Network:
     @bias.setter
     def bias(self, value):
         self._native.bias = float(value)
-
-    @property
-    def clip(self):
-        return self._native.clip
 
     def layer(self, index):
         """Layer ``index`` (0-based) as a ``scipy.sparse.csr_matrix``."""
@@ -135,20 +128,12 @@ class Inputs:
         rows, cols = matrix.shape
         return cls(_spdnn._Inputs.from_csr(rows, cols, *_scipy.csr_arrays(matrix, None, "inputs")), "scipy")
 
-    @property
-    def count(self):
-        return self._native.count
+    count = _passthrough("count")
+    neurons = _passthrough("neurons")
+    nnz = _passthrough("nnz")
 
     def __len__(self):
-        return self._native.count
-
-    @property
-    def neurons(self):
-        return self._native.neurons
-
-    @property
-    def nnz(self):
-        return self._native.nnz
+        return self.count
 
     def to_scipy(self):
         return _scipy.to_scipy(self._native.arrays(), (self.count, self.neurons))

@@ -43,15 +43,9 @@ nb::dict run(const Network& net, const Features& x, const std::string& engine_na
   std::string note;
   std::unique_ptr<Engine> engine = make_engine(engine_name, &note);
   RunOptions opt;
-  opt.mode = *mode;
-  if (*mode != Mode::general && !engine->has_structure_mode()) {
-    if (*mode == Mode::structure)
-      throw Error(Errc::unsupported, fmt::format("mode structure: engine {} has no structure mode (use engine='cpu' or 'cuda')",
-                                                 engine->name()));
-    opt.mode = Mode::general;
-    note += (note.empty() ? "" : "; ") + fmt::format("mode auto: engine {} has no structure mode; ran general",
-                                                     engine->name());
-  }
+  std::string mode_note;
+  opt.mode = mode_for(*engine, *mode, "mode", &mode_note);
+  if (!mode_note.empty()) note += (note.empty() ? "" : "; ") + mode_note;
   if (net.neurons != x.neurons())
     throw Error(Errc::mismatch, fmt::format("the network has {} neurons but the inputs have {}", net.neurons, x.neurons()));
   if (auto why = engine->cannot_run(net, x))

@@ -133,6 +133,11 @@ class Engine {
   virtual RunResult run(const Network& net, const Features& x, const RunOptions& opt) = 0;
 };
 
+// The mode `engine` runs when asked for `asked`: structure and auto need has_structure_mode(). Asked for
+// structure, an engine without it is Error(unsupported); under auto it runs general and `note` says so.
+// `option` is how the caller spells the setting in its messages ("--mode" in the CLI, "mode" in Python).
+Mode mode_for(const Engine& engine, Mode asked, const std::string& option, std::string* note);
+
 // Engines compiled into this build, in order of preference for "auto".
 std::vector<std::string> engine_names();
 

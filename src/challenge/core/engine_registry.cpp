@@ -14,6 +14,15 @@ namespace spdnn {
 
 std::optional<std::string> Engine::cannot_run(const Network&, const Features&) const { return std::nullopt; }
 
+Mode mode_for(const Engine& engine, Mode asked, const std::string& option, std::string* note) {
+  if (asked == Mode::general || engine.has_structure_mode()) return asked;
+  if (asked == Mode::structure)
+    throw Error(Errc::unsupported, fmt::format("{} structure: engine {} has no structure mode (use the cpu or cuda engine)",
+                                               option, engine.name()));
+  if (note != nullptr) *note = fmt::format("{} auto: engine {} has no structure mode; running general", option, engine.name());
+  return Mode::general;
+}
+
 std::vector<std::string> engine_names() {
   std::vector<std::string> names;
 #ifdef SPDNN_HAVE_CUDA
