@@ -6,6 +6,7 @@
 
 #include "challenge/gen/interpft.hpp"
 #include "core/rng.hpp"
+#include "support/test_support.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/generate.hpp"
 
@@ -120,12 +121,9 @@ TEST(ChallengeInputs, SyntheticDigitsHitTheTargetCount) {
   GeneratedInputs again = challenge_inputs(src, 1024);
   EXPECT_EQ(again.features.matrix, g.features.matrix);
   EXPECT_THROW(challenge_inputs(src, 1000), Error);  // not a square
-  try {
-    challenge_inputs(src, 64);  // 8 x 8 from 28 x 28: interpft only upsamples (this wrote out of bounds)
-    FAIL() << "downsampled";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("N must be at least 784"), std::string::npos) << e.what();
-  }
+  // 8 x 8 from 28 x 28: interpft only upsamples (this wrote out of bounds)
+  const Error e = test::error_from([&] { challenge_inputs(src, 64); });
+  EXPECT_TRUE(test::says(e, "N must be at least 784")) << e.what();
 }
 
 }  // namespace spdnn

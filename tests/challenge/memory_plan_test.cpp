@@ -5,6 +5,7 @@
 #include <string>
 
 #include "challenge/cuda/memory_plan.hpp"
+#include "support/test_support.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
@@ -53,13 +54,9 @@ TEST(MemoryPlan, BatchesFromWhatIsLeftOrForced) {
 }
 
 TEST(MemoryPlan, NothingFitsIsAnErrorNamingTheSizes) {
-  try {
-    plan_memory(300 * kMiB, 10 * kGiB, 200 * kMiB, 1024, 10, 10, RunOptions{});
-    FAIL() << "planned";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), Errc::out_of_memory);
-    EXPECT_NE(std::string(e.what()).find("400.0 MiB of weights (two streamed layers)"), std::string::npos) << e.what();
-  }
+  const Error e = test::error_from([] { plan_memory(300 * kMiB, 10 * kGiB, 200 * kMiB, 1024, 10, 10, RunOptions{}); });
+  EXPECT_EQ(e.code(), Errc::out_of_memory);
+  EXPECT_TRUE(test::says(e, "400.0 MiB of weights (two streamed layers)")) << e.what();
 }
 
 }  // namespace spdnn::cuda

@@ -13,6 +13,8 @@
 #include <random>
 #include <string>
 
+#include "spdnn/error.hpp"
+
 namespace spdnn::test {
 
 namespace fs = std::filesystem;
@@ -31,6 +33,21 @@ inline std::optional<fs::path> data_dir() {
   if (!var##_root) GTEST_SKIP() << "real data not found: set SPDNN_DATA_DIR (e.g. ../shared/data)"; \
   const ::std::filesystem::path var = *var##_root / (relative);                                     \
   if (!::std::filesystem::exists(var)) GTEST_SKIP() << "real data file not found: " << var
+
+// The spdnn::Error that `f` throws; if it throws none, a test failure and an Error saying so.
+template <class F>
+Error error_from(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no spdnn::Error was thrown";
+  return Error(Errc::usage, "(nothing thrown)");
+}
+
+// Whether `e`'s message contains `part` (use with EXPECT_TRUE(...) << e.what()).
+inline bool says(const Error& e, const std::string& part) { return std::string(e.what()).find(part) != std::string::npos; }
 
 // A fresh folder under the system temp dir, removed at scope exit.
 class TempDir {
