@@ -36,7 +36,7 @@ struct RunOptionsCli {
   uint64_t seed = 1;
   std::string mnist;
   int64_t batch = 0;
-  bool stream_weights = false, half_weights = false;
+  bool stream_weights = false, half_weights = false, layer_times = false;
   float bias = 0.0f;
   CLI::Option* bias_option = nullptr;
   bool quiet = false;
@@ -195,6 +195,7 @@ int run(const RunOptionsCli& o) {
     ro.batch_inputs = o.batch;
     ro.stream_weights = o.stream_weights;
     ro.half_weights = o.half_weights;
+    ro.layer_times = o.layer_times;
     ro.device_memory_share = assembled.memory_share;
     if (lead) ro.on_layer = [&](int32_t d, int32_t t) { progress.update("inference: layer", d, t); };
     if (w.size() > 1) ro.before_inference = line_up;
@@ -286,6 +287,7 @@ int run(const RunOptionsCli& o) {
   j["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < r.layers.size(); ++l) {
     nlohmann::ordered_json layer = {{"layer", l + 1}, {"active_inputs", r.layers[l].active_inputs}, {"nnz", r.layers[l].nnz}};
+    if (l < r.layer_seconds.size()) layer["seconds"] = r.layer_seconds[l];
     if (const auto& s = r.structure) {
       if (l < s->distinct_neurons.size()) layer["distinct_neurons"] = s->distinct_neurons[l];
       if (l < s->distinct_rows.size()) layer["distinct_rows"] = s->distinct_rows[l];
@@ -352,6 +354,7 @@ Command add_run_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "GPU: inputs per batch (default: as many as fit)")->check(non_negative());
   cmd->add_flag("--stream-weights", o->stream_weights, "GPU: stream layers from host memory even when they fit");
   cmd->add_flag("--half-weights", o->half_weights, "GPU: fp16 weights (exact for 1/16; the report says if not)");
+  cmd->add_flag("--layer-times", o->layer_times, "GPU: time each layer on the device (the JSON report's layers[].seconds)");
   cmd->add_option("--gpus", o->gpus, "GPUs to use, inputs split between them (default: all visible)")->check(positive());
   cmd->add_option("--devices", o->devices, "GPUs to use by number, e.g. 0,1 (a number may repeat: parts sharing a GPU)");
   cmd->add_option("--partition", o->partition, "Several GPUs: static (fixed input slices) or balanced (active rows moved between GPUs)")

@@ -1,8 +1,10 @@
 // The CUDA engine's weight layout, checked on the CPU: every row through sliced_ell_row must equal the
-// reference engine's layer, bit for bit, whatever the tile size, chunk size and previous order.
+// reference engine's layer, bit for bit, whatever the tile size, outputs per thread, chunk size and
+// previous order.
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <set>
 
 #include "challenge/cuda/sliced_ell.hpp"
 #include "core/rng.hpp"
@@ -15,7 +17,7 @@ namespace spdnn {
 namespace {
 
 struct Case {
-  int32_t neurons, per_row, tile, chunk;
+  int32_t neurons, per_row, threads, per, chunk;
   bool radixnet;
 };
 
@@ -35,8 +37,9 @@ TEST_P(SlicedEll, RowsMatchTheReferenceLayerExactly) {
   for (int32_t p = 0; p < n; ++p) in_position[prev_order[p]] = p;
   const CsrMatrix& w = net.layers.back();
   const CsrMatrix inputs_of = transpose(w);
-  cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, in_position, cuda::group_outputs(inputs_of), c.tile, c.chunk);
-  ASSERT_EQ(s.tiles(), (n + c.tile - 1) / c.tile);
+  const cuda::LayerKernelConfig kernel{16, c.threads, c.per, c.chunk};
+  cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, in_position, cuda::group_outputs(inputs_of), kernel);
+  ASSERT_EQ(s.tiles(), (n + kernel.tile_outputs() - 1) / kernel.tile_outputs());
   for (int32_t ch = 0; ch < s.chunks(); ++ch) ASSERT_LE(s.chunk_size[ch], c.chunk);
 
   Features x = random_features(40, n, 0.3, 12);
@@ -62,9 +65,39 @@ TEST_P(SlicedEll, RowsMatchTheReferenceLayerExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, SlicedEll,
-                         testing::Values(Case{1024, 32, 256, 1024, true}, Case{4096, 32, 256, 1024, true},
-                                         Case{1000, 32, 256, 1024, false}, Case{777, 20, 128, 100, false},
-                                         Case{300, 40, 256, 7, false}, Case{64, 64, 32, 16, false}));
+                         testing::Values(Case{1024, 32, 256, 1, 1024, true}, Case{4096, 32, 256, 1, 1024, true},
+                                         Case{1000, 32, 256, 1, 1024, false}, Case{777, 20, 128, 1, 100, false},
+                                         Case{300, 40, 256, 1, 7, false}, Case{64, 64, 32, 1, 16, false},
+                                         // Several outputs a thread: merged lists, padded where they differ.
+                                         Case{4096, 32, 64, 4, 512, true}, Case{1024, 32, 32, 2, 100, true},
+                                         Case{777, 20, 64, 4, 100, false}, Case{300, 40, 32, 2, 7, false},
+                                         Case{61, 30, 32, 4, 16, false}));
+
+TEST(SlicedEllKernelChoice, RadixNetGetsFourOutputsAThreadAndRandomNetworksOne) {
+  // RadiX-Net columns come in groups of 16 with one input set, so 4 outputs a thread pad nothing; with
+  // columns of 32 inputs drawn at random, their merged lists are about 4 times longer, and the one-output
+  // kernel is chosen. (random_network's band matrices are not that: neighbouring columns share 31 inputs.)
+  const cuda::LayerKernelConfig kernels[] = {{16, 64, 4, 512}, {16, 256, 1, 512}};
+  const Network radix = radixnet_network({4096, 12, 1});
+  gen::Rng rng(3);
+  std::vector<Triplet> scattered;
+  for (int32_t j = 0; j < 4096; ++j) {
+    std::set<int32_t> rows;
+    while (rows.size() < 32) rows.insert(static_cast<int32_t>(rng.below(4096)));
+    for (int32_t i : rows) scattered.push_back({i, j, 0.1f});
+  }
+  for (const CsrMatrix& w : {radix.layers[0], radix.layers[11]}) {
+    const CsrMatrix t = transpose(w);
+    const std::vector<int32_t> order = cuda::group_outputs(t);
+    EXPECT_EQ(cuda::padded_work(t, order, 1), t.nnz());
+    EXPECT_EQ(cuda::padded_work(t, order, 4), t.nnz());
+    EXPECT_EQ(cuda::choose_layer_kernel(t, order, kernels), kernels[0]);
+  }
+  const CsrMatrix t = transpose(csr_from_triplets(4096, 4096, scattered, "scattered"));
+  const std::vector<int32_t> order = cuda::group_outputs(t);
+  EXPECT_GT(cuda::padded_work(t, order, 4), 3 * t.nnz());
+  EXPECT_EQ(cuda::choose_layer_kernel(t, order, kernels), kernels[1]);
+}
 
 TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
   // Columns with identical inputs are grouped, so a 256-output tile of a RadiX-Net layer stages about
@@ -74,7 +107,7 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
     std::vector<int32_t> identity(16384);
     std::iota(identity.begin(), identity.end(), 0);
     const CsrMatrix inputs_of = transpose(w);
-    cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, identity, cuda::group_outputs(inputs_of), 256, 1024);
+    cuda::SlicedEllLayer s = cuda::build_sliced_ell(inputs_of, identity, cuda::group_outputs(inputs_of), {16, 256, 1, 1024});
     int64_t staged = 0;
     for (int32_t c = 0; c < s.chunks(); ++c) staged += s.chunk_size[c];
     EXPECT_LE(staged / s.tiles(), 1024);
@@ -86,7 +119,10 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
 // per group, reads its inputs through the previous layer's groups (one staged slot per position) and
 // counts each nonzero output for its group's neurons. Features, per-layer counts and categories must
 // equal the cpu engine's.
-TEST(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
+class SlicedEllStructure : public testing::TestWithParam<int> {};  // outputs per thread
+
+TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
+  const cuda::LayerKernelConfig kernel{16, 128 / GetParam(), GetParam(), 512};
   Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
   for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
     std::vector<Triplet> t;
@@ -104,7 +140,7 @@ TEST(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
     std::vector<int32_t> previous;
     for (int32_t l = 0; l < net->num_layers(); ++l) {
       const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
-      layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], 128, 512));
+      layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], {&kernel, 1}));
       EXPECT_EQ(layouts.back().neurons, groups.layers[l].groups());
       if (before != nullptr)  // a slot per position: never more than the previous layer's groups
         for (int32_t c = 0; c < layouts.back().chunks(); ++c) ASSERT_LE(layouts.back().chunk_size[c], before->groups());
@@ -141,5 +177,7 @@ TEST(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
     EXPECT_LT(want.categories.size(), static_cast<size_t>(x->count()));
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(OutputsPerThread, SlicedEllStructure, testing::Values(1, 2, 4));
 
 }  // namespace spdnn

@@ -34,6 +34,25 @@ inline std::optional<fs::path> data_dir() {
   const ::std::filesystem::path var = *var##_root / (relative);                                     \
   if (!::std::filesystem::exists(var)) GTEST_SKIP() << "real data file not found: " << var
 
+// Sets an environment variable for a scope, restoring what was there.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_.c_str(), old_->c_str(), 1);
+    else ::unsetenv(name_.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
 // The spdnn::Error that `f` throws; if it throws none, a test failure and an Error saying so.
 template <class F>
 Error error_from(F&& f) {

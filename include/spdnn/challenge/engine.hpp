@@ -68,6 +68,7 @@ struct RunOptions {
   int threads = 0;             // CPU threads; 0 = all available
   Mode mode = Mode::general;   // structure/auto need an engine with has_structure_mode()
   bool keep_features = false;  // return the final Y (tests compare it between engines)
+  bool layer_times = false;    // accelerator engines: time each layer on the device (RunResult::layer_seconds)
   // Called after each layer with (layers done, total layers); used for terminal progress.
   std::function<void(int32_t, int32_t)> on_layer;
   // Called exactly once, after preprocessing and before the timed inference (also when there is
@@ -108,6 +109,8 @@ struct RunResult {
   std::vector<LayerStats> layers;   // one per layer
   double preprocess_s = 0.0;        // weight/feature preparation inside the engine
   double inference_s = 0.0;         // the layer loop (what TeraEdges/s is computed from)
+  // With RunOptions::layer_times: each layer's device time, summed over batches and parts (empty otherwise).
+  std::vector<double> layer_seconds;
   // The same interval on the system clock (seconds since the epoch), so that processes running at
   // once can report the span of all of them rather than the longest of their own intervals.
   double inference_begin_unix = 0.0, inference_end_unix = 0.0;

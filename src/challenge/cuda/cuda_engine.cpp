@@ -9,7 +9,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <memory>
 
@@ -26,11 +29,25 @@ namespace spdnn::cuda {
 
 namespace {
 
-// {16 rows, 256 outputs, 512-input chunks}: 32 KB of shared memory and 64 registers a thread, four blocks
-// per H100 SM; 16 rows make four float4 reads per staged slot. 512 inputs hold the footprint of a
-// 256-output tile of 32-input columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024
-// (64 KB, three blocks) measured 38.8 / 50.2 TE/s at 1024 / 4096 x 120.
-constexpr LayerKernelConfig kLayerKernel{16, 256, 512};
+// The layer kernels a layer may get, most outputs per thread first (sliced_ell.hpp: choose_layer_kernel
+// takes the first whose merged input lists cost at most kMaxPaddedWork times the nonzeros).
+// {16 rows, 256 threads, 1 output, 512-input chunks}: 32 KB of shared memory and 64 registers a thread,
+// four blocks per H100 SM; 16 rows make four float4 reads per staged slot. 512 inputs hold the footprint
+// of a 256-output tile of 32-input columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024
+// (64 KB, three blocks) measured 38.8 / 50.2 TE/s at 1024 / 4096 x 120. With 4 outputs a thread, 64
+// threads keep the same 256-output tiles and footprints.
+constexpr LayerKernelConfig kLayerKernels[] = {{16, 64, 4, 512}, {16, 256, 1, 512}};
+
+// SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk]" forces one kernel on every layer (for measurements).
+std::vector<LayerKernelConfig> layer_kernels() {
+  const char* env = std::getenv("SPDNN_LAYER_KERNEL");
+  if (env == nullptr || *env == '\0') return {std::begin(kLayerKernels), std::end(kLayerKernels)};
+  LayerKernelConfig c;
+  if (std::sscanf(env, "%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity) < 3 ||
+      !has_layer_kernel(c))
+    throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no layer kernel of that shape (rows,threads,outputs[,chunk])", env));
+  return {c};
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -82,17 +99,16 @@ class CudaEngine final : public Engine {
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups) {
-  const LayerKernelConfig& cfg = kLayerKernel;
-  if (!has_layer_kernel(cfg))
-    throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} outputs", cfg.rows, cfg.tile_outputs));
+  const std::vector<LayerKernelConfig> kernels = layer_kernels();
+  for (const LayerKernelConfig& k : kernels)
+    if (!has_layer_kernel(k))
+      throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,
+                                                 k.outputs_per_thread));
   const int32_t layers = net.num_layers();
   const auto t_pre = std::chrono::steady_clock::now();
   RunResult result;
   ExecutionInfo info;
   info.half_weights = std::is_same_v<Weight, __half>;
-  info.kernel = fmt::format("sliced-ELL {} rows x {} outputs, {}-input chunks, {} weights{}", cfg.rows, cfg.tile_outputs,
-                            cfg.chunk_capacity, info.half_weights ? "fp16" : "fp32",
-                            groups != nullptr ? ", one output per neuron group" : "");
 
   // Balancing meetings (partitioned runs) after these layer counts: rows leave and arrive in neuron order,
   // so the physical order of the features there is kept too.
@@ -100,8 +116,19 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && groups == nullptr)
     for (int32_t k : opt.exchange_after)
       if (k >= 1 && k < layers) meet.push_back(k);
-  PackedNetwork packed = pack_network<Weight>(net, meet, cfg.tile_outputs, cfg.chunk_capacity, groups);
+  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups);
   info.half_weights_exact = packed.exact;
+  // Which kernels the layers got: "sliced-ELL 16 rows, 64 threads x 4 outputs (120 layers), ..."
+  std::string shapes;
+  for (const LayerKernelConfig& k : kernels) {
+    const auto used = std::count_if(packed.layout.begin(), packed.layout.end(), [&](const BlobLayout& b) { return b.kernel == k; });
+    if (used > 0)
+      shapes += fmt::format("{}{} threads x {} output{} ({} layer{})", shapes.empty() ? "" : ", ", k.threads,
+                            k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s", used, used == 1 ? "" : "s");
+  }
+  info.kernel = fmt::format("sliced-ELL {} rows, {}, {}-input chunks, {} weights{}", kernels.front().rows, shapes,
+                            kernels.front().chunk_capacity, info.half_weights ? "fp16" : "fp32",
+                            groups != nullptr ? ", one output per neuron group" : "");
 
   // The inputs that can be active at all (nonempty rows), in id order.
   std::vector<int32_t> rows;
@@ -119,7 +146,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && plan.batches != 1) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, cfg, std::move(rows));
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows));
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   if (opt.on_layer) opt.on_layer(layers, layers);

@@ -9,13 +9,13 @@ namespace spdnn::cuda {
 
 namespace {
 
-template <int Rows, int Tile>
+template <int Rows, int Threads, int Per>
 struct Shape {
-  static constexpr int rows = Rows, tile = Tile;
+  static constexpr int rows = Rows, threads = Threads, per = Per;
 };
-// The instantiated layer kernels: {16, 256} alone, the engine's configuration (cuda_engine.cpp). {8, 256}
-// and {32, 128} were instantiated beside it since the engine began and never chosen; they left in 0.5.
-using Shapes = std::tuple<Shape<16, 256>>;
+// The instantiated layer kernels {rows, threads, outputs per thread}: the engine's candidates
+// (cuda_engine.cpp) and the shapes measured beside them (SPDNN_LAYER_KERNEL forces one).
+using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 128, 4>, Shape<16, 256, 4>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -25,8 +25,8 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
   KernelFn<Weight> fn = nullptr;
   std::apply(
       [&](auto... shape) {
-        ((shape.rows == s.rows && shape.tile == s.tile_outputs
-              ? void(fn = &layer_kernel<decltype(shape)::rows, decltype(shape)::tile, Weight>)
+        ((shape.rows == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread
+              ? void(fn = &layer_kernel<decltype(shape)::rows, decltype(shape)::threads, decltype(shape)::per, Weight>)
               : void()),
          ...);
       },
@@ -72,7 +72,7 @@ cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_pe
   const size_t shared = config.shared_bytes();
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   if (e != cudaSuccess) return e;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.tile_outputs, shared);
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.threads, shared);
 }
 
 template <class Weight>
@@ -80,7 +80,7 @@ cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs
                                 cudaStream_t stream) {
   KernelFn<Weight> fn = find_kernel<Weight>(config);
   if (fn == nullptr) return cudaErrorInvalidValue;
-  fn<<<dim3(tiles, grid_rows), config.tile_outputs, config.shared_bytes(), stream>>>(args);
+  fn<<<dim3(tiles, grid_rows), config.threads, config.shared_bytes(), stream>>>(args);
   return cudaGetLastError();
 }
 

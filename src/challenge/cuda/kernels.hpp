@@ -12,16 +12,7 @@
 
 namespace spdnn::cuda {
 
-// The layer kernel's configuration: feature rows per block pass, outputs per block (its threads), and the
-// footprint inputs a tile stages in shared memory at once.
-struct LayerKernelConfig {
-  int rows;
-  int tile_outputs;
-  int chunk_capacity;
-  size_t shared_bytes() const { return static_cast<size_t>(chunk_capacity) * rows * sizeof(float); }
-};
-
-// False if no kernel is instantiated for the configuration's rows and outputs.
+// False if no kernel is instantiated for the configuration's rows, threads and outputs per thread.
 bool has_layer_kernel(const LayerKernelConfig& config);
 // Raises the kernel's dynamic shared memory limit and returns how many blocks fit on one SM.
 template <class Weight>

@@ -1,9 +1,25 @@
-// The arguments of one layer launch (shared by the host code and the kernel).
+// The shape and the arguments of one layer launch (shared by the host code, the layout and the kernel).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace spdnn::cuda {
+
+// The layer kernel's configuration: feature rows per block pass, threads per block, outputs each thread
+// computes, and the footprint inputs a tile stages in shared memory at once. A thread's outputs walk one
+// merged input list (sliced_ell.hpp), so each staged value it reads serves all of them: with 4 outputs a
+// thread reads shared memory 4 times less per multiply-add than with 1.
+struct LayerKernelConfig {
+  int rows = 16;
+  int threads = 256;
+  int outputs_per_thread = 1;
+  int chunk_capacity = 512;
+
+  int tile_outputs() const { return threads * outputs_per_thread; }
+  size_t shared_bytes() const { return static_cast<size_t>(chunk_capacity) * rows * sizeof(float); }
+  bool operator==(const LayerKernelConfig&) const = default;
+};
 
 template <class Weight>
 struct LayerArgs {

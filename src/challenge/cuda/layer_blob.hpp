@@ -19,6 +19,7 @@ struct BlobLayout {
   int32_t tiles = 0;
   int32_t outputs = 0;       // outputs computed (SlicedEllLayer::neurons)
   bool weighted = false;     // out_weight present (structure mode)
+  LayerKernelConfig kernel;  // the kernel the layout was built for
 };
 
 inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
@@ -30,6 +31,7 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   b.tiles = s.tiles();
   b.outputs = s.neurons;
   b.weighted = !s.out_weight.empty();
+  b.kernel = s.kernel;
   size_t at = 0;
   auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
   place(b.tile_chunks, s.tile_chunks.size() * sizeof(int32_t));

@@ -1,10 +1,10 @@
 // One layer of the challenge on the GPU: sliced-ELL SpMM fused with bias, ReLU, clip, and the
 // pruning: the surviving rows are appended to the next active list by the last tile done with them.
 //
-// Block = one tile of TileOutputs outputs (one output per thread) x Rows feature rows at a time.
-// For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
-// memory as [slot][Rows] (so one slot's Rows values are Rows/4 float4 loads), then each thread
-// walks its ELL entries. The grid is persistent over rows: gridDim.y blocks per tile stride over the
+// Block = one tile of Threads x Per outputs (Per consecutive outputs per thread) x Rows feature rows at a
+// time. For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
+// memory as [slot][Rows] (so one slot's Rows values are Rows/4 float4 loads), then each thread walks its
+// ELL steps: one slot and Per weights a step, each staged value read once for all Per outputs. The grid is persistent over rows: gridDim.y blocks per tile stride over the
 // active rows, whose count comes from device memory, so layers launch without host round trips.
 #pragma once
 
@@ -22,17 +22,23 @@ __device__ __forceinline__ float weight_to_float(__half w) { return __half2float
 // Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
 __device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
 
-template <int Rows, int TileOutputs, class Weight>
-__global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a) {
+// A thread's Per weights of one step, loaded as one vector.
+template <class Weight, int Per>
+struct alignas(sizeof(Weight) * Per) WeightStep {
+  Weight w[Per];
+};
+
+template <int Rows, int Threads, int Per, class Weight>
+__global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
   static_assert(Rows % 4 == 0, "rows are staged and read as float4");
-  static_assert(TileOutputs % 32 == 0, "whole warps: the nonzero count uses warp ballots");
+  static_assert(Threads % 32 == 0 && Threads >= Rows, "whole warps (the nonzero count is a warp sum), a thread per row");
+  constexpr int TileOutputs = Threads * Per;
   extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
   __shared__ int row_nnz[Rows];
   __shared__ int64_t row_base[Rows];   // offset of each row in `in`; -1 past the active rows
 
   const int tile = blockIdx.x, o = threadIdx.x;
-  const int out_pos = tile * TileOutputs + o;
-  const bool has_output = out_pos < a.outputs;
+  const int out0 = tile * TileOutputs + o * Per;  // the thread's first output position
   const int rows_active = *a.count;
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
 
@@ -42,15 +48,17 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
       row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.stride : -1;
     }
     __syncthreads();  // row_base ready for the staging loads
-    float acc[Rows];
+    float acc[Rows][Per];
 #pragma unroll
-    for (int r = 0; r < Rows; ++r) acc[r] = 0.0f;
+    for (int r = 0; r < Rows; ++r)
+#pragma unroll
+      for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
 
     for (int c = c_begin; c < c_end; ++c) {
       const int size = a.chunk_size[c];
       const int32_t* map = a.map + a.chunk_map[c];
       // Stage: one slot per thread, all Rows loads in flight at once, then Rows/4 float4 stores.
-      for (int f = o; f < size; f += TileOutputs) {
+      for (int f = o; f < size; f += Threads) {
         const int pos = map[f];
         float v[Rows];
 #pragma unroll
@@ -62,18 +70,24 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
       __syncthreads();  // staged chunk complete before any thread reads it
       const int width = a.chunk_k[c];
       const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
-      const Weight* val = a.ell_val + a.chunk_ell[c];
+      const auto* val = reinterpret_cast<const WeightStep<Weight, Per>*>(a.ell_val + a.chunk_ell[c] * Per);
       for (int q = 0; q < width; ++q) {
-        const int slot = idx[q * TileOutputs + o];
-        const float w = weight_to_float(val[q * TileOutputs + o]);
+        const int slot = idx[q * Threads + o];
+        const WeightStep<Weight, Per> step = val[q * Threads + o];
+        float w[Per];
+#pragma unroll
+        for (int j = 0; j < Per; ++j) w[j] = weight_to_float(step.w[j]);
         const float4* s = staged4 + slot * (Rows / 4);
 #pragma unroll
         for (int v = 0; v < Rows / 4; ++v) {
           const float4 x = s[v];
-          acc[4 * v + 0] = add_product(acc[4 * v + 0], x.x, w);
-          acc[4 * v + 1] = add_product(acc[4 * v + 1], x.y, w);
-          acc[4 * v + 2] = add_product(acc[4 * v + 2], x.z, w);
-          acc[4 * v + 3] = add_product(acc[4 * v + 3], x.w, w);
+#pragma unroll
+          for (int j = 0; j < Per; ++j) {
+            acc[4 * v + 0][j] = add_product(acc[4 * v + 0][j], x.x, w[j]);
+            acc[4 * v + 1][j] = add_product(acc[4 * v + 1][j], x.y, w[j]);
+            acc[4 * v + 2][j] = add_product(acc[4 * v + 2][j], x.z, w[j]);
+            acc[4 * v + 3][j] = add_product(acc[4 * v + 3][j], x.w, w[j]);
+          }
         }
       }
       __syncthreads();  // everyone done reading before the next chunk overwrites it
@@ -84,16 +98,19 @@ __global__ void __launch_bounds__(TileOutputs) layer_kernel(LayerArgs<Weight> a)
 #pragma unroll
     for (int r = 0; r < Rows; ++r) {
       const int k = k0 + r;
-      float y = 0.0f;
-      if (k < rows_active && has_output) {
-        const float z = acc[r];
-        y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
-        a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
+      int nonzero = 0;  // of the thread's outputs in row k, counted for every neuron each stands for
+#pragma unroll
+      for (int j = 0; j < Per; ++j) {
+        const int out_pos = out0 + j;
+        if (k < rows_active && out_pos < a.outputs) {
+          const float z = acc[r][j];
+          const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+          a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
+          // In structure mode an output counts for its group's neurons.
+          if (y != 0.0f) nonzero += a.out_weight == nullptr ? 1 : a.out_weight[out_pos];
+        }
       }
-      // Nonzeros of every neuron: in structure mode an output counts for its group's neurons.
-      const int warp_nnz = a.out_weight == nullptr
-                               ? __popc(__ballot_sync(0xffffffffu, y != 0.0f))
-                               : static_cast<int>(__reduce_add_sync(0xffffffffu, y != 0.0f ? a.out_weight[out_pos] : 0));
+      const int warp_nnz = static_cast<int>(__reduce_add_sync(0xffffffffu, static_cast<unsigned>(nonzero)));
       if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
     }
     __syncthreads();  // row_nnz complete

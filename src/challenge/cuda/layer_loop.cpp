@@ -47,7 +47,7 @@ struct LayerLoop<Weight>::Pinned {
 template <class Weight>
 LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt,
                              PackedNetwork& packed, const MemoryPlan& plan, std::vector<int32_t> meet,
-                             const LayerKernelConfig& config, std::vector<int32_t> rows)
+                             std::vector<int32_t> rows)
     : prop_(prop),
       net_(net),
       x_(x),
@@ -55,7 +55,6 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       packed_(packed),
       plan_(plan),
       meet_(std::move(meet)),
-      config_(config),
       rows_(std::move(rows)),
       n_(net.neurons),
       layers_(net.num_layers()),
@@ -80,7 +79,9 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   ids_b_.allocate(batch_, "input ids (next)");
   categories_.allocate(batch_, "categories");
   row_total_.allocate(batch_, "per-row nonzero totals");
-  tiles_done_.allocate(batch_ / config_.rows + 1, "per-row-block tile counters");
+  int min_rows = 1 << 30;
+  for (const BlobLayout& b : packed_.layout) min_rows = std::min(min_rows, b.kernel.rows);
+  tiles_done_.allocate(batch_ / std::max(1, std::min(min_rows, static_cast<int>(batch_))) + 1, "per-row-block tile counters");
   counts_.allocate(layers_ + 1, "per-layer active counts");
   nnz_.allocate(std::max(layers_, 1), "per-layer nonzero counts");
   SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
@@ -94,8 +95,15 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
   in_vals_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input values");
-  SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(config_, &blocks_per_sm_));
-  if (blocks_per_sm_ == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
+  for (const BlobLayout& b : packed_.layout) {
+    if (std::any_of(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == b.kernel; })) continue;
+    int blocks = 0;
+    SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(b.kernel, &blocks));
+    if (blocks == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
+    blocks_per_sm_.emplace_back(b.kernel, blocks);
+  }
+  if (opt_.layer_times)
+    for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
 }
 
 template <class Weight>
@@ -153,7 +161,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
   }
   // With meetings, rows arrive in free slots anywhere in the batch's buffers.
-  const int row_blocks = (static_cast<int>(meet_.empty() ? r0 : batch_) + config_.rows - 1) / config_.rows;
+  const int rows = static_cast<int>(meet_.empty() ? r0 : batch_);
   for (int32_t l = from; l < to; ++l) {
     const Side in = side(l), out = side(l + 1);
     const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
@@ -163,10 +171,15 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.stride = n_, a.bias = net_.bias, a.clip = net_.clip;
     bind_layer(a, packed_.layout[l], base);
-    const int tiles = packed_.layout[l].tiles;
-    const int grid_rows = std::clamp(blocks_per_sm_ * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
-                                     std::min(row_blocks, 65535));
-    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(config_, a, tiles, grid_rows, compute_.s));
+    const LayerKernelConfig& kernel = packed_.layout[l].kernel;
+    const int blocks_per_sm =
+        std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
+    const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;
+    const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                     std::max(1, std::min(row_blocks, 65535)));
+    if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecord(layer_begin_[l].e, compute_.s));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, tiles, grid_rows, compute_.s));
+    if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecord(layer_end_[l].e, compute_.s));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (plan_.weights_streamed) {
       SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[l % 2].e, compute_.s));
@@ -257,6 +270,14 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   for (int32_t l = 0; l < layers_; ++l) {
     result.layers[l].active_inputs += active_before_meeting_[l + 1] >= 0 ? active_before_meeting_[l + 1] : counts[l + 1];
     result.layers[l].nnz += static_cast<int64_t>(nnz[l]);
+  }
+  if (!layer_begin_.empty()) {
+    result.layer_seconds.resize(layers_, 0.0);
+    for (int32_t l = 0; l < layers_; ++l) {
+      float ms = 0.0f;
+      SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, layer_begin_[l].e, layer_end_[l].e));
+      result.layer_seconds[l] += ms / 1e3;
+    }
   }
   const int32_t survivors = counts[layers_];
   std::vector<int32_t> ids(std::max(survivors, 0));

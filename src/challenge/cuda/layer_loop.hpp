@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -23,13 +24,15 @@ class LayerLoop {
  public:
   // Allocates the device state of `plan` and uploads (or pins, to stream) the packed weights, whose host
   // blobs it frees. `rows`: the inputs that can be active (nonempty rows), in id order; `meet`: the layer
-  // counts after which to meet (RunOptions::exchange), empty for none.
+  // counts after which to meet (RunOptions::exchange), empty for none. Each layer runs the kernel its
+  // layout was built for (BlobLayout::kernel).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
-            const MemoryPlan& plan, std::vector<int32_t> meet, const LayerKernelConfig& config, std::vector<int32_t> rows);
+            const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows);
   ~LayerLoop();
 
   // Every batch: the per-layer counts, categories, features (RunOptions::keep_features), the inference
-  // interval and the graph instantiation time (added to preprocess_s) go into `result`.
+  // interval, each layer's time (RunOptions::layer_times) and the graph instantiation time (added to
+  // preprocess_s) go into `result`.
   void run(RunResult& result);
 
  private:
@@ -53,11 +56,11 @@ class LayerLoop {
   PackedNetwork& packed_;
   const MemoryPlan plan_;
   std::vector<int32_t> meet_;
-  const LayerKernelConfig config_;
   const std::vector<int32_t> rows_;
   const int32_t n_, layers_;
   const int64_t batch_;
-  int blocks_per_sm_ = 0;
+  std::vector<std::pair<LayerKernelConfig, int>> blocks_per_sm_;  // of each kernel the layers use
+  std::deque<Event> layer_begin_, layer_end_;                      // per layer, with RunOptions::layer_times
 
   Stream compute_, copy_;
   DeviceBuffer<unsigned char> weights_;

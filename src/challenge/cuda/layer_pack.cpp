@@ -11,8 +11,8 @@
 namespace spdnn::cuda {
 
 template <class Weight>
-PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
-                           int chunk_capacity, const NeuronGroups* groups) {
+PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
+                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups) {
   const int32_t n = net.neurons, layers = net.num_layers();
   PackedNetwork p;
   p.blob.resize(layers);
@@ -36,7 +36,7 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
       std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
       if (first > 0) previous = group_outputs(layer_outputs(net.layers[first - 1], groups_of(first - 1)).inputs_of);
       for (int32_t l = first; l < end; ++l) {
-        SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), tile_outputs, chunk_capacity);
+        SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates);
         bool ok = true;
         p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
         exact[l] = ok;
@@ -59,7 +59,9 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
   return p;
 }
 
-template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, int, int, const NeuronGroups*);
-template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, int, int, const NeuronGroups*);
+template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
+                                          const NeuronGroups*);
+template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
+                                           const NeuronGroups*);
 
 }  // namespace spdnn::cuda

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "challenge/cuda/layer_blob.hpp"
@@ -28,12 +29,12 @@ struct PackedNetwork {
   size_t total_bytes() const { return offset.back(); }
 };
 
-// Packs `net` with weights as Weight (float or __half), tiles of `tile_outputs` outputs staging up to
-// `chunk_capacity` inputs, in parallel over ranges of layers (OpenMP). With `groups` (structure mode),
+// Packs `net` with weights as Weight (float or __half), each layer for the kernel of `candidates` that
+// suits it (sliced_ell.hpp: choose_layer_kernel), in parallel over ranges of layers (OpenMP). With `groups` (structure mode),
 // each layer computes one output per group of equivalent neurons (sliced_ell.hpp: layout_layer); orders
 // are then over groups, and balancing meetings (order_after) are not supported.
 template <class Weight>
-PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after, int tile_outputs,
-                           int chunk_capacity, const NeuronGroups* groups = nullptr);
+PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
+                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups = nullptr);
 
 }  // namespace spdnn::cuda

@@ -24,18 +24,24 @@ std::vector<int32_t> group_outputs(const CsrMatrix& t) {
 }
 
 SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& in_position,
-                                std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity) {
+                                std::vector<int32_t> out_order, const LayerKernelConfig& kernel) {
+  const int32_t chunk_capacity = kernel.chunk_capacity, per = kernel.outputs_per_thread, threads = kernel.threads;
   if (chunk_capacity <= 0 || chunk_capacity > 65536)
     throw Error(Errc::unsupported, fmt::format("sliced ELL: chunk capacity {} outside 1..65536 (16-bit slots)", chunk_capacity));
+  if (per <= 0 || threads <= 0) throw Error(Errc::unsupported, "sliced ELL: threads and outputs per thread must be positive");
   SlicedEllLayer s;
   s.neurons = static_cast<int32_t>(t.rows);
-  s.tile_outputs = tile_outputs;
-  s.chunk_capacity = chunk_capacity;
+  s.kernel = kernel;
   s.out_order = std::move(out_order);
-  const int32_t n = s.neurons;
+  const int32_t n = s.neurons, tile_outputs = kernel.tile_outputs();
   const int32_t tiles = (n + tile_outputs - 1) / tile_outputs;
   s.tile_chunks.push_back(0);
   std::vector<int32_t> footprint, slot_of(static_cast<size_t>(t.cols), -1), by_position;
+  struct Entry {
+    int32_t input, output;  // output: which of the thread's outputs
+    float value;
+  };
+  std::vector<std::vector<Entry>> steps(static_cast<size_t>(threads));  // per thread, in this chunk
   for (int32_t tile = 0; tile < tiles; ++tile) {
     const int32_t first = tile * tile_outputs, last = std::min(n, first + tile_outputs);
     footprint.clear();
@@ -60,35 +66,72 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
         slot_of[by_position[k]] = slots - 1;
       }
       s.chunk_size.push_back(slots);
-      // ELL width: the most entries one output of the tile has in [lo, hi].
-      auto range_of = [&](int32_t j) {
-        auto cols = t.row_cols(j);
-        auto b = std::lower_bound(cols.begin(), cols.end(), lo), e = std::upper_bound(cols.begin(), cols.end(), hi);
-        return std::pair{b - cols.begin(), e - cols.begin()};
-      };
+      // Each thread's entries in [lo, hi], by input id (its outputs' lists merged); a step per input id.
       int32_t width = 0;
-      for (int32_t p = first; p < last; ++p) {
-        auto [b, e] = range_of(s.out_order[p]);
-        width = std::max(width, static_cast<int32_t>(e - b));
+      for (int32_t th = 0; th < threads; ++th) {
+        std::vector<Entry>& e = steps[th];
+        e.clear();
+        for (int32_t j = 0; j < per; ++j) {
+          const int32_t p = first + th * per + j;
+          if (p >= last) break;
+          auto cols = t.row_cols(s.out_order[p]);
+          auto vals = t.row_values(s.out_order[p]);
+          const auto b = std::lower_bound(cols.begin(), cols.end(), lo) - cols.begin();
+          const auto end = std::upper_bound(cols.begin(), cols.end(), hi) - cols.begin();
+          for (auto q = b; q < end; ++q) e.push_back({cols[q], j, vals[q]});
+        }
+        if (per > 1)
+          std::sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) { return a.input < b.input; });
+        int32_t distinct = 0;
+        for (size_t q = 0; q < e.size(); ++q) distinct += q == 0 || e[q].input != e[q - 1].input;
+        width = std::max(width, distinct);
       }
       s.chunk_k.push_back(width);
       s.chunk_ell.push_back(static_cast<int64_t>(s.ell_idx.size()));
       const size_t base = s.ell_idx.size();
-      s.ell_idx.resize(base + static_cast<size_t>(width) * tile_outputs, 0);
-      s.ell_val.resize(base + static_cast<size_t>(width) * tile_outputs, 0.0f);
-      for (int32_t p = first; p < last; ++p) {
-        const int32_t j = s.out_order[p];
-        auto [b, e] = range_of(j);
-        for (int64_t q = b; q < e; ++q) {  // ascending input id
-          const size_t at = base + static_cast<size_t>(q - b) * tile_outputs + (p - first);
-          s.ell_idx[at] = static_cast<uint16_t>(slot_of[t.col_idx[t.row_ptr[j] + q]]);
-          s.ell_val[at] = t.values[t.row_ptr[j] + q];
+      s.ell_idx.resize(base + static_cast<size_t>(width) * threads, 0);
+      s.ell_val.resize((base + static_cast<size_t>(width) * threads) * per, 0.0f);
+      for (int32_t th = 0; th < threads; ++th) {
+        int32_t step = -1;
+        for (size_t q = 0; q < steps[th].size(); ++q) {
+          const Entry& e = steps[th][q];
+          if (q == 0 || e.input != steps[th][q - 1].input) ++step;
+          const size_t at = base + static_cast<size_t>(step) * threads + th;
+          s.ell_idx[at] = static_cast<uint16_t>(slot_of[e.input]);
+          s.ell_val[at * per + e.output] = e.value;
         }
       }
     }
     s.tile_chunks.push_back(static_cast<int32_t>(s.chunk_size.size()));
   }
   return s;
+}
+
+int64_t padded_work(const CsrMatrix& t, const std::vector<int32_t>& out_order, int32_t per) {
+  if (per <= 1) return t.nnz();
+  int64_t work = 0;
+  std::vector<int32_t> merged;
+  for (size_t p0 = 0; p0 < out_order.size(); p0 += per) {
+    merged.clear();
+    const size_t p1 = std::min(out_order.size(), p0 + per);
+    for (size_t p = p0; p < p1; ++p) {
+      auto cols = t.row_cols(out_order[p]);
+      merged.insert(merged.end(), cols.begin(), cols.end());
+    }
+    std::sort(merged.begin(), merged.end());
+    work += static_cast<int64_t>(std::unique(merged.begin(), merged.end()) - merged.begin()) * per;
+  }
+  return work;
+}
+
+LayerKernelConfig choose_layer_kernel(const CsrMatrix& t, const std::vector<int32_t>& out_order,
+                                      std::span<const LayerKernelConfig> candidates) {
+  if (candidates.empty()) throw Error(Errc::unsupported, "sliced ELL: no layer kernel to choose from");
+  for (size_t k = 0; k + 1 < candidates.size(); ++k)
+    if (static_cast<double>(padded_work(t, out_order, candidates[k].outputs_per_thread)) <=
+        kMaxPaddedWork * static_cast<double>(t.nnz()))
+      return candidates[k];
+  return candidates.back();
 }
 
 LayerOutputs layer_outputs(const CsrMatrix& w, const LayerGroups* groups) {
@@ -125,13 +168,14 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
 }
 
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
-                            const LayerGroups* previous_groups, const LayerGroups* groups, int32_t tile_outputs,
-                            int32_t chunk_capacity) {
+                            const LayerGroups* previous_groups, const LayerGroups* groups,
+                            std::span<const LayerKernelConfig> candidates) {
   LayerOutputs outputs = layer_outputs(w, groups);
   std::vector<int32_t> order = group_outputs(outputs.inputs_of);
+  const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, candidates);
   SlicedEllLayer s = build_sliced_ell(outputs.inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order,
                                                                          previous_groups),
-                                      order, tile_outputs, chunk_capacity);
+                                      std::move(order), kernel);
   if (!outputs.weight.empty()) {
     s.out_weight.resize(s.out_order.size());
     for (size_t p = 0; p < s.out_order.size(); ++p) s.out_weight[p] = outputs.weight[s.out_order[p]];
@@ -140,21 +184,22 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
 }
 
 std::vector<float> sliced_ell_row(const SlicedEllLayer& s, const std::vector<float>& in, float bias, float clip) {
+  const int32_t threads = s.kernel.threads, per = s.kernel.outputs_per_thread, tile_outputs = s.kernel.tile_outputs();
   std::vector<float> out(static_cast<size_t>(s.neurons), 0.0f), acc, staged;
   for (int32_t tile = 0; tile < s.tiles(); ++tile) {
-    acc.assign(static_cast<size_t>(s.tile_outputs), 0.0f);
+    acc.assign(static_cast<size_t>(tile_outputs), 0.0f);  // [thread][output of the thread]
     for (int32_t c = s.tile_chunks[tile]; c < s.tile_chunks[tile + 1]; ++c) {
       staged.resize(static_cast<size_t>(s.chunk_size[c]));
       for (int32_t f = 0; f < s.chunk_size[c]; ++f) staged[f] = in[s.map[s.chunk_map[c] + f]];
       for (int32_t k = 0; k < s.chunk_k[c]; ++k)
-        for (int32_t o = 0; o < s.tile_outputs; ++o) {
-          const size_t at = static_cast<size_t>(s.chunk_ell[c]) + static_cast<size_t>(k) * s.tile_outputs + o;
-          acc[o] += staged[s.ell_idx[at]] * s.ell_val[at];
+        for (int32_t th = 0; th < threads; ++th) {
+          const size_t at = static_cast<size_t>(s.chunk_ell[c]) + static_cast<size_t>(k) * threads + th;
+          for (int32_t j = 0; j < per; ++j) acc[th * per + j] += staged[s.ell_idx[at]] * s.ell_val[at * per + j];
         }
     }
-    for (int32_t o = 0; o < s.tile_outputs && tile * s.tile_outputs + o < s.neurons; ++o) {
+    for (int32_t o = 0; o < tile_outputs && tile * tile_outputs + o < s.neurons; ++o) {
       const float z = acc[o];
-      out[tile * s.tile_outputs + o] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
+      out[tile * tile_outputs + o] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
     }
   }
   return out;

@@ -1,19 +1,24 @@
 // Sliced ELLPACK with shared-memory footprints: the CUDA engine's weight layout, built on the host.
 //
 // Output neurons are put in an order that groups columns with equal or similar input sets (sorted by
-// their input lists), then cut into tiles of `tile_outputs` consecutive outputs (one CUDA block).
+// their input lists), then cut into tiles of `tile_outputs()` consecutive outputs (one CUDA block).
 // A tile's footprint, the inputs any of its outputs reads, is cut into chunks of at most
 // `chunk_capacity` inputs: each chunk is staged in shared memory for a batch of feature rows, and the
-// tile's outputs consume it through 16-bit slot indices. Entries of a column are ordered by input id,
-// and chunks are consecutive ranges of input ids, so every output sums its inputs in ascending input
-// order, the same order as the CPU engines: results are bit-identical.
+// tile's threads consume it through 16-bit slot indices. A thread computes `outputs_per_thread`
+// consecutive outputs over the merged list of their inputs: one slot per step and one weight per output,
+// 0 where an output does not read that input. Entries are ordered by input id, and chunks are
+// consecutive ranges of input ids, so every output sums its inputs in ascending input order, the same
+// order as the CPU engines: results are bit-identical. (A padding product is y * 0 = +-0, and a sum that
+// starts at +0 is never -0 in round-to-nearest, so adding it changes nothing; features are finite.)
 //
 // Plain C++ (no CUDA) so that it is tested on machines without a GPU.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "challenge/cuda/layer_args.hpp"
 #include "spdnn/challenge/structure.hpp"
 #include "spdnn/csr.hpp"
 
@@ -21,18 +26,17 @@ namespace spdnn::cuda {
 
 struct SlicedEllLayer {
   int32_t neurons = 0;               // outputs computed (all neurons, or one per group in structure mode)
-  int32_t tile_outputs = 0;
-  int32_t chunk_capacity = 0;
+  LayerKernelConfig kernel;          // the launch shape this layout was built for
   std::vector<int32_t> out_order;    // physical output position -> output neuron
   std::vector<int32_t> tile_chunks;  // tiles + 1: chunk range of each tile
   // Per chunk (the arrays below are indexed by chunk):
   std::vector<int64_t> chunk_map;    // offset into `map`
   std::vector<int32_t> chunk_size;   // footprint inputs staged (<= chunk_capacity)
-  std::vector<int64_t> chunk_ell;    // offset into ell_idx / ell_val ([k][tile_outputs] per chunk)
-  std::vector<int32_t> chunk_k;      // ELL width of the chunk (max entries of one output)
+  std::vector<int64_t> chunk_ell;    // offset into ell_idx ([k][threads] per chunk); ell_val's is this x outputs_per_thread
+  std::vector<int32_t> chunk_k;      // ELL width of the chunk (max steps of one thread)
   std::vector<int32_t> map;          // physical positions (in the previous layer's order) to stage
-  std::vector<uint16_t> ell_idx;     // slot in the chunk's staged inputs
-  std::vector<float> ell_val;        // weight; 0 for padding
+  std::vector<uint16_t> ell_idx;     // [k][thread]: slot in the chunk's staged inputs
+  std::vector<float> ell_val;        // [k][thread][output of the thread]: weight; 0 for padding
   // Structure mode: per physical output position, the neurons its value stands for (its group's size),
   // so that the nonzeros counted are those of every neuron. Empty: one each.
   std::vector<int32_t> out_weight;
@@ -51,7 +55,18 @@ std::vector<int32_t> group_outputs(const CsrMatrix& inputs_of);
 // `in_position[i]` is where input neuron i sits in the feature rows (the previous layer's out_order
 // inverted; the identity for layer 1). `out_order` is this layer's output order (group_outputs).
 SlicedEllLayer build_sliced_ell(const CsrMatrix& inputs_of, const std::vector<int32_t>& in_position,
-                                std::vector<int32_t> out_order, int32_t tile_outputs, int32_t chunk_capacity);
+                                std::vector<int32_t> out_order, const LayerKernelConfig& kernel);
+
+// Multiply-adds a layer costs with `per` outputs a thread over `out_order`: each run of `per` outputs
+// walks the union of their inputs. Equals inputs_of.nnz() for per = 1; on RadiX-Net (groups of 16
+// columns with one input set) also for 2 and 4; about `per` times it on a random network.
+int64_t padded_work(const CsrMatrix& inputs_of, const std::vector<int32_t>& out_order, int32_t per);
+
+// The first of `candidates` (most outputs per thread first) whose padded work is at most
+// kMaxPaddedWork times the nonzeros; the last one otherwise.
+inline constexpr double kMaxPaddedWork = 1.5;
+LayerKernelConfig choose_layer_kernel(const CsrMatrix& inputs_of, const std::vector<int32_t>& out_order,
+                                      std::span<const LayerKernelConfig> candidates);
 
 // What a layer computes (spdnn/challenge/structure.hpp): `inputs_of` has one row per computed output,
 // its inputs ascending (the layer transposed; in structure mode only the first neuron of each group, row
@@ -69,10 +84,11 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
                                      const LayerGroups* previous_groups);
 
 // The layout of one layer from the previous layer's order and groups (either may be absent), with its
-// own output order and weights: what the engine packs and the tests emulate.
+// own output order and weights, for the kernel choose_layer_kernel picks from `candidates`: what the
+// engine packs and the tests emulate.
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
-                            const LayerGroups* previous_groups, const LayerGroups* groups, int32_t tile_outputs,
-                            int32_t chunk_capacity);
+                            const LayerGroups* previous_groups, const LayerGroups* groups,
+                            std::span<const LayerKernelConfig> candidates);
 
 // One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed
 // by physical position, the result by physical output position.

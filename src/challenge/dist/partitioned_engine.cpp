@@ -198,6 +198,10 @@ RunResult PartitionedEngine::run(const Network& net, const Features& x, const Ru
       r.layers[l].active_inputs += p.layers[l].active_inputs;
       r.layers[l].nnz += p.layers[l].nnz;
     }
+    if (!p.layer_seconds.empty()) {
+      r.layer_seconds.resize(p.layer_seconds.size(), 0.0);
+      for (size_t l = 0; l < p.layer_seconds.size(); ++l) r.layer_seconds[l] += p.layer_seconds[l];
+    }
     r.preprocess_s = std::max(r.preprocess_s, p.preprocess_s);
     if (p.inference_end_unix > 0.0) {
       r.inference_begin_unix = std::min(r.inference_begin_unix, p.inference_begin_unix);

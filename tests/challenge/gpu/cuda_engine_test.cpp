@@ -119,6 +119,56 @@ TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
   EXPECT_TRUE(r.execution->half_weights_exact);  // 1/16 is exact in fp16
 }
 
+// Every instantiated layer kernel (SPDNN_LAYER_KERNEL forces one on all layers): several outputs a thread
+// over merged input lists, padded where the lists differ (random values, scattered columns), also with
+// batches and fp16 weights, and in structure mode.
+TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network radix = radixnet_network({1024, 25, 7});
+  const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
+  RandomNetworkSpec spec;
+  spec.neurons = 777, spec.layers = 12, spec.per_row = 20, spec.random_values = true, spec.bias = -0.3f, spec.seed = 21;
+  spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
+  const Network random = random_network(spec);
+  const Features rx = random_features(333, 777, 0.2, 22);
+  const std::pair<const char*, const char*> shapes[] = {{"16,256,1", "256 threads x 1 output "},
+                                                         {"16,128,2", "128 threads x 2 outputs"},
+                                                         {"16,64,4", "64 threads x 4 outputs"},
+                                                         {"16,128,4", "128 threads x 4 outputs"},
+                                                         {"16,256,4", "256 threads x 4 outputs"}};
+  for (auto [shape, text] : shapes) {
+    SCOPED_TRACE(shape);
+    test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
+    RunOptions batched;
+    batched.batch_inputs = 37;
+    batched.half_weights = true;
+    expect_same_as_reference(*gpu, radix, x, batched);
+    expect_same_as_reference(*gpu, random, rx, {});
+    RunOptions structure;
+    structure.mode = Mode::structure;
+    expect_same_as_reference(*gpu, radix, x, structure);
+    const std::string kernel = gpu->run(radix, x, {}).execution->kernel;
+    EXPECT_NE(kernel.find(text), std::string::npos) << kernel;
+  }
+  test::ScopedEnv bad("SPDNN_LAYER_KERNEL", "16,100,3");
+  EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
+}
+
+TEST(CudaEngine, LayerTimesAreReportedWhenAsked) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network net = radixnet_network({1024, 12, 2});
+  const Features x = challenge_inputs(synthetic_digits(200, 3), 1024).features;
+  EXPECT_TRUE(gpu->run(net, x, {}).layer_seconds.empty());
+  RunOptions opt;
+  opt.layer_times = true;
+  opt.batch_inputs = 90;  // three batches: each layer's time is their sum
+  const RunResult r = gpu->run(net, x, opt);
+  ASSERT_EQ(r.layer_seconds.size(), 12u);
+  double sum = 0.0;
+  for (double s : r.layer_seconds) EXPECT_GT(s, 0.0), sum += s;
+  EXPECT_LE(sum, r.inference_s * 1.01);
+}
+
 TEST(CudaEngine, HalfWeightsThatRoundAreReported) {
   SPDNN_REQUIRE_CUDA(gpu);
   Network net = random_network({.neurons = 256, .layers = 3, .per_row = 8, .value = 0.1f, .random_values = true, .seed = 3});

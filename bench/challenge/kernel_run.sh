@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One GPU call for the layer kernel: build spdnn and its GPU tests for sm_90 into build/device, run the GPU
+# tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
+# .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
+# own choice), once more with --layer-times, and, for the networks listed in NCU, Nsight Compute on one
+# steady-state layer (NCU_LAYER, default L/2) of the first and last shape. Every run writes its JSON report and categories.
+# Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
+set -uo pipefail
+out=${OUT:-out}
+mkdir -p "$out/runs"
+export SPDNN_DATA_DIR=$PWD/.carry/data
+limit=${LIMIT:-590}
+if [ ! -x build/device/bin/spdnn ]; then
+  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=OFF -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
+    cmake --build build/device -j16 --target spdnn_cli spdnn_gpu_tests >"$out/build.log" 2>&1 ||
+    { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
+  echo "built in $SECONDS s"
+fi
+spdnn=$PWD/build/device/bin/spdnn
+if [ -n "${GTEST:-}" ]; then
+  build/device/bin/spdnn_gpu_tests --gtest_filter="$GTEST" >"$out/gtest.log" 2>&1
+  grep -E "^\[ +(FAILED|SKIPPED|PASSED) |Failure|Expected|Which|tests ran" "$out/gtest.log" | head -20
+  echo "GPU tests done at $SECONDS s"
+fi
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
+data=/tmp/kernel-run
+mkdir -p "$data"
+shapes=${SHAPES:-"16,256,1 auto 16,128,4 16,256,4"}
+for net in "$@"; do
+  n=${net%x*} l=${net#*x}
+  [ $((limit - SECONDS)) -gt 60 ] || { echo "skip $net: $((limit - SECONDS)) s left"; continue; }
+  [ -f "$data/sparse-images-$n.spdnn" ] ||
+    "$spdnn" generate -q --neurons "$n" --seed 1 --mnist "$SPDNN_DATA_DIR/mnist/train-images-idx3-ubyte.gz" --what inputs --format bin --out "$data" || exit 1
+  rm -f "$data"/neuron*-l*.spdnn
+  "$spdnn" generate -q --neurons "$n" --layers "$l" --seed 1 --what network --format bin --out "$data" || exit 1
+  run() {  # shape tag [extra options]
+    local shape=$1 tag=$2
+    shift 2
+    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 200 "$spdnn" run -q --engine cuda \
+      --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
+      --json "$out/runs/$net-${shape//,/-}-$tag.json" --categories "$out/runs/$net-${shape//,/-}-$tag.cats" "$@" |
+      grep -E "throughput" | sed "s/^/$net $shape $tag: /"
+  }
+  for shape in $shapes; do
+    for rep in 1 2; do run "$shape" "rep$rep"; done
+    run "$shape" layers --layer-times >/dev/null
+  done
+  if [[ " ${NCU:-} " == *" $net "* ]] && [ $((limit - SECONDS)) -gt 90 ]; then
+    first=${shapes%% *} last=${shapes##* }
+    for shape in "$first" "$last"; do
+      SPDNN_CUDA_GRAPHS=0 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 150 \
+        ncu --kernel-name regex:layer_kernel --launch-skip "${NCU_LAYER:-$((l / 2))}" --launch-count 1 \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+        --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
+        "$spdnn" run -q --engine cuda --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
+        >"$out/ncu-$net-${shape//,/-}.txt" 2>&1
+      echo "ncu $net $shape: rc $?"
+    done
+  fi
+done
+echo "done at $SECONDS s"
