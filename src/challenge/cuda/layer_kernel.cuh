@@ -22,6 +22,15 @@ __device__ __forceinline__ float weight_to_float(__half w) { return __half2float
 // Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
 __device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
 
+// Where quad q (rows 4q..4q+3) of staged slot f sits among the slot's Rows/4 float4s. A 128-bit access is
+// served 8 threads at a time; unswizzled, 8 threads storing consecutive slots (64 bytes apart at 16 rows)
+// hit the same 4 banks in pairs of 4, a 4-way conflict. XOR-ing q with bits 1-2 of f spreads them over
+// all 32 banks; a thread reading one slot reads its quads in a permuted order, which costs nothing.
+template <int Rows>
+__device__ __forceinline__ int staged_quad(int f, int q) {
+  return q ^ ((f >> 1) & (Rows / 4 - 1));
+}
+
 // A thread's Per weights of one step, loaded as one vector.
 template <class Weight, int Per>
 struct alignas(sizeof(Weight) * Per) WeightStep {
@@ -30,7 +39,7 @@ struct alignas(sizeof(Weight) * Per) WeightStep {
 
 template <int Rows, int Threads, int Per, class Weight>
 __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
-  static_assert(Rows % 4 == 0, "rows are staged and read as float4");
+  static_assert(Rows % 4 == 0 && ((Rows / 4) & (Rows / 4 - 1)) == 0, "rows are staged as a power of two of float4s");
   static_assert(Threads % 32 == 0 && Threads >= Rows, "whole warps (the nonzero count is a warp sum), a thread per row");
   constexpr int TileOutputs = Threads * Per;
   extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
@@ -65,7 +74,7 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
         for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(a.in + row_base[r] + pos) : 0.0f;
 #pragma unroll
         for (int q = 0; q < Rows / 4; ++q)
-          staged4[f * (Rows / 4) + q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+          staged4[f * (Rows / 4) + staged_quad<Rows>(f, q)] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
       }
       __syncthreads();  // staged chunk complete before any thread reads it
       const int width = a.chunk_k[c];
@@ -80,7 +89,7 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
         const float4* s = staged4 + slot * (Rows / 4);
 #pragma unroll
         for (int v = 0; v < Rows / 4; ++v) {
-          const float4 x = s[v];
+          const float4 x = s[staged_quad<Rows>(slot, v)];
 #pragma unroll
           for (int j = 0; j < Per; ++j) {
             acc[4 * v + 0][j] = add_product(acc[4 * v + 0][j], x.x, w[j]);
