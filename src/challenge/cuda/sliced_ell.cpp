@@ -107,11 +107,11 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
   return s;
 }
 
-int64_t padded_work(const CsrMatrix& t, const std::vector<int32_t>& out_order, int32_t per) {
+int64_t padded_work(const CsrMatrix& t, const std::vector<int32_t>& out_order, int32_t per, int64_t limit) {
   if (per <= 1) return t.nnz();
   int64_t work = 0;
   std::vector<int32_t> merged;
-  for (size_t p0 = 0; p0 < out_order.size(); p0 += per) {
+  for (size_t p0 = 0; p0 < out_order.size() && work <= limit; p0 += per) {
     merged.clear();
     const size_t p1 = std::min(out_order.size(), p0 + per);
     for (size_t p = p0; p < p1; ++p) {
@@ -127,10 +127,9 @@ int64_t padded_work(const CsrMatrix& t, const std::vector<int32_t>& out_order, i
 LayerKernelConfig choose_layer_kernel(const CsrMatrix& t, const std::vector<int32_t>& out_order,
                                       std::span<const LayerKernelConfig> candidates) {
   if (candidates.empty()) throw Error(Errc::unsupported, "sliced ELL: no layer kernel to choose from");
+  const auto limit = static_cast<int64_t>(kMaxPaddedWork * static_cast<double>(t.nnz()));
   for (size_t k = 0; k + 1 < candidates.size(); ++k)
-    if (static_cast<double>(padded_work(t, out_order, candidates[k].outputs_per_thread)) <=
-        kMaxPaddedWork * static_cast<double>(t.nnz()))
-      return candidates[k];
+    if (padded_work(t, out_order, candidates[k].outputs_per_thread, limit) <= limit) return candidates[k];
   return candidates.back();
 }
 

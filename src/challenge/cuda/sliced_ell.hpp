@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -59,8 +60,10 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& inputs_of, const std::vector<in
 
 // Multiply-adds a layer costs with `per` outputs a thread over `out_order`: each run of `per` outputs
 // walks the union of their inputs. Equals inputs_of.nnz() for per = 1; on RadiX-Net (groups of 16
-// columns with one input set) also for 2 and 4; about `per` times it on a random network.
-int64_t padded_work(const CsrMatrix& inputs_of, const std::vector<int32_t>& out_order, int32_t per);
+// columns with one input set) also for 2 and 4; about `per` times it on a random network. Stops
+// counting once past `limit`.
+int64_t padded_work(const CsrMatrix& inputs_of, const std::vector<int32_t>& out_order, int32_t per,
+                    int64_t limit = std::numeric_limits<int64_t>::max());
 
 // The first of `candidates` (most outputs per thread first) whose padded work is at most
 // kMaxPaddedWork times the nonzeros; the last one otherwise.
