@@ -100,7 +100,19 @@ TEST(NeuronGroups, MatchBruteForceOnRandomPlantedAndRadixNet) {
       values.layers[1].values[p] *= 2.0f;
       break;
     }
-  for (const Network* net : {&planted, &values}) {
+  // Equivalent only through the previous layer's groups: layer 1's columns 20 and 21 read inputs 3 and
+  // 35, and 17 and 35, with the same weights; 17 is a duplicate of 3 in layer 0.
+  Network through = planted;
+  {
+    std::vector<Triplet> e;
+    for (const Triplet& x : csr_to_triplets(through.layers[1]))
+      if (x.col != 20 && x.col != 21) e.push_back(x);
+    for (auto [col, first] : {std::pair{20, 3}, std::pair{21, 17}}) e.push_back({first, col, 0.5f}), e.push_back({35, col, 0.25f});
+    through.layers[1] = csr_from_triplets(40, 40, e, "through groups");
+    const auto want = brute_force_groups(through);
+    EXPECT_EQ(want[1][20], want[1][21]);
+  }
+  for (const Network* net : {&planted, &values, &through}) {
     const NeuronGroups g = find_neuron_groups(*net, 2);
     const auto want = brute_force_groups(*net);
     ASSERT_EQ(g.layers.size(), want.size());

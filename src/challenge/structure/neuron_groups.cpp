@@ -3,8 +3,15 @@
 // Per layer: each column of W is hashed as the sequence (group of its input neuron in the previous
 // layer, bits of its weight), input neurons ascending; columns are sorted by hash and every candidate
 // is compared exactly with the representatives of its bucket, so a hash collision costs a comparison,
-// never a wrong group. Layers depend on the previous one's groups, so they go in order; the
-// transposes they need (columns as rows) are made several layers at a time in parallel.
+// never a wrong group.
+//
+// Layers depend on the previous one's groups, so that grouping goes in order; it is done in two passes
+// so that the ordered part is small. Columns with equal raw sequences (input neurons themselves, not
+// their groups) are equivalent whatever the previous layer's groups, so the first pass groups raw
+// sequences, all layers of a block at once (one thread each, with their transposes); the second, in
+// layer order, groups only the first column of each raw group through the previous layer's groups
+// (N/16 columns on RadiX-Net). Both give each group its lowest neuron as representative, so the result
+// is the one-pass grouping's, numbering included.
 #include "spdnn/challenge/structure.hpp"
 
 #include <fmt/format.h>
@@ -74,15 +81,14 @@ struct ColumnView {
   }
 };
 
-LayerGroups group_columns(const ColumnView& view, int32_t n, int threads) {
-  std::vector<std::pair<uint64_t, int32_t>> keyed(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int32_t j = 0; j < n; ++j) keyed[j] = {view.hash(j), j};
+// Groups the columns `candidates` (ascending): rep[j] for each of them is the lowest candidate it
+// equals (itself if none).
+void group_candidates(const ColumnView& view, const std::vector<int32_t>& candidates, std::vector<int32_t>& rep) {
+  std::vector<std::pair<uint64_t, int32_t>> keyed(candidates.size());
+  for (size_t k = 0; k < candidates.size(); ++k) keyed[k] = {view.hash(candidates[k]), candidates[k]};
   std::sort(keyed.begin(), keyed.end());
-
   // Within a bucket of equal hashes (ascending j), each column joins the first representative it
   // equals, or becomes one: representatives are the lowest neuron of their group.
-  std::vector<int32_t> rep(static_cast<size_t>(n));
   std::vector<int32_t> bucket_reps;
   for (size_t b = 0; b < keyed.size();) {
     size_t e = b;
@@ -96,6 +102,11 @@ LayerGroups group_columns(const ColumnView& view, int32_t n, int threads) {
     }
     b = e;
   }
+}
+
+// Groups numbered by their lowest neuron, from rep[j] <= j (rep[j] == j: the lowest of its group).
+LayerGroups number_groups(const std::vector<int32_t>& rep) {
+  const auto n = static_cast<int32_t>(rep.size());
   LayerGroups g;
   g.group_of.resize(static_cast<size_t>(n));
   for (int32_t j = 0; j < n; ++j) {
@@ -104,6 +115,26 @@ LayerGroups group_columns(const ColumnView& view, int32_t n, int threads) {
     ++g.size[g.group_of[j]];
   }
   return g;
+}
+
+// First pass: raw[j] = the lowest column with column j's raw sequence.
+std::vector<int32_t> raw_groups(const CsrMatrix& columns, const std::vector<int32_t>& identity) {
+  std::vector<int32_t> candidates(identity), raw(identity.size());
+  group_candidates(ColumnView{columns, identity}, candidates, raw);
+  return raw;
+}
+
+// Second pass: the raw groups' first columns grouped through the previous layer's groups.
+LayerGroups refine(const CsrMatrix& columns, std::vector<int32_t> raw, const std::vector<int32_t>* input_group) {
+  if (input_group != nullptr) {
+    std::vector<int32_t> firsts;
+    for (int32_t j = 0; j < static_cast<int32_t>(raw.size()); ++j)
+      if (raw[j] == j) firsts.push_back(j);
+    std::vector<int32_t> rep(raw.size());
+    group_candidates(ColumnView{columns, *input_group}, firsts, rep);
+    for (int32_t& r : raw) r = rep[r];  // a raw group's first column is its lowest, so rep[r] <= r
+  }
+  return number_groups(raw);
 }
 
 }  // namespace
@@ -117,17 +148,23 @@ NeuronGroups find_neuron_groups(const Network& net, int threads) {
   std::vector<int32_t> identity(static_cast<size_t>(n));
   for (int32_t i = 0; i < n; ++i) identity[i] = i;
 
-  const int32_t block = std::max(1, threads);
+  // Blocks of layers: their transposes and raw groups in parallel, then the refinement in order.
+  const int32_t block = std::max(2, 2 * threads);
   std::vector<CsrMatrix> columns(static_cast<size_t>(block));
+  std::vector<std::vector<int32_t>> raw(static_cast<size_t>(block));
   for (int32_t l0 = 0; l0 < net.num_layers(); l0 += block) {
     const int32_t count = std::min(block, net.num_layers() - l0);
     ParallelErrors errors(static_cast<size_t>(count));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int32_t k = 0; k < count; ++k) errors.run(k, [&] { columns[k] = transpose(net.layers[l0 + k]); });
+    for (int32_t k = 0; k < count; ++k)
+      errors.run(k, [&] {
+        columns[k] = transpose(net.layers[l0 + k]);
+        raw[k] = raw_groups(columns[k], identity);
+      });
     errors.rethrow();
     for (int32_t k = 0; k < count; ++k) {
-      const std::vector<int32_t>& input_group = out.layers.empty() ? identity : out.layers.back().group_of;
-      out.layers.push_back(group_columns(ColumnView{columns[k], input_group}, n, threads));
+      const LayerGroups* previous = out.layers.empty() ? nullptr : &out.layers.back();
+      out.layers.push_back(refine(columns[k], std::move(raw[k]), previous == nullptr || previous->trivial() ? nullptr : &previous->group_of));
     }
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
