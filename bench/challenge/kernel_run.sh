@@ -3,7 +3,7 @@
 # tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
 # .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
 # own choice), once more with --layer-times, and, for the networks listed in NCU, Nsight Compute on one
-# steady-state layer (NCU_LAYER, default L/2) of the first and last shape. Every run writes its JSON report and categories.
+# steady-state layer (NCU_LAYER, default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
 set -uo pipefail
 out=${OUT:-out}
@@ -26,7 +26,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
 data=/tmp/kernel-run
 mkdir -p "$data"
-shapes=${SHAPES:-"16,256,1 auto 16,128,4 16,256,4"}
+shapes=${SHAPES:-"16,256,1 auto 16,256,4"}
 for net in "$@"; do
   n=${net%x*} l=${net#*x}
   [ $((limit - SECONDS)) -gt 60 ] || { echo "skip $net: $((limit - SECONDS)) s left"; continue; }
@@ -47,8 +47,7 @@ for net in "$@"; do
     run "$shape" layers --layer-times >/dev/null
   done
   if [[ " ${NCU:-} " == *" $net "* ]] && [ $((limit - SECONDS)) -gt 90 ]; then
-    first=${shapes%% *} last=${shapes##* }
-    for shape in "$first" "$last"; do
+    for shape in ${NCU_SHAPES:-16,256,1 auto}; do
       SPDNN_CUDA_GRAPHS=0 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 150 \
         ncu --kernel-name regex:layer_kernel --launch-skip "${NCU_LAYER:-$((l / 2))}" --launch-count 1 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \

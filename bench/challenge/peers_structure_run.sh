@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# One GPU call: build spdnn (its CLI, Python extension and GPU tests) for sm_90 into build/device, run the
-# GPU tests named by GTEST and the Python tests, then the peers kit (../shared/peers, prepared into .peers) with spdnn in general and structure
+# One GPU call: build spdnn (its CLI, Python extension and GPU tests) for sm_90 into build/device (unless
+# there; PYTHON=0: no Python extension or tests), run the GPU tests named by GTEST and the Python tests, then the peers kit (../shared/peers, prepared into .peers) with spdnn in general and structure
 # mode (spdnn_mode.sh SPDNN_MODE=both). Takes .peers (and .carry/data/graphchallenge for the Python data
 # test) along. Usage on the device: bench/challenge/peers_structure_run.sh [NxL ...]; results in $OUT.
 set -uo pipefail
 out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
-if [ ! -x build/device/bin/spdnn ] || [ ! -e build/device/python ]; then
+python=${PYTHON:-1}
+if [ ! -x build/device/bin/spdnn ] || { [ "$python" = 1 ] && [ ! -e build/device/python ]; }; then
+  py_on=$([ "$python" = 1 ] && echo ON || echo OFF) py_target=$([ "$python" = 1 ] && echo _spdnn)
   cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=ON -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
-    cmake --build build/device -j16 --target spdnn_cli _spdnn spdnn_gpu_tests >"$out/build.log" 2>&1 ||
+    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=$py_on -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
+    cmake --build build/device -j16 --target spdnn_cli $py_target spdnn_gpu_tests >"$out/build.log" 2>&1 ||
     { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
   echo "built in $SECONDS s"
 fi
@@ -25,9 +27,11 @@ if [ -n "${SANITIZE:-}" ]; then  # compute-sanitizer tools over GPU tests, e.g. 
     echo "compute-sanitizer $tool: rc $? $(grep -E "ERROR SUMMARY" "$out/sanitize-$tool.log" | tail -1)"
   done
 fi
-pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/"
-PYTHONPATH="$pkg" python3 -X faulthandler -m pytest -q -rs ${PYTEST_ARGS:-python/tests} >"$out/pytest.log" 2>&1
-tail -12 "$out/pytest.log"
+if [ "$python" = 1 ]; then
+  pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/"
+  PYTHONPATH="$pkg" python3 -X faulthandler -m pytest -q -rs ${PYTEST_ARGS:-python/tests} >"$out/pytest.log" 2>&1
+  tail -12 "$out/pytest.log"
+fi
 if [ "${DIAG:-0}" = 1 ]; then  # where loading the official layers from Python crashed (session 18)
   code="import spdnn; print(spdnn.Network.load('$SPDNN_DATA_DIR/graphchallenge/neuron1024'))"
   PYTHONPATH="$pkg" timeout 60 gdb -batch -ex run -ex bt --args python3 -c "$code" >"$out/diag.log" 2>&1 ||
