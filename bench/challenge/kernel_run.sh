@@ -26,7 +26,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
 data=/tmp/kernel-run
 mkdir -p "$data"
-shapes=${SHAPES:-"16,256,1 auto 16,256,4"}
+shapes=${SHAPES:-"16,256,1 auto 8,128,4 32,64,2 16,256,4"}
 for net in "$@"; do
   n=${net%x*} l=${net#*x}
   [ $((limit - SECONDS)) -gt 60 ] || { echo "skip $net: $((limit - SECONDS)) s left"; continue; }

@@ -15,7 +15,8 @@ struct Shape {
 };
 // The instantiated layer kernels {rows, threads, outputs per thread}: the engine's candidates
 // (cuda_engine.cpp) and the shapes measured beside them (SPDNN_LAYER_KERNEL forces one).
-using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 128, 4>, Shape<16, 256, 4>>;
+using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 128, 4>, Shape<16, 256, 4>,
+                          Shape<8, 64, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);

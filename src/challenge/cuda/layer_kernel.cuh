@@ -22,13 +22,15 @@ __device__ __forceinline__ float weight_to_float(__half w) { return __half2float
 // Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
 __device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
 
-// Where quad q (rows 4q..4q+3) of staged slot f sits among the slot's Rows/4 float4s. A 128-bit access is
-// served 8 threads at a time; unswizzled, 8 threads storing consecutive slots (64 bytes apart at 16 rows)
-// hit the same 4 banks in pairs of 4, a 4-way conflict. XOR-ing q with bits 1-2 of f spreads them over
-// all 32 banks; a thread reading one slot reads its quads in a permuted order, which costs nothing.
+// Where quad q (rows 4q..4q+3) of staged slot f sits among the slot's Q = Rows/4 float4s. A 128-bit access
+// is served 8 threads at a time, 8 float4s over the 32 banks; unswizzled, 8 threads storing consecutive
+// slots (16 Q bytes apart) put slots 8/Q apart on the same banks (at 16 rows, a 4-way conflict). XOR-ing q
+// with the slot's bits above log2(8/Q) spreads them over all 32 banks; a thread reading one slot reads
+// its quads in a permuted order, which costs nothing.
 template <int Rows>
 __device__ __forceinline__ int staged_quad(int f, int q) {
-  return q ^ ((f >> 1) & (Rows / 4 - 1));
+  constexpr int quads = Rows / 4, shift = quads >= 8 ? 0 : quads == 4 ? 1 : quads == 2 ? 2 : 3;
+  return q ^ ((f >> shift) & (quads - 1));
 }
 
 // A thread's Per weights of one step, loaded as one vector.
@@ -39,7 +41,8 @@ struct alignas(sizeof(Weight) * Per) WeightStep {
 
 template <int Rows, int Threads, int Per, class Weight>
 __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
-  static_assert(Rows % 4 == 0 && ((Rows / 4) & (Rows / 4 - 1)) == 0, "rows are staged as a power of two of float4s");
+  static_assert(Rows % 4 == 0 && ((Rows / 4) & (Rows / 4 - 1)) == 0 && Rows <= 32,
+                "rows are staged as 1, 2, 4 or 8 float4s");
   static_assert(Threads % 32 == 0 && Threads >= Rows, "whole warps (the nonzero count is a warp sum), a thread per row");
   constexpr int TileOutputs = Threads * Per;
   extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]

@@ -135,7 +135,10 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
                                                          {"16,128,2", "128 threads x 2 outputs"},
                                                          {"16,64,4", "64 threads x 4 outputs"},
                                                          {"16,128,4", "128 threads x 4 outputs"},
-                                                         {"16,256,4", "256 threads x 4 outputs"}};
+                                                         {"16,256,4", "256 threads x 4 outputs"},
+                                                         {"8,64,4", "8 rows, 64 threads x 4 outputs"},
+                                                         {"8,128,4", "8 rows, 128 threads x 4 outputs"},
+                                                         {"32,64,2", "32 rows, 64 threads x 2 outputs"}};
   for (auto [shape, text] : shapes) {
     SCOPED_TRACE(shape);
     test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
