@@ -2,7 +2,8 @@
 # One GPU call for the layer kernel: build spdnn and its GPU tests for sm_90 into build/device, run the GPU
 # tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
 # .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
-# own choice), once more with --layer-times, and, for the networks listed in NCU, Nsight Compute on one
+# own choice), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
+# NCU, Nsight Compute on one
 # steady-state layer (NCU_LAYER, default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
 set -uo pipefail
@@ -44,7 +45,7 @@ for net in "$@"; do
   }
   for shape in $shapes; do
     for rep in 1 2; do run "$shape" "rep$rep"; done
-    run "$shape" layers --layer-times >/dev/null
+    [[ " ${LAYER_SHAPES:-16,256,1 auto} " == *" $shape "* ]] && run "$shape" layers --layer-times >/dev/null
   done
   if [[ " ${NCU:-} " == *" $net "* ]] && [ $((limit - SECONDS)) -gt 90 ]; then
     for shape in ${NCU_SHAPES:-16,256,1 auto}; do
