@@ -2,7 +2,7 @@
 # One GPU call for the layer kernel: build spdnn and its GPU tests for sm_90 into build/device, run the GPU
 # tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
 # .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
-# own choice), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
+# own choice; "structure": that choice in --mode structure), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
 # NCU, Nsight Compute on one
 # steady-state layer (NCU_LAYER, default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
@@ -27,7 +27,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
 data=/tmp/kernel-run
 mkdir -p "$data"
-shapes=${SHAPES:-"16,256,1 auto 8,128,4 32,64,2 16,256,4"}
+shapes=${SHAPES:-"16,256,1 auto structure 8,128,4 32,64,2 16,256,4"}
 for net in "$@"; do
   n=${net%x*} l=${net#*x}
   [ $((limit - SECONDS)) -gt 60 ] || { echo "skip $net: $((limit - SECONDS)) s left"; continue; }
@@ -38,7 +38,10 @@ for net in "$@"; do
   run() {  # shape tag [extra options]
     local shape=$1 tag=$2
     shift 2
-    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 200 "$spdnn" run -q --engine cuda \
+    local mode=general
+    [ "$shape" = structure ] && mode=structure
+    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") timeout 200 "$spdnn" run -q \
+      --engine cuda --mode "$mode" \
       --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
       --json "$out/runs/$net-${shape//,/-}-$tag.json" --categories "$out/runs/$net-${shape//,/-}-$tag.cats" "$@" |
       grep -E "throughput" | sed "s/^/$net $shape $tag: /"

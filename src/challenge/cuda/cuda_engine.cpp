@@ -70,19 +70,20 @@ class CudaEngine final : public Engine {
 
   bool has_structure_mode() const override { return true; }
 
-  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp); rows that
-  // become equal are not merged on the GPU yet, and balancing meetings are skipped.
+  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp) and merges
+  // rows that become equal (row_merge.hpp); balancing meetings are skipped.
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (auto why = cannot_run(net, x)) throw Error(Errc::mismatch, "cuda engine: " + *why);
     SPDNN_CUDA_CHECK(cudaSetDevice(device_));
     std::optional<StructurePlan> plan;
     if (opt.mode != Mode::general) plan = plan_structure(net, opt.mode, opt.threads);
     const NeuronGroups* groups = plan && plan->groups ? &*plan->groups : nullptr;
-    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups) : run_typed<float>(net, x, opt, groups);
+    std::vector<int64_t> distinct_rows;
+    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups, distinct_rows)
+                                   : run_typed<float>(net, x, opt, groups, distinct_rows);
     if (plan) {
       r.preprocess_s += plan->report.discovery_s;
-      if (groups != nullptr)
-        for (const LayerStats& l : r.layers) plan->report.distinct_rows.push_back(l.active_inputs);
+      if (groups != nullptr) plan->report.distinct_rows = std::move(distinct_rows);
       r.structure = std::move(plan->report);
     }
     return r;
@@ -90,7 +91,9 @@ class CudaEngine final : public Engine {
 
  private:
   template <class Weight>
-  RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups);
+  // In structure mode (`groups`), equal rows are merged; `distinct_rows` gets the rows computed per layer.
+  RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups,
+                      std::vector<int64_t>& distinct_rows);
 
   int device_;
   cudaDeviceProp prop_{};
@@ -98,7 +101,7 @@ class CudaEngine final : public Engine {
 
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
-                                const NeuronGroups* groups) {
+                                const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
   const std::vector<LayerKernelConfig> kernels = layer_kernels();
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
@@ -128,7 +131,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   }
   info.kernel = fmt::format("sliced-ELL {} rows, {}, {}-input chunks, {} weights{}", kernels.front().rows, shapes,
                             kernels.front().chunk_capacity, info.half_weights ? "fp16" : "fp32",
-                            groups != nullptr ? ", one output per neuron group" : "");
+                            groups != nullptr ? ", one output per neuron group, equal rows merged" : "");
 
   // The inputs that can be active at all (nonempty rows), in id order.
   std::vector<int32_t> rows;
@@ -146,9 +149,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && plan.batches != 1) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows));
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), groups != nullptr);
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
+  distinct_rows = loop.distinct_rows();
   if (opt.on_layer) opt.on_layer(layers, layers);
   result.execution = info;
   return result;

@@ -43,6 +43,11 @@ struct LayerArgs {
   const uint16_t* ell_idx;
   const Weight* ell_val;
   const int32_t* out_weight;  // neurons each output stands for (structure mode); nullptr: one each
+  // Structure mode's merged rows (row_merge.hpp): the inputs each row of `in` stands for, copied to
+  // `mult_out` as rows move, counted in `next_inputs` and weighting `nnz`; nullptr: one each.
+  const int32_t* mult_in;
+  int32_t* mult_out;
+  int32_t* next_inputs;
   int32_t outputs;            // outputs of this layer (neurons, or groups in structure mode)
   int32_t stride;             // floats per feature row (the network's neurons)
   float bias, clip;

@@ -131,7 +131,10 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
     // next active list and resets the counters for the next layer. No separate compaction pass.
     if (o < Rows && k0 + o < rows_active) {
       if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
-      if (tile == 0) a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+      if (tile == 0) {
+        a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+        if (a.mult_in != nullptr) a.mult_out[k0 + o] = a.mult_in[a.active[k0 + o]];
+      }
     }
     __threadfence();  // this tile's row_total updates are visible before it counts itself done
     __shared__ bool last_tile;
@@ -144,7 +147,9 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
         const int total = atomicExch(&a.row_total[k0 + o], 0);
         if (total > 0) {
           a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
-          atomicAdd(a.nnz, static_cast<unsigned long long>(total));
+          const int inputs = a.mult_in != nullptr ? a.mult_in[a.active[k0 + o]] : 1;
+          atomicAdd(a.nnz, static_cast<unsigned long long>(total) * static_cast<unsigned long long>(inputs));
+          if (a.next_inputs != nullptr) atomicAdd(a.next_inputs, inputs);
         }
       }
       if (o == 0) a.tiles_done[k0 / Rows] = 0;

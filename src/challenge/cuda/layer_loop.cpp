@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "cuda/check.hpp"
 #include "spdnn/error.hpp"
@@ -47,7 +49,7 @@ struct LayerLoop<Weight>::Pinned {
 template <class Weight>
 LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt,
                              PackedNetwork& packed, const MemoryPlan& plan, std::vector<int32_t> meet,
-                             std::vector<int32_t> rows)
+                             std::vector<int32_t> rows, bool merge_rows)
     : prop_(prop),
       net_(net),
       x_(x),
@@ -58,7 +60,8 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       rows_(std::move(rows)),
       n_(net.neurons),
       layers_(net.num_layers()),
-      batch_(plan.batch) {
+      batch_(plan.batch),
+      merge_rows_(merge_rows) {
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
   if (plan_.weights_streamed) {
     pinned_ = std::make_unique<Pinned>(packed_.total_bytes());
@@ -84,6 +87,21 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   tiles_done_.allocate(batch_ / std::max(1, std::min(min_rows, static_cast<int>(batch_))) + 1, "per-row-block tile counters");
   counts_.allocate(layers_ + 1, "per-layer active counts");
   nnz_.allocate(std::max(layers_, 1), "per-layer nonzero counts");
+  if (merge_rows_) {
+    const auto capacity = static_cast<int32_t>(batch_);
+    mult_a_.allocate(batch_, "row multiplicities");
+    mult_b_.allocate(batch_, "row multiplicities (next)");
+    inputs_.allocate(layers_ + 1, "per-layer input counts");
+    log_.allocate(batch_, "the row merge log");
+    log_count_.allocate(1, "the row merge log's length");
+    merge_keys_.allocate(2 * batch_, "row hashes");
+    merge_rows_buf_.allocate(2 * batch_, "rows by hash");
+    merge_kept_.allocate(batch_ + 1, "rows kept by merging");
+    scratch_.sort_bytes = row_merge_sort_bytes(capacity);
+    sort_storage_.allocate(std::max<size_t>(scratch_.sort_bytes, 1), "row hash sorting");
+    scratch_ = {merge_keys_.get(), merge_keys_.get() + batch_, merge_rows_buf_.get(), merge_rows_buf_.get() + batch_,
+                merge_kept_.get(), sort_storage_.get(), scratch_.sort_bytes, capacity};
+  }
   SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(tiles_done_.get(), 0, tiles_done_.size() * sizeof(int32_t), compute_.s));
   int64_t max_batch_nnz = 0;
@@ -111,7 +129,8 @@ LayerLoop<Weight>::~LayerLoop() = default;
 
 template <class Weight>
 typename LayerLoop<Weight>::Side LayerLoop<Weight>::side(int32_t l) {
-  return l % 2 == 0 ? Side{feat_a_.get(), list_a_.get(), ids_a_.get()} : Side{feat_b_.get(), list_b_.get(), ids_b_.get()};
+  return l % 2 == 0 ? Side{feat_a_.get(), list_a_.get(), ids_a_.get(), mult_a_.get()}
+                    : Side{feat_b_.get(), list_b_.get(), ids_b_.get(), mult_b_.get()};
 }
 
 // This batch's input rows (CSR, rebased) and their ids, and the counters reset.
@@ -133,6 +152,11 @@ void LayerLoop<Weight>::upload_batch(int64_t b0, int32_t r0) {
   SPDNN_CUDA_CHECK(cudaMemsetAsync(counts_.get(), 0, counts_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemcpyAsync(counts_.get(), &r0, sizeof r0, cudaMemcpyHostToDevice, compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz_.get(), 0, nnz_.size() * sizeof(unsigned long long), compute_.s));
+  if (merge_rows_) {
+    SPDNN_CUDA_CHECK(launch_fill(mult_a_.get(), r0, 1, compute_.s));
+    SPDNN_CUDA_CHECK(cudaMemsetAsync(inputs_.get(), 0, inputs_.size() * sizeof(int32_t), compute_.s));
+    SPDNN_CUDA_CHECK(cudaMemsetAsync(log_count_.get(), 0, sizeof(int32_t), compute_.s));
+  }
   SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));  // `ptr`, `cols`, `vals` are host temporaries
 }
 
@@ -171,6 +195,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.stride = n_, a.bias = net_.bias, a.clip = net_.clip;
     bind_layer(a, packed_.layout[l], base);
+    if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     const LayerKernelConfig& kernel = packed_.layout[l].kernel;
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
@@ -181,6 +206,11 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, tiles, grid_rows, compute_.s));
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecord(layer_end_[l].e, compute_.s));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
+    if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {
+      SPDNN_CUDA_CHECK(launch_row_merge(out.feat, n_, packed_.layout[l].outputs, out.list, counts_.get() + l + 1, out.ids,
+                                        out.mult, log_.get(), log_count_.get(), scratch_, compute_.s));
+      SPDNN_CUDA_SYNC_IF_DEBUG("row_merge");
+    }
     if (plan_.weights_streamed) {
       SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[l % 2].e, compute_.s));
       if (l + 2 < layers_) stream_layer(l + 2);
@@ -267,8 +297,17 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   std::vector<unsigned long long> nnz(layers_);
   SPDNN_CUDA_CHECK(cudaMemcpy(counts.data(), counts_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
   if (layers_ > 0) SPDNN_CUDA_CHECK(cudaMemcpy(nnz.data(), nnz_.get(), layers_ * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
+  std::vector<int32_t> inputs;
+  if (merge_rows_) {  // counts[] are the rows computed; inputs[] the inputs they stand for
+    inputs.resize(layers_ + 1);
+    SPDNN_CUDA_CHECK(cudaMemcpy(inputs.data(), inputs_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    distinct_rows_.resize(layers_, 0);
+    for (int32_t l = 0; l < layers_; ++l) distinct_rows_[l] += counts[l + 1];
+  }
   for (int32_t l = 0; l < layers_; ++l) {
-    result.layers[l].active_inputs += active_before_meeting_[l + 1] >= 0 ? active_before_meeting_[l + 1] : counts[l + 1];
+    result.layers[l].active_inputs += active_before_meeting_[l + 1] >= 0 ? active_before_meeting_[l + 1]
+                                      : merge_rows_                       ? inputs[l + 1]
+                                                                          : counts[l + 1];
     result.layers[l].nnz += static_cast<int64_t>(nnz[l]);
   }
   if (!layer_begin_.empty()) {
@@ -283,9 +322,14 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   std::vector<int32_t> ids(std::max(survivors, 0));
   SPDNN_CUDA_CHECK(cudaMemcpy(ids.data(), categories_.get(), survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
   for (int32_t k = 0; k < survivors; ++k) result.categories.push_back(int64_t{ids[k]} + 1);
-  if (!opt_.keep_features) return;
-  kept_.resize(static_cast<size_t>(x_.count() + received_));
-  if (survivors == 0) return;
+  if (opt_.keep_features) kept_.resize(static_cast<size_t>(x_.count() + received_));
+  if (opt_.keep_features && survivors > 0) keep_survivors(survivors, ids);
+  if (merge_rows_) expand_merged(result, ids);
+}
+
+// The final rows of the batch's survivors (`ids`: their inputs), in neuron order.
+template <class Weight>
+void LayerLoop<Weight>::keep_survivors(int32_t survivors, const std::vector<int32_t>& ids) {
   std::vector<int32_t> list(survivors);
   std::vector<float> row(n_);
   float* in = side(layers_).feat;
@@ -295,6 +339,27 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
     auto& dst = kept_[ids[k]];
     for (int32_t j = 0; j < n_; ++j)  // neuron order; in structure mode a group's value for each of its neurons
       if (const float v = row[packed_.last_position[j]]; v != 0.0f) dst.emplace_back(j, v);
+  }
+}
+
+// Inputs merged into survivors (the log of this batch's merges, followed to the row that computed them)
+// are survivors too, with the same final features.
+template <class Weight>
+void LayerLoop<Weight>::expand_merged(RunResult& result, const std::vector<int32_t>& survivors) {
+  int32_t entries = 0;
+  SPDNN_CUDA_CHECK(cudaMemcpy(&entries, log_count_.get(), sizeof entries, cudaMemcpyDeviceToHost));
+  if (entries <= 0) return;
+  std::vector<MergedInput> log(entries);
+  SPDNN_CUDA_CHECK(cudaMemcpy(log.data(), log_.get(), entries * sizeof(MergedInput), cudaMemcpyDeviceToHost));
+  std::unordered_map<int32_t, int32_t> into;
+  for (const MergedInput& m : log) into[m.input] = m.into;
+  std::unordered_set<int32_t> alive(survivors.begin(), survivors.end());
+  for (const MergedInput& m : log) {
+    int32_t root = m.into;
+    for (auto it = into.find(root); it != into.end(); it = into.find(root)) root = it->second;
+    if (!alive.count(root)) continue;
+    result.categories.push_back(int64_t{m.input} + 1);
+    if (opt_.keep_features) kept_[m.input] = kept_[root];
   }
 }
 

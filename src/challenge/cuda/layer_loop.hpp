@@ -13,6 +13,7 @@
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
+#include "challenge/cuda/row_merge.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/stream.hpp"
 #include "spdnn/challenge/engine.hpp"
@@ -25,9 +26,10 @@ class LayerLoop {
   // Allocates the device state of `plan` and uploads (or pins, to stream) the packed weights, whose host
   // blobs it frees. `rows`: the inputs that can be active (nonempty rows), in id order; `meet`: the layer
   // counts after which to meet (RunOptions::exchange), empty for none. Each layer runs the kernel its
-  // layout was built for (BlobLayout::kernel).
+  // layout was built for (BlobLayout::kernel). `merge_rows` (structure mode): rows that become bitwise
+  // equal are merged after the layer counts of merges_after (row_merge.hpp).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
-            const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows);
+            const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false);
   ~LayerLoop();
 
   // Every batch: the per-layer counts, categories, features (RunOptions::keep_features), the inference
@@ -35,10 +37,20 @@ class LayerLoop {
   // preprocess_s) go into `result`.
   void run(RunResult& result);
 
+  // With merge_rows: the rows computed after each layer (merged rows once), summed over batches.
+  const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
+
+  // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
+  // converge early on the challenge's networks, and a merge of few rows costs little).
+  static bool merges_after(int32_t k) {
+    const int32_t odd = k % 3 == 0 ? k / 3 : k;
+    return k <= 4 || (odd & (odd - 1)) == 0;
+  }
+
  private:
   struct Side {  // the buffers a layer reads: ping-pong by parity (layer l reads `a` when l is even)
     float* feat;
-    int32_t *list, *ids;
+    int32_t *list, *ids, *mult;
   };
   Side side(int32_t l);
   void upload_batch(int64_t b0, int32_t r0);
@@ -48,6 +60,8 @@ class LayerLoop {
   int64_t exchange_rows(const Side& at, int32_t* count, int32_t active, int64_t give,
                         const std::shared_ptr<const std::vector<int32_t>>& order, const Side& spare);
   void collect_batch(RunResult& result);
+  void keep_survivors(int32_t survivors, const std::vector<int32_t>& ids);
+  void expand_merged(RunResult& result, const std::vector<int32_t>& survivors);
 
   const cudaDeviceProp& prop_;
   const Network& net_;
@@ -70,6 +84,14 @@ class LayerLoop {
   DeviceBuffer<float> feat_a_, feat_b_;
   DeviceBuffer<int32_t> list_a_, list_b_, ids_a_, ids_b_, categories_, row_total_, tiles_done_, counts_;
   DeviceBuffer<unsigned long long> nnz_;
+  // Row merging (merge_rows): multiplicities per side, inputs per layer, the merge log, scratch.
+  const bool merge_rows_;
+  DeviceBuffer<int32_t> mult_a_, mult_b_, inputs_, log_count_, merge_rows_buf_, merge_kept_;
+  DeviceBuffer<uint64_t> merge_keys_;
+  DeviceBuffer<MergedInput> log_;
+  DeviceBuffer<unsigned char> sort_storage_;
+  RowMergeScratch scratch_{};
+  std::vector<int64_t> distinct_rows_;
   DeviceBuffer<int64_t> in_ptr_;
   DeviceBuffer<int32_t> in_cols_;
   DeviceBuffer<float> in_vals_;

@@ -199,9 +199,9 @@ namespace spdnn {
 
 // A batch far beyond device memory: an error that names the allocation, not an abort, and the
 // engine (and device) still work afterwards.
-// Structure mode on the GPU: one output per group of equivalent neurons, the reference's answer, counts
-// and features bit for bit, also with forced batches, streamed weights and fp16 weights, and on a network
-// with nothing to find (where auto runs general).
+// Structure mode on the GPU: one output per group of equivalent neurons and equal rows merged, the
+// reference's answer, counts and features bit for bit, also with forced batches, streamed weights and fp16
+// weights, and on a network with nothing to find (where auto runs general).
 TEST(CudaEngine, StructureModeMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
   const Network radix = radixnet_network({1024, 30, 7});
@@ -218,6 +218,8 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
     ASSERT_TRUE(r.structure);
     EXPECT_EQ(r.structure->mode, Mode::structure);
     EXPECT_EQ(r.structure->distinct_neurons.front(), 64);
+    ASSERT_EQ(r.structure->distinct_rows.size(), 30u);  // rows merged: fewer rows than active inputs
+    EXPECT_LT(r.structure->distinct_rows.back(), r.layers.back().active_inputs);
     EXPECT_NE(r.execution->kernel.find("one output per neuron group"), std::string::npos);
   }
   RandomNetworkSpec spec;

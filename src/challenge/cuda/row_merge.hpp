@@ -1,0 +1,46 @@
+// Structure mode on the GPU: active feature rows that have become bitwise equal are merged between layers,
+// so that each distinct row is computed once (spdnn/challenge/structure.hpp). Two rows equal after a layer
+// stay equal at every later layer, so one of them stands for both from then on: it carries the number of
+// inputs it stands for (its multiplicity, which the layer kernel counts), and the merge is logged so that
+// the answer, counts and features are expanded to every input at the end. Host-callable launchers of
+// kernels in row_merge.cu; the host code stays plain C++.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace spdnn::cuda {
+
+// One input merged into another: `input` is computed by `into`'s row from then on.
+struct MergedInput {
+  int32_t input, into;
+};
+
+// Device buffers of one merge step, for up to `capacity` active rows (LayerLoop owns them).
+struct RowMergeScratch {
+  uint64_t *keys, *keys_sorted;
+  int32_t *rows, *rows_sorted;
+  int32_t* kept;          // the rows that stay active, compacted (capacity + 1: the last word counts them)
+  void* sort_storage;     // CUB's temporary storage
+  size_t sort_bytes;
+  int32_t capacity;
+};
+
+// a[0..n) = value (multiplicities start at 1).
+cudaError_t launch_fill(int32_t* a, int32_t n, int32_t value, cudaStream_t stream);
+
+// Bytes of CUB temporary storage that sorting `capacity` rows needs.
+size_t row_merge_sort_bytes(int32_t capacity);
+
+// Merges the `*count` rows listed in `list` (rows of `feat`, `stride` floats, compared over their first
+// `width`): rows with equal hashes are compared bit for bit with the first of their run, and an equal
+// one leaves the list, adds its multiplicity to that row's, and appends (its input id, the other's) to
+// `log` (`*log_count` entries). `list` and `*count` are rewritten with the rows that stay, in no
+// particular order. Enqueued on `stream` without host synchronization (graph capture allowed).
+cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
+                             const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
+                             const RowMergeScratch& scratch, cudaStream_t stream);
+
+}  // namespace spdnn::cuda
