@@ -297,13 +297,13 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   std::vector<unsigned long long> nnz(layers_);
   SPDNN_CUDA_CHECK(cudaMemcpy(counts.data(), counts_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
   if (layers_ > 0) SPDNN_CUDA_CHECK(cudaMemcpy(nnz.data(), nnz_.get(), layers_ * sizeof(unsigned long long), cudaMemcpyDeviceToHost));
-  std::vector<int32_t> inputs;
-  if (merge_rows_) {  // counts[] are the rows computed; inputs[] the inputs they stand for
+  std::vector<int32_t> inputs;  // with merged rows, counts[] are the rows computed, inputs[] the inputs they stand for
+  if (merge_rows_) {
     inputs.resize(layers_ + 1);
     SPDNN_CUDA_CHECK(cudaMemcpy(inputs.data(), inputs_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
-    distinct_rows_.resize(layers_, 0);
-    for (int32_t l = 0; l < layers_; ++l) distinct_rows_[l] += counts[l + 1];
   }
+  distinct_rows_.resize(layers_, 0);
+  for (int32_t l = 0; l < layers_; ++l) distinct_rows_[l] += counts[l + 1];
   for (int32_t l = 0; l < layers_; ++l) {
     result.layers[l].active_inputs += active_before_meeting_[l + 1] >= 0 ? active_before_meeting_[l + 1]
                                       : merge_rows_                       ? inputs[l + 1]

@@ -37,7 +37,7 @@ class LayerLoop {
   // preprocess_s) go into `result`.
   void run(RunResult& result);
 
-  // With merge_rows: the rows computed after each layer (merged rows once), summed over batches.
+  // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
