@@ -2,7 +2,7 @@
 # One GPU call for the layer kernel: build spdnn and its GPU tests for sm_90 into build/device, run the GPU
 # tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
 # .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
-# own choice; "structure": that choice in --mode structure), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
+# own choice; "structure": that choice in --mode structure, rows merged), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
 # NCU, Nsight Compute on one
 # steady-state layer (NCU_LAYER, default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
@@ -27,7 +27,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
 data=/tmp/kernel-run
 mkdir -p "$data"
-shapes=${SHAPES:-"16,256,1 auto structure 8,128,4 32,64,2 16,256,4"}
+shapes=${SHAPES:-"16,256,1 16,64,4 structure 8,128,4 32,64,2 16,256,4"}
 for net in "$@"; do
   n=${net%x*} l=${net#*x}
   [ $((limit - SECONDS)) -gt 60 ] || { echo "skip $net: $((limit - SECONDS)) s left"; continue; }
@@ -40,7 +40,8 @@ for net in "$@"; do
     shift 2
     local mode=general
     [ "$shape" = structure ] && mode=structure
-    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") timeout 200 "$spdnn" run -q \
+    SPDNN_MERGE_ROWS=1 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") \
+      timeout 200 "$spdnn" run -q \
       --engine cuda --mode "$mode" \
       --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
       --json "$out/runs/$net-${shape//,/-}-$tag.json" --categories "$out/runs/$net-${shape//,/-}-$tag.cats" "$@" |
@@ -48,10 +49,10 @@ for net in "$@"; do
   }
   for shape in $shapes; do
     for rep in 1 2; do run "$shape" "rep$rep"; done
-    [[ " ${LAYER_SHAPES:-16,256,1 auto} " == *" $shape "* ]] && run "$shape" layers --layer-times >/dev/null
+    [[ " ${LAYER_SHAPES:-16,256,1 16,64,4} " == *" $shape "* ]] && run "$shape" layers --layer-times >/dev/null
   done
   if [[ " ${NCU:-} " == *" $net "* ]] && [ $((limit - SECONDS)) -gt 90 ]; then
-    for shape in ${NCU_SHAPES:-16,256,1 auto}; do
+    for shape in ${NCU_SHAPES:-16,256,1 16,64,4}; do
       SPDNN_CUDA_GRAPHS=0 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 150 \
         ncu --kernel-name regex:layer_kernel --launch-skip "${NCU_LAYER:-$((l / 2))}" --launch-count 1 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \

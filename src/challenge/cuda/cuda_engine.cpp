@@ -36,7 +36,10 @@ namespace {
 // of a 256-output tile of 32-input columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024
 // (64 KB, three blocks) measured 38.8 / 50.2 TE/s at 1024 / 4096 x 120. With 4 outputs a thread, 64
 // threads keep the same 256-output tiles and footprints.
-constexpr LayerKernelConfig kLayerKernels[] = {{16, 64, 4, 512}, {16, 256, 1, 512}};
+// Until the shapes with several outputs a thread have been measured on a GPU, the engine's default stays
+// the one-output kernel; SPDNN_LAYER_KERNEL=16,64,4 runs the 4-output one (choose_layer_kernel chooses
+// between them once both are candidates here).
+constexpr LayerKernelConfig kLayerKernels[] = {{16, 256, 1, 512}};
 
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk]" forces one kernel on every layer (for measurements).
 std::vector<LayerKernelConfig> layer_kernels() {
@@ -149,7 +152,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && plan.batches != 1) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), groups != nullptr);
+  // Merging equal rows (row_merge.hpp) has not run on a GPU yet: SPDNN_MERGE_ROWS=1 turns it on.
+  const char* merge = std::getenv("SPDNN_MERGE_ROWS");
+  const bool merge_rows = groups != nullptr && merge != nullptr && std::string(merge) == "1";
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows);
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   distinct_rows = loop.distinct_rows();
