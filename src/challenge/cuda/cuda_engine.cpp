@@ -73,8 +73,8 @@ class CudaEngine final : public Engine {
 
   bool has_structure_mode() const override { return true; }
 
-  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp) and merges
-  // rows that become equal (row_merge.hpp); balancing meetings are skipped.
+  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp) and, with
+  // SPDNN_MERGE_ROWS=1, merges rows that become equal (row_merge.hpp); balancing meetings are skipped.
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (auto why = cannot_run(net, x)) throw Error(Errc::mismatch, "cuda engine: " + *why);
     SPDNN_CUDA_CHECK(cudaSetDevice(device_));
@@ -94,7 +94,7 @@ class CudaEngine final : public Engine {
 
  private:
   template <class Weight>
-  // In structure mode (`groups`), equal rows are merged; `distinct_rows` gets the rows computed per layer.
+  // `distinct_rows` gets the rows computed per layer (in structure mode, merged rows once).
   RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups,
                       std::vector<int64_t>& distinct_rows);
 
@@ -115,6 +115,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   RunResult result;
   ExecutionInfo info;
   info.half_weights = std::is_same_v<Weight, __half>;
+  // Merging equal rows (row_merge.hpp) has not run on a GPU yet: SPDNN_MERGE_ROWS=1 turns it on.
+  const char* merge = std::getenv("SPDNN_MERGE_ROWS");
+  const bool merge_rows = groups != nullptr && merge != nullptr && std::string(merge) == "1";
 
   // Balancing meetings (partitioned runs) after these layer counts: rows leave and arrive in neuron order,
   // so the physical order of the features there is kept too.
@@ -134,7 +137,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   }
   info.kernel = fmt::format("sliced-ELL {} rows, {}, {}-input chunks, {} weights{}", kernels.front().rows, shapes,
                             kernels.front().chunk_capacity, info.half_weights ? "fp16" : "fp32",
-                            groups != nullptr ? ", one output per neuron group, equal rows merged" : "");
+                            groups == nullptr ? ""
+                            : merge_rows      ? ", one output per neuron group, equal rows merged"
+                                              : ", one output per neuron group");
 
   // The inputs that can be active at all (nonempty rows), in id order.
   std::vector<int32_t> rows;
@@ -152,9 +157,6 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && plan.batches != 1) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  // Merging equal rows (row_merge.hpp) has not run on a GPU yet: SPDNN_MERGE_ROWS=1 turns it on.
-  const char* merge = std::getenv("SPDNN_MERGE_ROWS");
-  const bool merge_rows = groups != nullptr && merge != nullptr && std::string(merge) == "1";
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows);
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
