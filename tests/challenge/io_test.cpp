@@ -19,18 +19,6 @@ void write_text(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;
 }
 
-// The Error thrown by f, with its code and message; fails the test if nothing is thrown.
-template <class F>
-Error error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no error thrown";
-  return Error(Errc::io, "");
-}
-
 void expect_message(const Error& e, const std::string& part) {
   EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << "message: " << e.what() << "\nexpected: " << part;
 }
@@ -75,7 +63,7 @@ TEST_P(LayerTsvErrors, NameFileLineAndProblem) {
   test::TempDir dir;
   auto path = dir / "bad.tsv";
   write_text(path, "1\t1\t0.0625\n2\t2\t0.0625\n" + GetParam().text + "\n");
-  Error e = error_of([&] { io::read_layer_tsv(path, 4); });
+  Error e = test::error_from([&] { io::read_layer_tsv(path, 4); });
   EXPECT_EQ(e.code(), GetParam().code);
   expect_message(e, path.string() + ":3: " + GetParam().message);
 }
@@ -98,14 +86,14 @@ TEST(LayerTsv, LineNumbersAreRightDeepInLargeFiles) {
   for (int i = 1; i < bad_line; ++i) text += fmt::format("{}\t{}\t6.250000e-02\n", i % 1000 + 1, i / 1000 + 1);
   text += "1\t1\toops\n1\t2\t0.5\n";
   write_text(dir / "big.tsv", text);
-  Error e = error_of([&] { io::read_layer_tsv(dir / "big.tsv", 1000); });
+  Error e = test::error_from([&] { io::read_layer_tsv(dir / "big.tsv", 1000); });
   expect_message(e, fmt::format("big.tsv:{}: field 3", bad_line));
 }
 
 TEST(LayerTsv, DuplicateEntryIsAnError) {
   test::TempDir dir;
   write_text(dir / "d.tsv", "1\t1\t0.5\n1\t1\t0.5\n");
-  expect_message(error_of([&] { io::read_layer_tsv(dir / "d.tsv", 2); }), "duplicate entry (1, 1)");
+  expect_message(test::error_from([&] { io::read_layer_tsv(dir / "d.tsv", 2); }), "duplicate entry (1, 1)");
 }
 
 TEST(Gzip, TruncatedAndCorruptFilesAreErrors) {
@@ -115,19 +103,19 @@ TEST(Gzip, TruncatedAndCorruptFilesAreErrors) {
   std::ifstream in(dir / "l.tsv.gz", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   write_text(dir / "cut.tsv.gz", bytes.substr(0, bytes.size() / 2));
-  expect_message(error_of([&] { io::read_layer_tsv(dir / "cut.tsv.gz", 512); }), "truncated gzip");
+  expect_message(test::error_from([&] { io::read_layer_tsv(dir / "cut.tsv.gz", 512); }), "truncated gzip");
   std::string bad = bytes;
   for (size_t i = bad.size() / 3; i < bad.size() / 3 + 64; ++i) bad[i] = static_cast<char>(bad[i] ^ 0x5a);
   write_text(dir / "bad.tsv.gz", bad);
-  Error e = error_of([&] { io::read_layer_tsv(dir / "bad.tsv.gz", 512); });
+  Error e = test::error_from([&] { io::read_layer_tsv(dir / "bad.tsv.gz", 512); });
   expect_message(e, "bad.tsv.gz");
   expect_message(e, "gzip");
 }
 
 TEST(Files, MissingFileAndFolderAreErrors) {
-  expect_message(error_of([] { io::read_layer_tsv("/nonexistent/x.tsv", 4); }), "/nonexistent/x.tsv: no such file");
+  expect_message(test::error_from([] { io::read_layer_tsv("/nonexistent/x.tsv", 4); }), "/nonexistent/x.tsv: no such file");
   test::TempDir dir;
-  expect_message(error_of([&] { io::read_images_tsv(dir.path(), 4); }), "is a directory");
+  expect_message(test::error_from([&] { io::read_images_tsv(dir.path(), 4); }), "is a directory");
 }
 
 TEST(ImagesTsv, RoundTripAnyOrderAndCount) {
@@ -139,10 +127,10 @@ TEST(ImagesTsv, RoundTripAnyOrderAndCount) {
   EXPECT_EQ(x.matrix.col_idx, (std::vector<int32_t>{0, 3, 1}));
   io::write_images_tsv(dir / "img2.tsv.gz", x);
   EXPECT_EQ(io::read_images_tsv(dir / "img2.tsv.gz", 4).matrix, x.matrix);
-  expect_message(error_of([&] { io::read_images_tsv(dir / "img.tsv", 3); }), "img.tsv:2: neuron index 4 out of range [1, 3]");
+  expect_message(test::error_from([&] { io::read_images_tsv(dir / "img.tsv", 3); }), "img.tsv:2: neuron index 4 out of range [1, 3]");
   // Found by fuzzing: one huge image id sized the inputs at 2^31 rows (16 GB of offsets).
   std::ofstream(dir / "huge.tsv") << "1\t1\t1\n2000000000\t2\t1\n";
-  expect_message(error_of([&] { io::read_images_tsv(dir / "huge.tsv", 4); }),
+  expect_message(test::error_from([&] { io::read_images_tsv(dir / "huge.tsv", 4); }),
                  "huge.tsv:2: image index 2000000000 out of range [1, 67108864]");
 }
 
@@ -151,9 +139,9 @@ TEST(Categories, RoundTripAndErrors) {
   io::write_categories(dir / "c.tsv", {3, 17, 60000});
   EXPECT_EQ(io::read_categories(dir / "c.tsv"), (std::vector<int64_t>{3, 17, 60000}));
   write_text(dir / "bad.tsv", "1\n2\t3\n");
-  expect_message(error_of([&] { io::read_categories(dir / "bad.tsv"); }), "bad.tsv:2: expected 1 field, found more");
+  expect_message(test::error_from([&] { io::read_categories(dir / "bad.tsv"); }), "bad.tsv:2: expected 1 field, found more");
   write_text(dir / "zero.tsv", "0\n");
-  expect_message(error_of([&] { io::read_categories(dir / "zero.tsv"); }), "zero.tsv:1: category index 0 out of range");
+  expect_message(test::error_from([&] { io::read_categories(dir / "zero.tsv"); }), "zero.tsv:1: category index 0 out of range");
 }
 
 TEST(MatrixMarket, RoundTripRealAndPattern) {
@@ -170,13 +158,13 @@ TEST(MatrixMarket, RoundTripRealAndPattern) {
 TEST(MatrixMarket, HeaderAndCountErrors) {
   test::TempDir dir;
   write_text(dir / "a.mtx", "%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n4\n");
-  expect_message(error_of([&] { io::read_matrix_market(dir / "a.mtx"); }), "a.mtx:1: not a MatrixMarket coordinate");
+  expect_message(test::error_from([&] { io::read_matrix_market(dir / "a.mtx"); }), "a.mtx:1: not a MatrixMarket coordinate");
   write_text(dir / "b.mtx", "%%MatrixMarket matrix coordinate real general\n% c\n2 2 3\n1 1 1.0\n2 2 2.0\n");
-  expect_message(error_of([&] { io::read_matrix_market(dir / "b.mtx"); }), "declares 3 entries, file has 2");
+  expect_message(test::error_from([&] { io::read_matrix_market(dir / "b.mtx"); }), "declares 3 entries, file has 2");
   write_text(dir / "c.mtx", "%%MatrixMarket matrix coordinate real general\n2 2 1\n3 1 1.0\n");
-  expect_message(error_of([&] { io::read_matrix_market(dir / "c.mtx"); }), "c.mtx:3: row index 3 out of range [1, 2]");
+  expect_message(test::error_from([&] { io::read_matrix_market(dir / "c.mtx"); }), "c.mtx:3: row index 3 out of range [1, 2]");
   std::ofstream(dir / "tall.mtx") << "%%MatrixMarket matrix coordinate real general\n2000000000 2 1\n1 1 1\n";
-  expect_message(error_of([&] { io::read_matrix_market(dir / "tall.mtx"); }), "2000000000 rows: spdnn reads at most");
+  expect_message(test::error_from([&] { io::read_matrix_market(dir / "tall.mtx"); }), "2000000000 rows: spdnn reads at most");
 }
 
 TEST(OfficialLayout, InfersNAndLayersAndRejectsMixedN) {
@@ -188,9 +176,9 @@ TEST(OfficialLayout, InfersNAndLayersAndRejectsMixedN) {
   Network back = io::load_network(dir.path(), 0, 0, -0.3f);
   EXPECT_EQ(back.num_layers(), 3);
   EXPECT_EQ(back.layers[2], net.layers[2]);
-  expect_message(error_of([&] { io::load_network(dir.path(), 16, 4, -0.3f); }), "n16-l4.tsv[.gz]");
+  expect_message(test::error_from([&] { io::load_network(dir.path(), 16, 4, -0.3f); }), "n16-l4.tsv[.gz]");
   io::write_layer_tsv(dir / "n32-l4.tsv", net.layers[0]);
-  expect_message(error_of([&] { io::infer_weights_neurons(dir.path()); }), "layer files of different N (16, 32)");
+  expect_message(test::error_from([&] { io::infer_weights_neurons(dir.path()); }), "layer files of different N (16, 32)");
 }
 
 }  // namespace spdnn
