@@ -5,18 +5,13 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "challenge/cuda/row_merge.hpp"
+#include "core/hash_mix.hpp"
 
 namespace spdnn::cuda {
 
 namespace {
 
 constexpr uint64_t kNoRow = ~0ull;  // the key of list positions past the count: sorted last
-
-__device__ __forceinline__ uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  h *= 0xbf58476d1ce4e5b9ull;
-  return h ^ (h >> 31);
-}
 
 __global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* list,
                                  const int32_t* count, int32_t capacity, uint64_t* keys, int32_t* rows) {
@@ -29,8 +24,8 @@ __global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t widt
     }
     const int32_t row = list[i];
     const auto* v = reinterpret_cast<const uint32_t*>(feat + row * stride);
-    uint64_t h = mix(0, static_cast<uint64_t>(lane));
-    for (int32_t j = lane; j < width; j += 32) h = mix(h, v[j]);
+    uint64_t h = hash_mix(0, static_cast<uint64_t>(lane));
+    for (int32_t j = lane; j < width; j += 32) h = hash_mix(h, v[j]);
     for (int offset = 16; offset > 0; offset /= 2) h += __shfl_xor_sync(0xffffffffu, h, offset);  // order-free
     if (lane == 0) keys[i] = h == kNoRow ? h - 1 : h, rows[i] = row;
   }

@@ -21,6 +21,7 @@
 #include <bit>
 #include <chrono>
 
+#include "core/hash_mix.hpp"
 #include "core/parallel_errors.hpp"
 
 namespace spdnn {
@@ -53,21 +54,15 @@ bool NeuronGroups::pays(int32_t neurons) const {
 
 namespace {
 
-uint64_t mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-  h *= 0xbf58476d1ce4e5b9ull;
-  return h ^ (h >> 31);
-}
-
 // Column j of the layer is row j of `columns` (its transpose).
 struct ColumnView {
   const CsrMatrix& columns;
   const std::vector<int32_t>& input_group;  // previous layer's group_of (identity for layer 1)
 
   uint64_t hash(int64_t j) const {
-    uint64_t h = mix(0, static_cast<uint64_t>(columns.row_nnz(j)));
+    uint64_t h = hash_mix(0, static_cast<uint64_t>(columns.row_nnz(j)));
     for (int64_t p = columns.row_ptr[j]; p < columns.row_ptr[j + 1]; ++p)
-      h = mix(h, static_cast<uint64_t>(static_cast<uint32_t>(input_group[columns.col_idx[p]])) << 32 |
+      h = hash_mix(h, static_cast<uint64_t>(static_cast<uint32_t>(input_group[columns.col_idx[p]])) << 32 |
                      std::bit_cast<uint32_t>(columns.values[p]));
     return h;
   }
