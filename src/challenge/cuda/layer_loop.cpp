@@ -16,9 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 
+#include "challenge/cpu/grouped_rows.hpp"
 #include "cuda/check.hpp"
 #include "spdnn/error.hpp"
 
@@ -351,12 +351,11 @@ void LayerLoop<Weight>::expand_merged(RunResult& result, const std::vector<int32
   if (entries <= 0) return;
   std::vector<MergedInput> log(entries);
   SPDNN_CUDA_CHECK(cudaMemcpy(log.data(), log_.get(), entries * sizeof(MergedInput), cudaMemcpyDeviceToHost));
-  std::unordered_map<int32_t, int32_t> into;
-  for (const MergedInput& m : log) into[m.input] = m.into;
-  std::unordered_set<int32_t> alive(survivors.begin(), survivors.end());
+  cpu::InputRoots roots(x_.count() + received_);  // the structure path's bookkeeping of merged inputs
+  for (const MergedInput& m : log) roots.merge(m.input, m.into);
+  std::unordered_set<int64_t> alive(survivors.begin(), survivors.end());
   for (const MergedInput& m : log) {
-    int32_t root = m.into;
-    for (auto it = into.find(root); it != into.end(); it = into.find(root)) root = it->second;
+    const int64_t root = roots.find(m.input);
     if (!alive.count(root)) continue;
     result.categories.push_back(int64_t{m.input} + 1);
     if (opt_.keep_features) kept_[m.input] = kept_[root];
