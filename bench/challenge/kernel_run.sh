@@ -11,13 +11,7 @@ out=${OUT:-out}
 mkdir -p "$out/runs"
 export SPDNN_DATA_DIR=$PWD/.carry/data
 limit=${LIMIT:-590}
-if [ ! -x build/device/bin/spdnn ]; then
-  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=OFF -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
-    cmake --build build/device -j16 --target spdnn_cli spdnn_gpu_tests >"$out/build.log" 2>&1 ||
-    { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
-  echo "built in $SECONDS s"
-fi
+PYTHON=0 bash bench/challenge/device_build.sh "$out" spdnn_cli spdnn_gpu_tests || exit 1
 spdnn=$PWD/build/device/bin/spdnn
 if [ -n "${GTEST:-}" ]; then
   build/device/bin/spdnn_gpu_tests --gtest_filter="$GTEST" >"$out/gtest.log" 2>&1

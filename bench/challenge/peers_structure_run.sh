@@ -8,14 +8,7 @@ out=${OUT:-out}
 mkdir -p "$out"
 export SPDNN_DATA_DIR=$PWD/.carry/data
 python=${PYTHON:-1}
-if [ ! -x build/device/bin/spdnn ] || { [ "$python" = 1 ] && [ ! -e build/device/python ]; }; then
-  py_on=$([ "$python" = 1 ] && echo ON || echo OFF) py_target=$([ "$python" = 1 ] && echo _spdnn)
-  cmake -S . -B build/device -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DSPDNN_BUILD_BENCH=OFF -DSPDNN_BUILD_PYTHON=$py_on -DSPDNN_DATA_DIR="$SPDNN_DATA_DIR" >"$out/configure.log" 2>&1 &&
-    cmake --build build/device -j16 --target spdnn_cli $py_target spdnn_gpu_tests >"$out/build.log" 2>&1 ||
-    { grep -E "error" -A3 "$out/build.log" | head -30; exit 1; }
-  echo "built in $SECONDS s"
-fi
+PYTHON=$python bash bench/challenge/device_build.sh "$out" spdnn_cli spdnn_gpu_tests || exit 1
 if [ -n "${GTEST:-}" ]; then  # GPU tests by filter, e.g. GTEST='DeviceAllocationFaults*'
   build/device/bin/spdnn_gpu_tests --gtest_filter="$GTEST" >"$out/gtest.log" 2>&1
   grep -E "^\[ +(OK|FAILED|SKIPPED|PASSED) |Failure|Expected|Which" "$out/gtest.log" | head -20
