@@ -202,9 +202,10 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;
     const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
                                      std::max(1, std::min(row_blocks, 65535)));
-    if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecord(layer_begin_[l].e, compute_.s));
+    // External records: under stream capture a plain record only orders streams and leaves no timed node.
+    if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, tiles, grid_rows, compute_.s));
-    if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecord(layer_end_[l].e, compute_.s));
+    if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {
       SPDNN_CUDA_CHECK(launch_row_merge(out.feat, n_, packed_.layout[l].outputs, out.list, counts_.get() + l + 1, out.ids,
