@@ -11,6 +11,7 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/structure.hpp"
+#include "support/test_support.hpp"
 
 namespace spdnn {
 
@@ -97,6 +98,35 @@ TEST(SlicedEllKernelChoice, RadixNetGetsFourOutputsAThreadAndRandomNetworksOne) 
   const std::vector<int32_t> order = cuda::group_outputs(t);
   EXPECT_GT(cuda::padded_work(t, order, 4), 3 * t.nnz());
   EXPECT_EQ(cuda::choose_layer_kernel(t, order, kernels), kernels[1]);
+}
+
+TEST(SlicedEllKernelChoice, RegistersHoldStepsOnlyWhereEachTileIsOneShortChunk) {
+  // A RadiX-Net tile is one chunk of 32 steps a thread: the kernel holding 32 steps in registers takes it,
+  // one holding 16 does not. Scattered columns need several chunks a tile: the next candidate takes them,
+  // and with none left that is an error, not a layout the kernel would misread.
+  const cuda::LayerKernelConfig held{16, 256, 1, 512, 32}, short_held{16, 256, 1, 512, 16}, general{16, 256, 1, 512, 0};
+  const cuda::LayerKernelConfig held_first[] = {held, general}, short_first[] = {short_held, general};
+  const Network radix = radixnet_network({4096, 12, 1});
+  for (const CsrMatrix& w : {radix.layers[0], radix.layers[11]}) {
+    const cuda::SlicedEllLayer s = cuda::layout_layer(w, {}, nullptr, nullptr, held_first);
+    EXPECT_EQ(s.kernel, held);
+    EXPECT_TRUE(cuda::fits_kernel(s));
+    EXPECT_EQ(s.chunks(), s.tiles());
+    EXPECT_EQ(s.max_chunk_k(), 32);
+    EXPECT_EQ(cuda::layout_layer(w, {}, nullptr, nullptr, short_first).kernel, general);
+  }
+  gen::Rng rng(5);
+  std::vector<Triplet> scattered;
+  for (int32_t j = 0; j < 4096; ++j) {
+    std::set<int32_t> rows;
+    while (rows.size() < 32) rows.insert(static_cast<int32_t>(rng.below(4096)));
+    for (int32_t i : rows) scattered.push_back({i, j, 0.1f});
+  }
+  const CsrMatrix w = csr_from_triplets(4096, 4096, scattered, "scattered");
+  const cuda::SlicedEllLayer s = cuda::layout_layer(w, {}, nullptr, nullptr, held_first);
+  EXPECT_EQ(s.kernel, general);
+  EXPECT_GT(s.chunks(), s.tiles());
+  EXPECT_EQ(test::error_from([&] { cuda::layout_layer(w, {}, nullptr, nullptr, {&held, 1}); }).code(), Errc::unsupported);
 }
 
 TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {

@@ -29,27 +29,29 @@ namespace spdnn::cuda {
 
 namespace {
 
-// The layer kernels a layer may get, most outputs per thread first (sliced_ell.hpp: choose_layer_kernel
-// takes the first whose merged input lists cost at most kMaxPaddedWork times the nonzeros).
-// {16 rows, 256 threads, 1 output, 512-input chunks}: 32 KB of shared memory and 64 registers a thread,
-// four blocks per H100 SM; 16 rows make four float4 reads per staged slot. 512 inputs hold the footprint
-// of a 256-output tile of 32-input columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024
-// (64 KB, three blocks) measured 38.8 / 50.2 TE/s at 1024 / 4096 x 120. With 4 outputs a thread, 64
-// threads keep the same 256-output tiles and footprints.
-// Until the shapes with several outputs a thread have been measured on a GPU, the engine's default stays
-// the one-output kernel; SPDNN_LAYER_KERNEL=16,64,4 runs the 4-output one (choose_layer_kernel chooses
-// between them once both are candidates here).
-constexpr LayerKernelConfig kLayerKernels[] = {{16, 256, 1, 512}};
+// The layer kernels a layer may get, in order of preference (sliced_ell.hpp: layout_layer takes the first
+// whose merged input lists cost at most kMaxPaddedWork times the nonzeros and whose layout fits it).
+// {16 rows, 256 threads, 1 output, 512-input chunks}: 32 KB of shared memory, four blocks per SM; 16 rows
+// make four float4 reads per staged slot. 512 inputs hold the footprint of a 256-output tile of 32-input
+// columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024 (64 KB, three blocks) measured
+// 38.8 / 50.2 TE/s at 1024 / 4096 x 120. Several outputs a thread (SPDNN_LAYER_KERNEL=16,64,4) measured
+// slower on every network (bench/results/layer_kernels_h200.md), so they are not candidates. Holding 32
+// steps a thread in registers (SPDNN_LAYER_KERNEL=16,256,1,512,32) is a candidate once measured faster.
+constexpr LayerKernelConfig kLayerKernels[] = {{16, 256, 1, 512, 0}};
 
-// SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk]" forces one kernel on every layer (for measurements).
+// SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
+// it fits, and the general one on the rest (for measurements).
 std::vector<LayerKernelConfig> layer_kernels() {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
   if (env == nullptr || *env == '\0') return {std::begin(kLayerKernels), std::end(kLayerKernels)};
   LayerKernelConfig c;
-  if (std::sscanf(env, "%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity) < 3 ||
+  if (std::sscanf(env, "%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
+                  &c.register_steps) < 3 ||
       !has_layer_kernel(c))
-    throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no layer kernel of that shape (rows,threads,outputs[,chunk])", env));
-  return {c};
+    throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no layer kernel of that shape "
+                                         "(rows,threads,outputs[,chunk[,register steps]])", env));
+  if (c.register_steps == 0) return {c};
+  return {c, kLayerKernels[std::size(kLayerKernels) - 1]};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -127,16 +129,19 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       if (k >= 1 && k < layers) meet.push_back(k);
   PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups);
   info.half_weights_exact = packed.exact;
-  // Which kernels the layers got: "sliced-ELL 16 rows, 64 threads x 4 outputs (120 layers), ..."
+  // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers
+  // (110 layers); 16 rows x 256 threads x 1 output (10 layers); 512-input chunks, fp32 weights"
   std::string shapes;
   for (const LayerKernelConfig& k : kernels) {
     const auto used = std::count_if(packed.layout.begin(), packed.layout.end(), [&](const BlobLayout& b) { return b.kernel == k; });
     if (used > 0)
-      shapes += fmt::format("{}{} threads x {} output{} ({} layer{})", shapes.empty() ? "" : ", ", k.threads,
-                            k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s", used, used == 1 ? "" : "s");
+      shapes += fmt::format("{}{} rows x {} threads x {} output{}{} ({} layer{})", shapes.empty() ? "" : "; ", k.rows,
+                            k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
+                            k.register_steps > 0 ? fmt::format(", {} steps in registers", k.register_steps) : "",
+                            used, used == 1 ? "" : "s");
   }
-  info.kernel = fmt::format("sliced-ELL {} rows, {}, {}-input chunks, {} weights{}", kernels.front().rows, shapes,
-                            kernels.front().chunk_capacity, info.half_weights ? "fp16" : "fp32",
+  info.kernel = fmt::format("sliced-ELL {}; {}-input chunks, {} weights{}", shapes, kernels.front().chunk_capacity,
+                            info.half_weights ? "fp16" : "fp32",
                             groups == nullptr ? ""
                             : merge_rows      ? ", one output per neuron group, equal rows merged"
                                               : ", one output per neuron group");

@@ -9,14 +9,14 @@ namespace spdnn::cuda {
 
 namespace {
 
-template <int Rows, int Threads, int Per>
+template <int Rows, int Threads, int Per, int RegSteps = 0>
 struct Shape {
-  static constexpr int rows = Rows, threads = Threads, per = Per;
+  static constexpr int rows = Rows, threads = Threads, per = Per, register_steps = RegSteps;
 };
-// The instantiated layer kernels {rows, threads, outputs per thread}: the engine's candidates
-// (cuda_engine.cpp) and the shapes measured beside them (SPDNN_LAYER_KERNEL forces one).
-using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 128, 4>, Shape<16, 256, 4>,
-                          Shape<8, 64, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
+// The instantiated layer kernels {rows, threads, outputs per thread, register steps}: the engine's
+// candidates (cuda_engine.cpp) and the shapes measured beside them (SPDNN_LAYER_KERNEL forces one).
+using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>,
+                          Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -26,8 +26,10 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
   KernelFn<Weight> fn = nullptr;
   std::apply(
       [&](auto... shape) {
-        ((shape.rows == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread
-              ? void(fn = &layer_kernel<decltype(shape)::rows, decltype(shape)::threads, decltype(shape)::per, Weight>)
+        ((shape.rows == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread &&
+                  shape.register_steps == s.register_steps
+              ? void(fn = &layer_kernel<decltype(shape)::rows, decltype(shape)::threads, decltype(shape)::per,
+                                        decltype(shape)::register_steps, Weight>)
               : void()),
          ...);
       },

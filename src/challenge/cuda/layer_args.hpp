@@ -7,14 +7,17 @@
 namespace spdnn::cuda {
 
 // The layer kernel's configuration: feature rows per block pass, threads per block, outputs each thread
-// computes, and the footprint inputs a tile stages in shared memory at once. A thread's outputs walk one
-// merged input list (sliced_ell.hpp), so each staged value it reads serves all of them: with 4 outputs a
-// thread reads shared memory 4 times less per multiply-add than with 1.
+// computes, the footprint inputs a tile stages in shared memory at once, and the ELL steps a thread holds
+// in registers across row passes. A thread's outputs walk one merged input list (sliced_ell.hpp), so each
+// staged value it reads serves all of them. With register_steps = K > 0 the kernel only takes layers
+// whose tiles are one chunk of at most K steps, and reads each weight once per block instead of once per
+// row pass; 0 reads them at every pass and takes any layer.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
   int outputs_per_thread = 1;
   int chunk_capacity = 512;
+  int register_steps = 0;
 
   int tile_outputs() const { return threads * outputs_per_thread; }
   size_t shared_bytes() const { return static_cast<size_t>(chunk_capacity) * rows * sizeof(float); }

@@ -4,8 +4,9 @@
 // Block = one tile of Threads x Per outputs (Per consecutive outputs per thread) x Rows feature rows at a
 // time. For each chunk of the tile's footprint, the block stages chunk_size inputs x Rows rows in shared
 // memory as [slot][Rows] (so one slot's Rows values are Rows/4 float4 loads), then each thread walks its
-// ELL steps: one slot and Per weights a step, each staged value read once for all Per outputs. The grid is persistent over rows: gridDim.y blocks per tile stride over the
-// active rows, whose count comes from device memory, so layers launch without host round trips.
+// ELL steps: one slot and Per weights a step, each staged value read once for all Per outputs. The grid
+// is persistent over rows: gridDim.y blocks per tile stride over the active rows, whose count comes from
+// device memory, so layers launch without host round trips.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -39,12 +40,62 @@ struct alignas(sizeof(Weight) * Per) WeightStep {
   Weight w[Per];
 };
 
-template <int Rows, int Threads, int Per, class Weight>
-__global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
+// Stages one chunk of `size` footprint inputs (positions `map`) for the Rows rows at row_base: one slot per
+// thread, all Rows loads in flight at once, then Rows/4 float4 stores.
+template <int Rows, int Threads>
+__device__ __forceinline__ void stage_chunk(const float* in, const int32_t* map, int size, const int64_t* row_base,
+                                            float4* staged4) {
+  for (int f = threadIdx.x; f < size; f += Threads) {
+    const int pos = map[f];
+    float v[Rows];
+#pragma unroll
+    for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(in + row_base[r] + pos) : 0.0f;
+#pragma unroll
+    for (int q = 0; q < Rows / 4; ++q)
+      staged4[f * (Rows / 4) + staged_quad<Rows>(f, q)] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+  }
+}
+
+// One ELL step: the staged slot's Rows values times the thread's Per weights, into acc.
+template <int Rows, int Per, class Weight>
+__device__ __forceinline__ void add_step(float (&acc)[Rows][Per], const float4* staged4, int slot,
+                                         const WeightStep<Weight, Per>& step) {
+  float w[Per];
+#pragma unroll
+  for (int j = 0; j < Per; ++j) w[j] = weight_to_float(step.w[j]);
+  const float4* s = staged4 + slot * (Rows / 4);
+#pragma unroll
+  for (int v = 0; v < Rows / 4; ++v) {
+    const float4 x = s[staged_quad<Rows>(slot, v)];
+#pragma unroll
+    for (int j = 0; j < Per; ++j) {
+      acc[4 * v + 0][j] = add_product(acc[4 * v + 0][j], x.x, w[j]);
+      acc[4 * v + 1][j] = add_product(acc[4 * v + 1][j], x.y, w[j]);
+      acc[4 * v + 2][j] = add_product(acc[4 * v + 2][j], x.z, w[j]);
+      acc[4 * v + 3][j] = add_product(acc[4 * v + 3][j], x.w, w[j]);
+    }
+  }
+}
+
+// Blocks an SM must hold (the register cap): four 256-thread blocks of the one-output kernel at 16 rows
+// (64 registers; its shared memory allows four), two at 32 rows (fewer spill); held steps need about 250
+// registers a thread, so one block of 256 threads. Others: the compiler's choice.
+constexpr int min_blocks(int rows, int threads, int per, int register_steps) {
+  if (register_steps > 0) return threads >= 256 ? 1 : 256 / threads;
+  return per == 1 ? (rows <= 16 ? 1024 : 512) / threads : 1;
+}
+
+// RegSteps = 0: every row pass reads the tile's ELL steps from memory, chunk by chunk. RegSteps = K > 0:
+// the layout gave each tile one chunk of at most K steps (sliced_ell.hpp: fits_kernel), which the
+// thread loads into registers once and reuses for every row pass, so a layer reads its weights once per
+// block instead of once per Rows rows.
+template <int Rows, int Threads, int Per, int RegSteps, class Weight>
+__global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSteps)) layer_kernel(LayerArgs<Weight> a) {
   static_assert(Rows % 4 == 0 && ((Rows / 4) & (Rows / 4 - 1)) == 0 && Rows <= 32,
                 "rows are staged as 1, 2, 4 or 8 float4s");
   static_assert(Threads % 32 == 0 && Threads >= Rows, "whole warps (the nonzero count is a warp sum), a thread per row");
   constexpr int TileOutputs = Threads * Per;
+  using Step = WeightStep<Weight, Per>;
   extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
   __shared__ int row_nnz[Rows];
   __shared__ int64_t row_base[Rows];   // offset of each row in `in`; -1 past the active rows
@@ -53,6 +104,19 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
   const int out0 = tile * TileOutputs + o * Per;  // the thread's first output position
   const int rows_active = *a.count;
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
+
+  // The register-resident steps (RegSteps > 0): slot and weights of each of the chunk's `held` steps.
+  constexpr int Held = RegSteps > 0 ? RegSteps : 1;
+  int held_slot[Held];
+  Step held_step[Held];
+  const int held = RegSteps > 0 && c_end > c_begin ? a.chunk_k[c_begin] : 0;
+  if constexpr (RegSteps > 0) {
+    const uint16_t* idx = a.ell_idx + (c_end > c_begin ? a.chunk_ell[c_begin] : 0);
+    const Step* val = reinterpret_cast<const Step*>(a.ell_val + (c_end > c_begin ? a.chunk_ell[c_begin] * Per : 0));
+#pragma unroll
+    for (int q = 0; q < RegSteps; ++q)
+      if (q < held) held_slot[q] = idx[q * Threads + o], held_step[q] = val[q * Threads + o];
+  }
 
   for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
     if (o < Rows) {
@@ -67,40 +131,17 @@ __global__ void __launch_bounds__(Threads) layer_kernel(LayerArgs<Weight> a) {
       for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
 
     for (int c = c_begin; c < c_end; ++c) {
-      const int size = a.chunk_size[c];
-      const int32_t* map = a.map + a.chunk_map[c];
-      // Stage: one slot per thread, all Rows loads in flight at once, then Rows/4 float4 stores.
-      for (int f = o; f < size; f += Threads) {
-        const int pos = map[f];
-        float v[Rows];
-#pragma unroll
-        for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(a.in + row_base[r] + pos) : 0.0f;
-#pragma unroll
-        for (int q = 0; q < Rows / 4; ++q)
-          staged4[f * (Rows / 4) + staged_quad<Rows>(f, q)] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
-      }
+      stage_chunk<Rows, Threads>(a.in, a.map + a.chunk_map[c], a.chunk_size[c], row_base, staged4);
       __syncthreads();  // staged chunk complete before any thread reads it
-      const int width = a.chunk_k[c];
-      const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
-      const auto* val = reinterpret_cast<const WeightStep<Weight, Per>*>(a.ell_val + a.chunk_ell[c] * Per);
-      for (int q = 0; q < width; ++q) {
-        const int slot = idx[q * Threads + o];
-        const WeightStep<Weight, Per> step = val[q * Threads + o];
-        float w[Per];
+      if constexpr (RegSteps > 0) {
 #pragma unroll
-        for (int j = 0; j < Per; ++j) w[j] = weight_to_float(step.w[j]);
-        const float4* s = staged4 + slot * (Rows / 4);
-#pragma unroll
-        for (int v = 0; v < Rows / 4; ++v) {
-          const float4 x = s[staged_quad<Rows>(slot, v)];
-#pragma unroll
-          for (int j = 0; j < Per; ++j) {
-            acc[4 * v + 0][j] = add_product(acc[4 * v + 0][j], x.x, w[j]);
-            acc[4 * v + 1][j] = add_product(acc[4 * v + 1][j], x.y, w[j]);
-            acc[4 * v + 2][j] = add_product(acc[4 * v + 2][j], x.z, w[j]);
-            acc[4 * v + 3][j] = add_product(acc[4 * v + 3][j], x.w, w[j]);
-          }
-        }
+        for (int q = 0; q < RegSteps; ++q)
+          if (q < held) add_step<Rows, Per>(acc, staged4, held_slot[q], held_step[q]);
+      } else {
+        const int width = a.chunk_k[c];
+        const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
+        const Step* val = reinterpret_cast<const Step*>(a.ell_val + a.chunk_ell[c] * Per);
+        for (int q = 0; q < width; ++q) add_step<Rows, Per>(acc, staged4, idx[q * Threads + o], val[q * Threads + o]);
       }
       __syncthreads();  // everyone done reading before the next chunk overwrites it
     }

@@ -166,15 +166,31 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
   return at;
 }
 
+bool fits_kernel(const SlicedEllLayer& s) {
+  const int32_t steps = s.kernel.register_steps;
+  if (steps == 0) return true;
+  for (int32_t tile = 0; tile < s.tiles(); ++tile)
+    if (s.tile_chunks[tile + 1] - s.tile_chunks[tile] > 1) return false;
+  return s.max_chunk_k() <= steps;
+}
+
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                             const LayerGroups* previous_groups, const LayerGroups* groups,
                             std::span<const LayerKernelConfig> candidates) {
   LayerOutputs outputs = layer_outputs(w, groups);
-  std::vector<int32_t> order = group_outputs(outputs.inputs_of);
-  const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, candidates);
-  SlicedEllLayer s = build_sliced_ell(outputs.inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order,
-                                                                         previous_groups),
-                                      std::move(order), kernel);
+  const std::vector<int32_t> order = group_outputs(outputs.inputs_of);
+  const std::vector<int32_t> positions = input_positions(static_cast<int32_t>(w.rows), previous_order, previous_groups);
+  SlicedEllLayer s;
+  for (auto rest = candidates;;) {
+    const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, rest);
+    s = build_sliced_ell(outputs.inputs_of, positions, order, kernel);
+    if (fits_kernel(s)) break;
+    const auto next = std::find(rest.begin(), rest.end(), kernel) + 1;
+    if (next == rest.end())
+      throw Error(Errc::unsupported, fmt::format("sliced ELL: no candidate kernel fits the layer (the last holds {} steps "
+                                                 "in registers; its tiles need {})", kernel.register_steps, s.max_chunk_k()));
+    rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
+  }
   if (!outputs.weight.empty()) {
     s.out_weight.resize(s.out_order.size());
     for (size_t p = 0; p < s.out_order.size(); ++p) s.out_weight[p] = outputs.weight[s.out_order[p]];

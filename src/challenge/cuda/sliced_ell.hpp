@@ -71,6 +71,10 @@ inline constexpr double kMaxPaddedWork = 1.5;
 LayerKernelConfig choose_layer_kernel(const CsrMatrix& inputs_of, const std::vector<int32_t>& out_order,
                                       std::span<const LayerKernelConfig> candidates);
 
+// Whether the layout suits its kernel: always, unless the kernel holds steps in registers
+// (LayerKernelConfig::register_steps), which needs every tile to be one chunk of at most that many steps.
+bool fits_kernel(const SlicedEllLayer& layer);
+
 // What a layer computes (spdnn/challenge/structure.hpp): `inputs_of` has one row per computed output,
 // its inputs ascending (the layer transposed; in structure mode only the first neuron of each group, row
 // k for group k), and `weight` how many neurons each stands for (empty without groups).
@@ -87,8 +91,9 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
                                      const LayerGroups* previous_groups);
 
 // The layout of one layer from the previous layer's order and groups (either may be absent), with its
-// own output order and weights, for the kernel choose_layer_kernel picks from `candidates`: what the
-// engine packs and the tests emulate.
+// own output order and weights, for the kernel choose_layer_kernel picks from `candidates`, or the next
+// one it picks from those after it while the layout does not fit (fits_kernel): what the engine packs and
+// the tests emulate. Throws Errc::unsupported when the last candidate does not fit either.
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                             const LayerGroups* previous_groups, const LayerGroups* groups,
                             std::span<const LayerKernelConfig> candidates);

@@ -119,9 +119,9 @@ TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
   EXPECT_TRUE(r.execution->half_weights_exact);  // 1/16 is exact in fp16
 }
 
-// Every instantiated layer kernel (SPDNN_LAYER_KERNEL forces one on all layers): several outputs a thread
-// over merged input lists, padded where the lists differ (random values, scattered columns), also with
-// batches and fp16 weights, and in structure mode.
+// Every instantiated layer kernel (SPDNN_LAYER_KERNEL forces one on every layer it fits): several outputs
+// a thread over merged input lists, padded where the lists differ (random values, scattered columns),
+// steps held in registers, also with batches and fp16 weights, and in structure mode.
 TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
   const Network radix = radixnet_network({1024, 25, 7});
@@ -131,14 +131,16 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
   const Network random = random_network(spec);
   const Features rx = random_features(333, 777, 0.2, 22);
-  const std::pair<const char*, const char*> shapes[] = {{"16,256,1", "256 threads x 1 output "},
-                                                         {"16,128,2", "128 threads x 2 outputs"},
-                                                         {"16,64,4", "64 threads x 4 outputs"},
-                                                         {"16,128,4", "128 threads x 4 outputs"},
-                                                         {"16,256,4", "256 threads x 4 outputs"},
-                                                         {"8,64,4", "8 rows, 64 threads x 4 outputs"},
-                                                         {"8,128,4", "8 rows, 128 threads x 4 outputs"},
-                                                         {"32,64,2", "32 rows, 64 threads x 2 outputs"}};
+  const std::pair<const char*, const char*> shapes[] = {
+      {"16,256,1", "16 rows x 256 threads x 1 output ("},
+      {"16,256,1,512,32", "16 rows x 256 threads x 1 output, 32 steps in registers ("},
+      {"32,256,1", "32 rows x 256 threads x 1 output ("},
+      {"16,128,1,512,32", "16 rows x 128 threads x 1 output, 32 steps in registers ("},
+      {"16,128,2", "16 rows x 128 threads x 2 outputs"},
+      {"16,64,4", "16 rows x 64 threads x 4 outputs"},
+      {"16,256,4", "16 rows x 256 threads x 4 outputs"},
+      {"8,128,4", "8 rows x 128 threads x 4 outputs"},
+      {"32,64,2", "32 rows x 64 threads x 2 outputs"}};
   for (auto [shape, text] : shapes) {
     SCOPED_TRACE(shape);
     test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
