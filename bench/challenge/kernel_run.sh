@@ -34,7 +34,7 @@ for net in "$@"; do
     shift 2
     local mode=general
     [ "$shape" = structure ] && mode=structure
-    SPDNN_MERGE_ROWS=1 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") \
+    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") \
       timeout 200 "$spdnn" run -q \
       --engine cuda --mode "$mode" \
       --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
@@ -57,4 +57,5 @@ for net in "$@"; do
     done
   fi
 done
+tar czf "$out/runs.tgz" -C "$out" runs && rm -rf "$out/runs"  # one file: the tool returns few files
 echo "done at $SECONDS s"

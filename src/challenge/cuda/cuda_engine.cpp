@@ -75,8 +75,8 @@ class CudaEngine final : public Engine {
 
   bool has_structure_mode() const override { return true; }
 
-  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp) and, with
-  // SPDNN_MERGE_ROWS=1, merges rows that become equal (row_merge.hpp); balancing meetings are skipped.
+  // Structure mode here computes one output per group of equivalent neurons (layer_pack.hpp) and
+  // merges rows that become equal (row_merge.hpp; SPDNN_MERGE_ROWS=0: not); balancing meetings are skipped.
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (auto why = cannot_run(net, x)) throw Error(Errc::mismatch, "cuda engine: " + *why);
     SPDNN_CUDA_CHECK(cudaSetDevice(device_));
@@ -117,9 +117,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   RunResult result;
   ExecutionInfo info;
   info.half_weights = std::is_same_v<Weight, __half>;
-  // Merging equal rows (row_merge.hpp) has not run on a GPU yet: SPDNN_MERGE_ROWS=1 turns it on.
+  // Structure mode merges equal rows (row_merge.hpp); SPDNN_MERGE_ROWS=0 turns that off, for comparisons.
   const char* merge = std::getenv("SPDNN_MERGE_ROWS");
-  const bool merge_rows = groups != nullptr && merge != nullptr && std::string(merge) == "1";
+  const bool merge_rows = groups != nullptr && !(merge != nullptr && std::string(merge) == "0");
 
   // Balancing meetings (partitioned runs) after these layer counts: rows leave and arrive in neuron order,
   // so the physical order of the features there is kept too.

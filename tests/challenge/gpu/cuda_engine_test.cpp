@@ -206,7 +206,6 @@ namespace spdnn {
 // weights, and on a network with nothing to find (where auto runs general).
 TEST(CudaEngine, StructureModeMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
-  test::ScopedEnv merge("SPDNN_MERGE_ROWS", "1");
   const Network radix = radixnet_network({1024, 30, 7});
   const Features x = challenge_inputs(synthetic_digits(500, 8), 1024).features;
   for (int variant = 0; variant < 4; ++variant) {
