@@ -35,15 +35,24 @@ namespace {
 // make four float4 reads per staged slot. 512 inputs hold the footprint of a 256-output tile of 32-input
 // columns grouped by input set (RadiX-Net: 16 groups x 32 inputs); 1024 (64 KB, three blocks) measured
 // 38.8 / 50.2 TE/s at 1024 / 4096 x 120. Several outputs a thread (SPDNN_LAYER_KERNEL=16,64,4) measured
-// slower on every network (bench/results/layer_kernels_h200.md), so they are not candidates. Holding 32
-// steps a thread in registers (SPDNN_LAYER_KERNEL=16,256,1,512,32) is a candidate once measured faster.
-constexpr LayerKernelConfig kLayerKernels[] = {{16, 256, 1, 512, 0}};
+// slower on every network (bench/results/layer_kernels_h200.md), so they are not candidates.
+constexpr LayerKernelConfig kGeneralKernel{16, 256, 1, 512, 0};
+// The same shape holding 32 steps a thread in registers, for layers whose tiles are one chunk of at most
+// 32 steps (RadiX-Net's), on networks whose layers average more than kHeldFrom nonzeros: there the
+// general kernel re-reads 6 bytes a nonzero from L2 every 16 rows, and holding them made the steady state
+// 1.36x faster at 65536 x 120 (3.2 -> 2.4 ms a layer, H100); at 4096 x 480, whose weights stay in cache,
+// it was 0.91x (bench/results/layer_kernels_h100.md).
+constexpr LayerKernelConfig kHeldKernel{16, 256, 1, 512, 32};
+constexpr int64_t kHeldFrom = int64_t{1} << 20;
 
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements).
-std::vector<LayerKernelConfig> layer_kernels() {
+std::vector<LayerKernelConfig> layer_kernels(const Network& net) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
-  if (env == nullptr || *env == '\0') return {std::begin(kLayerKernels), std::end(kLayerKernels)};
+  if (env == nullptr || *env == '\0') {
+    if (net.num_layers() > 0 && net.edges() / net.num_layers() > kHeldFrom) return {kHeldKernel, kGeneralKernel};
+    return {kGeneralKernel};
+  }
   LayerKernelConfig c;
   if (std::sscanf(env, "%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
                   &c.register_steps) < 3 ||
@@ -51,7 +60,7 @@ std::vector<LayerKernelConfig> layer_kernels() {
     throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no layer kernel of that shape "
                                          "(rows,threads,outputs[,chunk[,register steps]])", env));
   if (c.register_steps == 0) return {c};
-  return {c, kLayerKernels[std::size(kLayerKernels) - 1]};
+  return {c, kGeneralKernel};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -107,7 +116,7 @@ class CudaEngine final : public Engine {
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
-  const std::vector<LayerKernelConfig> kernels = layer_kernels();
+  const std::vector<LayerKernelConfig> kernels = layer_kernels(net);
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
       throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,

@@ -10,8 +10,8 @@ namespace spdnn::cuda {
 // computes, the footprint inputs a tile stages in shared memory at once, and the ELL steps a thread holds
 // in registers across row passes. A thread's outputs walk one merged input list (sliced_ell.hpp), so each
 // staged value it reads serves all of them. With register_steps = K > 0 the kernel only takes layers
-// whose tiles are one chunk of at most K steps, and reads each weight once per block instead of once per
-// row pass; 0 reads them at every pass and takes any layer.
+// whose tiles are one chunk of at most K steps, reads each weight once per block instead of once per row
+// pass, and stages the next pass asynchronously; 0 reads them at every pass and takes any layer.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
@@ -20,7 +20,10 @@ struct LayerKernelConfig {
   int register_steps = 0;
 
   int tile_outputs() const { return threads * outputs_per_thread; }
-  size_t shared_bytes() const { return static_cast<size_t>(chunk_capacity) * rows * sizeof(float); }
+  // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
+  size_t shared_bytes() const {
+    return static_cast<size_t>(register_steps > 0 ? 2 : 1) * chunk_capacity * rows * sizeof(float);
+  }
   bool operator==(const LayerKernelConfig&) const = default;
 };
 

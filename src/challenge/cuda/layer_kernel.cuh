@@ -78,17 +78,98 @@ __device__ __forceinline__ void add_step(float (&acc)[Rows][Per], const float4* 
 }
 
 // Blocks an SM must hold (the register cap): four 256-thread blocks of the one-output kernel at 16 rows
-// (64 registers; its shared memory allows four), two at 32 rows (fewer spill); held steps need about 250
-// registers a thread, so one block of 256 threads. Others: the compiler's choice.
+// (64 registers; its shared memory allows four), two at 32 rows (fewer spill), two with held steps (128
+// registers, no spills: 32 steps, 16 accumulators). Others: the compiler's choice.
 constexpr int min_blocks(int rows, int threads, int per, int register_steps) {
-  if (register_steps > 0) return threads >= 256 ? 1 : 256 / threads;
+  if (register_steps > 0) return 512 / threads;
   return per == 1 ? (rows <= 16 ? 1024 : 512) / threads : 1;
 }
 
-// RegSteps = 0: every row pass reads the tile's ELL steps from memory, chunk by chunk. RegSteps = K > 0:
-// the layout gave each tile one chunk of at most K steps (sliced_ell.hpp: fits_kernel), which the
-// thread loads into registers once and reuses for every row pass, so a layer reads its weights once per
-// block instead of once per Rows rows.
+// Asynchronous staging (cp.async, sm_80+): one float from global to shared memory, zero-filled when the
+// row is past the active ones, so no register holds it and the next row pass loads while this one computes.
+__device__ __forceinline__ void copy_async4(float* to, const float* from, bool valid) {
+  const unsigned shared = static_cast<unsigned>(__cvta_generic_to_shared(to));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(shared), "l"(from), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void async_wait_all_but_last() { asm volatile("cp.async.wait_group 1;\n" ::); }
+
+// stage_chunk's layout ([slot][Rows], quads swizzled), by asynchronous copies.
+template <int Rows, int Threads>
+__device__ __forceinline__ void stage_chunk_async(const float* in, const int32_t* map, int size, const int64_t* row_base,
+                                                  float4* staged4) {
+  float* staged = reinterpret_cast<float*>(staged4);
+  for (int f = threadIdx.x; f < size; f += Threads) {
+    const int pos = map[f];
+#pragma unroll
+    for (int r = 0; r < Rows; ++r)
+      copy_async4(staged + (f * (Rows / 4) + staged_quad<Rows>(f, r / 4)) * 4 + r % 4,
+                  row_base[r] >= 0 ? in + row_base[r] + pos : in, row_base[r] >= 0);
+  }
+}
+
+// The end of a row pass: bias (on nonzero sums only, as the reference), ReLU, clip, the outputs written
+// and each row's nonzeros counted. A row survives if any tile produced a nonzero in it. Tiles add their
+// counts to row_total; the last tile to finish this row block (threadFenceReduction pattern) appends the
+// survivors to the next active list and resets the counters for the next layer. No separate compaction
+// pass. Ends with a barrier, so row_nnz and the staged rows are free for the next pass.
+template <int Rows, int Per, class Weight>
+__device__ __forceinline__ void finish_rows(const LayerArgs<Weight>& a, const float (&acc)[Rows][Per], int k0,
+                                            int rows_active, int out0, int* row_nnz) {
+  const int tile = blockIdx.x, o = threadIdx.x;
+  const unsigned lane = threadIdx.x % 32;
+#pragma unroll
+  for (int r = 0; r < Rows; ++r) {
+    const int k = k0 + r;
+    int nonzero = 0;  // of the thread's outputs in row k, counted for every neuron each stands for
+#pragma unroll
+    for (int j = 0; j < Per; ++j) {
+      const int out_pos = out0 + j;
+      if (k < rows_active && out_pos < a.outputs) {
+        const float z = acc[r][j];
+        const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+        a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
+        // In structure mode an output counts for its group's neurons.
+        if (y != 0.0f) nonzero += a.out_weight == nullptr ? 1 : a.out_weight[out_pos];
+      }
+    }
+    const int warp_nnz = static_cast<int>(__reduce_add_sync(0xffffffffu, static_cast<unsigned>(nonzero)));
+    if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
+  }
+  __syncthreads();  // row_nnz complete
+  if (o < Rows && k0 + o < rows_active) {
+    if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
+    if (tile == 0) {
+      a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+      if (a.mult_in != nullptr) a.mult_out[k0 + o] = a.mult_in[a.active[k0 + o]];
+    }
+  }
+  __threadfence();  // this tile's row_total updates are visible before it counts itself done
+  __shared__ bool last_tile;
+  __syncthreads();
+  if (o == 0) last_tile = atomicAdd(&a.tiles_done[k0 / Rows], 1) == static_cast<int>(gridDim.x) - 1;
+  __syncthreads();
+  if (last_tile) {
+    __threadfence();  // see every other tile's row_total
+    if (o < Rows && k0 + o < rows_active) {
+      const int total = atomicExch(&a.row_total[k0 + o], 0);
+      if (total > 0) {
+        a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
+        const int inputs = a.mult_in != nullptr ? a.mult_in[a.active[k0 + o]] : 1;
+        atomicAdd(a.nnz, static_cast<unsigned long long>(total) * static_cast<unsigned long long>(inputs));
+        if (a.next_inputs != nullptr) atomicAdd(a.next_inputs, inputs);
+      }
+    }
+    if (o == 0) a.tiles_done[k0 / Rows] = 0;
+  }
+  __syncthreads();  // row_nnz and the staged rows read before the next pass resets them
+}
+
+// RegSteps = 0: every row pass stages the tile's footprint chunk by chunk and reads the ELL steps from
+// memory. RegSteps = K > 0: the layout gave each tile one chunk of at most K steps (sliced_ell.hpp:
+// fits_kernel); the thread loads them into registers once and reuses them for every row pass, so a layer
+// reads its weights once per block instead of once per Rows rows, and the next pass's rows are staged
+// by asynchronous copies into a second buffer while this pass computes.
 template <int Rows, int Threads, int Per, int RegSteps, class Weight>
 __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSteps)) layer_kernel(LayerArgs<Weight> a) {
   static_assert(Rows % 4 == 0 && ((Rows / 4) & (Rows / 4 - 1)) == 0 && Rows <= 32,
@@ -96,106 +177,80 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
   static_assert(Threads % 32 == 0 && Threads >= Rows, "whole warps (the nonzero count is a warp sum), a thread per row");
   constexpr int TileOutputs = Threads * Per;
   using Step = WeightStep<Weight, Per>;
-  extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4]
+  extern __shared__ float4 staged4[];  // [chunk slot][Rows / 4], twice with RegSteps > 0
   __shared__ int row_nnz[Rows];
-  __shared__ int64_t row_base[Rows];   // offset of each row in `in`; -1 past the active rows
+  __shared__ int64_t row_base[2][Rows];  // offset of each row in `in`; -1 past the active rows
 
   const int tile = blockIdx.x, o = threadIdx.x;
   const int out0 = tile * TileOutputs + o * Per;  // the thread's first output position
   const int rows_active = *a.count;
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
+  const int pass = gridDim.y * Rows;
+  auto set_row_base = [&](int k0, int b) {
+    if (o < Rows) row_base[b][o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.stride : -1;
+  };
 
-  // The register-resident steps (RegSteps > 0): slot and weights of each of the chunk's `held` steps.
-  constexpr int Held = RegSteps > 0 ? RegSteps : 1;
-  int held_slot[Held];
-  Step held_step[Held];
-  const int held = RegSteps > 0 && c_end > c_begin ? a.chunk_k[c_begin] : 0;
   if constexpr (RegSteps > 0) {
-    const uint16_t* idx = a.ell_idx + (c_end > c_begin ? a.chunk_ell[c_begin] : 0);
-    const Step* val = reinterpret_cast<const Step*>(a.ell_val + (c_end > c_begin ? a.chunk_ell[c_begin] * Per : 0));
+    // The tile's one chunk (none when its outputs read nothing): `held` steps, in registers.
+    const bool has_chunk = c_end > c_begin;
+    const int held = has_chunk ? a.chunk_k[c_begin] : 0, size = has_chunk ? a.chunk_size[c_begin] : 0;
+    const int32_t* map = a.map + (has_chunk ? a.chunk_map[c_begin] : 0);
+    const uint16_t* idx = a.ell_idx + (has_chunk ? a.chunk_ell[c_begin] : 0);
+    const Step* val = reinterpret_cast<const Step*>(a.ell_val + (has_chunk ? a.chunk_ell[c_begin] * Per : 0));
+    int held_slot[RegSteps];
+    Step held_step[RegSteps];
 #pragma unroll
     for (int q = 0; q < RegSteps; ++q)
       if (q < held) held_slot[q] = idx[q * Threads + o], held_step[q] = val[q * Threads + o];
-  }
+    auto buffer = [&](int which) { return staged4 + which * size * (Rows / 4); };
 
-  for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
-    if (o < Rows) {
-      row_nnz[o] = 0;
-      row_base[o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.stride : -1;
+    int k0 = blockIdx.y * Rows, b = 0;
+    if (k0 < rows_active) {
+      set_row_base(k0, 0);
+      __syncthreads();  // row_base ready for the staging copies
+      stage_chunk_async<Rows, Threads>(a.in, map, size, row_base[0], buffer(0));
     }
-    __syncthreads();  // row_base ready for the staging loads
-    float acc[Rows][Per];
+    async_commit();
+    for (; k0 < rows_active; k0 += pass, b ^= 1) {
+      if (o < Rows) row_nnz[o] = 0;
+      if (k0 + pass < rows_active) set_row_base(k0 + pass, b ^ 1);
+      __syncthreads();  // the next pass's row_base ready
+      if (k0 + pass < rows_active) stage_chunk_async<Rows, Threads>(a.in, map, size, row_base[b ^ 1], buffer(b ^ 1));
+      async_commit();
+      async_wait_all_but_last();  // this thread's copies for this pass have landed...
+      __syncthreads();            // ...and everyone's
+      float acc[Rows][Per];
 #pragma unroll
-    for (int r = 0; r < Rows; ++r)
+      for (int r = 0; r < Rows; ++r)
 #pragma unroll
-      for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-
-    for (int c = c_begin; c < c_end; ++c) {
-      stage_chunk<Rows, Threads>(a.in, a.map + a.chunk_map[c], a.chunk_size[c], row_base, staged4);
-      __syncthreads();  // staged chunk complete before any thread reads it
-      if constexpr (RegSteps > 0) {
+        for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
+      const float4* staged = buffer(b);
 #pragma unroll
-        for (int q = 0; q < RegSteps; ++q)
-          if (q < held) add_step<Rows, Per>(acc, staged4, held_slot[q], held_step[q]);
-      } else {
+      for (int q = 0; q < RegSteps; ++q)
+        if (q < held) add_step<Rows, Per>(acc, staged, held_slot[q], held_step[q]);
+      finish_rows<Rows, Per>(a, acc, k0, rows_active, out0, row_nnz);
+    }
+  } else {
+    for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += pass) {
+      if (o < Rows) row_nnz[o] = 0;
+      set_row_base(k0, 0);
+      __syncthreads();  // row_base ready for the staging loads
+      float acc[Rows][Per];
+#pragma unroll
+      for (int r = 0; r < Rows; ++r)
+#pragma unroll
+        for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
+      for (int c = c_begin; c < c_end; ++c) {
+        stage_chunk<Rows, Threads>(a.in, a.map + a.chunk_map[c], a.chunk_size[c], row_base[0], staged4);
+        __syncthreads();  // staged chunk complete before any thread reads it
         const int width = a.chunk_k[c];
         const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
         const Step* val = reinterpret_cast<const Step*>(a.ell_val + a.chunk_ell[c] * Per);
         for (int q = 0; q < width; ++q) add_step<Rows, Per>(acc, staged4, idx[q * Threads + o], val[q * Threads + o]);
+        __syncthreads();  // everyone done reading before the next chunk overwrites it
       }
-      __syncthreads();  // everyone done reading before the next chunk overwrites it
+      finish_rows<Rows, Per>(a, acc, k0, rows_active, out0, row_nnz);
     }
-
-    // Epilogue: bias (on nonzero sums only, as the reference), ReLU, clip; count nonzeros per row.
-    const unsigned lane = threadIdx.x % 32;
-#pragma unroll
-    for (int r = 0; r < Rows; ++r) {
-      const int k = k0 + r;
-      int nonzero = 0;  // of the thread's outputs in row k, counted for every neuron each stands for
-#pragma unroll
-      for (int j = 0; j < Per; ++j) {
-        const int out_pos = out0 + j;
-        if (k < rows_active && out_pos < a.outputs) {
-          const float z = acc[r][j];
-          const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
-          a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
-          // In structure mode an output counts for its group's neurons.
-          if (y != 0.0f) nonzero += a.out_weight == nullptr ? 1 : a.out_weight[out_pos];
-        }
-      }
-      const int warp_nnz = static_cast<int>(__reduce_add_sync(0xffffffffu, static_cast<unsigned>(nonzero)));
-      if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
-    }
-    __syncthreads();  // row_nnz complete
-    // A row survives if any tile produced a nonzero in it. Tiles add their counts to row_total; the
-    // last tile to finish this row block (threadFenceReduction pattern) appends the survivors to the
-    // next active list and resets the counters for the next layer. No separate compaction pass.
-    if (o < Rows && k0 + o < rows_active) {
-      if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
-      if (tile == 0) {
-        a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
-        if (a.mult_in != nullptr) a.mult_out[k0 + o] = a.mult_in[a.active[k0 + o]];
-      }
-    }
-    __threadfence();  // this tile's row_total updates are visible before it counts itself done
-    __shared__ bool last_tile;
-    __syncthreads();
-    if (o == 0) last_tile = atomicAdd(&a.tiles_done[k0 / Rows], 1) == static_cast<int>(gridDim.x) - 1;
-    __syncthreads();
-    if (last_tile) {
-      __threadfence();  // see every other tile's row_total
-      if (o < Rows && k0 + o < rows_active) {
-        const int total = atomicExch(&a.row_total[k0 + o], 0);
-        if (total > 0) {
-          a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
-          const int inputs = a.mult_in != nullptr ? a.mult_in[a.active[k0 + o]] : 1;
-          atomicAdd(a.nnz, static_cast<unsigned long long>(total) * static_cast<unsigned long long>(inputs));
-          if (a.next_inputs != nullptr) atomicAdd(a.next_inputs, inputs);
-        }
-      }
-      if (o == 0) a.tiles_done[k0 / Rows] = 0;
-    }
-    __syncthreads();  // row_nnz and row_base read before the next row batch resets them
   }
 }
 
