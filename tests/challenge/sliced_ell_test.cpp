@@ -129,6 +129,27 @@ TEST(SlicedEllKernelChoice, RegistersHoldStepsOnlyWhereEachTileIsOneShortChunk) 
   EXPECT_EQ(test::error_from([&] { cuda::layout_layer(w, {}, nullptr, nullptr, {&held, 1}); }).code(), Errc::unsupported);
 }
 
+TEST(SlicedEllKernelChoice, StructureModeTilesAreOneChunkOfPositions) {
+  // In structure mode a RadiX-Net tile of 256 group outputs reads 16 times as many input neurons as
+  // positions (each previous group at one position): chunks are cut by positions, so a tile is one chunk
+  // of 32 steps a thread, with no padding, and the kernel holding 32 steps in registers takes it.
+  const Network net = radixnet_network({4096, 3, 1});
+  const NeuronGroups groups = find_neuron_groups(net);
+  const cuda::LayerKernelConfig held{16, 256, 1, 512, 32}, general{16, 256, 1, 512, 0};
+  const cuda::LayerKernelConfig both[] = {held, general};
+  std::vector<int32_t> previous;
+  for (int32_t l = 0; l < net.num_layers(); ++l) {
+    const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
+    const cuda::SlicedEllLayer s = cuda::layout_layer(net.layers[l], previous, before, &groups.layers[l], both);
+    if (before != nullptr) {
+      EXPECT_EQ(s.chunks(), s.tiles()) << "layer " << l + 1;
+      EXPECT_EQ(s.max_chunk_k(), 32);
+      EXPECT_EQ(s.kernel, held);
+    }
+    previous = s.out_order;
+  }
+}
+
 TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
   // Columns with identical inputs are grouped, so a 256-output tile of a RadiX-Net layer stages about
   // 16 blocks x 32 residues = 512 inputs, not the ~8192 of 256 scattered columns.
@@ -152,7 +173,8 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
 class SlicedEllStructure : public testing::TestWithParam<int> {};  // outputs per thread
 
 TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
-  const cuda::LayerKernelConfig kernel{16, 128 / GetParam(), GetParam(), 512};
+  // With 2 outputs a thread, chunks of 37 positions: tiles of several chunks, cut by positions.
+  const cuda::LayerKernelConfig kernel{16, 128 / GetParam(), GetParam(), GetParam() == 2 ? 37 : 512};
   Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
   for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
     std::vector<Triplet> t;

@@ -37,6 +37,10 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
   const int32_t tiles = (n + tile_outputs - 1) / tile_outputs;
   s.tile_chunks.push_back(0);
   std::vector<int32_t> footprint, slot_of(static_cast<size_t>(t.cols), -1), by_position;
+  // Marks the positions already in the chunk being cut (position_stamp[p] == stamp).
+  const int32_t positions = in_position.empty() ? 0 : *std::max_element(in_position.begin(), in_position.end()) + 1;
+  std::vector<int32_t> position_stamp(static_cast<size_t>(positions), 0);
+  int32_t stamp = 0;
   struct Entry {
     int32_t input, output;  // output: which of the thread's outputs
     float value;
@@ -49,10 +53,18 @@ SlicedEllLayer build_sliced_ell(const CsrMatrix& t, const std::vector<int32_t>& 
       for (int32_t i : t.row_cols(s.out_order[p])) footprint.push_back(i);
     std::sort(footprint.begin(), footprint.end());
     footprint.erase(std::unique(footprint.begin(), footprint.end()), footprint.end());
-    // Chunks: consecutive ranges of input ids; inside one, slots follow the physical position so the
-    // staging reads are as contiguous as the previous layer's order allows.
-    for (size_t c0 = 0; c0 < footprint.size(); c0 += chunk_capacity) {
-      const size_t c1 = std::min(footprint.size(), c0 + chunk_capacity);
+    // Chunks: consecutive ranges of input ids, each as long as its distinct positions (the slots it
+    // stages) fit the capacity; inside one, slots follow the physical position so the staging reads are as
+    // contiguous as the previous layer's order allows. Without groups every input has its own position;
+    // with them (structure mode) a tile's footprint has about 16 inputs a position, and cutting by inputs
+    // would split it into many chunks that each pad every thread to the widest one.
+    for (size_t c0 = 0, c1 = 0; c0 < footprint.size(); c0 = c1) {
+      ++stamp;
+      for (int32_t distinct = 0; c1 < footprint.size(); ++c1) {
+        int32_t& seen = position_stamp[in_position[footprint[c1]]];
+        if (seen != stamp && distinct == chunk_capacity) break;
+        if (seen != stamp) seen = stamp, ++distinct;
+      }
       const int32_t lo = footprint[c0], hi = footprint[c1 - 1];
       by_position.assign(footprint.begin() + c0, footprint.begin() + c1);
       std::sort(by_position.begin(), by_position.end(),

@@ -2,8 +2,9 @@
 //
 // Output neurons are put in an order that groups columns with equal or similar input sets (sorted by
 // their input lists), then cut into tiles of `tile_outputs()` consecutive outputs (one CUDA block).
-// A tile's footprint, the inputs any of its outputs reads, is cut into chunks of at most
-// `chunk_capacity` inputs: each chunk is staged in shared memory for a batch of feature rows, and the
+// A tile's footprint, the inputs any of its outputs reads, is cut into chunks of consecutive inputs that
+// sit at most `chunk_capacity` positions: each chunk is staged in shared memory for a batch of feature
+// rows (inputs at one position, equivalent neurons in structure mode, share a slot), and the
 // tile's threads consume it through 16-bit slot indices. A thread computes `outputs_per_thread`
 // consecutive outputs over the merged list of their inputs: one slot per step and one weight per output,
 // 0 where an output does not read that input. Entries are ordered by input id, and chunks are
@@ -32,7 +33,7 @@ struct SlicedEllLayer {
   std::vector<int32_t> tile_chunks;  // tiles + 1: chunk range of each tile
   // Per chunk (the arrays below are indexed by chunk):
   std::vector<int64_t> chunk_map;    // offset into `map`
-  std::vector<int32_t> chunk_size;   // footprint inputs staged (<= chunk_capacity)
+  std::vector<int32_t> chunk_size;   // slots staged: the chunk's distinct positions (<= chunk_capacity)
   std::vector<int64_t> chunk_ell;    // offset into ell_idx ([k][threads] per chunk); ell_val's is this x outputs_per_thread
   std::vector<int32_t> chunk_k;      // ELL width of the chunk (max steps of one thread)
   std::vector<int32_t> map;          // physical positions (in the previous layer's order) to stage
