@@ -1,0 +1,39 @@
+// CUDA source for a sparse 2-D convolution specialized to one pruned filter (SparseRT-style), written
+// from the same pieces as the sparse linear kernel (emit_parts.hpp): the convolution is the linear layer
+// Y = W * im2col(X), with im2col never built. A thread computes one output pixel (n, p, q) for a row
+// group of out-channels; the load of filter column (c, r, s) is the input pixel (c, p*stride + r*dilation
+// - padding, q*stride + s*dilation - padding), at an offset compiled in as an immediate from the thread's
+// corner, behind one of R + S bounds tests computed once per thread (zero padding). Loads of one column
+// by neighbouring threads are neighbouring pixels, so they coalesce, and the nine taps of a channel reuse
+// each pixel through L1.
+//
+// The whole shape (sizes, stride, padding, dilation) is compiled in. Of KernelConfig the emitter uses
+// rows (out-channels per group), prefetch and bound; threads is a launch parameter; cols, the K splits
+// and row groups per block must be 1 (why_invalid_conv2d).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spdnn/csr.hpp"
+#include "spdnn/sparse/conv2d.hpp"
+#include "spdnn/sparse/kernel_config.hpp"
+
+namespace spdnn::codegen {
+
+// The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y) with X
+// and Y NCHW of the compiled shape; grid.x * blockDim.x threads walk the N*P*Q output pixels, grid.y the
+// row groups (row_groups(config, K)).
+inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
+
+// Why the convolution emitter cannot produce `config`, or nullopt.
+std::optional<std::string> why_invalid_conv2d(const KernelConfig& config);
+
+// CUDA C++ for Y = act(conv(X, W) + bias): W is K x C*R*S (conv2d.hpp's column order), `bias` empty or K
+// values, act ReLU when `relu`. Values are exact hexadecimal literals. Throws Error(usage) for an invalid
+// shape or configuration and Error(mismatch) for a filter or bias of the wrong size.
+std::string emit_sparse_conv2d(const CsrMatrix& w, const std::vector<float>& bias, bool relu, const Conv2dShape& shape,
+                               const KernelConfig& config);
+
+}  // namespace spdnn::codegen

@@ -1,0 +1,162 @@
+// The sparse convolution's emitted kernel, on the CPU: its text (one guarded load per distinct filter
+// column of a group, exact weights), its meaning (the emitted statements interpreted for every output
+// pixel equal the float64 direct convolution), its errors, and (CUDA builds) that NVRTC compiles it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <regex>
+#include <sstream>
+
+#include "sparse/codegen/emit_conv2d.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/sparse/conv2d.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
+#include "support/test_support.hpp"
+#ifdef SPDNN_HAVE_CUDA
+#include "sparse/codegen/nvrtc_compiler.hpp"
+#endif
+
+namespace spdnn::codegen {
+namespace {
+
+CsrMatrix random_filter(const Conv2dShape& s, double density, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f), coin(0.0f, 1.0f);
+  std::vector<Triplet> t;
+  for (int32_t k = 0; k < s.out_channels; ++k)
+    for (int32_t c = 0; c < s.filter_columns(); ++c)
+      if (coin(rng) < density) t.push_back({k, c, value(rng)});
+  return csr_from_triplets(s.out_channels, s.filter_columns(), t, "random filter");
+}
+
+// Runs the emitted source on the CPU for every output pixel, statement by statement: the kernel's corner
+// (h0, w0 from its stride and padding), each group's bounds tests, guarded loads, multiply-adds (fused, as
+// __fmaf_rn), bias, ReLU and stores. Only the statement forms the emitter writes are understood; anything
+// else in a group is a test failure.
+std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const std::vector<float>& x, bool relu) {
+  const int64_t P = s.out_height(), Q = s.out_width();
+  std::smatch m;
+  const std::regex corner(R"(h0 = static_cast<int>\(pq / (\d+)u\) \* (\d+) - (\d+), w0 = static_cast<int>\(pq % \d+u\) \* \d+ - \d+;)");
+  EXPECT_TRUE(std::regex_search(src, m, corner)) << "the kernel's corner";
+  const int64_t q_count = std::stoll(m[1]), stride = std::stoll(m[2]), padding = std::stoll(m[3]);
+  EXPECT_EQ(q_count, Q);
+  const std::regex bound(R"(const bool (row|col)_ok(\d+) = static_cast<unsigned>\([hw]0 \+ (\d+)\) < (\d+)u;)");
+  const std::regex load(R"(const float v(\d+) = row_ok(\d+) && col_ok(\d+) \? __ldg\(xj \+ (\d+)ll\) : 0\.0f;)");
+  const std::regex fma(R"(a(\d+)_0 = __fmaf_rn\(v(\d+), ([-0-9a-fx.p+]+)f, a\d+_0\);)");
+  const std::regex store(R"(const float b = ([-0-9a-fx.p+]+)f; a(\d+)_0 = act\(__fadd_rn\(a\d+_0, b\)\); yj\[(\d+)ull\] = a\d+_0;)");
+  std::vector<float> y(static_cast<size_t>(s.output_size()), std::nanf(""));
+  // The groups, in order: their statements.
+  std::vector<std::string> groups;
+  for (size_t at = src.find("void group"); at != std::string::npos; at = src.find("void group", at + 1))
+    groups.push_back(src.substr(at, src.find("\n}\n", at) - at));
+  for (int64_t image = 0; image < s.batch; ++image)
+    for (int64_t pq = 0; pq < P * Q; ++pq) {
+      const int64_t h0 = pq / Q * stride - padding, w0 = pq % Q * stride - padding;
+      const int64_t xj = image * s.channels * s.height * s.width + h0 * s.width + w0;
+      const int64_t yj = image * s.out_channels * P * Q + pq;
+      for (const std::string& group : groups) {
+        std::map<std::string, bool> test;
+        std::map<int64_t, float> v, a;
+        std::istringstream lines(group);
+        for (std::string line; std::getline(lines, line);) {
+          if (std::regex_search(line, m, bound)) {
+            const int64_t base = m[1] == "row" ? h0 : w0, limit = std::stoll(m[4]);
+            test[m[1].str() + m[2].str()] = base + std::stoll(m[3]) >= 0 && base + std::stoll(m[3]) < limit;
+          } else if (std::regex_search(line, m, load)) {
+            const bool inside = test.at("row" + m[2].str()) && test.at("col" + m[3].str());
+            v[std::stoll(m[1])] = inside ? x.at(static_cast<size_t>(xj + std::stoll(m[4]))) : 0.0f;
+          } else if (line.find("__fmaf_rn") != std::string::npos) {
+            for (auto it = std::sregex_iterator(line.begin(), line.end(), fma); it != std::sregex_iterator(); ++it) {
+              float& acc = a[std::stoll((*it)[1])];
+              acc = std::fma(v.at(std::stoll((*it)[2])), std::strtof((*it)[3].str().c_str(), nullptr), acc);
+            }
+          } else if (std::regex_search(line, m, store)) {
+            float r = a[std::stoll(m[2])] + std::strtof(m[1].str().c_str(), nullptr);
+            if (relu && r < 0.0f) r = 0.0f;
+            y.at(static_cast<size_t>(yj + std::stoll(m[3]))) = r;
+          } else if (line.find("float a0_0") == std::string::npos && line.find("void group") == std::string::npos) {
+            ADD_FAILURE() << "a statement the interpreter does not know: " << line;
+            return y;
+          }
+        }
+      }
+    }
+  return y;
+}
+
+struct Case {
+  int64_t batch, channels, size, out_channels, kernel, stride, padding, dilation;
+  double density;
+  int rows;
+};
+
+class EmitConv2d : public testing::TestWithParam<Case> {};
+
+TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
+  const Case c = GetParam();
+  const Conv2dShape s{c.batch, c.channels, c.size, c.size + 2, c.out_channels, c.kernel, c.kernel, c.stride, c.padding, c.dilation};
+  const uint32_t seed = static_cast<uint32_t>(c.channels * 7 + c.size * 3 + c.rows);
+  const CsrMatrix w = random_filter(s, c.density, seed);
+  std::mt19937 rng(seed + 1);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
+  for (float& v : x) v = value(rng);
+  for (float& b : bias) b = value(rng);
+  for (bool relu : {false, true}) {
+    const std::string src = emit_sparse_conv2d(w, bias, relu, s, {.rows = c.rows, .prefetch = 4});
+    const std::vector<float> y = interpret(src, s, x, relu);
+    EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, relu)), 1e-5) << to_string(s);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
+                         testing::Values(Case{1, 3, 7, 5, 3, 1, 1, 1, 0.3, 4}, Case{2, 5, 9, 7, 3, 2, 1, 1, 0.2, 3},
+                                         Case{1, 4, 1, 3, 3, 1, 1, 1, 0.5, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16},
+                                         Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2}));
+
+TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
+  // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): offset 1*35 + 2*7 + 0 = 49 from the corner, behind
+  // the tests of row 2 and column 0. Rows 0 and 1 (one group) share it: one load, two multiply-adds.
+  Conv2dShape s;
+  s.channels = 2, s.height = 5, s.width = 7, s.out_channels = 3, s.padding = 1;
+  const CsrMatrix w = csr_from_triplets(3, 18, {{0, 15, 0.75f}, {1, 15, -1.5f}, {1, 4, 2.0f}, {2, 0, 0.125f}}, "w");
+  const std::string src = emit_sparse_conv2d(w, {}, false, s, {.rows = 2});
+  EXPECT_NE(src.find("const float v15 = row_ok2 && col_ok0 ? __ldg(xj + 49ll) : 0.0f;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float v4 = row_ok1 && col_ok1 ? __ldg(xj + 8ll) : 0.0f;"), std::string::npos) << src;
+  size_t loads = 0;
+  for (size_t p = src.find("__ldg("); p != std::string::npos; p = src.find("__ldg(", p + 1)) ++loads;
+  EXPECT_EQ(loads, 3u) << "columns 4 and 15 in group 0, column 0 in group 1";
+  for (const char* literal : {"0x1.8p-1f", "-0x1.8p+0f", "0x1p+1f", "0x1p-3f"}) EXPECT_NE(src.find(literal), std::string::npos);
+  EXPECT_NE(src.find("yj[35ull]"), std::string::npos) << "out-channel 1 is one 5 x 7 plane after channel 0";
+}
+
+TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
+  Conv2dShape s;
+  s.channels = 2, s.height = s.width = 4;
+  const CsrMatrix w = csr_from_triplets(1, 18, {{0, 3, 1.0f}}, "w");
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cols = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .block_slices = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {1.0f, 2.0f}, false, s, {.rows = 4}); }).code(), Errc::mismatch);
+  Conv2dShape wide = s;
+  wide.kernel_h = 9;  // larger than the 4 x 4 image
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(csr_from_triplets(1, 162, {}, "w"), {}, false, wide, {.rows = 4}); }).code(),
+            Errc::usage);
+}
+
+#ifdef SPDNN_HAVE_CUDA
+TEST(EmitConv2dNvrtc, CompilesForHopper) {
+  const Conv2dShape s{8, 64, 56, 56, 64, 3, 3, 1, 1, 1};
+  const CsrMatrix w = random_filter(s, 0.1, 5);
+  for (int rows : {4, 16}) {
+    const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, {.rows = rows, .prefetch = 8}),
+                                          90, "conv.cu");
+    EXPECT_FALSE(m.cubin.empty());
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace spdnn::codegen
