@@ -14,6 +14,7 @@
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 #ifdef SPDNN_HAVE_CUDA
 #include "sparse/codegen/nvrtc_compiler.hpp"
@@ -21,16 +22,6 @@
 
 namespace spdnn::codegen {
 namespace {
-
-CsrMatrix random_filter(const Conv2dShape& s, double density, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f), coin(0.0f, 1.0f);
-  std::vector<Triplet> t;
-  for (int32_t k = 0; k < s.out_channels; ++k)
-    for (int32_t c = 0; c < s.filter_columns(); ++c)
-      if (coin(rng) < density) t.push_back({k, c, value(rng)});
-  return csr_from_triplets(s.out_channels, s.filter_columns(), t, "random filter");
-}
 
 // Runs the emitted source on the CPU for every output pixel, statement by statement: the kernel's corner
 // (h0, w0 from its stride and padding), each group's bounds tests, guarded loads, multiply-adds (fused, as
@@ -99,7 +90,7 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   const Case c = GetParam();
   const Conv2dShape s{c.batch, c.channels, c.size, c.size + 2, c.out_channels, c.kernel, c.kernel, c.stride, c.padding, c.dilation};
   const uint32_t seed = static_cast<uint32_t>(c.channels * 7 + c.size * 3 + c.rows);
-  const CsrMatrix w = random_filter(s, c.density, seed);
+  const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), c.density, seed);
   std::mt19937 rng(seed + 1);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
@@ -149,7 +140,7 @@ TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
 #ifdef SPDNN_HAVE_CUDA
 TEST(EmitConv2dNvrtc, CompilesForHopper) {
   const Conv2dShape s{8, 64, 56, 56, 64, 3, 3, 1, 1, 1};
-  const CsrMatrix w = random_filter(s, 0.1, 5);
+  const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.1, 5);
   for (int rows : {4, 16}) {
     const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, {.rows = rows, .prefetch = 8}),
                                           90, "conv.cu");

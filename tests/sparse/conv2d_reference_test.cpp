@@ -12,21 +12,11 @@
 #include "spdnn/matrix_io.hpp"
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
 namespace {
-
-// A K x C*R*S filter with each entry nonzero with probability `density`, values in [-1, 1).
-CsrMatrix random_filter(const Conv2dShape& s, double density, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f), coin(0.0f, 1.0f);
-  std::vector<Triplet> t;
-  for (int32_t k = 0; k < s.out_channels; ++k)
-    for (int32_t c = 0; c < s.filter_columns(); ++c)
-      if (coin(rng) < density) t.push_back({k, c, value(rng)});
-  return csr_from_triplets(s.out_channels, s.filter_columns(), t, "random filter");
-}
 
 std::vector<float> random_values(int64_t count, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -91,7 +81,7 @@ TEST_P(Conv2dRoutes, DirectEqualsIm2colThroughTheLinearReference) {
   const Case c = GetParam();
   Conv2dShape s{c.batch, c.channels, c.height, c.width, c.out_channels, c.kernel, c.kernel, c.stride, c.padding, c.dilation};
   const uint32_t seed = static_cast<uint32_t>(c.channels * 131 + c.height * 17 + c.stride);
-  const CsrMatrix w = random_filter(s, c.density, seed);
+  const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), c.density, seed);
   const std::vector<float> x = random_values(s.input_size(), seed + 1);
   const std::vector<float> bias = random_values(s.out_channels, seed + 2);
   for (bool relu : {false, true}) {

@@ -19,6 +19,7 @@
 #include "spdnn/matrix_io.hpp"
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -58,16 +59,6 @@ std::vector<float> run_emitted(const Conv2dShape& s, const CsrMatrix& w, const s
   return y;
 }
 
-CsrMatrix random_filter(const Conv2dShape& s, double density, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f), coin(0.0f, 1.0f);
-  std::vector<Triplet> t;
-  for (int32_t k = 0; k < s.out_channels; ++k)
-    for (int32_t c = 0; c < s.filter_columns(); ++c)
-      if (coin(rng) < density) t.push_back({k, c, value(rng)});
-  return csr_from_triplets(s.out_channels, s.filter_columns(), t, "random filter");
-}
-
 TEST(Conv2dEmittedGpu, OddShapesMatchFloat64) {
   SPDNN_REQUIRE_GPU();
   // C and K not multiples of 32; 1 x 1, 7 x 7, 13 x 13 and 56 x 56 images; stride 1 and 2; padding 0 and
@@ -79,7 +70,7 @@ TEST(Conv2dEmittedGpu, OddShapesMatchFloat64) {
   for (size_t i = 0; i < std::size(shapes); ++i) {
     const Conv2dShape& s = shapes[i];
     SCOPED_TRACE(to_string(s));
-    const CsrMatrix w = random_filter(s, densities[i], static_cast<uint32_t>(i + 1));
+    const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), densities[i], static_cast<uint32_t>(i + 1));
     std::mt19937 rng(static_cast<uint32_t>(100 + i));
     std::uniform_real_distribution<float> value(-1.0f, 1.0f);
     std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
