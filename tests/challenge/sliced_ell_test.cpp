@@ -17,6 +17,19 @@ namespace spdnn {
 
 namespace {
 
+// A 4096-neuron layer whose columns each read 32 inputs drawn at random (no two columns share an input
+// set, and a tile's footprint is most of the layer).
+CsrMatrix scattered_layer(uint64_t seed) {
+  gen::Rng rng(seed);
+  std::vector<Triplet> scattered;
+  for (int32_t j = 0; j < 4096; ++j) {
+    std::set<int32_t> rows;
+    while (rows.size() < 32) rows.insert(static_cast<int32_t>(rng.below(4096)));
+    for (int32_t i : rows) scattered.push_back({i, j, 0.1f});
+  }
+  return csr_from_triplets(4096, 4096, scattered, "scattered");
+}
+
 struct Case {
   int32_t neurons, per_row, threads, per, chunk;
   bool radixnet;
@@ -80,13 +93,6 @@ TEST(SlicedEllKernelChoice, RadixNetGetsFourOutputsAThreadAndRandomNetworksOne) 
   // kernel is chosen. (random_network's band matrices are not that: neighbouring columns share 31 inputs.)
   const cuda::LayerKernelConfig kernels[] = {{16, 64, 4, 512}, {16, 256, 1, 512}};
   const Network radix = radixnet_network({4096, 12, 1});
-  gen::Rng rng(3);
-  std::vector<Triplet> scattered;
-  for (int32_t j = 0; j < 4096; ++j) {
-    std::set<int32_t> rows;
-    while (rows.size() < 32) rows.insert(static_cast<int32_t>(rng.below(4096)));
-    for (int32_t i : rows) scattered.push_back({i, j, 0.1f});
-  }
   for (const CsrMatrix& w : {radix.layers[0], radix.layers[11]}) {
     const CsrMatrix t = transpose(w);
     const std::vector<int32_t> order = cuda::group_outputs(t);
@@ -94,7 +100,7 @@ TEST(SlicedEllKernelChoice, RadixNetGetsFourOutputsAThreadAndRandomNetworksOne) 
     EXPECT_EQ(cuda::padded_work(t, order, 4), t.nnz());
     EXPECT_EQ(cuda::choose_layer_kernel(t, order, kernels), kernels[0]);
   }
-  const CsrMatrix t = transpose(csr_from_triplets(4096, 4096, scattered, "scattered"));
+  const CsrMatrix t = transpose(scattered_layer(3));
   const std::vector<int32_t> order = cuda::group_outputs(t);
   EXPECT_GT(cuda::padded_work(t, order, 4), 3 * t.nnz());
   EXPECT_EQ(cuda::choose_layer_kernel(t, order, kernels), kernels[1]);
@@ -115,14 +121,7 @@ TEST(SlicedEllKernelChoice, RegistersHoldStepsOnlyWhereEachTileIsOneShortChunk) 
     EXPECT_EQ(s.max_chunk_k(), 32);
     EXPECT_EQ(cuda::layout_layer(w, {}, nullptr, nullptr, short_first).kernel, general);
   }
-  gen::Rng rng(5);
-  std::vector<Triplet> scattered;
-  for (int32_t j = 0; j < 4096; ++j) {
-    std::set<int32_t> rows;
-    while (rows.size() < 32) rows.insert(static_cast<int32_t>(rng.below(4096)));
-    for (int32_t i : rows) scattered.push_back({i, j, 0.1f});
-  }
-  const CsrMatrix w = csr_from_triplets(4096, 4096, scattered, "scattered");
+  const CsrMatrix w = scattered_layer(5);
   const cuda::SlicedEllLayer s = cuda::layout_layer(w, {}, nullptr, nullptr, held_first);
   EXPECT_EQ(s.kernel, general);
   EXPECT_GT(s.chunks(), s.tiles());
