@@ -192,10 +192,16 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
   LayerOutputs outputs = layer_outputs(w, groups);
   const std::vector<int32_t> order = group_outputs(outputs.inputs_of);
   const std::vector<int32_t> positions = input_positions(static_cast<int32_t>(w.rows), previous_order, previous_groups);
+  // Kernels that differ only in the steps they hold in registers read one layout: built once.
+  auto same_layout = [](const LayerKernelConfig& a, const LayerKernelConfig& b) {
+    return a.threads == b.threads && a.outputs_per_thread == b.outputs_per_thread && a.chunk_capacity == b.chunk_capacity;
+  };
   SlicedEllLayer s;
+  bool built = false;
   for (auto rest = candidates;;) {
     const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, rest);
-    s = build_sliced_ell(outputs.inputs_of, positions, order, kernel);
+    if (built && same_layout(s.kernel, kernel)) s.kernel = kernel;
+    else s = build_sliced_ell(outputs.inputs_of, positions, order, kernel), built = true;
     if (fits_kernel(s)) break;
     const auto next = std::find(rest.begin(), rest.end(), kernel) + 1;
     if (next == rest.end())
