@@ -2,9 +2,11 @@
 # One GPU call for the layer kernel: build spdnn and its GPU tests for sm_90 into build/device, run the GPU
 # tests named by GTEST, then on each network (generated RadiX-Net, seed 1, MNIST inputs from
 # .carry/data/mnist) every layer-kernel shape of SHAPES twice (SPDNN_LAYER_KERNEL; "auto" is the engine's
-# own choice; "structure": that choice in --mode structure, rows merged), the shapes of LAYER_SHAPES once more with --layer-times, and, for the networks listed in
-# NCU, Nsight Compute on one
-# steady-state layer (NCU_LAYER, default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report and categories.
+# own choice; "structure": that choice in --mode structure, rows merged; "SHAPE+VAR=VALUE": with that
+# environment setting, e.g. structure+SPDNN_INPUT_BITS=0), the shapes of LAYER_SHAPES once more with
+# --layer-times, and, for the networks listed in NCU, Nsight Compute on one steady-state layer (NCU_LAYER,
+# default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report
+# and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
 set -uo pipefail
 out=${OUT:-out}
@@ -20,6 +22,7 @@ if [ -n "${GTEST:-}" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader >"$out/gpu.txt"
 data=/tmp/kernel-run
+file_tag() { local t=${1//,/-}; t=${t//+/-}; echo "${t//=/-}"; }
 mkdir -p "$data"
 shapes=${SHAPES:-"16,256,1 16,64,4 structure 8,128,4 32,64,2 16,256,4"}
 for net in "$@"; do
@@ -29,17 +32,19 @@ for net in "$@"; do
     "$spdnn" generate -q --neurons "$n" --seed 1 --mnist "$SPDNN_DATA_DIR/mnist/train-images-idx3-ubyte.gz" --what inputs --format bin --out "$data" || exit 1
   rm -f "$data"/neuron*-l*.spdnn
   "$spdnn" generate -q --neurons "$n" --layers "$l" --seed 1 --what network --format bin --out "$data" || exit 1
-  run() {  # shape tag [extra options]
-    local shape=$1 tag=$2
+  run() {  # shape[+VAR=VALUE] tag [extra options]
+    local token=$1 tag=$2
     shift 2
+    local shape=${token%%+*} setting=
+    [[ "$token" == *+* ]] && setting=${token#*+}
     local mode=general
     [ "$shape" = structure ] && mode=structure
-    SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") \
+    env ${setting:+"$setting"} SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") \
       timeout 200 "$spdnn" run -q \
       --engine cuda --mode "$mode" \
       --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
-      --json "$out/runs/$net-${shape//,/-}-$tag.json" --categories "$out/runs/$net-${shape//,/-}-$tag.cats" "$@" |
-      grep -E "throughput" | sed "s/^/$net $shape $tag: /"
+      --json "$out/runs/$net-$(file_tag "$token")-$tag.json" --categories "$out/runs/$net-$(file_tag "$token")-$tag.cats" "$@" |
+      grep -E "throughput" | sed "s/^/$net $token $tag: /"
   }
   for shape in $shapes; do
     for rep in 1 2; do run "$shape" "rep$rep"; done

@@ -149,6 +149,46 @@ TEST(SlicedEllKernelChoice, StructureModeTilesAreOneChunkOfPositions) {
   }
 }
 
+TEST(SlicedEllKernelChoice, WholeRowKernelFitsTheWidthInSharedMemory) {
+  const auto at = [](int32_t width) { return cuda::whole_row_kernel(width).value(); };
+  EXPECT_EQ(at(1024), (cuda::LayerKernelConfig{16, 1024, 1, 1024, 0, true}));
+  EXPECT_EQ(at(1500), (cuda::LayerKernelConfig{16, 1024, 1, 2048, 0, true}));
+  EXPECT_EQ(at(4096), (cuda::LayerKernelConfig{8, 1024, 1, 4096, 0, true}));
+  EXPECT_EQ(at(8192), (cuda::LayerKernelConfig{4, 1024, 1, 8192, 0, true}));
+  for (int32_t width : {1, 1024, 3000, 8192}) EXPECT_LE(at(width).shared_bytes(), 128u * 1024);
+  EXPECT_FALSE(cuda::whole_row_kernel(8193).has_value());
+}
+
+TEST(SlicedEllKernelChoice, StructureModePermutedLayersStageWholeRows) {
+  // 16384 neurons: 1024 groups, and from layer 11 on (the second RadiX-Net period) each layer's inputs
+  // permuted, so from layer 12 a 256-output tile's input ids fall at scattered positions and take about
+  // ten 512-slot chunks of some 90 padded steps. The whole-row kernel (single chunks only) takes every layer after the first, as one chunk
+  // of 32 steps a thread; the first, whose 16384 inputs are not grouped, needs several and falls back.
+  const Network net = radixnet_network({16384, 12, 1});
+  const NeuronGroups groups = find_neuron_groups(net);
+  const cuda::LayerKernelConfig wide = cuda::whole_row_kernel(1024).value(), general{16, 256, 1, 512, 0};
+  const cuda::LayerKernelConfig candidates[] = {wide, general};
+  std::vector<int32_t> previous;
+  for (int32_t l = 0; l < net.num_layers(); ++l) {
+    SCOPED_TRACE(l + 1);
+    const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
+    const cuda::SlicedEllLayer s = cuda::layout_layer(net.layers[l], previous, before, &groups.layers[l], candidates);
+    EXPECT_TRUE(cuda::fits_kernel(s));
+    if (l == 0) {
+      EXPECT_EQ(s.kernel, general);
+    } else {
+      EXPECT_EQ(s.kernel, wide);
+      EXPECT_EQ(s.chunks(), 1);
+      EXPECT_EQ(s.max_chunk_k(), 32);
+    }
+    if (l == 11) {  // permuted inputs: narrow chunks would be several a tile
+      const cuda::SlicedEllLayer narrow = cuda::layout_layer(net.layers[l], previous, before, &groups.layers[l], {&general, 1});
+      EXPECT_GT(narrow.chunks(), 5 * narrow.tiles());
+    }
+    previous = s.out_order;
+  }
+}
+
 TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
   // Columns with identical inputs are grouped, so a 256-output tile of a RadiX-Net layer stages about
   // 16 blocks x 32 residues = 512 inputs, not the ~8192 of 256 scattered columns.

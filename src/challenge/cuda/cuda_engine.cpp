@@ -21,6 +21,7 @@
 #include "challenge/cuda/layer_loop.hpp"
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
+#include "challenge/cuda/sliced_ell.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
 #include "spdnn/error.hpp"
@@ -45,13 +46,25 @@ constexpr LayerKernelConfig kGeneralKernel{16, 256, 1, 512, 0};
 constexpr LayerKernelConfig kHeldKernel{16, 256, 1, 512, 32};
 constexpr int64_t kHeldFrom = int64_t{1} << 20;
 
+// The candidates for a network, in order of preference. In structure mode, where the layers after the
+// first read only the previous layer's groups, the whole-row kernel comes before the general one: at
+// 16384 and 65536 neurons (1024 and 4096 groups) a RadiX-Net period's permuted inputs spread a narrow
+// chunk over the whole row, and a steady-state layer of one merged row took 56-70 us, chained through
+// 8-16 chunks (H100, bench/results/structure_peers_slots_h100.md).
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements).
-std::vector<LayerKernelConfig> layer_kernels(const Network& net) {
+std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
   if (env == nullptr || *env == '\0') {
-    if (net.num_layers() > 0 && net.edges() / net.num_layers() > kHeldFrom) return {kHeldKernel, kGeneralKernel};
-    return {kGeneralKernel};
+    std::vector<LayerKernelConfig> kernels;
+    if (net.num_layers() > 0 && net.edges() / net.num_layers() > kHeldFrom) kernels.push_back(kHeldKernel);
+    if (groups != nullptr) {
+      int32_t width = 0;  // positions a layer after the first reads
+      for (size_t l = 0; l + 1 < groups->layers.size(); ++l) width = std::max(width, groups->layers[l].groups());
+      if (const auto wide = whole_row_kernel(width); wide && width > kGeneralKernel.chunk_capacity) kernels.push_back(*wide);
+    }
+    kernels.push_back(kGeneralKernel);
+    return kernels;
   }
   LayerKernelConfig c;
   if (std::sscanf(env, "%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
@@ -116,7 +129,7 @@ class CudaEngine final : public Engine {
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
-  const std::vector<LayerKernelConfig> kernels = layer_kernels(net);
+  const std::vector<LayerKernelConfig> kernels = layer_kernels(net, groups);
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
       throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,
@@ -138,19 +151,18 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
       if (k >= 1 && k < layers) meet.push_back(k);
   PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups);
   info.half_weights_exact = packed.exact;
-  // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers
-  // (110 layers); 16 rows x 256 threads x 1 output (10 layers); 512-input chunks, fp32 weights"
+  // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
+  // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
   std::string shapes;
   for (const LayerKernelConfig& k : kernels) {
     const auto used = std::count_if(packed.layout.begin(), packed.layout.end(), [&](const BlobLayout& b) { return b.kernel == k; });
     if (used > 0)
-      shapes += fmt::format("{}{} rows x {} threads x {} output{}{} ({} layer{})", shapes.empty() ? "" : "; ", k.rows,
-                            k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
+      shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({} layer{})", shapes.empty() ? "" : "; ",
+                            k.rows, k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
                             k.register_steps > 0 ? fmt::format(", {} steps in registers", k.register_steps) : "",
-                            used, used == 1 ? "" : "s");
+                            k.chunk_capacity, used, used == 1 ? "" : "s");
   }
-  info.kernel = fmt::format("sliced-ELL {}; {}-input chunks, {} weights{}", shapes, kernels.front().chunk_capacity,
-                            info.half_weights ? "fp16" : "fp32",
+  info.kernel = fmt::format("sliced-ELL {}; {} weights{}", shapes, info.half_weights ? "fp16" : "fp32",
                             groups == nullptr ? ""
                             : merge_rows      ? ", one output per neuron group, equal rows merged"
                                               : ", one output per neuron group");
@@ -172,6 +184,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows);
+  if (loop.input_bits()) info.kernel += ", inputs as bits";
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   distinct_rows = loop.distinct_rows();

@@ -14,9 +14,11 @@ struct Shape {
   static constexpr int rows = Rows, threads = Threads, per = Per, register_steps = RegSteps;
 };
 // The instantiated layer kernels {rows, threads, outputs per thread, register steps}: the engine's
-// candidates (cuda_engine.cpp) and the shapes measured beside them (SPDNN_LAYER_KERNEL forces one).
-using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>,
-                          Shape<16, 128, 2>, Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
+// candidates (cuda_engine.cpp; 1024 threads: whole_row_kernel) and the shapes measured beside them
+// (SPDNN_LAYER_KERNEL forces one).
+using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 1024, 1>, Shape<8, 1024, 1>,
+                          Shape<4, 1024, 1>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>, Shape<16, 128, 2>,
+                          Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -42,6 +44,19 @@ __global__ void densify_kernel(const int64_t* row_ptr, const int32_t* cols, cons
   for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
     for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x)
       out[static_cast<int64_t>(r) * neurons + cols[p]] = vals[p];
+}
+
+// Columns ascend within a row, so the entries of one word are consecutive: the first of them writes it.
+__global__ void densify_bits_kernel(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t words,
+                                    uint32_t* out) {
+  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
+    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x) {
+      const int32_t word = cols[p] >> 5;
+      if (p > row_ptr[r] && cols[p - 1] >> 5 == word) continue;
+      uint32_t bits = 0;
+      for (int64_t q = p; q < row_ptr[r + 1] && cols[q] >> 5 == word; ++q) bits |= 1u << (cols[q] & 31);
+      out[static_cast<int64_t>(r) * words + word] = bits;
+    }
 }
 
 __global__ void iota_kernel(int32_t* a, int32_t n) {
@@ -96,6 +111,15 @@ cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const fl
                            int32_t neurons, float* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   densify_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, vals, rows, neurons, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t words, uint32_t* out,
+                                cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(rows) * words * sizeof(uint32_t), stream);
+  if (e != cudaSuccess) return e;
+  densify_bits_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, rows, words, out);
   return cudaGetLastError();
 }
 

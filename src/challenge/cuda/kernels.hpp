@@ -23,6 +23,9 @@ cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);
+// The rows as bits (LayerArgs::in_bits): `words` words a row, cleared, then a bit set per entry.
+cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t words, uint32_t* out,
+                                cudaStream_t stream);
 cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
 // Rows of `neurons` floats: scatter writes dst row index[k] = src row k; gather dst row k = src row index[k].
 cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,

@@ -12,12 +12,15 @@ namespace spdnn::cuda {
 // staged value it reads serves all of them. With register_steps = K > 0 the kernel only takes layers
 // whose tiles are one chunk of at most K steps, reads each weight once per block instead of once per row
 // pass, and stages the next pass asynchronously; 0 reads them at every pass and takes any layer.
+// single_chunk: the kernel takes only layers whose tiles are one chunk each (held steps imply it). Wide
+// chunks (a whole feature row of structure mode's groups) pay only when they replace many narrow ones.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
   int outputs_per_thread = 1;
   int chunk_capacity = 512;
   int register_steps = 0;
+  bool single_chunk = false;
 
   int tile_outputs() const { return threads * outputs_per_thread; }
   // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
@@ -54,6 +57,12 @@ struct LayerArgs {
   const int32_t* mult_in;
   int32_t* mult_out;
   int32_t* next_inputs;
+  // The first layer's input as bits, when every input's nonzeros equal `in_value` (the challenge's
+  // binary images): row k is `in_words` words of `in_bits`, bit j of word w for neuron 32w + j, so the
+  // rows take 1/32 of the dense floats to clear, fill and read. nullptr: `in` holds the rows.
+  const uint32_t* in_bits;
+  float in_value;
+  int32_t in_words;
   int32_t outputs;            // outputs of this layer (neurons, or groups in structure mode)
   int32_t stride;             // floats per feature row (the network's neurons)
   float bias, clip;

@@ -40,16 +40,24 @@ struct alignas(sizeof(Weight) * Per) WeightStep {
   Weight w[Per];
 };
 
+// Input `pos` of the row at `base` (-1: past the active rows, 0), from floats or from bits (LayerArgs::in_bits).
+template <class Weight>
+__device__ __forceinline__ float input_at(const LayerArgs<Weight>& a, int64_t base, int pos) {
+  if (base < 0) return 0.0f;
+  if (a.in_bits == nullptr) return __ldg(a.in + base + pos);
+  return (__ldg(a.in_bits + base + (pos >> 5)) >> (pos & 31)) & 1u ? a.in_value : 0.0f;
+}
+
 // Stages one chunk of `size` footprint inputs (positions `map`) for the Rows rows at row_base: one slot per
 // thread, all Rows loads in flight at once, then Rows/4 float4 stores.
-template <int Rows, int Threads>
-__device__ __forceinline__ void stage_chunk(const float* in, const int32_t* map, int size, const int64_t* row_base,
-                                            float4* staged4) {
+template <int Rows, int Threads, class Weight>
+__device__ __forceinline__ void stage_chunk(const LayerArgs<Weight>& a, const int32_t* map, int size,
+                                            const int64_t* row_base, float4* staged4) {
   for (int f = threadIdx.x; f < size; f += Threads) {
     const int pos = map[f];
     float v[Rows];
 #pragma unroll
-    for (int r = 0; r < Rows; ++r) v[r] = row_base[r] >= 0 ? __ldg(in + row_base[r] + pos) : 0.0f;
+    for (int r = 0; r < Rows; ++r) v[r] = input_at(a, row_base[r], pos);
 #pragma unroll
     for (int q = 0; q < Rows / 4; ++q)
       staged4[f * (Rows / 4) + staged_quad<Rows>(f, q)] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
@@ -94,10 +102,13 @@ __device__ __forceinline__ void copy_async4(float* to, const float* from, bool v
 __device__ __forceinline__ void async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void async_wait_all_but_last() { asm volatile("cp.async.wait_group 1;\n" ::); }
 
-// stage_chunk's layout ([slot][Rows], quads swizzled), by asynchronous copies.
-template <int Rows, int Threads>
-__device__ __forceinline__ void stage_chunk_async(const float* in, const int32_t* map, int size, const int64_t* row_base,
-                                                  float4* staged4) {
+// stage_chunk's layout ([slot][Rows], quads swizzled), by asynchronous copies (bits: stage_chunk's loads;
+// the buffer is free, the previous pass that read it having ended with a barrier).
+template <int Rows, int Threads, class Weight>
+__device__ __forceinline__ void stage_chunk_async(const LayerArgs<Weight>& a, const int32_t* map, int size,
+                                                  const int64_t* row_base, float4* staged4) {
+  if (a.in_bits != nullptr) return stage_chunk<Rows, Threads>(a, map, size, row_base, staged4);
+  const float* in = a.in;
   float* staged = reinterpret_cast<float*>(staged4);
   for (int f = threadIdx.x; f < size; f += Threads) {
     const int pos = map[f];
@@ -187,7 +198,8 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
   const int pass = gridDim.y * Rows;
   auto set_row_base = [&](int k0, int b) {
-    if (o < Rows) row_base[b][o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * a.stride : -1;
+    const int32_t row_length = a.in_bits != nullptr ? a.in_words : a.stride;
+    if (o < Rows) row_base[b][o] = k0 + o < rows_active ? static_cast<int64_t>(a.active[k0 + o]) * row_length : -1;
   };
 
   if constexpr (RegSteps > 0) {
@@ -208,14 +220,14 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
     if (k0 < rows_active) {
       set_row_base(k0, 0);
       __syncthreads();  // row_base ready for the staging copies
-      stage_chunk_async<Rows, Threads>(a.in, map, size, row_base[0], buffer(0));
+      stage_chunk_async<Rows, Threads>(a, map, size, row_base[0], buffer(0));
     }
     async_commit();
     for (; k0 < rows_active; k0 += pass, b ^= 1) {
       if (o < Rows) row_nnz[o] = 0;
       if (k0 + pass < rows_active) set_row_base(k0 + pass, b ^ 1);
       __syncthreads();  // the next pass's row_base ready
-      if (k0 + pass < rows_active) stage_chunk_async<Rows, Threads>(a.in, map, size, row_base[b ^ 1], buffer(b ^ 1));
+      if (k0 + pass < rows_active) stage_chunk_async<Rows, Threads>(a, map, size, row_base[b ^ 1], buffer(b ^ 1));
       async_commit();
       async_wait_all_but_last();  // this thread's copies for this pass have landed...
       __syncthreads();            // ...and everyone's
@@ -241,7 +253,7 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
 #pragma unroll
         for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
       for (int c = c_begin; c < c_end; ++c) {
-        stage_chunk<Rows, Threads>(a.in, a.map + a.chunk_map[c], a.chunk_size[c], row_base[0], staged4);
+        stage_chunk<Rows, Threads>(a, a.map + a.chunk_map[c], a.chunk_size[c], row_base[0], staged4);
         __syncthreads();  // staged chunk complete before any thread reads it
         const int width = a.chunk_k[c];
         const uint16_t* idx = a.ell_idx + a.chunk_ell[c];

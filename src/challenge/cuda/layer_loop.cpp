@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,16 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// The one value every stored input entry has (bit for bit), if there is one.
+std::optional<float> single_input_value(const Features& x) {
+  const std::vector<float>& v = x.matrix.values;
+  if (v.empty()) return std::nullopt;
+  const auto first = std::bit_cast<uint32_t>(v.front());
+  for (float f : v)
+    if (std::bit_cast<uint32_t>(f) != first) return std::nullopt;
+  return v.front();
 }
 
 }  // namespace
@@ -110,6 +121,12 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     const int64_t b1 = std::min(candidates, b0 + batch_);
     max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
+  const char* bits_env = std::getenv("SPDNN_INPUT_BITS");  // "0": dense input rows (for comparisons)
+  if (bits_env == nullptr || std::string(bits_env) != "0") input_value_ = single_input_value(x_);
+  if (input_value_) {
+    input_words_ = (n_ + 31) / 32;
+    in_bits_.allocate(static_cast<size_t>(batch_) * input_words_, "input rows as bits");
+  }
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
   in_vals_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input values");
@@ -179,8 +196,12 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
       for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[s].e, compute_.s));
       for (int32_t l = 0; l < std::min(layers_, 2); ++l) stream_layer(l);
     }
-    SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a_.get(), 0, static_cast<size_t>(r0) * n_ * sizeof(float), compute_.s));
-    SPDNN_CUDA_CHECK(launch_densify(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, feat_a_.get(), compute_.s));
+    if (input_value_) {
+      SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
+    } else {
+      SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a_.get(), 0, static_cast<size_t>(r0) * n_ * sizeof(float), compute_.s));
+      SPDNN_CUDA_CHECK(launch_densify(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, feat_a_.get(), compute_.s));
+    }
     SPDNN_CUDA_CHECK(launch_iota(list_a_.get(), r0, compute_.s));
     SPDNN_CUDA_SYNC_IF_DEBUG("densify/iota");
   }
@@ -196,6 +217,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.stride = n_, a.bias = net_.bias, a.clip = net_.clip;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
+    if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
     const LayerKernelConfig& kernel = packed_.layout[l].kernel;
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "challenge/cuda/kernels.hpp"
@@ -39,6 +40,8 @@ class LayerLoop {
 
   // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
+  // Whether the first layer reads its input rows as bits (LayerArgs::in_bits).
+  bool input_bits() const { return input_value_.has_value(); }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
@@ -92,6 +95,11 @@ class LayerLoop {
   DeviceBuffer<unsigned char> sort_storage_;
   RowMergeScratch scratch_{};
   std::vector<int64_t> distinct_rows_;
+  // The inputs' one nonzero value when they have one (LayerArgs::in_bits; SPDNN_INPUT_BITS=0: never), and
+  // the batch's input rows as bits then.
+  std::optional<float> input_value_;
+  int32_t input_words_ = 0;
+  DeviceBuffer<uint32_t> in_bits_;
   DeviceBuffer<int64_t> in_ptr_;
   DeviceBuffer<int32_t> in_cols_;
   DeviceBuffer<float> in_vals_;

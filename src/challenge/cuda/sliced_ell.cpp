@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <numeric>
+#include <optional>
 
 #include "spdnn/error.hpp"
 
@@ -180,10 +181,19 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
 
 bool fits_kernel(const SlicedEllLayer& s) {
   const int32_t steps = s.kernel.register_steps;
-  if (steps == 0) return true;
+  if (steps == 0 && !s.kernel.single_chunk) return true;
   for (int32_t tile = 0; tile < s.tiles(); ++tile)
     if (s.tile_chunks[tile + 1] - s.tile_chunks[tile] > 1) return false;
-  return s.max_chunk_k() <= steps;
+  return steps == 0 || s.max_chunk_k() <= steps;
+}
+
+std::optional<LayerKernelConfig> whole_row_kernel(int32_t width) {
+  int32_t chunk = 1;
+  while (chunk < width) chunk *= 2;
+  constexpr int32_t kSharedFloats = 32768;  // 128 KB: one block of 1024 threads an SM
+  for (int rows : {16, 8, 4})
+    if (int64_t{rows} * chunk <= kSharedFloats) return LayerKernelConfig{rows, 1024, 1, chunk, 0, true};
+  return std::nullopt;
 }
 
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
@@ -205,8 +215,10 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
     if (fits_kernel(s)) break;
     const auto next = std::find(rest.begin(), rest.end(), kernel) + 1;
     if (next == rest.end())
-      throw Error(Errc::unsupported, fmt::format("sliced ELL: no candidate kernel fits the layer (the last holds {} steps "
-                                                 "in registers; its tiles need {})", kernel.register_steps, s.max_chunk_k()));
+      throw Error(Errc::unsupported,
+                  fmt::format("sliced ELL: no candidate kernel fits the layer (the last takes single chunks of at most "
+                              "{} steps; its tiles need {} chunks of up to {})", kernel.register_steps > 0 ? kernel.register_steps : s.max_chunk_k(),
+                              s.chunks(), s.max_chunk_k()));
     rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
   }
   if (!outputs.weight.empty()) {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -73,8 +74,17 @@ LayerKernelConfig choose_layer_kernel(const CsrMatrix& inputs_of, const std::vec
                                       std::span<const LayerKernelConfig> candidates);
 
 // Whether the layout suits its kernel: always, unless the kernel holds steps in registers
-// (LayerKernelConfig::register_steps), which needs every tile to be one chunk of at most that many steps.
+// (LayerKernelConfig::register_steps), which needs every tile to be one chunk of at most that many steps,
+// or takes single chunks only (LayerKernelConfig::single_chunk).
 bool fits_kernel(const SlicedEllLayer& layer);
+
+// The kernel that stages a tile's whole footprint, for layers that read at most `width` positions (in
+// structure mode, the previous layer's groups): 1024 outputs a tile, chunks of `width` rounded up to a
+// power of two, and the most rows of 16, 8 and 4 that fit 128 KB of shared memory (one block an SM);
+// nullopt past 8192 positions. Where a RadiX-Net period permutes the inputs, a narrow chunk's input ids
+// sit at scattered positions and each staged float costs a 32-byte sector; the whole row stages
+// contiguously, and a tile needs one pass over its steps however its inputs are spread.
+std::optional<LayerKernelConfig> whole_row_kernel(int32_t width);
 
 // What a layer computes (spdnn/challenge/structure.hpp): `inputs_of` has one row per computed output,
 // its inputs ascending (the layer transposed; in structure mode only the first neuron of each group, row

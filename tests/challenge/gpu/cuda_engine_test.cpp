@@ -63,6 +63,8 @@ TEST_P(CudaVsReference, ExactCategoriesCountsAndFeatures) {
   spec.value = static_cast<float>(c.strength * 0.3 / (c.per_row * c.density));
   Network net = random_network(spec);
   Features x = random_features(c.inputs, c.neurons, c.density, 22);
+  if (c.random_values)  // inputs of several values: dense input rows (binary ones go as bits)
+    for (size_t k = 0; k < x.matrix.values.size(); ++k) x.matrix.values[k] = 0.5f + static_cast<float>(k * 7919 % 1000) / 1000.0f;
   expect_same_as_reference(*gpu, net, x, {}, c.inputs > 1);
 }
 
@@ -132,10 +134,13 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   const Network random = random_network(spec);
   const Features rx = random_features(333, 777, 0.2, 22);
   const std::pair<const char*, const char*> shapes[] = {
-      {"16,256,1", "16 rows x 256 threads x 1 output ("},
-      {"16,256,1,512,32", "16 rows x 256 threads x 1 output, 32 steps in registers ("},
-      {"32,256,1", "32 rows x 256 threads x 1 output ("},
-      {"16,128,1,512,32", "16 rows x 128 threads x 1 output, 32 steps in registers ("},
+      {"16,256,1", "16 rows x 256 threads x 1 output, 512-input chunks ("},
+      {"16,256,1,512,32", "16 rows x 256 threads x 1 output, 32 steps in registers, 512-input chunks ("},
+      {"16,1024,1,1024", "16 rows x 1024 threads x 1 output, 1024-input chunks ("},
+      {"8,1024,1,4096", "8 rows x 1024 threads x 1 output, 4096-input chunks ("},
+      {"4,1024,1,64", "4 rows x 1024 threads x 1 output, 64-input chunks ("},
+      {"32,256,1", "32 rows x 256 threads x 1 output, 512-input chunks ("},
+      {"16,128,1,512,32", "16 rows x 128 threads x 1 output, 32 steps in registers, 512-input chunks ("},
       {"16,128,2", "16 rows x 128 threads x 2 outputs"},
       {"16,64,4", "16 rows x 64 threads x 4 outputs"},
       {"16,256,4", "16 rows x 256 threads x 4 outputs"},
@@ -157,6 +162,27 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   }
   test::ScopedEnv bad("SPDNN_LAYER_KERNEL", "16,100,3");
   EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
+}
+
+// Inputs whose entries all have one value go to the first layer as bits: the same answer as dense rows
+// (SPDNN_INPUT_BITS=0), for the general and the register-holding kernels, and the report says which ran.
+TEST(CudaEngine, InputsAsBitsMatchDenseInputs) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network radix = radixnet_network({1024, 14, 5});
+  Features x = challenge_inputs(synthetic_digits(300, 9), 1024).features;
+  for (float& v : x.matrix.values) v = 0.75f;
+  for (const char* shape : {"", "16,256,1,512,32"}) {
+    SCOPED_TRACE(shape);
+    test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
+    expect_same_as_reference(*gpu, radix, x, {});
+    EXPECT_NE(gpu->run(radix, x, {}).execution->kernel.find(", inputs as bits"), std::string::npos);
+    test::ScopedEnv dense("SPDNN_INPUT_BITS", "0");
+    expect_same_as_reference(*gpu, radix, x, {});
+    EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel.find("bits"), std::string::npos);
+  }
+  x.matrix.values[5] = 0.5f;  // two values: dense
+  expect_same_as_reference(*gpu, radix, x, {});
+  EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel.find("bits"), std::string::npos);
 }
 
 TEST(CudaEngine, LayerTimesAreReportedWhenAsked) {
@@ -232,6 +258,22 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
   opt.mode = Mode::automatic;
   expect_same_as_reference(*gpu, random, rx, opt, false);
   EXPECT_EQ(gpu->run(random, rx, opt).structure->mode, Mode::general);
+}
+
+// Structure mode at 16384 neurons, past the first RadiX-Net period (layer 11 on: inputs permuted): the
+// layers after the first stage whole rows of 1024 groups (whole_row_kernel), bit for bit the reference's.
+TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network radix = radixnet_network({16384, 24, 3});
+  const Features x = challenge_inputs(synthetic_digits(160, 5), 16384).features;
+  RunOptions opt;
+  opt.mode = Mode::structure;
+  expect_same_as_reference(*gpu, radix, x, opt);
+  opt.batch_inputs = 50;
+  expect_same_as_reference(*gpu, radix, x, opt);
+  const RunResult r = gpu->run(radix, x, opt);
+  EXPECT_NE(r.execution->kernel.find("16 rows x 1024 threads x 1 output, 1024-input chunks (23 layers)"), std::string::npos)
+      << r.execution->kernel;
 }
 
 TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
