@@ -162,26 +162,25 @@ TEST(SlicedEllKernelChoice, WholeRowKernelFitsTheWidthInSharedMemory) {
 TEST(SlicedEllKernelChoice, StructureModePermutedLayersStageWholeRows) {
   // 16384 neurons: 1024 groups, and from layer 11 on (the second RadiX-Net period) each layer's inputs
   // permuted, so from layer 12 a 256-output tile's input ids fall at scattered positions and take about
-  // ten 512-slot chunks of some 90 padded steps. The whole-row kernel (single chunks only) takes every layer after the first, as one chunk
-  // of 32 steps a thread; the first, whose 16384 inputs are not grouped, needs several and falls back.
+  // ten 512-slot chunks of some 90 padded steps. With the engine's structure-mode candidates, layers
+  // 2-11 keep narrow single chunks, layer 12 gets the whole-row kernel as one chunk of 32 steps a thread,
+  // and the first, whose 16384 inputs are not grouped, needs several narrow chunks.
   const Network net = radixnet_network({16384, 12, 1});
   const NeuronGroups groups = find_neuron_groups(net);
-  const cuda::LayerKernelConfig wide = cuda::whole_row_kernel(1024).value(), general{16, 256, 1, 512, 0};
-  const cuda::LayerKernelConfig candidates[] = {wide, general};
+  const cuda::LayerKernelConfig wide = cuda::whole_row_kernel(1024).value(), general{16, 256, 1, 512, 0},
+                                single{16, 256, 1, 512, 0, true};
+  const cuda::LayerKernelConfig candidates[] = {single, wide, general};
   std::vector<int32_t> previous;
   for (int32_t l = 0; l < net.num_layers(); ++l) {
     SCOPED_TRACE(l + 1);
     const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
     const cuda::SlicedEllLayer s = cuda::layout_layer(net.layers[l], previous, before, &groups.layers[l], candidates);
     EXPECT_TRUE(cuda::fits_kernel(s));
-    if (l == 0) {
-      EXPECT_EQ(s.kernel, general);
-    } else {
-      EXPECT_EQ(s.kernel, wide);
+    EXPECT_EQ(s.kernel, l == 0 ? general : l < 11 ? single : wide);
+    if (l > 0) EXPECT_EQ(s.chunks(), s.tiles());
+    if (l == 11) {
       EXPECT_EQ(s.chunks(), 1);
       EXPECT_EQ(s.max_chunk_k(), 32);
-    }
-    if (l == 11) {  // permuted inputs: narrow chunks would be several a tile
       const cuda::SlicedEllLayer narrow = cuda::layout_layer(net.layers[l], previous, before, &groups.layers[l], {&general, 1});
       EXPECT_GT(narrow.chunks(), 5 * narrow.tiles());
     }

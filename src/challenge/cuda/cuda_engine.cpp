@@ -47,10 +47,11 @@ constexpr LayerKernelConfig kHeldKernel{16, 256, 1, 512, 32};
 constexpr int64_t kHeldFrom = int64_t{1} << 20;
 
 // The candidates for a network, in order of preference. In structure mode, where the layers after the
-// first read only the previous layer's groups, the whole-row kernel comes before the general one: at
-// 16384 and 65536 neurons (1024 and 4096 groups) a RadiX-Net period's permuted inputs spread a narrow
-// chunk over the whole row, and a steady-state layer of one merged row took 56-70 us, chained through
-// 8-16 chunks (H100, bench/results/structure_peers_slots_h100.md).
+// first read only the previous layer's groups, the general kernel goes first where a tile is one chunk,
+// then the whole-row kernel: at 16384 and 65536 neurons (1024 and 4096 groups) a RadiX-Net period's
+// permuted inputs spread a tile over 10-13 narrow chunks, and a steady-state layer of one merged row took
+// 56-70 us; whole rows took 24-34 us there, and 20 vs 27-36 us where narrow tiles are one chunk (H100,
+// bench/results/structure_kernels_h100.md).
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements).
 std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups) {
@@ -61,7 +62,12 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
     if (groups != nullptr) {
       int32_t width = 0;  // positions a layer after the first reads
       for (size_t l = 0; l + 1 < groups->layers.size(); ++l) width = std::max(width, groups->layers[l].groups());
-      if (const auto wide = whole_row_kernel(width); wide && width > kGeneralKernel.chunk_capacity) kernels.push_back(*wide);
+      if (const auto wide = whole_row_kernel(width); wide && width > kGeneralKernel.chunk_capacity) {
+        LayerKernelConfig single = kGeneralKernel;
+        single.single_chunk = true;
+        kernels.push_back(single);
+        kernels.push_back(*wide);
+      }
     }
     kernels.push_back(kGeneralKernel);
     return kernels;

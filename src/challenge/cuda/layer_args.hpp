@@ -58,8 +58,8 @@ struct LayerArgs {
   int32_t* mult_out;
   int32_t* next_inputs;
   // The first layer's input as bits, when every input's nonzeros equal `in_value` (the challenge's
-  // binary images): row k is `in_words` words of `in_bits`, bit j of word w for neuron 32w + j, so the
-  // rows take 1/32 of the dense floats to clear, fill and read. nullptr: `in` holds the rows.
+  // binary images) and SPDNN_INPUT_BITS=1: row k is `in_words` words of `in_bits`, bit j of word w for
+  // neuron 32w + j, 1/32 of the dense floats to clear, fill and read. nullptr: `in` holds the rows.
   const uint32_t* in_bits;
   float in_value;
   int32_t in_words;

@@ -95,8 +95,8 @@ class LayerLoop {
   DeviceBuffer<unsigned char> sort_storage_;
   RowMergeScratch scratch_{};
   std::vector<int64_t> distinct_rows_;
-  // The inputs' one nonzero value when they have one (LayerArgs::in_bits; SPDNN_INPUT_BITS=0: never), and
-  // the batch's input rows as bits then.
+  // The inputs' one value when they have one and SPDNN_INPUT_BITS=1 (LayerArgs::in_bits), and the
+  // batch's input rows as bits then.
   std::optional<float> input_value_;
   int32_t input_words_ = 0;
   DeviceBuffer<uint32_t> in_bits_;
