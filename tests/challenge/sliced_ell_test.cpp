@@ -157,6 +157,11 @@ TEST(SlicedEllKernelChoice, WholeRowKernelFitsTheWidthInSharedMemory) {
   EXPECT_EQ(at(8192), (cuda::LayerKernelConfig{4, 1024, 1, 8192, 0, true}));
   for (int32_t width : {1, 1024, 3000, 8192}) EXPECT_LE(at(width).shared_bytes(), 128u * 1024);
   EXPECT_FALSE(cuda::whole_row_kernel(8193).has_value());
+  // A device that lets a block have 99 KB (consumer GPUs): fewer rows, and no whole rows past 4096.
+  EXPECT_EQ(cuda::whole_row_kernel(1024, 99 * 1024).value(), (cuda::LayerKernelConfig{16, 1024, 1, 1024, 0, true}));
+  EXPECT_EQ(cuda::whole_row_kernel(2048, 99 * 1024).value(), (cuda::LayerKernelConfig{8, 1024, 1, 2048, 0, true}));
+  EXPECT_EQ(cuda::whole_row_kernel(4096, 99 * 1024).value(), (cuda::LayerKernelConfig{4, 1024, 1, 4096, 0, true}));
+  EXPECT_FALSE(cuda::whole_row_kernel(8192, 99 * 1024).has_value());
 }
 
 TEST(SlicedEllKernelChoice, StructureModePermutedLayersStageWholeRows) {

@@ -54,7 +54,7 @@ constexpr int64_t kHeldFrom = int64_t{1} << 20;
 // bench/results/structure_kernels_h100.md).
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements).
-std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups) {
+std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
   if (env == nullptr || *env == '\0') {
     std::vector<LayerKernelConfig> kernels;
@@ -62,7 +62,7 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
     if (groups != nullptr) {
       int32_t width = 0;  // positions a layer after the first reads
       for (size_t l = 0; l + 1 < groups->layers.size(); ++l) width = std::max(width, groups->layers[l].groups());
-      if (const auto wide = whole_row_kernel(width); wide && width > kGeneralKernel.chunk_capacity) {
+      if (const auto wide = whole_row_kernel(width, shared_limit); wide && width > kGeneralKernel.chunk_capacity) {
         LayerKernelConfig single = kGeneralKernel;
         single.single_chunk = true;
         kernels.push_back(single);
@@ -135,7 +135,7 @@ class CudaEngine final : public Engine {
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
-  const std::vector<LayerKernelConfig> kernels = layer_kernels(net, groups);
+  const std::vector<LayerKernelConfig> kernels = layer_kernels(net, groups, prop_.sharedMemPerBlockOptin);
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
       throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,

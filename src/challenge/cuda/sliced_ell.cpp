@@ -187,12 +187,12 @@ bool fits_kernel(const SlicedEllLayer& s) {
   return steps == 0 || s.max_chunk_k() <= steps;
 }
 
-std::optional<LayerKernelConfig> whole_row_kernel(int32_t width) {
+std::optional<LayerKernelConfig> whole_row_kernel(int32_t width, size_t shared_limit) {
   int32_t chunk = 1;
   while (chunk < width) chunk *= 2;
-  constexpr int32_t kSharedFloats = 32768;  // 128 KB: one block of 1024 threads an SM
+  const size_t shared = std::min<size_t>(shared_limit, 128 * 1024);  // 128 KB: one block of 1024 threads an SM
   for (int rows : {16, 8, 4})
-    if (int64_t{rows} * chunk <= kSharedFloats) return LayerKernelConfig{rows, 1024, 1, chunk, 0, true};
+    if (static_cast<size_t>(rows) * chunk * sizeof(float) <= shared) return LayerKernelConfig{rows, 1024, 1, chunk, 0, true};
   return std::nullopt;
 }
 

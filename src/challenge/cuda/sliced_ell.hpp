@@ -15,6 +15,7 @@
 // Plain C++ (no CUDA) so that it is tested on machines without a GPU.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -80,11 +81,12 @@ bool fits_kernel(const SlicedEllLayer& layer);
 
 // The kernel that stages a tile's whole footprint, for layers that read at most `width` positions (in
 // structure mode, the previous layer's groups): 1024 outputs a tile, chunks of `width` rounded up to a
-// power of two, and the most rows of 16, 8 and 4 that fit 128 KB of shared memory (one block an SM);
-// nullopt past 8192 positions. Where a RadiX-Net period permutes the inputs, a narrow chunk's input ids
+// power of two, and the most rows of 16, 8 and 4 that fit 128 KB of shared memory (one block an SM) and
+// the device's `shared_limit` (bytes a block may opt in to); nullopt where 4 rows do not fit (past 8192
+// positions on an H100). Where a RadiX-Net period permutes the inputs, a narrow chunk's input ids
 // sit at scattered positions and each staged float costs a 32-byte sector; the whole row stages
 // contiguously, and a tile needs one pass over its steps however its inputs are spread.
-std::optional<LayerKernelConfig> whole_row_kernel(int32_t width);
+std::optional<LayerKernelConfig> whole_row_kernel(int32_t width, size_t shared_limit = 128 * 1024);
 
 // What a layer computes (spdnn/challenge/structure.hpp): `inputs_of` has one row per computed output,
 // its inputs ascending (the layer transposed; in structure mode only the first neuron of each group, row
