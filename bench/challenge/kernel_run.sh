@@ -5,8 +5,9 @@
 # own choice; "structure": that choice in --mode structure, rows merged; "SHAPE+VAR=VALUE": with that
 # environment setting, e.g. structure+SPDNN_INPUT_BITS=0), the shapes of LAYER_SHAPES once more with
 # --layer-times, and, for the networks listed in NCU, Nsight Compute on one steady-state layer (NCU_LAYER,
-# default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and auto). Every run writes its JSON report
-# and categories.
+# default L/2) with each shape of NCU_SHAPES (default: 16,256,1 and 16,64,4; "structure" in that mode):
+# NCU_COUNT launches (default 1) of the kernels matching NCU_KERNELS (default layer_kernel; "." for every
+# kernel, merges included), with NCU_SECTIONS. Every run writes its JSON report and categories.
 # Usage on the device: bench/challenge/kernel_run.sh NxL ...   (results in $OUT; summarize_kernels.py)
 set -uo pipefail
 out=${OUT:-out}
@@ -51,13 +52,18 @@ for net in "$@"; do
     [[ " ${LAYER_SHAPES:-16,256,1 16,64,4} " == *" $shape "* ]] && run "$shape" layers --layer-times >/dev/null
   done
   if [[ " ${NCU:-} " == *" $net "* ]] && [ $((limit - SECONDS)) -gt 90 ]; then
+    sections=()
+    for section in ${NCU_SECTIONS:-SpeedOfLight MemoryWorkloadAnalysis ComputeWorkloadAnalysis WarpStateStats Occupancy LaunchStats SchedulerStats}; do
+      sections+=(--section "$section")
+    done
     for shape in ${NCU_SHAPES:-16,256,1 16,64,4}; do
-      SPDNN_CUDA_GRAPHS=0 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || echo "$shape") timeout 150 \
-        ncu --kernel-name regex:layer_kernel --launch-skip "${NCU_LAYER:-$((l / 2))}" --launch-count 1 \
-        --section SpeedOfLight --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
-        --section WarpStateStats --section Occupancy --section LaunchStats --section SchedulerStats \
-        "$spdnn" run -q --engine cuda --weights "$data/neuron$n-l$l.spdnn" --inputs "$data/sparse-images-$n.spdnn" \
-        >"$out/ncu-$net-${shape//,/-}.txt" 2>&1
+      mode=general
+      [ "$shape" = structure ] && mode=structure
+      SPDNN_CUDA_GRAPHS=0 SPDNN_LAYER_KERNEL=$([ "$shape" = auto ] || [ "$shape" = structure ] || echo "$shape") timeout 150 \
+        ncu --kernel-name "regex:${NCU_KERNELS:-layer_kernel}" --launch-skip "${NCU_LAYER:-$((l / 2))}" \
+        --launch-count "${NCU_COUNT:-1}" "${sections[@]}" \
+        "$spdnn" run -q --engine cuda --mode "$mode" --weights "$data/neuron$n-l$l.spdnn" \
+        --inputs "$data/sparse-images-$n.spdnn" >"$out/ncu-$net-$(file_tag "$shape").txt" 2>&1
       echo "ncu $net $shape: rc $?"
     done
   fi
