@@ -5,8 +5,10 @@
     for line in report: print(line)
 
 Layers with at least ``min_sparsity`` zeros are replaced; the others are kept and the report says why.
-Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA build of spdnn and a GPU; inputs are float32 CUDA
-tensors, computed on their current stream. BatchNorm is not folded into the convolutions yet, and 3x3
+In eval mode each BatchNorm that follows a convolution or linear layer alone is first folded into it
+(``torch.fx.experimental.optimization.fuse``; scaling a filter per output channel keeps its zeros), so
+the model comes back as a ``torch.fx.GraphModule``. Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA
+build of spdnn and a GPU; inputs are float32 CUDA tensors, computed on their current stream. 3x3
 convolutions are kept (sparse 3x3 convolution is not in spdnn yet).
 """
 
@@ -65,6 +67,8 @@ class Decision:
     why: str
 
     def __str__(self):
+        if self.kind.startswith("BatchNorm"):
+            return f"{self.name}: {self.kind}, {'folded' if self.replaced else 'kept'} ({self.why})"
         action = "replaced" if self.replaced else "kept"
         return f"{self.name}: {self.kind}, {100 * self.sparsity:.1f}% zeros, {action} ({self.why})"
 
@@ -74,13 +78,40 @@ def _is_pointwise(conv):
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros")
 
 
-def sparsify(model, min_sparsity=0.7, inplace=False):
+_BATCHNORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+
+
+def _fold_batchnorm(model, inplace):
+    """(model, decisions): BatchNorm folded into the layer before it where ``fuse`` can (eval mode, the
+    layer's output read by the BatchNorm alone, running statistics), one :class:`Decision` per BatchNorm."""
+    norms = [(name, type(m).__name__) for name, m in model.named_modules() if isinstance(m, _BATCHNORMS)]
+    if not norms:
+        return (model if inplace else copy.deepcopy(model)), []
+    if model.training:
+        why = "model in training mode: BatchNorm is folded in eval mode only"
+        return (model if inplace else copy.deepcopy(model)), [Decision(n, k, 0.0, False, why) for n, k in norms]
+    from torch.fx.experimental.optimization import fuse
+    try:
+        fused = fuse(model, inplace=inplace)
+    except Exception as e:  # symbolic tracing fails on data-dependent control flow
+        why = f"not folded: torch.fx could not trace the model ({type(e).__name__}: {e})"
+        return (model if inplace else copy.deepcopy(model)), [Decision(n, k, 0.0, False, why) for n, k in norms]
+    left = {name for name, m in fused.named_modules() if isinstance(m, _BATCHNORMS)}
+    decisions = [Decision(n, k, 0.0, n not in left,
+                          "kept: its input is read elsewhere too, or it has no running statistics" if n in left
+                          else "folded into the layer before it") for n, k in norms]
+    return fused, decisions
+
+
+def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
     """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and 1x1 ``nn.Conv2d``
     layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
-    looked at, replaced or kept, with the reason."""
-    if not inplace:
-        model = copy.deepcopy(model)
-    decisions = []
+    looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
+    layers of an eval-mode model are folded first, each with a Decision saying whether it was."""
+    if fold_batchnorm:
+        model, decisions = _fold_batchnorm(model, inplace)
+    else:
+        model, decisions = (model if inplace else copy.deepcopy(model)), []
     for parent_name, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
             name = f"{parent_name}.{child_name}" if parent_name else child_name

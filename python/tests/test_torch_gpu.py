@@ -55,3 +55,43 @@ def test_sparsify_replaces_what_is_sparse_and_says_why_not():
     x = torch.randn(2, 16, 6, 6, device="cuda")
     with torch.no_grad():
         assert close(fast(x), model.double()(x.double()))
+
+
+def conv_bn_model():
+    """1x1 convolutions each followed by a BatchNorm with running statistics far from the identity."""
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(24, 40, 1), torch.nn.BatchNorm2d(40), torch.nn.ReLU(),
+                                torch.nn.Conv2d(40, 16, 1, bias=False), torch.nn.BatchNorm2d(16))
+    with torch.no_grad():
+        for bn in (model[1], model[4]):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    prune_(model[0], 0.9, 6)
+    prune_(model[3], 0.9, 7)
+    return model.cuda()
+
+
+def test_sparsify_folds_batchnorm_in_eval_mode():
+    model = conv_bn_model().eval()
+    fast, decisions = st.sparsify(model, min_sparsity=0.7)
+    by_name = {d.name: d for d in decisions}
+    assert by_name["1"].replaced and by_name["4"].replaced, [str(d) for d in decisions]
+    assert "folded" in str(by_name["1"])
+    assert by_name["0"].replaced and by_name["3"].replaced  # zeros survive the per-channel scaling
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = torch.randn(2, 24, 5, 7, device="cuda")
+    with torch.no_grad():
+        assert close(fast(x), model.double()(x.double()))
+
+
+def test_sparsify_keeps_batchnorm_in_training_mode_and_says_why():
+    model = conv_bn_model().train()
+    fast, decisions = st.sparsify(model, min_sparsity=0.7)
+    norms = [d for d in decisions if d.kind == "BatchNorm2d"]
+    assert len(norms) == 2 and not any(d.replaced for d in norms)
+    assert all("training mode" in d.why for d in norms)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()) == 2
+    _, unfolded = st.sparsify(model.eval(), min_sparsity=0.7, fold_batchnorm=False)
+    assert not any(d.kind == "BatchNorm2d" for d in unfolded)
