@@ -6,7 +6,7 @@
 
 Layers with at least ``min_sparsity`` zeros are replaced; the others are kept and the report says why.
 In eval mode each BatchNorm that follows a convolution or linear layer alone is first folded into it
-(``torch.fx.experimental.optimization.fuse``; scaling a filter per output channel keeps its zeros), so
+(``fold_batchnorms``, through ``torch.fx``; scaling a filter per output channel keeps its zeros), so
 the model comes back as a ``torch.fx.GraphModule``. Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA
 build of spdnn and a GPU; inputs are float32 CUDA tensors, computed on their current stream. 3x3
 convolutions are kept (sparse 3x3 convolution is not in spdnn yet).
@@ -81,9 +81,11 @@ def _is_pointwise(conv):
 _BATCHNORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
 
 
-def _fold_batchnorm(model, inplace):
-    """(model, decisions): BatchNorm folded into the layer before it where ``fuse`` can (eval mode, the
-    layer's output read by the BatchNorm alone, running statistics), one :class:`Decision` per BatchNorm."""
+def fold_batchnorms(model, inplace=False):
+    """Returns (model, decisions): the model with each BatchNorm folded into the convolution or linear layer
+    before it where ``torch.fx.experimental.optimization.fuse`` can (eval mode, that layer's output read by
+    the BatchNorm alone, running statistics), a ``GraphModule`` then; one :class:`Decision` per BatchNorm.
+    Runs anywhere PyTorch does (no GPU needed)."""
     norms = [(name, type(m).__name__) for name, m in model.named_modules() if isinstance(m, _BATCHNORMS)]
     if not norms:
         return (model if inplace else copy.deepcopy(model)), []
@@ -94,12 +96,12 @@ def _fold_batchnorm(model, inplace):
     try:
         fused = fuse(model, inplace=inplace)
     except Exception as e:  # symbolic tracing fails on data-dependent control flow
-        why = f"not folded: torch.fx could not trace the model ({type(e).__name__}: {e})"
+        why = f"torch.fx could not trace the model ({type(e).__name__}: {e})"
         return (model if inplace else copy.deepcopy(model)), [Decision(n, k, 0.0, False, why) for n, k in norms]
     left = {name for name, m in fused.named_modules() if isinstance(m, _BATCHNORMS)}
     decisions = [Decision(n, k, 0.0, n not in left,
-                          "kept: its input is read elsewhere too, or it has no running statistics" if n in left
-                          else "folded into the layer before it") for n, k in norms]
+                          "its input is read elsewhere too, or it has no running statistics" if n in left
+                          else "into the layer before it") for n, k in norms]
     return fused, decisions
 
 
@@ -109,7 +111,7 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
     looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
     layers of an eval-mode model are folded first, each with a Decision saying whether it was."""
     if fold_batchnorm:
-        model, decisions = _fold_batchnorm(model, inplace)
+        model, decisions = fold_batchnorms(model, inplace)
     else:
         model, decisions = (model if inplace else copy.deepcopy(model)), []
     for parent_name, parent in list(model.named_modules()):
