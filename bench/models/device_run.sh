@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One GPU call for the whole-model benchmark: build spdnn with its Python extension for sm_90
+# (bench/challenge/device_build.sh), optionally run the PyTorch GPU tests (PYTEST=1), then e2e.py with the
+# given arguments, reading MobileNet's weights from .carry/data/sparsert/mobilenet (carry it along).
+# Usage on the device: bench/models/device_run.sh [e2e.py options]; the report in $OUT/e2e.json
+# (summarize.py turns it into a table).
+set -uo pipefail
+out=${OUT:-out}
+mkdir -p "$out"
+export SPDNN_DATA_DIR=$PWD/.carry/data
+PYTHON=1 bash bench/challenge/device_build.sh "$out" spdnn_cli || exit 1
+pkg=$(mktemp -d) && cp -r python/spdnn "$pkg/" && cp build/device/python/_spdnn*.so "$pkg/spdnn/" || exit 1
+if [ "${PYTEST:-0}" = 1 ]; then
+  PYTHONPATH="$pkg" python3 -m pytest -q -rs python/tests/test_torch_gpu.py python/tests/test_torch_cpu.py \
+    >"$out/pytest.log" 2>&1
+  tail -5 "$out/pytest.log"
+fi
+PYTHONPATH="$pkg" python3 bench/models/e2e.py --json "$out/e2e.json" \
+  --mobilenet-weights "$SPDNN_DATA_DIR/sparsert/mobilenet" --command "bench/models/device_run.sh $*" "$@"
