@@ -4,8 +4,12 @@
 
 - a run report (``spdnn run --json``, or ``Result.report()``): active inputs and nonzeros per layer, and in
   structure mode the rows actually computed;
-- a benchmark summary with ``cases`` (e.g. bench/results/structure_cpu2core.json, or a side-by-side peer
-  benchmark): TeraEdges/s per network, one bar per mode or engine.
+- a benchmark summary with ``cases`` (e.g. bench/results/structure_cpu2core.json): TeraEdges/s per network,
+  one bar per mode or engine;
+- a side-by-side summary with the peers (``networks``, e.g. bench/results/structure_peers_wide_h100.json):
+  TeraEdges/s per network of spdnn's modes beside the HPEC 2020 code and XY-2021;
+- a whole-model benchmark (bench/models/e2e.py: ``cases`` of a ``model``): each replaced layer's speedup
+  over dense PyTorch fp32, one panel per model and batch.
 """
 
 import argparse
@@ -75,17 +79,71 @@ def plot_cases(report, out):
     plt.close(fig)
 
 
+# The side-by-side summaries' series: key, label.
+_PEER_SERIES = [("spdnn_general", "spdnn general"), ("spdnn_structure", "spdnn structure"), ("hpec20", "HPEC 2020 code"),
+                ("xy2021_wall", "XY-2021 (wall)"), ("xy2021_event", "XY-2021 (kernel events)")]
+
+
+def plot_peers(report, out):
+    """TeraEdges/s per network: spdnn's modes beside the peers, log scale."""
+    plt = _pyplot()
+    nets = report["networks"]
+    series = [(k, label) for k, label in _PEER_SERIES if any(n.get(k) for n in nets)]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(nets)), 4.5))
+    for i, (key, label) in enumerate(series):
+        bars = ax.bar([j + i * width for j in range(len(nets))], [n.get(key) or 0 for n in nets], width, label=label)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(nets))], [n["network"] for n in nets])
+    ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("TeraEdges/s")
+    ax.set_title(f"{report.get('gpu', '').split(',')[0]}, spdnn at {report.get('commit', '')}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_model_layers(report, out):
+    """Per model and batch, each replaced layer's speedup (dense fp32 time / spdnn time, eager), in order."""
+    plt = _pyplot()
+    cases = report["cases"]
+    fig, axes = plt.subplots(len(cases), 1, figsize=(10, 2.6 * len(cases)), squeeze=False)
+    for ax, case in zip(axes[:, 0], cases):
+        layers = [l for l in case["layers"] if l["replaced"] and l["dense_ms"] and l["spdnn_ms"]]
+        speedup = [l["dense_ms"] / l["spdnn_ms"] for l in layers]
+        ax.bar(range(len(layers)), speedup, color=["tab:green" if s >= 1 else "tab:red" for s in speedup])
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(layers)), [l["name"] for l in layers], rotation=90, fontsize=6)
+        ax.set_ylabel("speedup")
+        whole = case["speedup"]["fp32"]
+        ax.set_title(f"{case['model']}, batch {case['batch']}: whole model {whole:.2f}x over fp32", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def plot_report(report, out):
     """Draws `report` (a dict, or a path to its JSON) into the PNG `out`; returns the kind drawn."""
     if not isinstance(report, dict):
         report = json.loads(pathlib.Path(report).read_text())
+    if "cases" in report and report["cases"] and "model" in report["cases"][0]:
+        plot_model_layers(report, out)
+        return "model layers"
     if "cases" in report:
         plot_cases(report, out)
         return "cases"
+    if "networks" in report:
+        plot_peers(report, out)
+        return "peers"
     if "layers" in report:
         plot_layers(report, out)
         return "layers"
-    raise ValueError("not an spdnn report: it has neither 'layers' (a run) nor 'cases' (a benchmark)")
+    raise ValueError("not an spdnn report: it has neither 'layers' (a run), 'cases' (a benchmark) nor 'networks' "
+                     "(a side-by-side with the peers)")
 
 
 def main(argv=None):

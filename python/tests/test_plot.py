@@ -28,6 +28,22 @@ def test_a_benchmark_plots_its_cases(tmp_path):
     assert out.read_bytes()[:8] == PNG
 
 
+def test_a_side_by_side_plots_spdnn_beside_the_peers(tmp_path):
+    out = tmp_path / "peers.png"
+    assert plot.plot_report(REPO / "bench/results/structure_peers_wide_h100.json", out) == "peers"
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_a_model_benchmark_plots_per_layer_speedups(tmp_path):
+    layers = [{"name": "layer1.0.conv1", "replaced": True, "dense_ms": 0.05, "spdnn_ms": 0.02},
+              {"name": "layer1.0.conv2", "replaced": False, "dense_ms": 0.08, "spdnn_ms": 0.08},
+              {"name": "fc", "replaced": True, "dense_ms": 0.01, "spdnn_ms": 0.02}]
+    report = {"cases": [{"model": "ResNet-50 90%", "batch": b, "speedup": {"fp32": 1.3}, "layers": layers} for b in (1, 8)]}
+    out = tmp_path / "model.png"
+    assert plot.plot_report(report, out) == "model layers"
+    assert out.read_bytes()[:8] == PNG
+
+
 def test_not_a_report_is_an_error(tmp_path, capsys):
     (tmp_path / "x.json").write_text("{}")
     assert plot.main([str(tmp_path / "x.json")]) == 2
