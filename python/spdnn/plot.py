@@ -56,27 +56,36 @@ def plot_layers(report, out):
     plt.close(fig)
 
 
-def plot_cases(report, out):
-    """TeraEdges/s per network, one bar per mode (or engine), log scale."""
+def _grouped_bars(groups, series, title, out):
+    """One bar per series in each group (TeraEdges/s, log scale, values labelled); `series`: (label, values)."""
     plt = _pyplot()
-    cases = report["cases"]
-    key = "engine" if any("engine" in c for c in cases) else "mode_asked"
-    networks = list(dict.fromkeys(c["network"] for c in cases))
-    series = list(dict.fromkeys(c[key] for c in cases))
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(networks)), 4.5))
-    for k, s in enumerate(series):
-        values = [next((c["teraedges_per_s"] for c in cases if c["network"] == n and c[key] == s), 0) for n in networks]
-        bars = ax.bar([i + k * width for i in range(len(networks))], values, width, label=s)
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(groups)), 4.5))
+    for i, (label, values) in enumerate(series):
+        bars = ax.bar([j + i * width for j in range(len(groups))], values, width, label=label)
         ax.bar_label(bars, fmt="%.3g", fontsize=7)
-    ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(networks))], networks, rotation=15)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(groups))], groups, rotation=15)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel("TeraEdges/s")
-    ax.set_title(f"{report.get('device', '')}, spdnn {report.get('spdnn_version', '')} ({report.get('commit', '')})")
-    ax.legend()
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def plot_cases(report, out):
+    """TeraEdges/s per network, one bar per mode (or engine)."""
+    cases = report["cases"]
+    key = "engine" if any("engine" in c for c in cases) else "mode_asked"
+    networks = list(dict.fromkeys(c["network"] for c in cases))
+    series = [(s, [next((c["teraedges_per_s"] for c in cases if c["network"] == n and c[key] == s), 0) for n in networks])
+              for s in dict.fromkeys(c[key] for c in cases)]
+    _grouped_bars(networks, series,
+                  f"{report.get('device', '')}, spdnn {report.get('spdnn_version', '')} ({report.get('commit', '')})", out)
 
 
 # The side-by-side summaries' series: key, label.
@@ -85,26 +94,11 @@ _PEER_SERIES = [("spdnn_general", "spdnn general"), ("spdnn_structure", "spdnn s
 
 
 def plot_peers(report, out):
-    """TeraEdges/s per network: spdnn's modes beside the peers, log scale."""
-    plt = _pyplot()
+    """TeraEdges/s per network: spdnn's modes beside the peers."""
     nets = report["networks"]
-    series = [(k, label) for k, label in _PEER_SERIES if any(n.get(k) for n in nets)]
-    width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(nets)), 4.5))
-    for i, (key, label) in enumerate(series):
-        bars = ax.bar([j + i * width for j in range(len(nets))], [n.get(key) or 0 for n in nets], width, label=label)
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
-    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(nets))], [n["network"] for n in nets])
-    ax.set_yscale("log")
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("TeraEdges/s")
-    ax.set_title(f"{report.get('gpu', '').split(',')[0]}, spdnn at {report.get('commit', '')}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    series = [(label, [n.get(key) or 0 for n in nets]) for key, label in _PEER_SERIES if any(n.get(key) for n in nets)]
+    _grouped_bars([n["network"] for n in nets], series,
+                  f"{report.get('gpu', '').split(',')[0]}, spdnn at {report.get('commit', '')}", out)
 
 
 def plot_model_layers(report, out):
