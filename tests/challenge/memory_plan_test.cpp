@@ -35,13 +35,15 @@ TEST(MemoryPlan, WeightsStreamWhenTheyDoNotFitOrWhenAsked) {
 
 TEST(MemoryPlan, BatchesFromWhatIsLeftOrForced) {
   RunOptions opt;
-  // N = 65536 with 1000 nonzeros per input: a row costs two feature rows (512 KiB), its bits (8 KiB),
-  // its lists and ids (17 bytes) and twice its CSR input (16,016 bytes). 4096 rows do not fit beside 64 MiB of weights, so
+  // N = 65536 with 1000 nonzeros per input: a row costs two feature rows (512 KiB), its lists and ids
+  // (17 bytes) and twice its CSR input (16,016 bytes), and its bits (8 KiB) when the inputs go as bits. 4096 rows do not fit beside 64 MiB of weights, so
   // they stream (two 1 MiB slots) and the batch takes what the 256 MiB reserve leaves.
   const size_t free_bytes = kGiB + 256 * kMiB + 64 * kMiB;
   const MemoryPlan p = plan_memory(free_bytes, 64 * kMiB, kMiB, 65536, 60000, 60000 * 1000, opt);
   EXPECT_TRUE(p.weights_streamed);
-  EXPECT_EQ(p.batch, static_cast<int64_t>((free_bytes - 2 * kMiB - 256 * kMiB) / (2 * 65536 * 4 + 8192 + 17 + 16016)));
+  EXPECT_EQ(p.batch, static_cast<int64_t>((free_bytes - 2 * kMiB - 256 * kMiB) / (2 * 65536 * 4 + 17 + 16016)));
+  EXPECT_EQ(plan_memory(free_bytes, 64 * kMiB, kMiB, 65536, 60000, 60000 * 1000, opt, true).batch,
+            static_cast<int64_t>((free_bytes - 2 * kMiB - 256 * kMiB) / (2 * 65536 * 4 + 8192 + 17 + 16016)));
   EXPECT_EQ(p.batches, (60000 + p.batch - 1) / p.batch);
   opt.batch_inputs = 777;
   EXPECT_EQ(plan_memory(8 * kGiB, kMiB, kMiB, 1024, 60000, 60000, opt).batch, 777);

@@ -10,11 +10,15 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "challenge/cuda/engine_factory.hpp"
 #include "challenge/cuda/kernels.hpp"
@@ -80,6 +84,20 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
                                          "(rows,threads,outputs[,chunk[,register steps]])", env));
   if (c.register_steps == 0) return {c};
   return {c, kGeneralKernel};
+}
+
+// The one value every stored input entry has (bit for bit), when SPDNN_INPUT_BITS=1 asks for the inputs
+// as bits (LayerArgs::in_bits) and there is one. Opt-in: the first layer's staging from bits measured
+// slower than from floats at 16384 and 65536 neurons, more than the clearing and filling it saves
+// (bench/results/structure_kernels_h100.md).
+std::optional<float> bits_input_value(const Features& x) {
+  const char* env = std::getenv("SPDNN_INPUT_BITS");
+  const std::vector<float>& v = x.matrix.values;
+  if (env == nullptr || std::string(env) != "1" || v.empty()) return std::nullopt;
+  const auto first = std::bit_cast<uint32_t>(v.front());
+  for (float f : v)
+    if (std::bit_cast<uint32_t>(f) != first) return std::nullopt;
+  return v.front();
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -180,8 +198,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const std::optional<float> input_value = bits_input_value(x);
+  if (input_value) info.kernel += ", inputs as bits";
   const MemoryPlan plan = plan_memory(free_bytes, packed.total_bytes(), packed.max_blob, net.neurons,
-                                      static_cast<int64_t>(rows.size()), x.nnz(), opt);
+                                      static_cast<int64_t>(rows.size()), x.nnz(), opt, input_value.has_value());
   info.weights_streamed = plan.weights_streamed;
   info.batch_inputs = plan.batch;
   info.batches = plan.batches;
@@ -189,8 +209,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && plan.batches != 1) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows);
-  if (loop.input_bits()) info.kernel += ", inputs as bits";
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   distinct_rows = loop.distinct_rows();

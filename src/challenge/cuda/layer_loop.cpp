@@ -12,7 +12,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -29,16 +28,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// The one value every stored input entry has (bit for bit), if there is one.
-std::optional<float> single_input_value(const Features& x) {
-  const std::vector<float>& v = x.matrix.values;
-  if (v.empty()) return std::nullopt;
-  const auto first = std::bit_cast<uint32_t>(v.front());
-  for (float f : v)
-    if (std::bit_cast<uint32_t>(f) != first) return std::nullopt;
-  return v.front();
 }
 
 }  // namespace
@@ -60,7 +49,7 @@ struct LayerLoop<Weight>::Pinned {
 template <class Weight>
 LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt,
                              PackedNetwork& packed, const MemoryPlan& plan, std::vector<int32_t> meet,
-                             std::vector<int32_t> rows, bool merge_rows)
+                             std::vector<int32_t> rows, bool merge_rows, std::optional<float> input_value)
     : prop_(prop),
       net_(net),
       x_(x),
@@ -72,7 +61,8 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       n_(net.neurons),
       layers_(net.num_layers()),
       batch_(plan.batch),
-      merge_rows_(merge_rows) {
+      merge_rows_(merge_rows),
+      input_value_(input_value) {
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
   if (plan_.weights_streamed) {
     pinned_ = std::make_unique<Pinned>(packed_.total_bytes());
@@ -121,10 +111,6 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     const int64_t b1 = std::min(candidates, b0 + batch_);
     max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
-  // Opt-in (SPDNN_INPUT_BITS=1): the first layer's staging from bits measured slower than from floats
-  // at 16384 and 65536 neurons (docs/challenge-engine.md), more than the clearing and filling it saves.
-  const char* bits_env = std::getenv("SPDNN_INPUT_BITS");
-  if (bits_env != nullptr && std::string(bits_env) == "1") input_value_ = single_input_value(x_);
   if (input_value_) {
     input_words_ = (n_ + 31) / 32;
     in_bits_.allocate(static_cast<size_t>(batch_) * input_words_, "input rows as bits");

@@ -28,9 +28,11 @@ class LayerLoop {
   // blobs it frees. `rows`: the inputs that can be active (nonempty rows), in id order; `meet`: the layer
   // counts after which to meet (RunOptions::exchange), empty for none. Each layer runs the kernel its
   // layout was built for (BlobLayout::kernel). `merge_rows` (structure mode): rows that become bitwise
-  // equal are merged after the layer counts of merges_after (row_merge.hpp).
+  // equal are merged after the layer counts of merges_after (row_merge.hpp). `input_value`: every input
+  // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
-            const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false);
+            const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false,
+            std::optional<float> input_value = std::nullopt);
   ~LayerLoop();
 
   // Every batch: the per-layer counts, categories, features (RunOptions::keep_features), the inference
@@ -40,8 +42,6 @@ class LayerLoop {
 
   // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
-  // Whether the first layer reads its input rows as bits (LayerArgs::in_bits).
-  bool input_bits() const { return input_value_.has_value(); }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
@@ -95,9 +95,8 @@ class LayerLoop {
   DeviceBuffer<unsigned char> sort_storage_;
   RowMergeScratch scratch_{};
   std::vector<int64_t> distinct_rows_;
-  // The inputs' one value when they have one and SPDNN_INPUT_BITS=1 (LayerArgs::in_bits), and the
-  // batch's input rows as bits then.
-  std::optional<float> input_value_;
+  // The inputs' one value when they go to the first layer as bits, and the batch's input rows as bits.
+  const std::optional<float> input_value_;
   int32_t input_words_ = 0;
   DeviceBuffer<uint32_t> in_bits_;
   DeviceBuffer<int64_t> in_ptr_;

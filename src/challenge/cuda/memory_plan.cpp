@@ -10,15 +10,15 @@
 namespace spdnn::cuda {
 
 MemoryPlan plan_memory(size_t free_bytes, size_t network_bytes, size_t max_layer_bytes, int32_t neurons, int64_t candidates,
-                       int64_t input_nnz, const RunOptions& opt) {
+                       int64_t input_nnz, const RunOptions& opt, bool input_bits) {
   // Engines sharing the GPU (several parts or ranks on one device) each plan with their share.
   free_bytes = static_cast<size_t>(static_cast<double>(free_bytes) * std::clamp(opt.device_memory_share, 0.01, 1.0));
   const size_t reserve = 256u << 20;  // CUB scratch, per-layer counters, allocator slack
   const double avg_input_nnz = candidates > 0 ? static_cast<double>(input_nnz) / static_cast<double>(candidates) : 0.0;
-  // Per input row: two feature rows, the input row as bits, the lists and ids, and its share of the
-  // uploaded CSR inputs.
-  const size_t per_row = 2 * static_cast<size_t>(neurons) * sizeof(float) + (static_cast<size_t>(neurons) + 31) / 32 * 4 +
-                         4 * sizeof(int32_t) + 1 +
+  // Per input row: two feature rows, the input row as bits (when used), the lists and ids, and its share
+  // of the uploaded CSR inputs.
+  const size_t bits = input_bits ? (static_cast<size_t>(neurons) + 31) / 32 * sizeof(uint32_t) : 0;
+  const size_t per_row = 2 * static_cast<size_t>(neurons) * sizeof(float) + bits + 4 * sizeof(int32_t) + 1 +
                          static_cast<size_t>(avg_input_nnz * 8 + 8) * 2;
   const size_t min_rows = static_cast<size_t>(std::min<int64_t>(std::max<int64_t>(candidates, 1), 4096));
   MemoryPlan plan;

@@ -18,9 +18,10 @@ struct MemoryPlan {
 };
 
 // `free_bytes`: the device's free memory; `network_bytes` and `max_layer_bytes`: the packed network;
-// `candidates`: inputs with any nonzero (`input_nnz` nonzeros in all). Honours RunOptions::batch_inputs,
-// stream_weights and device_memory_share. Throws Error(out_of_memory) when not even one input fits.
+// `candidates`: inputs with any nonzero (`input_nnz` nonzeros in all); `input_bits`: the first layer reads
+// its input rows as bits too (LayerArgs::in_bits). Honours RunOptions::batch_inputs, stream_weights and
+// device_memory_share. Throws Error(out_of_memory) when not even one input fits.
 MemoryPlan plan_memory(size_t free_bytes, size_t network_bytes, size_t max_layer_bytes, int32_t neurons, int64_t candidates,
-                       int64_t input_nnz, const RunOptions& opt);
+                       int64_t input_nnz, const RunOptions& opt, bool input_bits = false);
 
 }  // namespace spdnn::cuda
