@@ -87,22 +87,23 @@ def fold_batchnorms(model, inplace=False):
     the BatchNorm alone, running statistics), a ``GraphModule`` then; one :class:`Decision` per BatchNorm.
     Runs anywhere PyTorch does (no GPU needed)."""
     norms = [(name, type(m).__name__) for name, m in model.named_modules() if isinstance(m, _BATCHNORMS)]
-    if not norms:
-        return (model if inplace else copy.deepcopy(model)), []
-    if model.training:
-        why = "model in training mode: BatchNorm is folded in eval mode only"
-        return (model if inplace else copy.deepcopy(model)), [Decision(n, k, 0.0, False, why) for n, k in norms]
-    from torch.fx.experimental.optimization import fuse
-    try:
-        fused = fuse(model, inplace=inplace)
-    except Exception as e:  # symbolic tracing fails on data-dependent control flow
-        why = f"torch.fx could not trace the model ({type(e).__name__}: {e})"
-        return (model if inplace else copy.deepcopy(model)), [Decision(n, k, 0.0, False, why) for n, k in norms]
-    left = {name for name, m in fused.named_modules() if isinstance(m, _BATCHNORMS)}
-    decisions = [Decision(n, k, 0.0, n not in left,
-                          "its input is read elsewhere too, or it has no running statistics" if n in left
-                          else "into the layer before it") for n, k in norms]
-    return fused, decisions
+    why = "model in training mode: BatchNorm is folded in eval mode only" if model.training else None
+    if norms and why is None:
+        from torch.fx.experimental.optimization import fuse
+        try:
+            fused = fuse(model, inplace=inplace)
+        except Exception as e:  # symbolic tracing fails on data-dependent control flow
+            why = f"torch.fx could not trace the model ({type(e).__name__}: {e})"
+        else:
+            left = {name for name, m in fused.named_modules() if isinstance(m, _BATCHNORMS)}
+            return fused, [Decision(n, k, 0.0, n not in left,
+                                    "its input is read elsewhere too, or it has no running statistics" if n in left
+                                    else "into the layer before it") for n, k in norms]
+    return _copy_unless(model, inplace), [Decision(n, k, 0.0, False, why) for n, k in norms]
+
+
+def _copy_unless(model, inplace):
+    return model if inplace else copy.deepcopy(model)
 
 
 def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
@@ -113,7 +114,7 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
     if fold_batchnorm:
         model, decisions = fold_batchnorms(model, inplace)
     else:
-        model, decisions = (model if inplace else copy.deepcopy(model)), []
+        model, decisions = _copy_unless(model, inplace), []
     for parent_name, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
             name = f"{parent_name}.{child_name}" if parent_name else child_name
