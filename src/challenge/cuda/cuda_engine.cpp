@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,10 +57,25 @@ constexpr int64_t kHeldFrom = int64_t{1} << 20;
 // permuted inputs spread a tile over 10-13 narrow chunks, and a steady-state layer of one merged row took
 // 56-70 us; whole rows took 24-34 us there, and 20 vs 27-36 us where narrow tiles are one chunk (H100,
 // bench/results/structure_kernels_h100.md).
+// The feature-major candidates (column_layout.hpp), in order of preference: groups of 16 outputs over one
+// merged input list, then 4, then single outputs (choose_layer_kernel takes the first that pads little).
+constexpr LayerKernelConfig kColumnKernels[] = {
+    {512, 256, 16, 0, 0, false, true}, {512, 256, 4, 0, 0, false, true}, {512, 256, 1, 0, 0, false, true}};
+
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
-// it fits, and the general one on the rest (for measurements).
+// it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
+// "columns,rows,threads,outputs" one of them, in general mode (structure mode keeps its own).
 std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
+  const bool columns = env != nullptr && std::string(env).starts_with("columns");
+  if (columns && groups != nullptr) env = nullptr;
+  if (columns && groups == nullptr) {
+    if (std::string(env) == "columns") return {std::begin(kColumnKernels), std::end(kColumnKernels)};
+    LayerKernelConfig c{0, 0, 0, 0, 0, false, true};
+    if (std::sscanf(env, "columns,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread) != 3 || !has_layer_kernel(c))
+      throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape (columns,rows,threads,outputs)", env));
+    return {c};
+  }
   if (env == nullptr || *env == '\0') {
     std::vector<LayerKernelConfig> kernels;
     if (net.num_layers() > 0 && net.edges() / net.num_layers() > kHeldFrom) kernels.push_back(kHeldKernel);
@@ -177,16 +193,24 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   info.half_weights_exact = packed.exact;
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
+  // "feature-major 512 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
   std::string shapes;
+  const bool feature_major = kernels.front().feature_major;
   for (const LayerKernelConfig& k : kernels) {
     const auto used = std::count_if(packed.layout.begin(), packed.layout.end(), [&](const BlobLayout& b) { return b.kernel == k; });
-    if (used > 0)
-      shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({} layer{})", shapes.empty() ? "" : "; ",
+    if (used == 0) continue;
+    const std::string layers_used = fmt::format("{} layer{}", used, used == 1 ? "" : "s");
+    if (feature_major)
+      shapes += fmt::format("{}{} rows x {} threads x {} output{} a group ({})", shapes.empty() ? "" : "; ", k.rows, k.threads,
+                            k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s", layers_used);
+    else
+      shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({})", shapes.empty() ? "" : "; ",
                             k.rows, k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
                             k.register_steps > 0 ? fmt::format(", {} steps in registers", k.register_steps) : "",
-                            k.chunk_capacity, used, used == 1 ? "" : "s");
+                            k.chunk_capacity, layers_used);
   }
-  info.kernel = fmt::format("sliced-ELL {}; {} weights{}", shapes, info.half_weights ? "fp16" : "fp32",
+  info.kernel = fmt::format("{} {}; {} weights{}", feature_major ? "feature-major" : "sliced-ELL", shapes,
+                            info.half_weights ? "fp16" : "fp32",
                             groups == nullptr ? ""
                             : merge_rows      ? ", one output per neuron group, equal rows merged"
                                               : ", one output per neuron group");
@@ -198,15 +222,15 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const std::optional<float> input_value = bits_input_value(x);
+  const std::optional<float> input_value = feature_major ? std::nullopt : bits_input_value(x);
   if (input_value) info.kernel += ", inputs as bits";
   const MemoryPlan plan = plan_memory(free_bytes, packed.total_bytes(), packed.max_blob, net.neurons,
                                       static_cast<int64_t>(rows.size()), x.nnz(), opt, input_value.has_value());
   info.weights_streamed = plan.weights_streamed;
   info.batch_inputs = plan.batch;
   info.batches = plan.batches;
-  // Rows can move only while every row of this part is on the device at once.
-  if (opt.exchange && plan.batches != 1) meet.clear();
+  // Rows can move only while every row of this part is on the device at once, and in the rows layout.
+  if (opt.exchange && (plan.batches != 1 || feature_major)) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);

@@ -1,7 +1,8 @@
-// Kernel definitions and their launchers: the layer kernel instantiated from a list of shapes, the
-// input densification, and the final gather of survivors' ids.
+// Kernel definitions and their launchers: the layer kernels instantiated from lists of shapes, the
+// input densification, the feature-major row selection, and the final gather of survivors' ids.
 #include <tuple>
 
+#include "challenge/cuda/column_kernel.cuh"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
 
@@ -20,12 +21,33 @@ using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 10
                           Shape<4, 1024, 1>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>, Shape<16, 128, 2>,
                           Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
+// The feature-major kernels {rows a thread, threads, outputs a group} (column_kernel.cuh): groups of 16
+// (RadiX-Net's equal input sets), 4, and single outputs for networks without such groups.
+template <int RowsPerThread, int Threads, int Per>
+struct ColumnShape {
+  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per;
+};
+using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>, ColumnShape<2, 256, 1>>;
+
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
 
 template <class Weight>
 KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
   KernelFn<Weight> fn = nullptr;
+  if (s.feature_major) {
+    std::apply(
+        [&](auto... shape) {
+          ((shape.rows_per_thread * shape.threads == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread &&
+                    s.chunk_capacity == 0 && s.register_steps == 0
+                ? void(fn = &column_kernel<decltype(shape)::rows_per_thread, decltype(shape)::threads, decltype(shape)::per,
+                                           Weight>)
+                : void()),
+           ...);
+        },
+        ColumnShapes{});
+    return fn;
+  }
   std::apply(
       [&](auto... shape) {
         ((shape.rows == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread &&
@@ -57,6 +79,13 @@ __global__ void densify_bits_kernel(const int64_t* row_ptr, const int32_t* cols,
       for (int64_t q = p; q < row_ptr[r + 1] && cols[q] >> 5 == word; ++q) bits |= 1u << (cols[q] & 31);
       out[static_cast<int64_t>(r) * words + word] = bits;
     }
+}
+
+// Position-major (LayerArgs::stride = ld rows a position): out[col * ld + r] = row r's entry.
+__global__ void densify_columns_kernel(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                                       int64_t ld, float* out) {
+  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
+    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x) out[cols[p] * ld + r] = vals[p];
 }
 
 __global__ void iota_kernel(int32_t* a, int32_t n) {
@@ -120,6 +149,21 @@ cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int
   cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(rows) * words * sizeof(uint32_t), stream);
   if (e != cudaSuccess) return e;
   densify_bits_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, rows, words, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                                   int32_t neurons, int64_t ld, float* out, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(neurons) * ld * sizeof(float), stream);
+  if (e != cudaSuccess) return e;
+  densify_columns_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, vals, rows, ld, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32_t* active, const int32_t* ids_in,
+                               int32_t* ids_out, int32_t* next_active, int32_t* next_count, cudaStream_t stream) {
+  select_rows_kernel<<<1, kSelectThreads, 0, stream>>>(count, marks, active, ids_in, ids_out, next_active, next_count);
   return cudaGetLastError();
 }
 

@@ -12,7 +12,7 @@
 
 namespace spdnn::cuda {
 
-// False if no kernel is instantiated for the configuration's rows, threads and outputs per thread.
+// False if no kernel is instantiated for the configuration (its layout, rows, threads and outputs per thread).
 bool has_layer_kernel(const LayerKernelConfig& config);
 // Raises the kernel's dynamic shared memory limit and returns how many blocks fit on one SM.
 template <class Weight>
@@ -26,6 +26,12 @@ cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const fl
 // The rows as bits (LayerArgs::in_bits): `words` words a row, cleared, then a bit set per entry.
 cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t words, uint32_t* out,
                                 cudaStream_t stream);
+// The rows position-major for feature-major layers: `neurons` positions of `ld` floats, cleared, then filled.
+cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
+                                   int32_t neurons, int64_t ld, float* out, cudaStream_t stream);
+// After a feature-major layer (column_kernel.cuh: select_rows_kernel): the marked rows, in order.
+cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32_t* active, const int32_t* ids_in,
+                               int32_t* ids_out, int32_t* next_active, int32_t* next_count, cudaStream_t stream);
 cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
 // Rows of `neurons` floats: scatter writes dst row index[k] = src row k; gather dst row k = src row index[k].
 cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,

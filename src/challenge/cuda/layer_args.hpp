@@ -14,6 +14,10 @@ namespace spdnn::cuda {
 // pass, and stages the next pass asynchronously; 0 reads them at every pass and takes any layer.
 // single_chunk: the kernel takes only layers whose tiles are one chunk each (held steps imply it). Wide
 // chunks (a whole feature row of structure mode's groups) pay only when they replace many narrow ones.
+// feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and a block
+// computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp) for
+// `rows` rows at a time, `rows / threads` a thread; nothing is staged (chunk_capacity and register_steps
+// are 0). Every layer of a network has the same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
@@ -21,10 +25,12 @@ struct LayerKernelConfig {
   int chunk_capacity = 512;
   int register_steps = 0;
   bool single_chunk = false;
+  bool feature_major = false;
 
-  int tile_outputs() const { return threads * outputs_per_thread; }
+  int tile_outputs() const { return feature_major ? outputs_per_thread : threads * outputs_per_thread; }
   // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
   size_t shared_bytes() const {
+    if (feature_major) return 0;
     return static_cast<size_t>(register_steps > 0 ? 2 : 1) * chunk_capacity * rows * sizeof(float);
   }
   bool operator==(const LayerKernelConfig&) const = default;
@@ -32,7 +38,8 @@ struct LayerKernelConfig {
 
 template <class Weight>
 struct LayerArgs {
-  const float* in;            // feature rows, `stride` floats each (physical input order)
+  const float* in;            // feature rows, `stride` floats each (physical input order); feature-major:
+                              // positions, `stride` floats each (one per row of the batch)
   float* out;                 // output rows, compacted: row k of the active list
   const int32_t* active;      // indices into `in` of the active rows
   const int32_t* count;       // number of active rows (device)
@@ -51,6 +58,11 @@ struct LayerArgs {
   const int32_t* map;
   const uint16_t* ell_idx;
   const Weight* ell_val;
+  // Feature-major layers (column_layout.hpp): group g's steps are [group_steps[g], group_steps[g + 1]),
+  // each one input position and outputs_per_thread weights.
+  const int32_t* group_steps;
+  const int32_t* step_pos;
+  const Weight* step_val;
   const int32_t* out_weight;  // neurons each output stands for (structure mode); nullptr: one each
   // Structure mode's merged rows (row_merge.hpp): the inputs each row of `in` stands for, copied to
   // `mult_out` as rows move, counted in `next_inputs` and weighting `nnz`; nullptr: one each.
@@ -64,7 +76,7 @@ struct LayerArgs {
   float in_value;
   int32_t in_words;
   int32_t outputs;            // outputs of this layer (neurons, or groups in structure mode)
-  int32_t stride;             // floats per feature row (the network's neurons)
+  int32_t stride;             // floats per feature row (the network's neurons); feature-major: per position
   float bias, clip;
 };
 

@@ -1,4 +1,4 @@
-// A layer's sliced-ELL arrays packed into one byte blob, so a layer moves to the device in one copy
+// A layer's arrays (sliced ELL, or the feature-major layout) packed into one byte blob, so a layer moves to the device in one copy
 // (all layers at once when resident, one at a time when streamed). Internal to src/challenge/cuda.
 #pragma once
 
@@ -8,14 +8,16 @@
 #include <cstring>
 #include <vector>
 
+#include "challenge/cuda/column_layout.hpp"
 #include "challenge/cuda/layer_args.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 
 namespace spdnn::cuda {
 
-// Byte offsets of each array inside a blob (16-byte aligned).
+// Byte offsets of each array inside a blob (16-byte aligned); a feature-major layer has only the last three.
 struct BlobLayout {
   size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, out_weight, bytes;
+  size_t group_steps, step_pos, step_val;
   int32_t tiles = 0;
   int32_t outputs = 0;       // outputs computed (SlicedEllLayer::neurons)
   bool weighted = false;     // out_weight present (structure mode)
@@ -23,6 +25,15 @@ struct BlobLayout {
 };
 
 inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
+
+// Weights as Weight (float or __half); `exact` is cleared if one changed.
+template <class Weight>
+void store_weights(const std::vector<float>& from, Weight* to, bool& exact) {
+  for (size_t i = 0; i < from.size(); ++i) {
+    to[i] = static_cast<Weight>(from[i]);
+    if (static_cast<float>(to[i]) != from[i]) exact = false;
+  }
+}
 
 // Packs `s` with weights as Weight (float or __half); `exact` is cleared if a weight changed.
 template <class Weight>
@@ -56,17 +67,40 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   copy(b.map, s.map);
   copy(b.ell_idx, s.ell_idx);
   copy(b.out_weight, s.out_weight);
-  auto* val = reinterpret_cast<Weight*>(blob.data() + b.ell_val);
-  for (size_t i = 0; i < s.ell_val.size(); ++i) {
-    val[i] = static_cast<Weight>(s.ell_val[i]);
-    if (static_cast<float>(val[i]) != s.ell_val[i]) exact = false;
-  }
+  store_weights(s.ell_val, reinterpret_cast<Weight*>(blob.data() + b.ell_val), exact);
+  return b;
+}
+
+// Packs a feature-major layer `c` likewise.
+template <class Weight>
+BlobLayout pack_layer(const ColumnLayer& c, std::vector<unsigned char>& blob, bool& exact) {
+  BlobLayout b{};
+  b.tiles = c.groups();
+  b.outputs = c.neurons;
+  b.kernel = c.kernel;
+  size_t at = 0;
+  auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
+  place(b.group_steps, c.group_steps.size() * sizeof(int32_t));
+  place(b.step_pos, c.step_pos.size() * sizeof(int32_t));
+  place(b.step_val, c.step_val.size() * sizeof(Weight));
+  b.bytes = at;
+  blob.assign(at, 0);
+  std::memcpy(blob.data() + b.group_steps, c.group_steps.data(), c.group_steps.size() * sizeof(int32_t));
+  if (!c.step_pos.empty()) std::memcpy(blob.data() + b.step_pos, c.step_pos.data(), c.step_pos.size() * sizeof(int32_t));
+  store_weights(c.step_val, reinterpret_cast<Weight*>(blob.data() + b.step_val), exact);
   return b;
 }
 
 // Kernel arguments pointing into a blob that lives at `base` on the device.
 template <class Weight>
 void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* base) {
+  a.outputs = b.outputs;
+  if (b.kernel.feature_major) {
+    a.group_steps = reinterpret_cast<const int32_t*>(base + b.group_steps);
+    a.step_pos = reinterpret_cast<const int32_t*>(base + b.step_pos);
+    a.step_val = reinterpret_cast<const Weight*>(base + b.step_val);
+    return;
+  }
   a.tile_chunks = reinterpret_cast<const int32_t*>(base + b.tile_chunks);
   a.chunk_map = reinterpret_cast<const int64_t*>(base + b.chunk_map);
   a.chunk_size = reinterpret_cast<const int32_t*>(base + b.chunk_size);
@@ -76,7 +110,6 @@ void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* 
   a.ell_idx = reinterpret_cast<const uint16_t*>(base + b.ell_idx);
   a.ell_val = reinterpret_cast<const Weight*>(base + b.ell_val);
   a.out_weight = b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr;
-  a.outputs = b.outputs;
 }
 
 }  // namespace spdnn::cuda

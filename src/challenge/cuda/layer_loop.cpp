@@ -3,7 +3,8 @@
 //   per batch   inputs (CSR) -> dense rows of the nonempty inputs; then per layer one launch of the layer
 //               kernel (SpMM + bias + ReLU + clip; the last tile done with a block of rows appends its
 //               surviving rows to the next active list and counts them in device memory, where the next
-//               launch reads them). One synchronization per batch reads the counts and the survivors.
+//               launch reads them; feature-major layers mark them and select_rows lists them in order).
+//               One synchronization per batch reads the counts and the survivors.
 //   graphs      the layers between meetings are captured as one CUDA graph (unless weights stream: two
 //               streams), so the per-layer launches cost one graph launch.
 #include "challenge/cuda/layer_loop.hpp"
@@ -61,6 +62,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       n_(net.neurons),
       layers_(net.num_layers()),
       batch_(plan.batch),
+      feature_major_(!packed.layout.empty() && packed.layout.front().kernel.feature_major),
       merge_rows_(merge_rows),
       input_value_(input_value) {
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
@@ -186,6 +188,8 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     }
     if (input_value_) {
       SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
+    } else if (feature_major_) {
+      SPDNN_CUDA_CHECK(launch_densify_columns(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, batch_, feat_a_.get(), compute_.s));
     } else {
       SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a_.get(), 0, static_cast<size_t>(r0) * n_ * sizeof(float), compute_.s));
       SPDNN_CUDA_CHECK(launch_densify(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, feat_a_.get(), compute_.s));
@@ -202,7 +206,8 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     LayerArgs<Weight> a{};
     a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts_.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
-    a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.stride = n_, a.bias = net_.bias, a.clip = net_.clip;
+    a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.bias = net_.bias, a.clip = net_.clip;
+    a.stride = feature_major_ ? static_cast<int32_t>(batch_) : n_;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
@@ -215,6 +220,8 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, tiles, grid_rows, compute_.s));
+    if (feature_major_)
+      SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {
@@ -346,7 +353,11 @@ void LayerLoop<Weight>::keep_survivors(int32_t survivors, const std::vector<int3
   float* in = side(layers_).feat;
   SPDNN_CUDA_CHECK(cudaMemcpy(list.data(), side(layers_).list, survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
   for (int32_t k = 0; k < survivors; ++k) {
-    SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(list[k]) * n_, n_ * sizeof(float), cudaMemcpyDeviceToHost));
+    if (feature_major_)  // one float from each position
+      SPDNN_CUDA_CHECK(cudaMemcpy2D(row.data(), sizeof(float), in + list[k], batch_ * sizeof(float), sizeof(float), n_,
+                                    cudaMemcpyDeviceToHost));
+    else
+      SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(list[k]) * n_, n_ * sizeof(float), cudaMemcpyDeviceToHost));
     auto& dst = kept_[ids[k]];
     for (int32_t j = 0; j < n_; ++j)  // neuron order; in structure mode a group's value for each of its neurons
       if (const float v = row[packed_.last_position[j]]; v != 0.0f) dst.emplace_back(j, v);

@@ -26,8 +26,8 @@ class LayerLoop {
  public:
   // Allocates the device state of `plan` and uploads (or pins, to stream) the packed weights, whose host
   // blobs it frees. `rows`: the inputs that can be active (nonempty rows), in id order; `meet`: the layer
-  // counts after which to meet (RunOptions::exchange), empty for none. Each layer runs the kernel its
-  // layout was built for (BlobLayout::kernel). `merge_rows` (structure mode): rows that become bitwise
+  // counts after which to meet (RunOptions::exchange), empty for none; not with feature-major layers. Each
+  // layer runs the kernel its layout was built for (BlobLayout::kernel). `merge_rows` (structure mode): rows that become bitwise
   // equal are merged after the layer counts of merges_after (row_merge.hpp). `input_value`: every input
   // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
@@ -76,6 +76,8 @@ class LayerLoop {
   const std::vector<int32_t> rows_;
   const int32_t n_, layers_;
   const int64_t batch_;
+  // The layers' feature layout (LayerKernelConfig::feature_major): features are [position][batch_ rows].
+  const bool feature_major_;
   std::vector<std::pair<LayerKernelConfig, int>> blocks_per_sm_;  // of each kernel the layers use
   std::deque<Event> layer_begin_, layer_end_;                      // per layer, with RunOptions::layer_times
 

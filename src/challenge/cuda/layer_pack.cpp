@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/parallel_errors.hpp"
+#include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
 
@@ -14,6 +15,11 @@ template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
                            std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups) {
   const int32_t n = net.neurons, layers = net.num_layers();
+  // One feature layout for the whole network: feature-major candidates only, or none.
+  const bool feature_major = !candidates.empty() && candidates.front().feature_major;
+  if (std::any_of(candidates.begin(), candidates.end(), [&](const LayerKernelConfig& k) { return k.feature_major != feature_major; }))
+    throw Error(Errc::unsupported, "layer kernels of both feature layouts given for one network");
+  if (feature_major && groups != nullptr) throw Error(Errc::unsupported, "structure mode has no feature-major layout");
   PackedNetwork p;
   p.blob.resize(layers);
   p.layout.resize(layers);
@@ -36,12 +42,20 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
       std::vector<int32_t> previous;  // output order of layer l - 1; empty: the identity (inputs)
       if (first > 0) previous = group_outputs(layer_outputs(net.layers[first - 1], groups_of(first - 1)).inputs_of);
       for (int32_t l = first; l < end; ++l) {
-        SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates);
         bool ok = true;
-        p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
+        std::vector<int32_t> order;
+        if (feature_major) {
+          ColumnLayer c = layout_columns(net.layers[l], previous, candidates);
+          p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
+          order = std::move(c.out_order);
+        } else {
+          SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates);
+          p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
+          order = std::move(s.out_order);
+        }
         exact[l] = ok;
-        if (keep[l + 1]) kept[l + 1] = std::make_shared<const std::vector<int32_t>>(s.out_order);
-        previous = std::move(s.out_order);
+        if (keep[l + 1]) kept[l + 1] = std::make_shared<const std::vector<int32_t>>(order);
+        previous = std::move(order);
       }
       if (end == layers) p.last_order = std::move(previous);
     });

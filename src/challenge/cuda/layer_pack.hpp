@@ -1,5 +1,6 @@
-// Step 1 of the cuda engine: every layer of a network in sliced ELL (sliced_ell.hpp), packed into one blob
-// per layer (layer_blob.hpp), ready to be copied to the device whole or streamed a layer at a time.
+// Step 1 of the cuda engine: every layer of a network in sliced ELL (sliced_ell.hpp) or the feature-major
+// layout (column_layout.hpp), packed into one blob per layer (layer_blob.hpp), ready to be copied to the
+// device whole or streamed a layer at a time.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +31,8 @@ struct PackedNetwork {
 };
 
 // Packs `net` with weights as Weight (float or __half), each layer for the kernel of `candidates` that
-// suits it (sliced_ell.hpp: choose_layer_kernel), in parallel over ranges of layers (OpenMP). With `groups` (structure mode),
+// suits it (sliced_ell.hpp: choose_layer_kernel), in parallel over ranges of layers (OpenMP). Feature-major
+// candidates (all or none of them) give every layer the column layout (column_layout.hpp). With `groups` (structure mode),
 // each layer computes one output per group of equivalent neurons (sliced_ell.hpp: layout_layer); orders
 // are then over groups, and balancing meetings (order_after) are not supported.
 template <class Weight>

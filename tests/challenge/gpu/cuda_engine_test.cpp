@@ -164,6 +164,57 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
 }
 
+// Position-major features (SPDNN_LAYER_KERNEL=columns, or one feature-major shape): the reference's
+// answer, counts and features bit for bit on RadiX-Net (groups of 16) with batches, streamed and fp16
+// weights, on random networks of odd sizes (groups of 4 or single outputs, padded where lists differ),
+// when every row dies, and past a RadiX-Net period at 16384 neurons; structure mode keeps its layout.
+TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  const Network radix = radixnet_network({1024, 25, 7});
+  const Features x = challenge_inputs(synthetic_digits(1100, 8), 1024).features;
+  RandomNetworkSpec spec;
+  spec.neurons = 777, spec.layers = 12, spec.per_row = 20, spec.random_values = true, spec.bias = -0.3f, spec.seed = 21;
+  spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
+  const Network random = random_network(spec);
+  const Features rx = random_features(333, 777, 0.2, 22);
+  const std::pair<const char*, const char*> shapes[] = {
+      {"columns", "feature-major 512 rows x 256 threads x 16 outputs a group (25 layers)"},
+      {"columns,512,256,16", "feature-major 512 rows x 256 threads x 16 outputs a group (25 layers)"},
+      {"columns,512,256,4", "feature-major 512 rows x 256 threads x 4 outputs a group (25 layers)"},
+      {"columns,512,256,1", "feature-major 512 rows x 256 threads x 1 output a group (25 layers)"}};
+  for (auto [shape, text] : shapes) {
+    SCOPED_TRACE(shape);
+    test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
+    expect_same_as_reference(*gpu, radix, x, {});
+    RunOptions batched;
+    batched.batch_inputs = 537;  // rows past a 512-row pass, a short last batch
+    batched.half_weights = true;
+    expect_same_as_reference(*gpu, radix, x, batched);
+    RunOptions streamed;
+    streamed.stream_weights = true;
+    expect_same_as_reference(*gpu, radix, x, streamed);
+    expect_same_as_reference(*gpu, random, rx, {});
+    const RunResult r = gpu->run(radix, x, {});
+    EXPECT_EQ(r.execution->kernel, std::string(text) + "; fp32 weights");
+    RunOptions structure;
+    structure.mode = Mode::structure;
+    expect_same_as_reference(*gpu, radix, x, structure);
+    EXPECT_EQ(gpu->run(radix, x, structure).execution->kernel.find("feature-major"), std::string::npos);
+  }
+  test::ScopedEnv force("SPDNN_LAYER_KERNEL", "columns");
+  // Random columns pad too much in groups of 16 (padded_work): smaller groups.
+  EXPECT_EQ(gpu->run(random, rx, {}).execution->kernel.find("16 outputs"), std::string::npos);
+  RandomNetworkSpec dying;
+  dying.neurons = 500, dying.layers = 6, dying.per_row = 10, dying.value = 0.1f, dying.bias = -100.f;
+  const RunResult dead = gpu->run(random_network(dying), random_features(100, 500, 0.2, 9), {});
+  EXPECT_TRUE(dead.categories.empty());
+  EXPECT_EQ(dead.layers[0].active_inputs, 0);
+  const Network wide = radixnet_network({16384, 14, 3});
+  expect_same_as_reference(*gpu, wide, challenge_inputs(synthetic_digits(160, 5), 16384).features, {});
+  test::ScopedEnv bad("SPDNN_LAYER_KERNEL", "columns,512,256,3");
+  EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
+}
+
 // Inputs whose entries all have one value go to the first layer as bits when asked (SPDNN_INPUT_BITS=1):
 // the same answer as dense rows, for the general and the register-holding kernels, and the report says
 // which ran; inputs of two values stay dense.

@@ -1,0 +1,94 @@
+// The feature-major layout (column_layout.hpp), checked on the CPU: every row through column_layer_row
+// must equal the reference engine's layer, bit for bit, for every group size and previous order.
+#include <gtest/gtest.h>
+
+#include "challenge/cuda/column_layout.hpp"
+#include "challenge/cuda/sliced_ell.hpp"
+#include "core/rng.hpp"
+#include "spdnn/challenge/engine.hpp"
+#include "spdnn/challenge/generate.hpp"
+#include "spdnn/error.hpp"
+
+namespace spdnn {
+
+namespace {
+
+struct Case {
+  int32_t neurons, per_row, per;
+  bool radixnet;
+};
+
+class ColumnLayout : public testing::TestWithParam<Case> {};
+
+cuda::LayerKernelConfig columns(int per) { return {512, 256, per, 0, 0, false, true}; }
+
+}  // namespace
+
+TEST_P(ColumnLayout, RowsMatchTheReferenceLayerExactly) {
+  const Case& c = GetParam();
+  Network net = c.radixnet ? radixnet_network({c.neurons, 8, 3})
+                           : random_network({.neurons = c.neurons, .layers = 2, .per_row = c.per_row, .value = 0.1f,
+                                             .random_values = true, .bias = -0.2f, .seed = 11});
+  const int32_t n = c.neurons;
+  gen::Rng rng(5);  // a random previous order: inputs read from scattered positions
+  const std::vector<int32_t> prev_order = gen::random_permutation(n, rng);
+  std::vector<int32_t> in_position(n);
+  for (int32_t p = 0; p < n; ++p) in_position[prev_order[p]] = p;
+  const CsrMatrix& w = net.layers.back();
+  const CsrMatrix inputs_of = transpose(w);
+  const cuda::ColumnLayer layer = cuda::build_column_layer(inputs_of, in_position, cuda::group_outputs(inputs_of), columns(c.per));
+  ASSERT_EQ(layer.groups(), (n + c.per - 1) / c.per);
+  ASSERT_EQ(layer.step_val.size(), layer.step_pos.size() * c.per);
+  // Each step is a distinct input, ascending by input id within a group (the summation order).
+  for (int32_t g = 0; g < layer.groups(); ++g)
+    for (int32_t s = layer.group_steps[g] + 1; s < layer.group_steps[g + 1]; ++s)
+      ASSERT_LT(prev_order[layer.step_pos[s - 1]], prev_order[layer.step_pos[s]]);
+
+  Features x = random_features(40, n, 0.3, 12);
+  Network one;
+  one.neurons = n, one.bias = net.bias, one.layers = {w};
+  RunOptions opt;
+  opt.keep_features = true;
+  RunResult want = make_engine("reference")->run(one, x, opt);
+  int64_t nonzero = 0;
+  for (int64_t r = 0; r < x.count(); ++r) {
+    std::vector<float> in(n, 0.0f);  // physical order
+    for (int64_t p = x.matrix.row_ptr[r]; p < x.matrix.row_ptr[r + 1]; ++p) in[in_position[x.matrix.col_idx[p]]] = x.matrix.values[p];
+    const std::vector<float> got = cuda::column_layer_row(layer, in, one.bias, one.clip);
+    std::vector<float> expect(n, 0.0f);
+    for (int64_t p = want.features->row_ptr[r]; p < want.features->row_ptr[r + 1]; ++p)
+      expect[want.features->col_idx[p]] = want.features->values[p];
+    for (int32_t p = 0; p < n; ++p) {
+      ASSERT_EQ(got[p], expect[layer.out_order[p]]) << "row " << r << " position " << p;
+      nonzero += got[p] != 0.0f;
+    }
+  }
+  EXPECT_GT(nonzero, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, ColumnLayout,
+                         testing::Values(Case{1024, 32, 16, true}, Case{4096, 32, 4, true}, Case{1024, 32, 1, true},
+                                         Case{1000, 32, 1, false}, Case{777, 20, 16, false}, Case{300, 40, 4, false},
+                                         Case{61, 30, 16, false}));
+
+TEST(ColumnLayoutChoice, RadixNetGroupsSixteenOutputsAndRandomNetworksOne) {
+  // RadiX-Net's 16 columns of one input set make a group of 16 that pads nothing; random columns do not.
+  const cuda::LayerKernelConfig kernels[] = {columns(16), columns(4), columns(1)};
+  const Network radix = radixnet_network({4096, 12, 1});
+  for (const CsrMatrix& w : {radix.layers[0], radix.layers[11]}) {
+    const cuda::ColumnLayer layer = cuda::layout_columns(w, {}, kernels);
+    EXPECT_EQ(layer.kernel, kernels[0]);
+    EXPECT_EQ(static_cast<int64_t>(layer.step_pos.size()) * 16, w.nnz());
+  }
+  const Network random = random_network({.neurons = 2000, .layers = 1, .per_row = 16, .value = 0.1f, .seed = 4});
+  const cuda::ColumnLayer layer = cuda::layout_columns(random.layers[0], {}, kernels);
+  EXPECT_NE(layer.kernel, kernels[0]);
+}
+
+TEST(ColumnLayoutChoice, NeedsAFeatureMajorKernel) {
+  const Network radix = radixnet_network({1024, 1, 1});
+  const CsrMatrix t = transpose(radix.layers[0]);
+  EXPECT_THROW(cuda::build_column_layer(t, {}, cuda::group_outputs(t), cuda::LayerKernelConfig{}), Error);
+}
+
+}  // namespace spdnn
