@@ -1,12 +1,20 @@
-// One layer of the challenge on the GPU with position-major features (column_layout.hpp): each block
-// computes one group of Per outputs for Rows feature rows at a time, RowsPerThread a thread, reading
-// each input position straight from global memory, 128 contiguous bytes a warp, and then an ordered
-// selection of the surviving rows.
+// One layer of the challenge on the GPU with position-major features (column_layout.hpp), and the
+// ordered selection of the surviving rows after it.
 //
-// Rows are compacted as in layer_kernel.cuh (output row k is input row active[k]), but the list of the
-// next layer's rows keeps their order, so that a warp's 32 rows stay (nearly) contiguous in memory: the
-// layer marks each row with a nonzero output, and select_rows (one block, a block-wide scan) lists them
-// in order, carries their input ids and clears the marks. Both read the row count from device memory.
+// Work items are (slice of Rows = 32 x RowsPerThread rows, tile of Threads / 32 groups): each warp computes
+// one group of Per outputs for the slice, a lane per row and RowsPerThread rows a lane, reading each input
+// position's 32 rows as 128 contiguous bytes straight from global memory (nothing is staged). The grid is
+// persistent and walks the items slice by slice, so every group reading a slice's inputs runs while that
+// slice (16 MB at 65536 neurons and 64 rows) is in L2: an input read by two groups comes from DRAM once.
+// A warp loads the next four steps' inputs while it multiplies, to keep loads in flight.
+//
+// Rows are compacted as in layer_kernel.cuh (output row k is input row active[k]), but the next layer's
+// list keeps their order, so that a warp's 32 rows stay (nearly) contiguous: the layer marks each row with
+// a nonzero output, and select_rows (one block, a block-wide scan) lists them in order, carries their
+// input ids and clears the marks. Both read the row count from device memory.
+//
+// The first layer may read its inputs as bits (LayerArgs::in_bits): position p's rows are in_words words,
+// a warp's 32 rows one word, so a step loads 4 bytes a warp instead of 128.
 #pragma once
 
 #include <cub/block/block_scan.cuh>
@@ -16,25 +24,88 @@
 
 namespace spdnn::cuda {
 
+// Row k0 + 32 r + lane's value at position `pos`, for each of the thread's rows (`at[r]`: where the row is
+// in `in`, -1 past the active rows).
+template <int RowsPerThread, bool Bits, class Weight>
+__device__ __forceinline__ void load_position(const LayerArgs<Weight>& a, int32_t pos, int k0,
+                                              const int32_t (&at)[RowsPerThread], float (&x)[RowsPerThread]) {
+  if constexpr (Bits) {  // the first layer: active rows are 0..count-1, so row k's bit is bit k of the position
+    const uint32_t* words = a.in_bits + static_cast<int64_t>(pos) * a.in_words + k0 / 32;
+#pragma unroll
+    for (int r = 0; r < RowsPerThread; ++r)
+      x[r] = at[r] >= 0 && (__ldg(words + r) >> (threadIdx.x % 32)) & 1u ? a.in_value : 0.0f;
+  } else {
+    const float* column = a.in + static_cast<int64_t>(pos) * a.stride;
+#pragma unroll
+    for (int r = 0; r < RowsPerThread; ++r) x[r] = at[r] >= 0 ? __ldg(column + at[r]) : 0.0f;
+  }
+}
+
+template <int RowsPerThread, int Per, class Weight>
+__device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per], const float (&x)[RowsPerThread],
+                                                const WeightStep<Weight, Per>& w) {
+#pragma unroll
+  for (int j = 0; j < Per; ++j) {
+    const float wj = weight_to_float(w.w[j]);
+#pragma unroll
+    for (int r = 0; r < RowsPerThread; ++r) acc[r][j] = add_product(acc[r][j], x[r], wj);
+  }
+}
+
+// Steps [s, s_end) of one group into acc, ascending (the summation order), four at a time (groups have
+// whole quads of steps: column_layout.hpp): the next quad's loads are issued before this quad's products,
+// and the positions of the one after, so a warp waits for one load latency per item, not one per quad.
+template <int RowsPerThread, int Per, bool Bits, class Weight>
+__device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
+                                                 const int32_t (&at)[RowsPerThread], float (&acc)[RowsPerThread][Per]) {
+  using Step = WeightStep<Weight, Per>;
+  const auto* steps = reinterpret_cast<const Step*>(a.step_val);
+  const auto* quads = reinterpret_cast<const int4*>(a.step_pos);
+  int q = s / 4;
+  const int q_end = s_end / 4;
+  if (q == q_end) return;
+  auto load_quad = [&](int4 pos, float (&x)[4][RowsPerThread]) {
+    load_position<RowsPerThread, Bits>(a, pos.x, k0, at, x[0]);
+    load_position<RowsPerThread, Bits>(a, pos.y, k0, at, x[1]);
+    load_position<RowsPerThread, Bits>(a, pos.z, k0, at, x[2]);
+    load_position<RowsPerThread, Bits>(a, pos.w, k0, at, x[3]);
+  };
+  float x[4][RowsPerThread], x_next[4][RowsPerThread];
+  load_quad(__ldg(quads + q), x);
+  int4 pos_next = q + 1 < q_end ? __ldg(quads + q + 1) : make_int4(0, 0, 0, 0);
+  for (; q < q_end; ++q) {
+    const bool more = q + 1 < q_end;
+    if (more) load_quad(pos_next, x_next);
+    if (q + 2 < q_end) pos_next = __ldg(quads + q + 2);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) add_column_step<RowsPerThread, Per>(acc, x[u], steps[4 * q + u]);
+    if (more) {
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+#pragma unroll
+        for (int r = 0; r < RowsPerThread; ++r) x[u][r] = x_next[u][r];
+    }
+  }
+}
+
 template <int RowsPerThread, int Threads, int Per, class Weight>
 __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0, "whole warps");
-  constexpr int Rows = RowsPerThread * Threads;
-  using Step = WeightStep<Weight, Per>;
-  const int group = blockIdx.x, out0 = group * Per;
-  const int rows_active = *a.count;
-  const int s_begin = a.group_steps[group], s_end = a.group_steps[group + 1];
-  const Step* steps = reinterpret_cast<const Step*>(a.step_val);
-  const int64_t ld = a.stride;
+  constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int groups = (a.outputs + Per - 1) / Per, tiles = (groups + Warps - 1) / Warps;
+  const int rows_active = *a.count;
+  const int64_t items = static_cast<int64_t>((rows_active + Rows - 1) / Rows) * tiles;
+  const int64_t ld = a.stride;
   unsigned long long nonzeros = 0;
-  for (int k0 = blockIdx.y * Rows; k0 < rows_active; k0 += gridDim.y * Rows) {
-    // The warp's 32 x RowsPerThread consecutive rows; each load instruction reads 32 consecutive ones.
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const int k0 = static_cast<int>(item / tiles) * Rows, group = static_cast<int>(item % tiles) * Warps + warp;
+    if (group >= groups) continue;  // warp-uniform, and the loop has no block barrier
     int k[RowsPerThread];
-    int32_t at[RowsPerThread];  // where each row is in `in`; -1 past the active rows
+    int32_t at[RowsPerThread];
 #pragma unroll
     for (int r = 0; r < RowsPerThread; ++r) {
-      k[r] = k0 + (warp * RowsPerThread + r) * 32 + lane;
+      k[r] = k0 + 32 * r + lane;
       at[r] = k[r] < rows_active ? a.active[k[r]] : -1;
     }
     float acc[RowsPerThread][Per];
@@ -42,17 +113,11 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
     for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
       for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-#pragma unroll 4
-    for (int s = s_begin; s < s_end; ++s) {
-      const float* column = a.in + static_cast<int64_t>(__ldg(a.step_pos + s)) * ld;
-      const Step w = steps[s];
-#pragma unroll
-      for (int r = 0; r < RowsPerThread; ++r) {
-        const float x = at[r] >= 0 ? __ldg(column + at[r]) : 0.0f;
-#pragma unroll
-        for (int j = 0; j < Per; ++j) acc[r][j] = add_product(acc[r][j], x, weight_to_float(w.w[j]));
-      }
-    }
+    if (a.in_bits != nullptr)
+      accumulate_group<RowsPerThread, Per, true>(a, a.group_steps[group], a.group_steps[group + 1], k0, at, acc);
+    else
+      accumulate_group<RowsPerThread, Per, false>(a, a.group_steps[group], a.group_steps[group + 1], k0, at, acc);
+    const int out0 = group * Per;
 #pragma unroll
     for (int r = 0; r < RowsPerThread; ++r) {
       if (at[r] < 0) continue;
@@ -67,7 +132,7 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
       }
       // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
       if (nonzero > 0) {
-        if (a.row_total[k[r]] == 0) a.row_total[k[r]] = 1;
+        a.row_total[k[r]] = 1;
         nonzeros += static_cast<unsigned long long>(nonzero);
       }
     }
@@ -79,7 +144,7 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
 
 // After a feature-major layer of `*count` rows: next_active = the marked rows in ascending order,
 // *next_count = their number, ids_out[k] = ids_in[active[k]] for every row, and the marks cleared.
-// One block of SelectThreads threads walks the rows SelectThreads x 4 at a time.
+// One block walks the rows kSelectThreads x 4 at a time.
 inline constexpr int kSelectThreads = 1024;
 __global__ void __launch_bounds__(kSelectThreads) select_rows_kernel(const int32_t* count, int32_t* marks, const int32_t* active,
                                                                      const int32_t* ids_in, int32_t* ids_out,

@@ -59,14 +59,23 @@ constexpr int64_t kHeldFrom = int64_t{1} << 20;
 // bench/results/structure_kernels_h100.md).
 // The feature-major candidates (column_layout.hpp), in order of preference: groups of 16 outputs over one
 // merged input list, then 4, then single outputs (choose_layer_kernel takes the first that pads little).
+// Slices of 64 rows (2 a lane), 8 groups a block. The engine lays out general-mode networks whose
+// layers average at least kColumnsFrom nonzeros this way (not with balancing meetings, which move rows):
+// on an H100 it measured 1.17x (4096 x 480) to 1.6x (65536 x 120) the sliced-ELL kernels, and 0.87x at
+// 1024 x 120, where a steady-state layer is too small to fill the GPU (bench/results/feature_major_h100.md).
 constexpr LayerKernelConfig kColumnKernels[] = {
-    {512, 256, 16, 0, 0, false, true}, {512, 256, 4, 0, 0, false, true}, {512, 256, 1, 0, 0, false, true}};
+    {64, 256, 16, 0, 0, false, true}, {64, 256, 4, 0, 0, false, true}, {64, 256, 1, 0, 0, false, true}};
+constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
 // "columns,rows,threads,outputs" one of them, in general mode (structure mode keeps its own).
-std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit) {
+std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit,
+                                             bool meetings) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
+  if ((env == nullptr || *env == '\0') && groups == nullptr && !meetings && net.num_layers() > 0 &&
+      net.edges() / net.num_layers() >= kColumnsFrom)
+    env = "columns";
   const bool columns = env != nullptr && std::string(env).starts_with("columns");
   if (columns && groups != nullptr) env = nullptr;
   if (columns && groups == nullptr) {
@@ -102,14 +111,16 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   return {c, kGeneralKernel};
 }
 
-// The one value every stored input entry has (bit for bit), when SPDNN_INPUT_BITS=1 asks for the inputs
-// as bits (LayerArgs::in_bits) and there is one. Opt-in: the first layer's staging from bits measured
-// slower than from floats at 16384 and 65536 neurons, more than the clearing and filling it saves
-// (bench/results/structure_kernels_h100.md).
-std::optional<float> bits_input_value(const Features& x) {
+// The one value every stored input entry has (bit for bit), when the inputs go to the first layer as
+// bits (LayerArgs::in_bits) and there is one. Feature-major layers read them so unless
+// SPDNN_INPUT_BITS=0: a warp's 32 rows are one word. The sliced-ELL kernels only when SPDNN_INPUT_BITS=1:
+// their staging from bits measured slower than from floats at 16384 and 65536 neurons, more than the
+// clearing and filling it saves (bench/results/structure_kernels_h100.md).
+std::optional<float> bits_input_value(const Features& x, bool feature_major) {
   const char* env = std::getenv("SPDNN_INPUT_BITS");
   const std::vector<float>& v = x.matrix.values;
-  if (env == nullptr || std::string(env) != "1" || v.empty()) return std::nullopt;
+  const bool wanted = feature_major ? env == nullptr || std::string(env) != "0" : env != nullptr && std::string(env) == "1";
+  if (!wanted || v.empty()) return std::nullopt;
   const auto first = std::bit_cast<uint32_t>(v.front());
   for (float f : v)
     if (std::bit_cast<uint32_t>(f) != first) return std::nullopt;
@@ -169,7 +180,8 @@ class CudaEngine final : public Engine {
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
-  const std::vector<LayerKernelConfig> kernels = layer_kernels(net, groups, prop_.sharedMemPerBlockOptin);
+  const std::vector<LayerKernelConfig> kernels =
+      layer_kernels(net, groups, prop_.sharedMemPerBlockOptin, opt.exchange && !opt.exchange_after.empty());
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
       throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,
@@ -222,7 +234,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const std::optional<float> input_value = feature_major ? std::nullopt : bits_input_value(x);
+  const std::optional<float> input_value = bits_input_value(x, feature_major);
   if (input_value) info.kernel += ", inputs as bits";
   const MemoryPlan plan = plan_memory(free_bytes, packed.total_bytes(), packed.max_blob, net.neurons,
                                       static_cast<int64_t>(rows.size()), x.nnz(), opt, input_value.has_value());

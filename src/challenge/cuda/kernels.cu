@@ -21,8 +21,9 @@ using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 10
                           Shape<4, 1024, 1>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>, Shape<16, 128, 2>,
                           Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
-// The feature-major kernels {rows a thread, threads, outputs a group} (column_kernel.cuh): groups of 16
-// (RadiX-Net's equal input sets), 4, and single outputs for networks without such groups.
+// The feature-major kernels {rows a thread, threads, outputs a group} (column_kernel.cuh; configured as
+// {32 x rows a thread, threads, outputs}): groups of 16 (RadiX-Net's equal input sets), 4, and single
+// outputs for networks without such groups.
 template <int RowsPerThread, int Threads, int Per>
 struct ColumnShape {
   static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per;
@@ -38,7 +39,7 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
   if (s.feature_major) {
     std::apply(
         [&](auto... shape) {
-          ((shape.rows_per_thread * shape.threads == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread &&
+          ((32 * shape.rows_per_thread == s.rows && shape.threads == s.threads && shape.per == s.outputs_per_thread &&
                     s.chunk_capacity == 0 && s.register_steps == 0
                 ? void(fn = &column_kernel<decltype(shape)::rows_per_thread, decltype(shape)::threads, decltype(shape)::per,
                                            Weight>)
@@ -86,6 +87,14 @@ __global__ void densify_columns_kernel(const int64_t* row_ptr, const int32_t* co
                                        int64_t ld, float* out) {
   for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
     for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x) out[cols[p] * ld + r] = vals[p];
+}
+
+// Position-major bits: bit r % 32 of out[col * words + r / 32] for row r's entries (rows share words).
+__global__ void densify_column_bits_kernel(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int64_t words,
+                                           uint32_t* out) {
+  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
+    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x)
+      atomicOr(out + cols[p] * words + r / 32, 1u << (r % 32));
 }
 
 __global__ void iota_kernel(int32_t* a, int32_t n) {
@@ -158,6 +167,15 @@ cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, 
   cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(neurons) * ld * sizeof(float), stream);
   if (e != cudaSuccess) return e;
   densify_columns_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, vals, rows, ld, out);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t neurons,
+                                       int32_t words, uint32_t* out, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(neurons) * words * sizeof(uint32_t), stream);
+  if (e != cudaSuccess) return e;
+  densify_column_bits_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, rows, words, out);
   return cudaGetLastError();
 }
 

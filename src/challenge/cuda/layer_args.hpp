@@ -14,10 +14,10 @@ namespace spdnn::cuda {
 // pass, and stages the next pass asynchronously; 0 reads them at every pass and takes any layer.
 // single_chunk: the kernel takes only layers whose tiles are one chunk each (held steps imply it). Wide
 // chunks (a whole feature row of structure mode's groups) pay only when they replace many narrow ones.
-// feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and a block
-// computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp) for
-// `rows` rows at a time, `rows / threads` a thread; nothing is staged (chunk_capacity and register_steps
-// are 0). Every layer of a network has the same feature layout.
+// feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and each
+// warp computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp)
+// for a slice of `rows` rows (32 x the rows a thread), a block `threads / 32` groups; nothing is staged
+// (chunk_capacity and register_steps are 0). Every layer of a network has the same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
@@ -27,7 +27,7 @@ struct LayerKernelConfig {
   bool single_chunk = false;
   bool feature_major = false;
 
-  int tile_outputs() const { return feature_major ? outputs_per_thread : threads * outputs_per_thread; }
+  int tile_outputs() const { return (feature_major ? threads / 32 : threads) * outputs_per_thread; }
   // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
   size_t shared_bytes() const {
     if (feature_major) return 0;
@@ -70,8 +70,9 @@ struct LayerArgs {
   int32_t* mult_out;
   int32_t* next_inputs;
   // The first layer's input as bits, when every input's nonzeros equal `in_value` (the challenge's
-  // binary images) and SPDNN_INPUT_BITS=1: row k is `in_words` words of `in_bits`, bit j of word w for
-  // neuron 32w + j, 1/32 of the dense floats to clear, fill and read. nullptr: `in` holds the rows.
+  // binary images; cuda_engine.cpp says when): row k is `in_words` words of `in_bits`, bit j of word w for
+  // neuron 32w + j (feature-major: position p is `in_words` words, bit j of word w for row 32w + j), 1/32
+  // of the dense floats to clear, fill and read. nullptr: `in` holds the rows.
   const uint32_t* in_bits;
   float in_value;
   int32_t in_words;

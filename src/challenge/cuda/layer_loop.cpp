@@ -113,9 +113,9 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     const int64_t b1 = std::min(candidates, b0 + batch_);
     max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
-  if (input_value_) {
-    input_words_ = (n_ + 31) / 32;
-    in_bits_.allocate(static_cast<size_t>(batch_) * input_words_, "input rows as bits");
+  if (input_value_) {  // a row's words, or feature-major a position's
+    input_words_ = static_cast<int32_t>(((feature_major_ ? batch_ : n_) + 31) / 32);
+    in_bits_.allocate(static_cast<size_t>(feature_major_ ? n_ : batch_) * input_words_, "input rows as bits");
   }
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
@@ -186,7 +186,9 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
       for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[s].e, compute_.s));
       for (int32_t l = 0; l < std::min(layers_, 2); ++l) stream_layer(l);
     }
-    if (input_value_) {
+    if (input_value_ && feature_major_) {
+      SPDNN_CUDA_CHECK(launch_densify_column_bits(in_ptr_.get(), in_cols_.get(), r0, n_, input_words_, in_bits_.get(), compute_.s));
+    } else if (input_value_) {
       SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
     } else if (feature_major_) {
       SPDNN_CUDA_CHECK(launch_densify_columns(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, batch_, feat_a_.get(), compute_.s));
@@ -215,11 +217,14 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
     const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;
-    const int grid_rows = std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
-                                     std::max(1, std::min(row_blocks, 65535)));
+    // Feature-major: a persistent grid over the layer's items (column_kernel.cuh), as many blocks as fit.
+    const int blocks = feature_major_ ? blocks_per_sm * prop_.multiProcessorCount : tiles;
+    const int grid_rows = feature_major_ ? 1
+                                         : std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                                      std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, tiles, grid_rows, compute_.s));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, compute_.s));
     if (feature_major_)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));

@@ -178,10 +178,10 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
   const Network random = random_network(spec);
   const Features rx = random_features(333, 777, 0.2, 22);
   const std::pair<const char*, const char*> shapes[] = {
-      {"columns", "feature-major 512 rows x 256 threads x 16 outputs a group (25 layers)"},
-      {"columns,512,256,16", "feature-major 512 rows x 256 threads x 16 outputs a group (25 layers)"},
-      {"columns,512,256,4", "feature-major 512 rows x 256 threads x 4 outputs a group (25 layers)"},
-      {"columns,512,256,1", "feature-major 512 rows x 256 threads x 1 output a group (25 layers)"}};
+      {"columns", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
+      {"columns,64,256,16", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
+      {"columns,64,256,4", "feature-major 64 rows x 256 threads x 4 outputs a group (25 layers)"},
+      {"columns,64,256,1", "feature-major 64 rows x 256 threads x 1 output a group (25 layers)"}};
   for (auto [shape, text] : shapes) {
     SCOPED_TRACE(shape);
     test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
@@ -194,8 +194,13 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
     streamed.stream_weights = true;
     expect_same_as_reference(*gpu, radix, x, streamed);
     expect_same_as_reference(*gpu, random, rx, {});
-    const RunResult r = gpu->run(radix, x, {});
-    EXPECT_EQ(r.execution->kernel, std::string(text) + "; fp32 weights");
+    // Binary inputs go to the first layer as bits unless SPDNN_INPUT_BITS=0.
+    EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel, std::string(text) + "; fp32 weights, inputs as bits");
+    {
+      test::ScopedEnv dense("SPDNN_INPUT_BITS", "0");
+      expect_same_as_reference(*gpu, radix, x, batched);
+      EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel, std::string(text) + "; fp32 weights");
+    }
     RunOptions structure;
     structure.mode = Mode::structure;
     expect_same_as_reference(*gpu, radix, x, structure);
@@ -211,7 +216,11 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
   EXPECT_EQ(dead.layers[0].active_inputs, 0);
   const Network wide = radixnet_network({16384, 14, 3});
   expect_same_as_reference(*gpu, wide, challenge_inputs(synthetic_digits(160, 5), 16384).features, {});
-  test::ScopedEnv bad("SPDNN_LAYER_KERNEL", "columns,512,256,3");
+  test::ScopedEnv automatic("SPDNN_LAYER_KERNEL", "");  // the engine's choice: by the layers' size
+  EXPECT_NE(gpu->run(wide, challenge_inputs(synthetic_digits(10, 5), 16384).features, {}).execution->kernel.find("feature-major"),
+            std::string::npos);
+  EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel.find("feature-major"), std::string::npos);
+  test::ScopedEnv bad("SPDNN_LAYER_KERNEL", "columns,64,256,3");
   EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
 }
 
