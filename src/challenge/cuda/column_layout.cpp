@@ -46,12 +46,6 @@ ColumnLayer build_column_layer(const CsrMatrix& t, const std::vector<int32_t>& i
       }
       c.step_val[(c.step_pos.size() - 1) * per + e[q].output] = e[q].value;
     }
-    // Whole quads (the kernel loads four positions at once): padding steps read the group's last input
-    // again with zero weights, which adds +-0 to a sum that is never -0.
-    for (; steps % 4 != 0; ++steps) {
-      c.step_pos.push_back(c.step_pos.back());
-      c.step_val.resize(c.step_val.size() + per, 0.0f);
-    }
     if (steps > std::numeric_limits<int32_t>::max())
       throw Error(Errc::unsupported, fmt::format("column layout: more than 2^31 - 1 steps in one layer ({} outputs a group)", per));
     c.group_steps.push_back(static_cast<int32_t>(steps));

@@ -7,8 +7,7 @@
 // group walks the merged list of its outputs' inputs, ascending by input id: one step per input, its
 // physical position and one weight per output, 0 where an output does not read it. Each output thus sums
 // its inputs in ascending input order with separately rounded products, as the CPU engines do, and the
-// padding adds +0 to a sum that is never -0 (sliced_ell.hpp says why): results are bit-identical. Each
-// group's steps are a whole number of quads (the kernel reads four positions at once), padded likewise.
+// padding adds +0 to a sum that is never -0 (sliced_ell.hpp says why): results are bit-identical.
 //
 // Plain C++ (no CUDA) so that it is tested on machines without a GPU.
 #pragma once
