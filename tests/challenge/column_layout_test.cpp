@@ -8,6 +8,7 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/error.hpp"
+#include "support/layer_rows.hpp"
 
 namespace spdnn {
 
@@ -44,26 +45,10 @@ TEST_P(ColumnLayout, RowsMatchTheReferenceLayerExactly) {
     for (int32_t s = layer.group_steps[g] + 1; s < layer.group_steps[g + 1]; ++s)
       ASSERT_LT(prev_order[layer.step_pos[s - 1]], prev_order[layer.step_pos[s]]);
 
-  Features x = random_features(40, n, 0.3, 12);
-  Network one;
-  one.neurons = n, one.bias = net.bias, one.layers = {w};
-  RunOptions opt;
-  opt.keep_features = true;
-  RunResult want = make_engine("reference")->run(one, x, opt);
-  int64_t nonzero = 0;
-  for (int64_t r = 0; r < x.count(); ++r) {
-    std::vector<float> in(n, 0.0f);  // physical order
-    for (int64_t p = x.matrix.row_ptr[r]; p < x.matrix.row_ptr[r + 1]; ++p) in[in_position[x.matrix.col_idx[p]]] = x.matrix.values[p];
-    const std::vector<float> got = cuda::column_layer_row(layer, in, one.bias, one.clip);
-    std::vector<float> expect(n, 0.0f);
-    for (int64_t p = want.features->row_ptr[r]; p < want.features->row_ptr[r + 1]; ++p)
-      expect[want.features->col_idx[p]] = want.features->values[p];
-    for (int32_t p = 0; p < n; ++p) {
-      ASSERT_EQ(got[p], expect[layer.out_order[p]]) << "row " << r << " position " << p;
-      nonzero += got[p] != 0.0f;
-    }
-  }
-  EXPECT_GT(nonzero, 0);
+  test::expect_rows_match_reference(w, net.bias, random_features(40, n, 0.3, 12), in_position, layer.out_order,
+                                    [&](const std::vector<float>& in, float bias, float clip) {
+                                      return cuda::column_layer_row(layer, in, bias, clip);
+                                    });
 }
 
 INSTANTIATE_TEST_SUITE_P(Groups, ColumnLayout,

@@ -11,6 +11,7 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/structure.hpp"
+#include "support/layer_rows.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -56,26 +57,10 @@ TEST_P(SlicedEll, RowsMatchTheReferenceLayerExactly) {
   ASSERT_EQ(s.tiles(), (n + kernel.tile_outputs() - 1) / kernel.tile_outputs());
   for (int32_t ch = 0; ch < s.chunks(); ++ch) ASSERT_LE(s.chunk_size[ch], c.chunk);
 
-  Features x = random_features(40, n, 0.3, 12);
-  Network one;
-  one.neurons = n, one.bias = net.bias, one.layers = {w};
-  RunOptions opt;
-  opt.keep_features = true;
-  RunResult want = make_engine("reference")->run(one, x, opt);
-  int64_t nonzero = 0;
-  for (int64_t r = 0; r < x.count(); ++r) {
-    std::vector<float> in(n, 0.0f);  // physical order
-    for (int64_t p = x.matrix.row_ptr[r]; p < x.matrix.row_ptr[r + 1]; ++p) in[in_position[x.matrix.col_idx[p]]] = x.matrix.values[p];
-    std::vector<float> got = cuda::sliced_ell_row(s, in, one.bias, one.clip);
-    std::vector<float> expect(n, 0.0f);
-    for (int64_t p = want.features->row_ptr[r]; p < want.features->row_ptr[r + 1]; ++p)
-      expect[want.features->col_idx[p]] = want.features->values[p];
-    for (int32_t p = 0; p < n; ++p) {
-      ASSERT_EQ(got[p], expect[s.out_order[p]]) << "row " << r << " position " << p;
-      nonzero += got[p] != 0.0f;
-    }
-  }
-  EXPECT_GT(nonzero, 0);
+  test::expect_rows_match_reference(w, net.bias, random_features(40, n, 0.3, 12), in_position, s.out_order,
+                                    [&](const std::vector<float>& in, float bias, float clip) {
+                                      return cuda::sliced_ell_row(s, in, bias, clip);
+                                    });
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, SlicedEll,

@@ -52,6 +52,21 @@ struct Case {
 
 class CudaVsReference : public testing::TestWithParam<Case> {};
 
+// What every forced kernel shape runs: RadiX-Net 1024 x 25 on `digits` synthetic digits, and a random
+// 777-neuron network with random values, whose merged input lists pad.
+struct ShapeProblems {
+  Network radix = radixnet_network({1024, 25, 7});
+  Features x;
+  Network random;
+  Features rx = random_features(333, 777, 0.2, 22);
+  explicit ShapeProblems(int64_t digits) : x(challenge_inputs(synthetic_digits(digits, 8), 1024).features) {
+    RandomNetworkSpec spec;
+    spec.neurons = 777, spec.layers = 12, spec.per_row = 20, spec.random_values = true, spec.bias = -0.3f, spec.seed = 21;
+    spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
+    random = random_network(spec);
+  }
+};
+
 }  // namespace
 
 TEST_P(CudaVsReference, ExactCategoriesCountsAndFeatures) {
@@ -126,13 +141,8 @@ TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
 // steps held in registers, also with batches and fp16 weights, and in structure mode.
 TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
-  const Network radix = radixnet_network({1024, 25, 7});
-  const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
-  RandomNetworkSpec spec;
-  spec.neurons = 777, spec.layers = 12, spec.per_row = 20, spec.random_values = true, spec.bias = -0.3f, spec.seed = 21;
-  spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
-  const Network random = random_network(spec);
-  const Features rx = random_features(333, 777, 0.2, 22);
+  const ShapeProblems problems(300);
+  const auto& [radix, x, random, rx] = problems;
   const std::pair<const char*, const char*> shapes[] = {
       {"16,256,1", "16 rows x 256 threads x 1 output, 512-input chunks ("},
       {"16,256,1,512,32", "16 rows x 256 threads x 1 output, 32 steps in registers, 512-input chunks ("},
@@ -170,13 +180,8 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
 // when every row dies, and past a RadiX-Net period at 16384 neurons; structure mode keeps its layout.
 TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
-  const Network radix = radixnet_network({1024, 25, 7});
-  const Features x = challenge_inputs(synthetic_digits(1100, 8), 1024).features;
-  RandomNetworkSpec spec;
-  spec.neurons = 777, spec.layers = 12, spec.per_row = 20, spec.random_values = true, spec.bias = -0.3f, spec.seed = 21;
-  spec.value = static_cast<float>(1.5 * 0.3 / (20 * 0.2));
-  const Network random = random_network(spec);
-  const Features rx = random_features(333, 777, 0.2, 22);
+  const ShapeProblems problems(1100);
+  const auto& [radix, x, random, rx] = problems;
   const std::pair<const char*, const char*> shapes[] = {
       {"columns", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
       {"columns,64,256,16", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
