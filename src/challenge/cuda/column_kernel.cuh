@@ -74,53 +74,65 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
   }
 }
 
-template <int RowsPerThread, int Threads, int Per, class Weight>
+// Slices > 1: an item is Slices consecutive slices of one tile, so a warp walks its group's steps Slices
+// times from L1 and loads the next slice's row list while it computes this one (for measurement: the L2
+// footprint of an item's rows grows as much).
+template <int RowsPerThread, int Threads, int Per, int Slices, class Weight>
 __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
-  static_assert(Threads % 32 == 0, "whole warps");
+  static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int groups = (a.outputs + Per - 1) / Per, tiles = (groups + Warps - 1) / Warps;
   const int rows_active = *a.count;
-  const int64_t items = static_cast<int64_t>((rows_active + Rows - 1) / Rows) * tiles;
+  const int slices = (rows_active + Rows - 1) / Rows;
+  const int64_t items = static_cast<int64_t>((slices + Slices - 1) / Slices) * tiles;
   const int64_t ld = a.stride;
   unsigned long long nonzeros = 0;
+  auto row_list = [&](int k0, int32_t (&at)[RowsPerThread]) {
+#pragma unroll
+    for (int r = 0; r < RowsPerThread; ++r) at[r] = k0 + 32 * r + lane < rows_active ? a.active[k0 + 32 * r + lane] : -1;
+  };
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
-    const int k0 = static_cast<int>(item / tiles) * Rows, group = static_cast<int>(item % tiles) * Warps + warp;
+    const int first = static_cast<int>(item / tiles) * Slices, group = static_cast<int>(item % tiles) * Warps + warp;
     if (group >= groups) continue;  // warp-uniform, and the loop has no block barrier
-    int k[RowsPerThread];
+    const int s_begin = a.group_steps[group], s_end = a.group_steps[group + 1], out0 = group * Per;
     int32_t at[RowsPerThread];
+    row_list(first * Rows, at);
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) {
-      k[r] = k0 + 32 * r + lane;
-      at[r] = k[r] < rows_active ? a.active[k[r]] : -1;
-    }
-    float acc[RowsPerThread][Per];
+    for (int sub = 0; sub < Slices; ++sub) {
+      const int k0 = (first + sub) * Rows;
+      if (first + sub >= slices) break;
+      int32_t at_next[RowsPerThread];
+      if (Slices > 1) row_list(k0 + Rows, at_next);
+      float acc[RowsPerThread][Per];
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r)
+      for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
-      for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-    if (a.in_bits != nullptr)
-      accumulate_group<RowsPerThread, Per, true>(a, a.group_steps[group], a.group_steps[group + 1], k0, at, acc);
-    else
-      accumulate_group<RowsPerThread, Per, false>(a, a.group_steps[group], a.group_steps[group + 1], k0, at, acc);
-    const int out0 = group * Per;
+        for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
+      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true>(a, s_begin, s_end, k0, at, acc);
+      else accumulate_group<RowsPerThread, Per, false>(a, s_begin, s_end, k0, at, acc);
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) {
-      if (at[r] < 0) continue;
-      int nonzero = 0;
+      for (int r = 0; r < RowsPerThread; ++r) {
+        if (at[r] < 0) continue;
+        const int k = k0 + 32 * r + lane;
+        int nonzero = 0;
 #pragma unroll
-      for (int j = 0; j < Per; ++j) {
-        if (out0 + j >= a.outputs) break;
-        const float z = acc[r][j];
-        const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
-        a.out[static_cast<int64_t>(out0 + j) * ld + k[r]] = y;
-        nonzero += y != 0.0f;
+        for (int j = 0; j < Per; ++j) {
+          if (out0 + j >= a.outputs) break;
+          const float z = acc[r][j];
+          const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+          a.out[static_cast<int64_t>(out0 + j) * ld + k] = y;
+          nonzero += y != 0.0f;
+        }
+        // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
+        if (nonzero > 0) {
+          if (a.row_total[k] == 0) a.row_total[k] = 1;
+          nonzeros += static_cast<unsigned long long>(nonzero);
+        }
       }
-      // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
-      if (nonzero > 0) {
-        if (a.row_total[k[r]] == 0) a.row_total[k[r]] = 1;
-        nonzeros += static_cast<unsigned long long>(nonzero);
-      }
+      if (Slices > 1)
+#pragma unroll
+        for (int r = 0; r < RowsPerThread; ++r) at[r] = at_next[r];
     }
   }
 #pragma unroll

@@ -16,8 +16,9 @@ namespace spdnn::cuda {
 // chunks (a whole feature row of structure mode's groups) pay only when they replace many narrow ones.
 // feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and each
 // warp computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp)
-// for a slice of `rows` rows (32 x the rows a thread), a block `threads / 32` groups; nothing is staged
-// (chunk_capacity and register_steps are 0). Every layer of a network has the same feature layout.
+// for an item of `rows` rows (32 x the rows a thread x the slices an item), a block `threads / 32`
+// groups; nothing is staged (chunk_capacity and register_steps are 0). Every layer of a network has the
+// same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
