@@ -54,23 +54,40 @@ __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per]
 
 // Steps [s, s_end) of one group into acc, ascending (the summation order), 8 steps' loads at a time.
 // (Loading the next four steps' inputs while multiplying these four, with positions read four at once,
-// measured 16% slower at 16384 and 65536 neurons, H100.)
-template <int RowsPerThread, int Per, bool Bits, class Weight>
-__device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
+// measured 16% slower at 16384 and 65536 neurons, H100.) HeldPositions: the warp loads 32 steps'
+// positions at once, one a lane, and shuffles each to every lane, so that a batch's input loads wait for
+// no position load (not yet measured; SPDNN_LAYER_KERNEL=columns,64,256,16,32).
+template <int RowsPerThread, int Per, bool Bits, class Weight, class Position>
+__device__ __forceinline__ void accumulate_steps(const LayerArgs<Weight>& a, int s, int s_end, Position position, int k0,
                                                  const int32_t (&at)[RowsPerThread], float (&acc)[RowsPerThread][Per]) {
   constexpr int Ahead = 8;
   const auto* steps = reinterpret_cast<const WeightStep<Weight, Per>*>(a.step_val);
   for (; s + Ahead <= s_end; s += Ahead) {
     float x[Ahead][RowsPerThread];
 #pragma unroll
-    for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, __ldg(a.step_pos + s + u), k0, at, x[u]);
+    for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, position(s + u), k0, at, x[u]);
 #pragma unroll
     for (int u = 0; u < Ahead; ++u) add_column_step<RowsPerThread, Per>(acc, x[u], steps[s + u]);
   }
   for (; s < s_end; ++s) {
     float x[RowsPerThread];
-    load_position<RowsPerThread, Bits>(a, __ldg(a.step_pos + s), k0, at, x);
+    load_position<RowsPerThread, Bits>(a, position(s), k0, at, x);
     add_column_step<RowsPerThread, Per>(acc, x, steps[s]);
+  }
+}
+
+template <int RowsPerThread, int Per, bool Bits, bool HeldPositions, class Weight>
+__device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
+                                                 const int32_t (&at)[RowsPerThread], float (&acc)[RowsPerThread][Per]) {
+  if constexpr (HeldPositions) {
+    for (int c = s; c < s_end; c += 32) {
+      const int n = min(32, s_end - c);  // warp-uniform
+      const int32_t held = threadIdx.x % 32 < n ? __ldg(a.step_pos + c + threadIdx.x % 32) : 0;
+      accumulate_steps<RowsPerThread, Per, Bits>(
+          a, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, k0, at, acc);
+    }
+  } else {
+    accumulate_steps<RowsPerThread, Per, Bits>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at, acc);
   }
 }
 
@@ -78,7 +95,7 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
 // times from L1 and loads the next slice's row list while it computes this one. Measured slower (four
 // slices: 0.93x at 16384 x 480, 0.71x at 65536 x 120, H100; 108 registers, and an item's rows no longer
 // fit L2 together), kept instantiated for measurement.
-template <int RowsPerThread, int Threads, int Per, int Slices, class Weight>
+template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, class Weight>
 __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
@@ -110,8 +127,8 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
       for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
         for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true>(a, s_begin, s_end, k0, at, acc);
-      else accumulate_group<RowsPerThread, Per, false>(a, s_begin, s_end, k0, at, acc);
+      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, HeldPositions>(a, s_begin, s_end, k0, at, acc);
+      else accumulate_group<RowsPerThread, Per, false, HeldPositions>(a, s_begin, s_end, k0, at, acc);
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r) {
         if (at[r] < 0) continue;

@@ -69,7 +69,8 @@ constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
-// "columns,rows,threads,outputs" one of them, in general mode (structure mode keeps its own).
+// "columns,rows,threads,outputs[,held positions]" one feature-major kernel, in general mode (structure
+// mode keeps its own).
 std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit,
                                              bool meetings) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
@@ -81,8 +82,10 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   if (columns && groups == nullptr) {
     if (std::string(env) == "columns") return {std::begin(kColumnKernels), std::end(kColumnKernels)};
     LayerKernelConfig c{0, 0, 0, 0, 0, false, true};
-    if (std::sscanf(env, "columns,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread) != 3 || !has_layer_kernel(c))
-      throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape (columns,rows,threads,outputs)", env));
+    if (std::sscanf(env, "columns,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity) < 3 ||
+        !has_layer_kernel(c))
+      throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape "
+                                           "(columns,rows,threads,outputs[,held positions])", env));
     return {c};
   }
   if (env == nullptr || *env == '\0') {
@@ -213,8 +216,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     if (used == 0) continue;
     const std::string layers_used = fmt::format("{} layer{}", used, used == 1 ? "" : "s");
     if (feature_major)
-      shapes += fmt::format("{}{} rows x {} threads x {} output{} a group ({})", shapes.empty() ? "" : "; ", k.rows, k.threads,
-                            k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s", layers_used);
+      shapes += fmt::format("{}{} rows x {} threads x {} output{} a group{} ({})", shapes.empty() ? "" : "; ", k.rows,
+                            k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
+                            k.chunk_capacity > 0 ? fmt::format(", {} positions held a warp", k.chunk_capacity) : "",
+                            layers_used);
     else
       shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({})", shapes.empty() ? "" : "; ",
                             k.rows, k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",

@@ -21,15 +21,16 @@ using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 10
                           Shape<4, 1024, 1>, Shape<32, 256, 1>, Shape<16, 128, 1, 32>, Shape<16, 128, 2>,
                           Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
-// The feature-major kernels {rows a thread, threads, outputs a group, slices an item} (column_kernel.cuh;
-// configured as {32 x rows a thread x slices, threads, outputs}): groups of 16 (RadiX-Net's equal input
-// sets), 4, and single outputs for networks without such groups; four slices an item for measurement.
-template <int RowsPerThread, int Threads, int Per, int Slices = 1>
+// The feature-major kernels {rows a thread, threads, outputs a group, slices an item, positions a warp
+// holds} (column_kernel.cuh; configured as {32 x rows a thread x slices, threads, outputs, held}): groups
+// of 16 (RadiX-Net's equal input sets), 4, and single outputs for networks without such groups; four
+// slices an item, and 32 held positions, for measurement.
+template <int RowsPerThread, int Threads, int Per, int Slices = 1, int Held = 0>
 struct ColumnShape {
-  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices;
+  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices, held = Held;
 };
-using ColumnShapes =
-    std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>, ColumnShape<2, 256, 1>, ColumnShape<2, 256, 16, 4>>;
+using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>, ColumnShape<2, 256, 1>,
+                                ColumnShape<2, 256, 16, 4>, ColumnShape<2, 256, 16, 1, 32>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -41,9 +42,9 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
     std::apply(
         [&](auto... shape) {
           ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
-                    shape.per == s.outputs_per_thread && s.chunk_capacity == 0 && s.register_steps == 0
+                    shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
                 ? void(fn = &column_kernel<decltype(shape)::rows_per_thread, decltype(shape)::threads, decltype(shape)::per,
-                                           decltype(shape)::slices, Weight>)
+                                           decltype(shape)::slices, decltype(shape)::held != 0, Weight>)
                 : void()),
            ...);
         },

@@ -17,8 +17,8 @@ namespace spdnn::cuda {
 // feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and each
 // warp computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp)
 // for an item of `rows` rows (32 x the rows a thread x the slices an item), a block `threads / 32`
-// groups; nothing is staged (chunk_capacity and register_steps are 0). Every layer of a network has the
-// same feature layout.
+// groups; nothing is staged (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions,
+// one a lane). Every layer of a network has the same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
