@@ -51,22 +51,24 @@ constexpr LayerKernelConfig kGeneralKernel{16, 256, 1, 512, 0};
 constexpr LayerKernelConfig kHeldKernel{16, 256, 1, 512, 32};
 constexpr int64_t kHeldFrom = int64_t{1} << 20;
 
-// The candidates for a network, in order of preference. In structure mode, where the layers after the
-// first read only the previous layer's groups, the general kernel goes first where a tile is one chunk,
-// then the whole-row kernel: at 16384 and 65536 neurons (1024 and 4096 groups) a RadiX-Net period's
-// permuted inputs spread a tile over 10-13 narrow chunks, and a steady-state layer of one merged row took
-// 56-70 us; whole rows took 24-34 us there, and 20 vs 27-36 us where narrow tiles are one chunk (H100,
-// bench/results/structure_kernels_h100.md).
 // The feature-major candidates (column_layout.hpp), in order of preference: groups of 16 outputs over one
-// merged input list, then 4, then single outputs (choose_layer_kernel takes the first that pads little).
-// Slices of 64 rows (2 a lane), 8 groups a block. The engine lays out general-mode networks whose
-// layers average at least kColumnsFrom nonzeros this way (not with balancing meetings, which move rows):
-// on an H100 it measured 1.17x (4096 x 480) to 1.6x (65536 x 120) the sliced-ELL kernels, and 0.87x at
-// 1024 x 120, where a steady-state layer is too small to fill the GPU (bench/results/feature_major_h100.md).
+// merged input list, then 4, then single outputs (choose_layer_kernel takes the first that pads little);
+// slices of 64 rows (2 a lane), 8 groups a block. The engine lays out general-mode networks whose layers
+// average at least kColumnsFrom nonzeros this way (not with balancing meetings, which move rows): on an
+// H100 it measured 1.41x (4096 x 480), 1.81x (16384 x 480) and 1.87x (65536 x 120) the sliced-ELL
+// kernels, and 0.87x at 1024 x 120, whose layers are too small to fill the GPU this way
+// (bench/results/general_peers_columns_h100.md).
 constexpr LayerKernelConfig kColumnKernels[] = {
     {64, 256, 16, 0, 0, false, true}, {64, 256, 4, 0, 0, false, true}, {64, 256, 1, 0, 0, false, true}};
 constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 
+// The candidates for a network, in order of preference: the feature-major ones for general mode from
+// kColumnsFrom nonzeros a layer (without meetings), else the sliced-ELL ones. In structure mode, where the
+// layers after the first read only the previous layer's groups, the general kernel goes first where a tile is
+// one chunk, then the whole-row kernel: at 16384 and 65536 neurons (1024 and 4096 groups) a RadiX-Net
+// period's permuted inputs spread a tile over 10-13 narrow chunks, and a steady-state layer of one merged row
+// took 56-70 us; whole rows took 24-34 us there, and 20 vs 27-36 us where narrow tiles are one chunk (H100,
+// bench/results/structure_kernels_h100.md).
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
 // "columns,rows,threads,outputs[,held positions]" one feature-major kernel, in general mode (structure
@@ -208,7 +210,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   info.half_weights_exact = packed.exact;
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
-  // "feature-major 512 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
+  // "feature-major 64 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
   std::string shapes;
   const bool feature_major = kernels.front().feature_major;
   for (const LayerKernelConfig& k : kernels) {
