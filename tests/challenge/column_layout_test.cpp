@@ -2,6 +2,8 @@
 // must equal the reference engine's layer, bit for bit, for every group size and previous order.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "challenge/cuda/column_layout.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 #include "core/rng.hpp"
@@ -68,6 +70,23 @@ TEST(ColumnLayoutChoice, RadixNetGroupsSixteenOutputsAndRandomNetworksOne) {
   const Network random = random_network({.neurons = 2000, .layers = 1, .per_row = 16, .value = 0.1f, .seed = 4});
   const cuda::ColumnLayer layer = cuda::layout_columns(random.layers[0], {}, kernels);
   EXPECT_NE(layer.kernel, kernels[0]);
+}
+
+TEST(ColumnLayoutChoice, OnlyNetworksWhoseOutputsShareInputsGoFeatureMajor) {
+  EXPECT_TRUE(cuda::groups_share_inputs(radixnet_network({4096, 12, 1})));
+  // Columns of 32 inputs drawn at random: four of them read about 128 inputs.
+  gen::Rng rng(3);
+  std::vector<Triplet> scattered;
+  for (int32_t j = 0; j < 2048; ++j) {
+    std::set<int32_t> inputs;
+    while (inputs.size() < 32) inputs.insert(static_cast<int32_t>(rng.below(2048)));
+    for (int32_t i : inputs) scattered.push_back({i, j, 0.1f});
+  }
+  Network random;
+  random.neurons = 2048;
+  random.layers = {csr_from_triplets(2048, 2048, scattered, "scattered")};
+  EXPECT_FALSE(cuda::groups_share_inputs(random));
+  EXPECT_FALSE(cuda::groups_share_inputs(Network{}));
 }
 
 TEST(ColumnLayoutChoice, NeedsAFeatureMajorKernel) {

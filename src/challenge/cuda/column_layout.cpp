@@ -62,6 +62,13 @@ ColumnLayer layout_columns(const CsrMatrix& w, const std::vector<int32_t>& previ
                             std::move(order), kernel);
 }
 
+bool groups_share_inputs(const Network& net, int32_t per) {
+  if (net.num_layers() == 0) return false;
+  const CsrMatrix t = transpose(net.layers[net.num_layers() / 2]);
+  const auto limit = static_cast<int64_t>(kMaxPaddedWork * static_cast<double>(t.nnz()));
+  return padded_work(t, group_outputs(t), per, limit) <= limit;
+}
+
 std::vector<float> column_layer_row(const ColumnLayer& c, const std::vector<float>& in, float bias, float clip) {
   const int32_t per = c.kernel.outputs_per_thread;
   std::vector<float> out(static_cast<size_t>(c.neurons), 0.0f), acc(static_cast<size_t>(per));

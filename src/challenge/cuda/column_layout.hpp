@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "challenge/cuda/layer_args.hpp"
+#include "spdnn/challenge/network.hpp"
 #include "spdnn/csr.hpp"
 
 namespace spdnn::cuda {
@@ -42,6 +43,11 @@ ColumnLayer build_column_layer(const CsrMatrix& inputs_of, const std::vector<int
 // the first of the feature-major `candidates` whose padded work is small enough (choose_layer_kernel).
 ColumnLayer layout_columns(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                            std::span<const LayerKernelConfig> candidates);
+
+// Whether a network's outputs come in groups that share input lists (its middle layer, sorted, pads at
+// most kMaxPaddedWork times the nonzeros with `per` outputs a group), where the feature-major layout was
+// measured faster; without such groups a group is one output and the sliced-ELL kernels keep the layout.
+bool groups_share_inputs(const Network& net, int32_t per = 4);
 
 // One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed by
 // physical position, the result by physical output position.

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "challenge/cuda/column_layout.hpp"
 #include "challenge/cuda/engine_factory.hpp"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_loop.hpp"
@@ -54,7 +55,9 @@ constexpr int64_t kHeldFrom = int64_t{1} << 20;
 // The feature-major candidates (column_layout.hpp), in order of preference: groups of 16 outputs over one
 // merged input list, then 4, then single outputs (choose_layer_kernel takes the first that pads little);
 // slices of 64 rows (2 a lane), 8 groups a block. The engine lays out general-mode networks whose layers
-// average at least kColumnsFrom nonzeros this way (not with balancing meetings, which move rows): on an
+// average at least kColumnsFrom nonzeros and whose outputs share input lists (groups_share_inputs; single
+// outputs were not measured against the sliced-ELL kernels) this way (not with balancing meetings, which
+// move rows): on an
 // H100 it measured 1.41x (4096 x 480), 1.81x (16384 x 480) and 1.87x (65536 x 120) the sliced-ELL
 // kernels, and 0.87x at 1024 x 120, whose layers are too small to fill the GPU this way
 // (bench/results/general_peers_columns_h100.md).
@@ -77,7 +80,7 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
                                              bool meetings) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
   if ((env == nullptr || *env == '\0') && groups == nullptr && !meetings && net.num_layers() > 0 &&
-      net.edges() / net.num_layers() >= kColumnsFrom)
+      net.edges() / net.num_layers() >= kColumnsFrom && groups_share_inputs(net))
     env = "columns";
   const bool columns = env != nullptr && std::string(env).starts_with("columns");
   if (columns && groups != nullptr) env = nullptr;
