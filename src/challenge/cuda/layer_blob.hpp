@@ -35,6 +35,35 @@ void store_weights(const std::vector<float>& from, Weight* to, bool& exact) {
   }
 }
 
+// Lays a blob's arrays out one after another, 16-byte aligned, and copies them in.
+class BlobWriter {
+ public:
+  // `field` gets the array's offset; its bytes are copied by finish().
+  template <class T>
+  void add(size_t& field, const std::vector<T>& v) {
+    copies_.push_back({at_, v.data(), v.size() * sizeof(T)});
+    reserve(field, v.size() * sizeof(T));
+  }
+  // `field` gets the offset of `bytes` that the caller fills after finish().
+  void reserve(size_t& field, size_t bytes) { field = at_, at_ = align16(at_ + bytes); }
+  // The blob, zeroed and with the added arrays in place; returns its size.
+  size_t finish(std::vector<unsigned char>& blob) const {
+    blob.assign(at_, 0);
+    for (const Copy& c : copies_)
+      if (c.bytes > 0) std::memcpy(blob.data() + c.at, c.from, c.bytes);
+    return at_;
+  }
+
+ private:
+  struct Copy {
+    size_t at;
+    const void* from;
+    size_t bytes;
+  };
+  size_t at_ = 0;
+  std::vector<Copy> copies_;
+};
+
 // Packs `s` with weights as Weight (float or __half); `exact` is cleared if a weight changed.
 template <class Weight>
 BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob, bool& exact) {
@@ -43,30 +72,17 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   b.outputs = s.neurons;
   b.weighted = !s.out_weight.empty();
   b.kernel = s.kernel;
-  size_t at = 0;
-  auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
-  place(b.tile_chunks, s.tile_chunks.size() * sizeof(int32_t));
-  place(b.chunk_map, s.chunk_map.size() * sizeof(int64_t));
-  place(b.chunk_size, s.chunk_size.size() * sizeof(int32_t));
-  place(b.chunk_ell, s.chunk_ell.size() * sizeof(int64_t));
-  place(b.chunk_k, s.chunk_k.size() * sizeof(int32_t));
-  place(b.map, s.map.size() * sizeof(int32_t));
-  place(b.ell_idx, s.ell_idx.size() * sizeof(uint16_t));
-  place(b.ell_val, s.ell_val.size() * sizeof(Weight));
-  place(b.out_weight, s.out_weight.size() * sizeof(int32_t));
-  b.bytes = at;
-  blob.assign(at, 0);
-  auto copy = [&](size_t field, const auto& v) {
-    if (!v.empty()) std::memcpy(blob.data() + field, v.data(), v.size() * sizeof(v[0]));
-  };
-  copy(b.tile_chunks, s.tile_chunks);
-  copy(b.chunk_map, s.chunk_map);
-  copy(b.chunk_size, s.chunk_size);
-  copy(b.chunk_ell, s.chunk_ell);
-  copy(b.chunk_k, s.chunk_k);
-  copy(b.map, s.map);
-  copy(b.ell_idx, s.ell_idx);
-  copy(b.out_weight, s.out_weight);
+  BlobWriter w;
+  w.add(b.tile_chunks, s.tile_chunks);
+  w.add(b.chunk_map, s.chunk_map);
+  w.add(b.chunk_size, s.chunk_size);
+  w.add(b.chunk_ell, s.chunk_ell);
+  w.add(b.chunk_k, s.chunk_k);
+  w.add(b.map, s.map);
+  w.add(b.ell_idx, s.ell_idx);
+  w.reserve(b.ell_val, s.ell_val.size() * sizeof(Weight));
+  w.add(b.out_weight, s.out_weight);
+  b.bytes = w.finish(blob);
   store_weights(s.ell_val, reinterpret_cast<Weight*>(blob.data() + b.ell_val), exact);
   return b;
 }
@@ -78,15 +94,11 @@ BlobLayout pack_layer(const ColumnLayer& c, std::vector<unsigned char>& blob, bo
   b.tiles = c.groups();
   b.outputs = c.neurons;
   b.kernel = c.kernel;
-  size_t at = 0;
-  auto place = [&](size_t& field, size_t bytes) { field = at, at = align16(at + bytes); };
-  place(b.group_steps, c.group_steps.size() * sizeof(int32_t));
-  place(b.step_pos, c.step_pos.size() * sizeof(int32_t));
-  place(b.step_val, c.step_val.size() * sizeof(Weight));
-  b.bytes = at;
-  blob.assign(at, 0);
-  std::memcpy(blob.data() + b.group_steps, c.group_steps.data(), c.group_steps.size() * sizeof(int32_t));
-  if (!c.step_pos.empty()) std::memcpy(blob.data() + b.step_pos, c.step_pos.data(), c.step_pos.size() * sizeof(int32_t));
+  BlobWriter w;
+  w.add(b.group_steps, c.group_steps);
+  w.add(b.step_pos, c.step_pos);
+  w.reserve(b.step_val, c.step_val.size() * sizeof(Weight));
+  b.bytes = w.finish(blob);
   store_weights(c.step_val, reinterpret_cast<Weight*>(blob.data() + b.step_val), exact);
   return b;
 }
