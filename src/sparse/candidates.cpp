@@ -1,5 +1,6 @@
 // The kernel configurations SparseLinear compiles and times for a matrix and N (see
-// sparse_linear_candidates in include/spdnn/sparse/sparse_linear.hpp), as a table of rules: each rule
+// sparse_linear_candidates in include/spdnn/sparse/sparse_linear.hpp), and those SparseConv2d compiles for
+// a filter and input shape (sparse_conv2d_candidates), as a table of rules: each rule
 // says when it applies, what it adds, and the measurement that justified it (bench/results/
 // sparse_explore_h100.md, items cited). Plain C++: the build machine compiles candidates without a GPU.
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "spdnn/sparse/kernel_config.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn {
@@ -115,6 +117,25 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
       if (n % c.cols == 0 && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
     }
   }
+  return out;
+}
+
+// A convolution is the linear layer W * im2col(X) with one thread per output pixel (emit_conv2d.hpp), so its
+// candidates follow the linear rules that apply to one column per thread, with N = the output pixels:
+// rows per group by size, and 8 rows where 32-row groups would leave most SMs idle. Not yet measured on
+// convolutions; every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels whose offsets
+// are literals do.
+std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
+  const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
+  const Problem p{w.rows, w.cols, w.nnz(), pixels, arch, static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128))};
+  std::vector<KernelConfig> out;
+  for (const Rule& rule : {kRules[0], kRules[1]})
+    if (rule.applies(p))
+      for (KernelConfig c : rule.configs(p)) {
+        c.prefetch = kCandidatePrefetch;
+        c.fixed_n = 1;
+        if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+      }
   return out;
 }
 

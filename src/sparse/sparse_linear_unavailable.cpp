@@ -1,15 +1,22 @@
-// SparseLinear in a build without CUDA: every use is a clear error (the float64 reference still works).
+// SparseLinear and SparseConv2d in a build without CUDA: every use is a clear error (the float64 references
+// still work).
+#include <fmt/format.h>
+
+#include "sparse/codegen/emit_conv2d.hpp"
 #include "spdnn/error.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn {
 
 struct SparseLinear::Impl {};
+struct SparseConv2d::Impl {};
 
 namespace {
-[[noreturn]] void unavailable() {
-  throw Error(Errc::unsupported, "sparse linear layers need a GPU build of spdnn (configure with SPDNN_ENABLE_CUDA=ON)");
+[[noreturn]] void unavailable(const char* what = "sparse linear layers") {
+  throw Error(Errc::unsupported, fmt::format("{} need a GPU build of spdnn (configure with SPDNN_ENABLE_CUDA=ON)", what));
 }
+[[noreturn]] void conv_unavailable() { unavailable("sparse convolutions"); }
 }  // namespace
 
 SparseLinear::SparseLinear(CsrMatrix, std::vector<float>, SparseLinearOptions) { unavailable(); }
@@ -28,5 +35,19 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
   unavailable();
 }
 int current_gpu_arch() { unavailable(); }
+
+SparseConv2d::SparseConv2d(CsrMatrix w, std::vector<float> bias, Conv2dShape filter, SparseLinearOptions options) {
+  codegen::checked_conv2d_filter(w, bias, filter, options.config);  // bad input is reported as such first
+  conv_unavailable();
+}
+SparseConv2d::~SparseConv2d() = default;
+SparseConv2d::SparseConv2d(SparseConv2d&&) noexcept = default;
+SparseConv2d& SparseConv2d::operator=(SparseConv2d&&) noexcept = default;
+Conv2dShape SparseConv2d::shape(int64_t, int64_t, int64_t) const { conv_unavailable(); }
+void SparseConv2d::prepare(int64_t, int64_t, int64_t) { conv_unavailable(); }
+void SparseConv2d::forward(const float*, float*, int64_t, int64_t, int64_t, void*) { conv_unavailable(); }
+void SparseConv2d::forward_generic(const float*, float*, int64_t, int64_t, int64_t, void*) const { conv_unavailable(); }
+std::vector<float> SparseConv2d::forward_host(const std::vector<float>&, int64_t, int64_t, int64_t, bool) { conv_unavailable(); }
+const SparseLinearReport& SparseConv2d::report() const { conv_unavailable(); }
 
 }  // namespace spdnn

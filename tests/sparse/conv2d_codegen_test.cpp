@@ -2,6 +2,7 @@
 // column of a group, exact weights), its meaning (the emitted statements interpreted for every output
 // pixel equal the float64 direct convolution), its errors, and (CUDA builds) that NVRTC compiles it.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/emit_conv2d.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/conv2d.hpp"
@@ -17,6 +19,7 @@
 #include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 #ifdef SPDNN_HAVE_CUDA
+#include "sparse/codegen/module_store.hpp"
 #include "sparse/codegen/nvrtc_compiler.hpp"
 #endif
 
@@ -137,7 +140,73 @@ TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
             Errc::usage);
 }
 
+// Units (for filters too large for one program): every group defined once, in order, across the later
+// units, declared in the kernel's; together they compute what the single program does.
+TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
+  const Conv2dShape s{2, 6, 9, 7, 11, 3, 3, 2, 1, 1};
+  const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.3, 21);
+  std::mt19937 rng(22);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
+  for (float& v : x) v = value(rng);
+  for (float& b : bias) b = value(rng);
+  const KernelConfig config{.rows = 2, .prefetch = 4};
+  const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20);
+  ASSERT_GE(units.size(), 3u);
+  std::string groups;  // the later units' text
+  for (size_t u = 1; u < units.size(); ++u) {
+    EXPECT_EQ(units[u].find("__global__"), std::string::npos) << "the kernel is in unit 0 only";
+    groups += units[u];
+  }
+  for (int64_t g = 0; g < row_groups(config, s.out_channels); ++g) {
+    const std::string declared = fmt::format("extern \"C\" __device__ void group{}(", g);
+    const std::string defined = fmt::format("extern \"C\" __device__ __noinline__ void group{}(", g);
+    EXPECT_NE(units[0].find(declared), std::string::npos) << g;
+    const size_t at = groups.find(defined);
+    EXPECT_NE(at, std::string::npos) << g;
+    EXPECT_EQ(groups.find(defined, at + 1), std::string::npos) << "group " << g << " defined twice";
+  }
+  // The kernel's corner from unit 0, the groups from the others: the interpreter's program.
+  const std::string kernel = units[0].substr(units[0].find("extern \"C\" __global__"));
+  const std::vector<float> y = interpret(groups + kernel, s, x, true);
+  EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, true)), 1e-5);
+}
+
 #ifdef SPDNN_HAVE_CUDA
+TEST(EmitConv2dNvrtc, UnitsLinkIntoOneModule) {
+  const Conv2dShape s{1, 16, 14, 14, 24, 3, 3, 1, 1, 1};
+  const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.2, 23);
+  const KernelConfig config{.rows = 8, .prefetch = 32, .fixed_n = 1};
+  const auto units = emit_sparse_conv2d_units(w, std::vector<float>(24, 0.5f), true, s, config, 150);
+  ASSERT_GE(units.size(), 3u);
+  const CompiledModule m = compile_and_link_cuda(units, 90, "conv_linked.cu", unit_compile_options(config));
+  EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+}
+
+// A convolution's modules are keyed by its whole shape (and kept apart from the same W as a linear layer),
+// compiled once and then loaded from the cache, without a GPU.
+TEST(EmitConv2dNvrtc, ModulesAreKeyedByTheWholeShapeAndCached) {
+  test::TempDir dir;
+  SparseLinearOptions options;
+  options.cache_dir = dir.path();
+  const Conv2dShape s{1, 8, 10, 10, 12, 3, 3, 1, 1, 1};
+  Conv2dShape other = s;
+  other.height = 11;
+  const CsrMatrix w = test::random_weights(12, 72, 0.2, 25);
+  const std::vector<float> bias;
+  ModuleStore conv(w, bias, options, 90, s), conv_other(w, bias, options, 90, other), linear(w, bias, options, 90);
+  const KernelConfig config{.rows = 4, .prefetch = 32, .fixed_n = 1};
+  EXPECT_NE(conv.key(config, 1), conv_other.key(config, 1));
+  EXPECT_NE(conv.key(config, 1), linear.key(config, 1));
+  EXPECT_EQ(conv.key(config, 1), conv.key(config, 100)) << "the shape, not n, keys a convolution";
+  const ModuleStore::Built built = conv.obtain(config, 1);
+  EXPECT_FALSE(built.from_cache);
+  EXPECT_EQ(std::string(built.cubin.data(), 4), "\x7f" "ELF");
+  ModuleStore again(w, bias, options, 90, s);
+  EXPECT_TRUE(again.obtain(config, 1).from_cache);
+  EXPECT_FALSE(conv_other.cached(config, 1));
+}
+
 TEST(EmitConv2dNvrtc, CompilesForHopper) {
   const Conv2dShape s{8, 64, 56, 56, 64, 3, 3, 1, 1, 1};
   const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.1, 5);

@@ -9,9 +9,12 @@
 //
 // The whole shape (sizes, stride, padding, dilation) is compiled in. Of KernelConfig the emitter uses
 // rows (out-channels per group), prefetch and bound; threads is a launch parameter; cols, the K splits
-// and row groups per block must be 1 (why_invalid_conv2d).
+// and row groups per block must be 1 (why_invalid_conv2d). fixed_n changes only how the module is
+// compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1 (compile_options), since
+// every offset is a literal either way.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,13 +30,30 @@ namespace spdnn::codegen {
 // row groups (row_groups(config, K)).
 inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
+// Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the
+// linear emitter's kEmitRevision), so that modules of an earlier emitter are rebuilt, not loaded.
+inline constexpr uint64_t kConv2dEmitRevision = 1;
+
 // Why the convolution emitter cannot produce `config`, or nullopt.
 std::optional<std::string> why_invalid_conv2d(const KernelConfig& config);
+
+// What SparseConv2d checks before it touches a device, throwing as its constructor does: `filter`'s
+// geometry (Error(usage)), W as K x C*R*S and the bias (Error(mismatch)), a fixed options.config this
+// emitter cannot produce (Error(usage)). Returns the geometry on the smallest input the filter fits
+// (batch 1), a valid shape.
+Conv2dShape checked_conv2d_filter(const CsrMatrix& w, const std::vector<float>& bias, Conv2dShape filter,
+                                  const std::optional<KernelConfig>& config);
 
 // CUDA C++ for Y = act(conv(X, W) + bias): W is K x C*R*S (conv2d.hpp's column order), `bias` empty or K
 // values, act ReLU when `relu`. Values are exact hexadecimal literals. Throws Error(usage) for an invalid
 // shape or configuration and Error(mismatch) for a filter or bias of the wrong size.
 std::string emit_sparse_conv2d(const CsrMatrix& w, const std::vector<float>& bias, bool relu, const Conv2dShape& shape,
                                const KernelConfig& config);
+
+// The same kernel as separately compiled units, for filters too large for one NVRTC program, as
+// emit_sparse_linear_units: units[0] holds the kernel and declarations of the group functions, each later
+// unit whole groups of about `unit_nnz` nonzeros in all (extern "C" device functions), linked by nvJitLink.
+std::vector<std::string> emit_sparse_conv2d_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
+                                                  const Conv2dShape& shape, const KernelConfig& config, int64_t unit_nnz);
 
 }  // namespace spdnn::codegen

@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <fstream>
+#include <utility>
 
 #include "sparse/codegen/emit.hpp"
+#include "sparse/codegen/emit_conv2d.hpp"
 #include "sparse/codegen/nvrtc_compiler.hpp"
 
 namespace spdnn::codegen {
@@ -23,20 +25,23 @@ constexpr int64_t kUnitNnz = 8192;
 
 }  // namespace
 
-ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch)
+ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch,
+                         std::optional<Conv2dShape> conv)
     : w_(w),
       bias_(bias),
       relu_(options.relu),
+      conv_(std::move(conv)),
       user_options_(options.compiler_options),
       arch_(arch),
       layer_(layer_key(w, bias, options.relu)),
       cache_(options.cache_dir, options.cache) {
   compiler_ = "nvrtc " + nvrtc_version();
   for (const auto& o : options.compiler_options) compiler_ += " " + o;
+  if (conv_) layer_ += fmt::format(" conv2d {} revision {}", to_string(*conv_), kConv2dEmitRevision);
 }
 
 std::string ModuleStore::key(const KernelConfig& config, int64_t n) const {
-  return module_key(layer_, config, n, arch_, compiler_);
+  return module_key(layer_, config, conv_ ? 1 : n, arch_, compiler_);  // a convolution's shape is in layer_
 }
 
 bool ModuleStore::cached(const KernelConfig& config, int64_t n) const {
@@ -52,17 +57,19 @@ ModuleStore::Built ModuleStore::obtain(const KernelConfig& config, int64_t n) {
     return b;
   }
   auto t = Clock::now();
-  const std::string name = fmt::format("spdnn_sparse_linear_{}.cu", k.substr(0, 12));
+  const std::string name = fmt::format("spdnn_sparse_{}_{}.cu", conv_ ? "conv2d" : "linear", k.substr(0, 12));
   const bool single = w_.nnz() <= kSingleProgramNnz;
   std::vector<std::string> options = user_options_;  // the user's, then the configuration's
   for (auto& o : single ? compile_options(config) : unit_compile_options(config)) options.push_back(std::move(o));
   if (single) {
-    const std::string source = emit_sparse_linear(w_, bias_, relu_, config, n);
+    const std::string source = conv_ ? emit_sparse_conv2d(w_, bias_, relu_, *conv_, config)
+                                     : emit_sparse_linear(w_, bias_, relu_, config, n);
     b.generate_seconds = seconds_since(t);
     t = Clock::now();
     b.cubin = compile_cuda(source, arch_, name, options).cubin;
   } else {
-    const auto units = emit_sparse_linear_units(w_, bias_, relu_, config, kUnitNnz, n);
+    const auto units = conv_ ? emit_sparse_conv2d_units(w_, bias_, relu_, *conv_, config, kUnitNnz)
+                             : emit_sparse_linear_units(w_, bias_, relu_, config, kUnitNnz, n);
     b.generate_seconds = seconds_since(t);
     t = Clock::now();
     b.cubin = compile_and_link_cuda(units, arch_, name, options).cubin;

@@ -1,5 +1,5 @@
-// The compiled modules of one layer: loaded from the on-disk kernel cache, or emitted, compiled with NVRTC
-// and stored. Needs no GPU (the build machine fills a cache for a GPU server with it). Thread-safe for
+// The compiled modules of one layer, a sparse linear layer or a sparse convolution of one input shape:
+// loaded from the on-disk kernel cache, or emitted, compiled with NVRTC and stored. Needs no GPU (the build machine fills a cache for a GPU server with it). Thread-safe for
 // distinct configurations: candidates compile in parallel.
 #pragma once
 
@@ -10,6 +10,7 @@
 
 #include "sparse/codegen/kernel_cache.hpp"
 #include "spdnn/csr.hpp"
+#include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/kernel_config.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
@@ -17,10 +18,12 @@ namespace spdnn::codegen {
 
 class ModuleStore {
  public:
-  // Keeps references to w and bias, which must outlive the store.
-  ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch);
+  // Keeps references to w and bias, which must outlive the store. With `conv`, the modules are the
+  // convolution of that whole shape (emit_conv2d.hpp), and the n of key() and obtain() is unused.
+  ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch,
+              std::optional<Conv2dShape> conv = std::nullopt);
 
-  // The module of `config` for N = n (n matters only with fixed_n): its cache key.
+  // The module of `config` for N = n (a linear layer's n matters only with fixed_n): its cache key.
   std::string key(const KernelConfig& config, int64_t n) const;
   bool cached(const KernelConfig& config, int64_t n) const;
 
@@ -42,6 +45,7 @@ class ModuleStore {
   const CsrMatrix& w_;
   const std::vector<float>& bias_;
   bool relu_;
+  std::optional<Conv2dShape> conv_;
   std::vector<std::string> user_options_;
   int arch_;
   std::string layer_, compiler_;

@@ -44,10 +44,30 @@ Launcher::Launcher(const CsrMatrix& w, const std::vector<float>& bias, bool relu
   }
 }
 
-Launcher::~Launcher() {
-  for (auto& [_, m] : modules_)
-    if (m.library != nullptr) cudaLibraryUnload(m.library);
+LoadedModule load_module(const std::vector<char>& cubin, const char* name, const KernelConfig& config, int64_t stride,
+                         const cudaDeviceProp& prop, int device) {
+  LoadedModule m;
+  m.config = module_of(config);
+  m.stride = stride;
+  SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, name);
+  if (status == cudaSuccess && codegen::shared_bytes(config) > 0)  // split K's partial sums
+    status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(prop.sharedMemPerBlockOptin), device);
+  if (status != cudaSuccess) {
+    cudaLibraryUnload(m.library);
+    check(status, "loading a generated kernel", __FILE__, __LINE__);
+  }
+  return m;
 }
+
+void unload_modules(std::map<std::string, LoadedModule>& modules) {
+  for (auto& [_, m] : modules)
+    if (m.library != nullptr) cudaLibraryUnload(m.library);
+  modules.clear();
+}
+
+Launcher::~Launcher() { unload_modules(modules_); }
 
 GenericView Launcher::view() const {
   return {row_ptr_.get(), col_idx_.get(), values_.get(), rows_, cols_, narrow_plan_.view(), wide_plan_.view()};
@@ -60,19 +80,7 @@ const LoadedModule* Launcher::find(const std::string& key) const {
 
 const LoadedModule& Launcher::load(const std::string& key, const KernelConfig& config, int64_t stride,
                                    const std::vector<char>& cubin) {
-  LoadedModule m;
-  m.config = module_of(config);
-  m.stride = stride;
-  SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-  cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, codegen::kKernelName);
-  if (status == cudaSuccess && codegen::shared_bytes(config) > 0)  // split K's partial sums
-    status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(prop_.sharedMemPerBlockOptin), device_);
-  if (status != cudaSuccess) {
-    cudaLibraryUnload(m.library);
-    check(status, "loading a generated kernel", __FILE__, __LINE__);
-  }
-  return modules_[key] = m;
+  return modules_[key] = load_module(cubin, codegen::kKernelName, config, stride, prop_, device_);
 }
 
 void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {

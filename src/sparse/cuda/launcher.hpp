@@ -32,6 +32,13 @@ struct Choice {
 // The whole configuration of a generated choice: its module's, with the block width.
 KernelConfig config_of(const Choice& c);
 
+// Loads `cubin` on the current device (`device`, whose opt-in shared memory a kernel with split K
+// partial sums may use) and finds its kernel `name`. Throws Error when the module does not load.
+LoadedModule load_module(const std::vector<char>& cubin, const char* name, const KernelConfig& config, int64_t stride,
+                         const cudaDeviceProp& prop, int device);
+// Unloads the modules of `modules` (destructors of the launchers that own them).
+void unload_modules(std::map<std::string, LoadedModule>& modules);
+
 class Launcher {
  public:
   // Copies W (and its generic-kernel plans) and the bias to the current device.

@@ -5,8 +5,6 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
-#include <chrono>
-#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -19,23 +17,11 @@
 #include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/module_store.hpp"
 #include "sparse/cuda/launcher.hpp"
-#include "sparse/cuda/tuner.hpp"
+#include "sparse/cuda/kernel_choice.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn {
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// How tuning times its candidates, hashed into the key of a remembered choice so that choices made the
-// old way are made again: 1 (up to 0.4.0) the best of three rounds of back-to-back calls, 2 (0.4.1) the
-// mean of five rounds of CUDA-graph replays.
-constexpr uint64_t kTuningMethod = 2;
-
-}  // namespace
 
 struct SparseLinear::Impl {
   CsrMatrix w;
@@ -61,89 +47,10 @@ struct SparseLinear::Impl {
     launcher = std::make_unique<cuda::Launcher>(w, bias, options.relu, options.dependent_launch);
   }
 
-  // Loads or compiles the modules of `configs` for N = n (in parallel: NVRTC is thread-safe) and loads the
-  // ones that compiled onto the device; the first failure goes to `first_error`.
-  std::vector<const cuda::LoadedModule*> obtain(const std::vector<KernelConfig>& configs, int64_t n, std::string* first_error) {
-    std::vector<const cuda::LoadedModule*> loaded;
-    struct Job {
-      KernelConfig config;
-      std::string key;
-      std::future<codegen::ModuleStore::Built> built;
-    };
-    std::vector<Job> jobs;
-    for (const auto& c : configs) {
-      std::string key = store->key(c, n);
-      if (const cuda::LoadedModule* m = launcher->find(key)) {
-        loaded.push_back(m);
-        continue;
-      }
-      jobs.push_back({c, std::move(key), std::async(std::launch::async, [this, c, n] { return store->obtain(c, n); })});
-    }
-    const auto wall = Clock::now();
-    bool compiled_any = false;
-    for (auto& job : jobs) {
-      try {
-        codegen::ModuleStore::Built b = job.built.get();
-        if (!b.note.empty()) report.notes.push_back(b.note);
-        if (b.from_cache) ++report.cache_hits;
-        else ++report.modules_compiled, compiled_any = true, report.generate_seconds += b.generate_seconds;
-        loaded.push_back(&launcher->load(job.key, job.config, codegen::compiled_stride(job.config, n), b.cubin));
-      } catch (const Error& e) {
-        if (first_error->empty()) *first_error = e.what();
-      }
-    }
-    if (compiled_any) report.compile_seconds += seconds_since(wall);
-    return loaded;
-  }
-
   void use_generic(int64_t n, std::string reason) {
     chosen[n] = cuda::Choice{};
     if (report.reason.empty()) report.reason = std::move(reason);
     if (report.path != "specialized") report.path = "generic";
-  }
-
-  // The key of the remembered choice for N = n: everything the timing depended on.
-  std::string tuning_key(int64_t n, const std::vector<KernelConfig>& candidates) const {
-    codegen::KeyHasher h;
-    h.text(store->layer());
-    h.value(static_cast<uint64_t>(n));
-    h.value(static_cast<uint64_t>(arch));
-    h.text(store->compiler());
-    h.text(SPDNN_VERSION);
-    h.value(cuda::kGenericKernelRevision);  // the generic kernel competes in tuning
-    h.value(kTuningMethod);
-    if (!options.dependent_launch) h.text("no dependent launch");  // timed as it will run
-    // A remembered choice stands for the candidates it was chosen among: when they change, the layer is
-    // tuned again instead of keeping a choice that never saw the new ones.
-    for (const auto& c : candidates) h.text(store->key(c, n));
-    return h.hex();
-  }
-
-  // Times every block width of every loaded module, and the generic kernel; remembers the winner.
-  void tune(int64_t n, const std::vector<const cuda::LoadedModule*>& loaded, const std::string& key, cuda::Choice* best) {
-    const auto t = Clock::now();
-    const std::vector<cuda::Choice> choices = cuda::tuning_choices(loaded, n, options.tune_against_generic);
-    const auto us = cuda::time_choices(*launcher, choices, w.rows, w.cols, n, &report.notes);
-    double best_us = 1e300, generic_us = 1e300;
-    report.tuning.clear();
-    for (size_t i = 0; i < choices.size(); ++i) {
-      if (!us[i]) continue;  // refused
-      if (choices[i].module == nullptr) {
-        generic_us = *us[i];
-        report.tuning.push_back({std::nullopt, *us[i]});
-        continue;
-      }
-      report.tuning.push_back({cuda::config_of(choices[i]), *us[i]});
-      if (*us[i] < best_us) best_us = *us[i], *best = choices[i];
-    }
-    report.tune_seconds += seconds_since(t);
-    if (best_us == 1e300) return use_generic(n, "no generated kernel could be launched on this device");
-    if (generic_us < best_us) {
-      store->cache().store_tuning(key, {std::nullopt, generic_us});
-      return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us vs {:.1f} us)",
-                                        generic_us, best_us));
-    }
-    store->cache().store_tuning(key, {cuda::config_of(*best), best_us});
   }
 
   // `stream`: the stream of the forward() that asks, which must not be capturing when a kernel is still
@@ -159,45 +66,27 @@ struct SparseLinear::Impl {
     if (codegen::row_groups(KernelConfig{.rows = 32}, w.rows) > 65535)
       return use_generic(n, fmt::format("{} rows are too many row groups for one grid", w.rows));
 
-    std::vector<KernelConfig> configs = sparse_linear_candidates(w, n, arch, options.fixed_stride);
-    const std::string key = tuning_key(n, configs);
-    std::optional<KernelConfig> remembered;
-    if (const auto& fixed = options.config) {
-      if (n % fixed->cols != 0)
-        throw Error(Errc::usage, fmt::format("kernel config: N = {} is not a multiple of {} columns per thread", n, fixed->cols));
-      remembered = *fixed;
-      configs = {*fixed};
-    } else if (auto t = store->cache().load_tuning(key); t && !t->config) {
-      ++report.cache_hits;
-      return use_generic(n, fmt::format("the generic kernel was faster than the generated ones ({:.1f} us, remembered)",
-                                        t->microseconds));
-    } else if (t && n % t->config->cols == 0) {
-      ++report.cache_hits;
-      remembered = t->config;
-      configs = {*t->config};
-    } else if (!options.tune) {
-      configs.resize(1);
-    }
-    // Choosing loads modules, allocates, times and synchronizes: calls that a stream capture forbids, and
-    // that would invalidate the caller's graph. So a first forward() inside a capture is refused, with the
-    // remedy, before any of them, and the capture stays usable.
-    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    if (cudaStreamIsCapturing(stream, &capturing) != cudaSuccess || capturing != cudaStreamCaptureStatusNone) {
-      (void)cudaGetLastError();
-      throw Error(Errc::usage, fmt::format("sparse linear: the kernel for N = {} is chosen on its first use, which "
-                                           "cannot happen inside a CUDA graph capture; call prepare({}) before "
-                                           "capturing", n, n));
-    }
-    std::string error;
-    const auto loaded = obtain(configs, n, &error);
-    if (loaded.empty()) return use_generic(n, fmt::format("code generation failed: {}", error));
-    if (!error.empty()) report.notes.push_back("a candidate kernel failed: " + error);
-
-    cuda::Choice best{loaded.front(), remembered ? remembered->threads : KernelConfig{}.threads};
-    if (!remembered && options.tune) {
-      tune(n, loaded, key, &best);
-      if (chosen.count(n) != 0) return;  // the generic kernel won
-    }
+    if (options.config && n % options.config->cols != 0)
+      throw Error(Errc::usage, fmt::format("kernel config: N = {} is not a multiple of {} columns per thread", n,
+                                           options.config->cols));
+    cuda::KernelRequest request{
+        .store = store.get(),
+        .slots = {[this](const std::string& key) { return launcher->find(key); },
+                  [this, n](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
+                      -> const cuda::LoadedModule& { return launcher->load(key, c, codegen::compiled_stride(c, n), cubin); }},
+        .launch = [this, n](const cuda::Choice& c, const float* x, float* y, cudaStream_t s) { launcher->launch(c, x, y, n, s); },
+        .candidates = sparse_linear_candidates(w, n, arch, options.fixed_stride),
+        .tuning_key = {},
+        .n = n,
+        .x_size = static_cast<size_t>(w.cols * n),
+        .y_size = static_cast<size_t>(w.rows * n),
+        .stream = stream,
+        .what = fmt::format("sparse linear: the kernel for N = {} is chosen on its first use", n),
+        .remedy = fmt::format("prepare({})", n)};
+    request.tuning_key = cuda::tuning_key(*store, n, options, request.candidates, cuda::kGenericKernelRevision);
+    std::string reason;
+    const cuda::Choice best = cuda::choose_kernel(options, request, &report, &reason);
+    if (best.module == nullptr) return use_generic(n, std::move(reason));
     chosen[n] = best;
     report.path = "specialized";
     report.config = cuda::config_of(best);

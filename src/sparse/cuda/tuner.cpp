@@ -27,9 +27,9 @@ constexpr int kCallsPerTiming = 20;
 // A choice's calls captured into a graph, after one direct call. A cluster launch the device refuses
 // (cudaErrorClusterOutOfResources and the like: the GPU is shared, or partitioned) fails that call and
 // drops the choice with a note instead of failing the layer; errors that persist are rethrown.
-std::unique_ptr<CapturedCalls> capture(const Launcher& launcher, const Choice& c, const float* x, float* y, int64_t n,
+std::unique_ptr<CapturedCalls> capture(const ChoiceLaunch& launch, const Choice& c, const float* x, float* y,
                                        cudaStream_t stream, std::vector<std::string>* notes) {
-  auto enqueue = [&launcher, c, x, y, n](cudaStream_t s) { launcher.launch(c, x, y, n, s); };
+  auto enqueue = [&launch, c, x, y](cudaStream_t s) { launch(c, x, y, s); };
   const bool cluster = c.module != nullptr && c.module->config.cluster_slices > 1;
   try {
     enqueue(stream);
@@ -60,14 +60,14 @@ std::vector<Choice> tuning_choices(const std::vector<const LoadedModule*>& modul
   return choices;
 }
 
-std::vector<std::optional<double>> time_choices(const Launcher& launcher, const std::vector<Choice>& choices,
-                                                int64_t rows, int64_t cols, int64_t n, std::vector<std::string>* notes) {
-  DeviceBuffer<float> x(static_cast<size_t>(cols * n), "tuning input (K x N)");
-  DeviceBuffer<float> y(static_cast<size_t>(rows * n), "tuning output (M x N)");
+std::vector<std::optional<double>> time_choices(const ChoiceLaunch& launch, const std::vector<Choice>& choices,
+                                                size_t x_size, size_t y_size, std::vector<std::string>* notes) {
+  DeviceBuffer<float> x(x_size, "tuning input");
+  DeviceBuffer<float> y(y_size, "tuning output");
   if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
   Stream stream;
   std::vector<std::unique_ptr<CapturedCalls>> timers;
-  for (const Choice& c : choices) timers.push_back(capture(launcher, c, x.get(), y.get(), n, stream.s, notes));
+  for (const Choice& c : choices) timers.push_back(capture(launch, c, x.get(), y.get(), stream.s, notes));
   std::vector<std::optional<double>> us(choices.size());
   for (int round = 0; round < kTuningRounds; ++round)
     for (size_t i = 0; i < choices.size(); ++i)

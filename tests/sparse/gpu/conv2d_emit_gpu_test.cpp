@@ -1,6 +1,6 @@
 // The emitted sparse convolution (codegen/emit_conv2d.hpp) run on the GPU against the float64 direct
 // convolution: seeded random filters of odd shapes and the real pruned ResNet-50 filters with their inputs,
-// compiled by NVRTC, loaded and launched directly (the SparseConv2d class does not exist yet). Skipped,
+// compiled by NVRTC, loaded and launched directly (sparse_conv2d_test.cpp tests the same through SparseConv2d). Skipped,
 // visibly, without a usable CUDA device.
 #include <gtest/gtest.h>
 

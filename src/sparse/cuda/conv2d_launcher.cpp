@@ -1,0 +1,70 @@
+// The device side of one sparse convolution (see conv2d_launcher.hpp).
+#include "sparse/cuda/conv2d_launcher.hpp"
+
+#include <algorithm>
+
+#include "cuda/check.hpp"
+#include "cuda/dependent_launch.hpp"
+#include "sparse/codegen/emit.hpp"
+#include "sparse/codegen/emit_conv2d.hpp"
+
+namespace spdnn::cuda {
+
+namespace {
+
+template <class T>
+void upload(DeviceBuffer<T>& buffer, const std::vector<T>& host, const char* what) {
+  buffer.allocate(host.size(), what);
+  if (!host.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+}  // namespace
+
+Conv2dLauncher::Conv2dLauncher(const CsrMatrix& w, const std::vector<float>& bias, const Conv2dShape& filter, bool relu,
+                               bool dependent_launch)
+    : out_channels_(w.rows), relu_(relu), dependent_launch_(dependent_launch), has_bias_(!bias.empty()) {
+  SPDNN_CUDA_CHECK(cudaGetDevice(&device_));
+  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
+  upload(row_ptr_, w.row_ptr, "sparse filter (row offsets)");
+  upload(taps_, filter_taps(w, filter), "sparse filter (taps)");
+  upload(values_, w.values, "sparse filter (values)");
+  upload(bias_, bias, "bias");
+}
+
+Conv2dLauncher::~Conv2dLauncher() { unload_modules(modules_); }
+
+const LoadedModule* Conv2dLauncher::find(const std::string& key) const {
+  auto it = modules_.find(key);
+  return it == modules_.end() ? nullptr : &it->second;
+}
+
+const LoadedModule& Conv2dLauncher::load(const std::string& key, const KernelConfig& config, const std::vector<char>& cubin) {
+  return modules_[key] = load_module(cubin, codegen::kConv2dKernelName, config, 0, prop_, device_);
+}
+
+void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const {
+  if (c.module == nullptr) {
+    const GenericConv2dView view{row_ptr_.get(), taps_.get(), values_.get()};
+    SPDNN_CUDA_CHECK(launch_generic_sparse_conv2d(view, shape, has_bias_ ? bias_.get() : nullptr, relu_, x, y,
+                                                  dependent_launch_, stream));
+    SPDNN_CUDA_SYNC_IF_DEBUG("generic sparse_conv2d kernel");
+    return;
+  }
+  const KernelConfig s = config_of(c);
+  const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
+  if (pixels == 0) return;
+  cudaLaunchConfig_t config{};
+  // The kernel walks the pixels with a grid-stride loop, so the grid may stop short of covering them.
+  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((pixels + s.threads - 1) / s.threads, int64_t{1} << 30)),
+                        static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
+  config.blockDim = dim3(static_cast<unsigned>(s.threads));
+  config.stream = stream;
+  cudaLaunchAttribute attribute = dependent_launch_attribute(dependent_launch_);
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  void* args[] = {const_cast<float**>(&x), &y};
+  SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(c.module->kernel), args));
+  SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_conv2d kernel");
+}
+
+}  // namespace spdnn::cuda

@@ -1,0 +1,214 @@
+// SparseConv2d on the GPU against the float64 direct convolution: seeded random filters of odd shapes
+// (C, K not multiples of 32; 1, 7, 13 and 56 pixel images; stride 1 and 2; padding 0 and 1; dilation 2;
+// an empty filter and a single nonzero), generated and generic kernels bit for bit alike, several input
+// sizes on one layer, CUDA-graph capture, the fallbacks, and the real pruned ResNet-50 filters. Skipped,
+// visibly, without a usable CUDA device.
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <random>
+
+#include "cuda/device.hpp"
+#include "cuda/device_buffer.hpp"
+#include "spdnn/error.hpp"
+#include "spdnn/matrix_io.hpp"
+#include "spdnn/sparse/conv2d.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
+#include "spdnn/sparse/sparse_linear.hpp"
+#include "support/random_weights.hpp"
+#include "support/test_support.hpp"
+
+namespace spdnn {
+namespace {
+
+#define SPDNN_REQUIRE_GPU()                                                        \
+  do {                                                                             \
+    if (auto why = cuda::why_no_cuda_device()) GTEST_SKIP() << "no GPU: " << *why; \
+  } while (0)
+
+std::vector<float> random_values(size_t count, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// A layer with its own cache that always takes a generated kernel where it can (so that the tests
+// exercise it whether or not the generic kernel would be faster).
+SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
+  SparseLinearOptions o;
+  o.relu = relu;
+  o.cache_dir = dir.path();
+  o.tune_against_generic = false;
+  return o;
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+struct Case {
+  Conv2dShape shape;
+  double density;
+};
+
+TEST(SparseConv2d, OddShapesMatchFloat64AndTheGenericKernelBitForBit) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Case cases[] = {{{1, 3, 7, 7, 5, 3, 3, 1, 1, 1}, 0.3},    {{2, 33, 13, 13, 17, 3, 3, 2, 1, 1}, 0.1},
+                        {{1, 7, 1, 1, 9, 3, 3, 1, 1, 1}, 0.5},    {{3, 5, 13, 11, 3, 3, 3, 2, 0, 1}, 0.0},
+                        {{1, 19, 56, 56, 35, 3, 3, 1, 1, 1}, 0.1}, {{2, 4, 9, 9, 6, 3, 3, 1, 2, 2}, 0.3},
+                        {{2, 40, 14, 14, 70, 1, 1, 2, 0, 1}, 0.2}, {{1, 9, 7, 7, 45, 1, 1, 1, 0, 1}, 0.3}};
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    const Conv2dShape& s = cases[i].shape;
+    SCOPED_TRACE(to_string(s));
+    const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), cases[i].density, static_cast<uint32_t>(i + 1));
+    const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), static_cast<uint32_t>(100 + i));
+    const std::vector<float> bias = random_values(static_cast<size_t>(s.out_channels), static_cast<uint32_t>(200 + i));
+    for (bool relu : {false, true}) {
+      SparseConv2d layer(w, i % 2 == 0 ? bias : std::vector<float>{}, s, isolated(dir, relu));
+      const std::vector<float> y = layer.forward_host(x, s.batch, s.height, s.width);
+      const std::vector<float> generic = layer.forward_host(x, s.batch, s.height, s.width, true);
+      const auto want = conv2d_reference(s, w, x, i % 2 == 0 ? bias : std::vector<float>{}, relu);
+      EXPECT_LE(max_relative_error(y, want), 1e-5) << layer.report().path << " " << layer.report().reason;
+      EXPECT_LE(max_relative_error(generic, want), 1e-5);
+      if (w.nnz() > 0) EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+      EXPECT_TRUE(bitwise_equal(y, generic)) << "the same sums in the same order";
+    }
+  }
+  const Conv2dShape one{2, 6, 8, 8, 4, 3, 3, 1, 1, 1};
+  const CsrMatrix single = csr_from_triplets(4, 54, {{2, 40, 0.5f}}, "single nonzero");
+  SparseConv2d layer(single, {}, one, isolated(dir, false));
+  const std::vector<float> x(static_cast<size_t>(one.input_size()), 1.0f);
+  EXPECT_LE(max_relative_error(layer.forward_host(x, 2, 8, 8), conv2d_reference(one, single, x, {}, false)), 0.0);
+}
+
+TEST(SparseConv2d, OneLayerServesSeveralInputSizes) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  Conv2dShape filter{1, 12, 1, 1, 20, 3, 3, 2, 1, 1};
+  const CsrMatrix w = test::random_weights(20, 12 * 9, 0.2, 7);
+  const std::vector<float> bias = random_values(20, 8);
+  SparseConv2d layer(w, bias, filter, isolated(dir, true));
+  for (auto [batch, h, wd] : {std::tuple{1, 13, 13}, {4, 7, 9}, {1, 13, 13}, {2, 1, 1}}) {
+    const Conv2dShape s = layer.shape(batch, h, wd);
+    const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), static_cast<uint32_t>(batch * h));
+    EXPECT_LE(max_relative_error(layer.forward_host(x, batch, h, wd), conv2d_reference(s, w, x, bias, true)), 1e-5)
+        << to_string(s);
+  }
+  EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+}
+
+TEST(SparseConv2d, FallsBackToTheGenericKernelWithAReason) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape s{2, 10, 9, 9, 12, 3, 3, 1, 1, 1};
+  const CsrMatrix w = test::random_weights(12, 90, 0.3, 9);
+  const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), 10);
+  const auto want = conv2d_reference(s, w, x, {}, false);
+  SparseLinearOptions off = isolated(dir, false);
+  off.specialize = false;
+  SparseLinearOptions small = isolated(dir, false);
+  small.max_unrolled_nnz = 10;
+  for (const SparseLinearOptions& o : {off, small}) {
+    SparseConv2d layer(w, {}, s, o);
+    EXPECT_LE(max_relative_error(layer.forward_host(x, 2, 9, 9), want), 1e-5);
+    EXPECT_EQ(layer.report().path, "generic");
+    EXPECT_FALSE(layer.report().reason.empty());
+  }
+  SparseLinearOptions fixed = isolated(dir, false);
+  fixed.config = KernelConfig{.rows = 4, .cols = 2};
+  EXPECT_EQ(test::error_from([&] { SparseConv2d(w, {}, s, fixed); }).code(), Errc::usage);
+}
+
+TEST(SparseConv2d, ASecondLayerLoadsItsKernelsFromTheCache) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape s{1, 16, 14, 14, 24, 3, 3, 1, 1, 1};
+  const CsrMatrix w = test::random_weights(24, 144, 0.1, 11);
+  const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), 12);
+  SparseConv2d first(w, {}, s, isolated(dir, false));
+  first.prepare(1, 14, 14);
+  EXPECT_GT(first.report().modules_compiled, 0);
+  SparseConv2d second(w, {}, s, isolated(dir, false));
+  EXPECT_LE(max_relative_error(second.forward_host(x, 1, 14, 14), conv2d_reference(s, w, x, {}, false)), 1e-5);
+  EXPECT_EQ(second.report().modules_compiled, 0);
+  EXPECT_GT(second.report().cache_hits, 0);
+  EXPECT_EQ(second.report().config, first.report().config);
+}
+
+TEST(SparseConv2d, ForwardIsCapturedIntoAGraphOncePrepared) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape s{2, 8, 10, 10, 8, 3, 3, 1, 1, 1};
+  const CsrMatrix w = test::random_weights(8, 72, 0.3, 13);
+  SparseConv2d layer(w, {}, s, isolated(dir, true));
+  const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), 14);
+  cuda::DeviceBuffer<float> x_d(x.size(), "test X"), y_d(static_cast<size_t>(s.output_size()), "test Y");
+  ASSERT_EQ(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  const Error refused = test::error_from([&] { layer.forward(x_d.get(), y_d.get(), 2, 10, 10, stream); });
+  EXPECT_EQ(refused.code(), Errc::usage);
+  EXPECT_TRUE(test::says(refused, "prepare(2, 10, 10)")) << refused.what();
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess) << "the refusal broke the capture";
+  cudaGraphDestroy(graph);
+
+  layer.prepare(2, 10, 10);
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  layer.forward(x_d.get(), y_d.get(), 2, 10, 10, stream);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaMemset(y_d.get(), 0xff, y_d.size() * sizeof(float)), cudaSuccess);  // NaNs unless overwritten
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  std::vector<float> y(y_d.size());
+  ASSERT_EQ(cudaMemcpy(y.data(), y_d.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, {}, true)), 1e-5);
+}
+
+TEST(SparseConv2d, BadSizesAreErrors) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape s{1, 4, 8, 8, 6, 3, 3, 1, 0, 1};
+  const CsrMatrix w = test::random_weights(6, 36, 0.5, 15);
+  SparseConv2d layer(w, {}, s, isolated(dir, false));
+  EXPECT_EQ(test::error_from([&] { layer.forward_host(std::vector<float>(10), 1, 8, 8); }).code(), Errc::mismatch);
+  EXPECT_EQ(test::error_from([&] { layer.prepare(1, 2, 2); }).code(), Errc::usage) << "the filter is larger than the image";
+  EXPECT_EQ(test::error_from([&] { layer.prepare(0, 8, 8); }).code(), Errc::usage);
+}
+
+// The real pruned ResNet-50 3x3 filters (SparseRT's authors) with their sample inputs, batch 1, padding 1.
+TEST(SparseConv2d, RealResNet50FiltersMatchFloat64) {
+  SPDNN_REQUIRE_GPU();
+  SPDNN_REQUIRE_DATA(root, "sparsert/resnet50_3x3");
+  test::TempDir dir;
+  for (const char* sparsity : {"90", "95"})
+    for (const char* bg : {"bg1", "bg2", "bg3"}) {
+      SCOPED_TRACE(fmt::format("{} {}", sparsity, bg));
+      const io::NpyArray filter = io::read_npy(root / sparsity / fmt::format("filter_{}.npy.gz", bg));
+      const io::NpyArray input = io::read_npy(root / sparsity / fmt::format("input_{}.npy.gz", bg));
+      Conv2dShape s;
+      s.channels = input.shape[0], s.height = input.shape[1], s.width = input.shape[2];
+      s.out_channels = filter.shape[0], s.padding = 1;
+      const CsrMatrix w = io::npy_to_csr(filter, bg);
+      SparseConv2d layer(w, {}, s, isolated(dir, true));
+      const std::vector<float> y = layer.forward_host(input.data, 1, s.height, s.width);
+      EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, input.data, {}, true)), 1e-5);
+      EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
+      EXPECT_TRUE(bitwise_equal(y, layer.forward_host(input.data, 1, s.height, s.width, true)));
+    }
+}
+
+}  // namespace
+}  // namespace spdnn
