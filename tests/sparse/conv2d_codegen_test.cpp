@@ -15,6 +15,7 @@
 #include "sparse/codegen/emit_conv2d.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/conv2d.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 #include "support/random_weights.hpp"
 #include "support/test_support.hpp"
@@ -199,12 +200,42 @@ TEST(EmitConv2dNvrtc, ModulesAreKeyedByTheWholeShapeAndCached) {
   EXPECT_NE(conv.key(config, 1), conv_other.key(config, 1));
   EXPECT_NE(conv.key(config, 1), linear.key(config, 1));
   EXPECT_EQ(conv.key(config, 1), conv.key(config, 100)) << "the shape, not n, keys a convolution";
+  Conv2dShape batch8 = s;
+  batch8.batch = 8;
+  EXPECT_EQ(conv.key(config, 1), ModuleStore(w, bias, options, 90, batch8).key(config, 1)) << "one module serves every batch";
   const ModuleStore::Built built = conv.obtain(config, 1);
   EXPECT_FALSE(built.from_cache);
   EXPECT_EQ(std::string(built.cubin.data(), 4), "\x7f" "ELF");
   ModuleStore again(w, bias, options, 90, s);
   EXPECT_TRUE(again.obtain(config, 1).from_cache);
   EXPECT_FALSE(conv_other.cached(config, 1));
+}
+
+// Precompiling fills the cache with every candidate of every shape, once per shape whatever the batch.
+TEST(EmitConv2dNvrtc, PrecompileFillsTheCacheForEachShape) {
+  test::TempDir dir;
+  SparseLinearOptions options;
+  options.cache_dir = dir.path();
+  const Conv2dShape a{1, 6, 7, 7, 10, 3, 3, 1, 1, 1};
+  Conv2dShape a8 = a, b = a;
+  a8.batch = 8;
+  b.height = b.width = 5;
+  const CsrMatrix w = test::random_weights(10, 54, 0.3, 27);
+  size_t modules = 0;
+  const auto seconds = precompile_sparse_conv2ds({{&w, nullptr, {a, a8, b}}}, 90, options, 2,
+                                                 [&](size_t, size_t total) { modules = total; });
+  ASSERT_EQ(seconds.size(), 1u);
+  EXPECT_GT(seconds[0], 0.0);
+  const std::vector<float> no_bias;
+  for (const Conv2dShape& s : {a, a8, b}) {
+    const ModuleStore store(w, no_bias, options, 90, s);
+    for (const KernelConfig& c : sparse_conv2d_candidates(w, s, 90)) EXPECT_TRUE(store.cached(c, 1)) << to_string(s);
+  }
+  EXPECT_EQ(modules, sparse_conv2d_candidates(w, a, 90).size() + sparse_conv2d_candidates(w, b, 90).size())
+      << "batch 1 and 8 share their modules";
+  Conv2dShape bad = a;
+  bad.stride = 0;
+  EXPECT_EQ(test::error_from([&] { precompile_sparse_conv2ds({{&w, nullptr, {bad}}}, 90, options); }).code(), Errc::usage);
 }
 
 TEST(EmitConv2dNvrtc, CompilesForHopper) {

@@ -16,11 +16,14 @@
 #include "cuda/device_buffer.hpp"
 #include "cuda/stream.hpp"
 #include "spdnn/error.hpp"
+#include "harness/path_timer.hpp"
 #include "harness/sparse_bench.hpp"
 
 namespace spdnn {
 
 namespace {
+
+using bench::Enqueue, bench::PathTimer;
 
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) throw Error(Errc::device, fmt::format("cuBLAS {} failed: {}", what, cublasGetStatusString(s)));
@@ -29,8 +32,6 @@ void check_cusparse(cusparseStatus_t s, const char* what) {
   if (s != CUSPARSE_STATUS_SUCCESS) throw Error(Errc::device, fmt::format("cuSPARSE {} failed: {}", what, cusparseGetErrorString(s)));
 }
 
-using Enqueue = std::function<void(cudaStream_t)>;
-
 // One path: how to enqueue a call, and where its output lands (float, or half for fp16).
 struct Path {
   std::string name;
@@ -38,38 +39,6 @@ struct Path {
   const float* y = nullptr;
   const __half* y_half = nullptr;
   std::function<void()> release;  // library handles to free
-};
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-// Times a prepared path: one round of `calls` back-to-back calls, then one replay of the graph.
-class PathTimer {
- public:
-  PathTimer(const Enqueue& enqueue, cudaStream_t stream, int calls)
-      : enqueue_(enqueue), stream_(stream), calls_(calls), graph_(enqueue, stream, calls) {}
-
-  void round() {
-    for (int c = 0; c < 5; ++c) enqueue_(stream_);  // warm up (clocks, caches)
-    SPDNN_CUDA_CHECK(cudaEventRecord(start_.e, stream_));
-    for (int c = 0; c < calls_; ++c) enqueue_(stream_);
-    SPDNN_CUDA_CHECK(cudaEventRecord(stop_.e, stream_));
-    plain_.push_back(cuda::microseconds_per_call(start_.e, stop_.e, calls_));
-    graph_.replay();  // warm up
-    graph_times_.push_back(graph_.time_us());
-  }
-  double plain_us() const { return median(plain_); }
-  double graph_us() const { return median(graph_times_); }
-
- private:
-  Enqueue enqueue_;
-  cudaStream_t stream_;
-  int calls_;
-  cuda::CapturedCalls graph_;
-  cuda::Event start_{cudaEventDefault}, stop_{cudaEventDefault};
-  std::vector<double> plain_, graph_times_;
 };
 
 }  // namespace

@@ -33,6 +33,7 @@ struct SparseBenchTiming {
   double graph_us = 0;  // the same, replaying a CUDA graph of `calls` calls
   double max_rel_error = 0;  // max |y - ref| / max |ref| against float64
   std::string error;         // the path could not run (e.g. out of memory); the timings are then 0
+  std::string note;          // what the path chose, where it chooses (a library's algorithm)
 };
 
 struct SparseBenchResult {

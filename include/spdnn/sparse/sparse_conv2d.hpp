@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -48,6 +49,21 @@ class SparseConv2d {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Compiles, without a GPU, the candidate kernels that SparseConv2d would try on a GPU of compute capability
+// `arch` (or only options.config) into the cache of `options` (whose mode must be on), as
+// precompile_sparse_linears does for linear layers: for each layer every shape of `shapes` (the filter's
+// geometry with an input size; the batch does not matter, one module serves every batch). Returns each
+// layer's compile seconds. A bad shape or filter, or a fixed config the emitter cannot produce, is an
+// Error; a candidate that fails to compile is left for the layer, which falls back with the reason.
+struct PrecompileConv2d {
+  const CsrMatrix* w = nullptr;
+  const std::vector<float>* bias = nullptr;  // null: no bias
+  std::vector<Conv2dShape> shapes;
+};
+std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d>& layers, int arch,
+                                              const SparseLinearOptions& options, unsigned jobs = 0,
+                                              const std::function<void(size_t, size_t)>& progress = {});
 
 // The kernel configurations (block widths aside) that SparseConv2d compiles and times for filter w on an
 // input of `shape` on a GPU of compute capability `arch`, best guess first; each is one module. Plain

@@ -91,11 +91,12 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
 
 void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfig& config, int64_t groups) {
   const int64_t P = s.out_height(), Q = s.out_width();
-  put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y) {{\n",
+  put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y,\n"
+           "                                                        unsigned images) {{\n",
       config.bound, kConv2dKernelName);
   // As the linear kernel: under programmatic dependent launch, wait for the previous grid before reading X.
   put(out, "#if __CUDA_ARCH__ >= 900\n  asm volatile(\"griddepcontrol.wait;\" ::: \"memory\");\n#endif\n");
-  put(out, "  const long long pixels = {}ll;\n", s.batch * P * Q);
+  put(out, "  const long long pixels = static_cast<long long>(images) * {}ll;\n", P * Q);
   put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; j < pixels;\n"
            "       j += static_cast<long long>(gridDim.x) * blockDim.x) {{\n");
   // The pixel's image and place; its corner in the (unpadded) input, which may lie outside it.

@@ -7,7 +7,7 @@
 // by neighbouring threads are neighbouring pixels, so they coalesce, and the nine taps of a channel reuse
 // each pixel through L1.
 //
-// The whole shape (sizes, stride, padding, dilation) is compiled in. Of KernelConfig the emitter uses
+// The whole shape but the batch (sizes, stride, padding, dilation) is compiled in; the batch is an argument. Of KernelConfig the emitter uses
 // rows (out-channels per group), prefetch and bound; threads is a launch parameter; cols, the K splits
 // and row groups per block must be 1 (why_invalid_conv2d). fixed_n changes only how the module is
 // compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1 (compile_options), since
@@ -25,9 +25,9 @@
 
 namespace spdnn::codegen {
 
-// The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y) with X
-// and Y NCHW of the compiled shape; grid.x * blockDim.x threads walk the N*P*Q output pixels, grid.y the
-// row groups (row_groups(config, K)).
+// The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y, unsigned
+// images) with X and Y NCHW of the compiled shape and `images` images (any batch); grid.x * blockDim.x
+// threads walk the images * P*Q output pixels, grid.y the row groups (row_groups(config, K)).
 inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
 // Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the

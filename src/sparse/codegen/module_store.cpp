@@ -37,6 +37,7 @@ ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, con
       cache_(options.cache_dir, options.cache) {
   compiler_ = "nvrtc " + nvrtc_version();
   for (const auto& o : options.compiler_options) compiler_ += " " + o;
+  if (conv_) conv_->batch = 1;  // one module serves every batch
   if (conv_) layer_ += fmt::format(" conv2d {} revision {}", to_string(*conv_), kConv2dEmitRevision);
 }
 

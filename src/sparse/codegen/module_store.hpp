@@ -19,7 +19,8 @@ namespace spdnn::codegen {
 class ModuleStore {
  public:
   // Keeps references to w and bias, which must outlive the store. With `conv`, the modules are the
-  // convolution of that whole shape (emit_conv2d.hpp), and the n of key() and obtain() is unused.
+  // convolution of that shape (emit_conv2d.hpp; its batch is the kernel's argument, so any batch will
+  // do), and the n of key() and obtain() is unused.
   ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, const SparseLinearOptions& options, int arch,
               std::optional<Conv2dShape> conv = std::nullopt);
 

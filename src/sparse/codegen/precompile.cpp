@@ -1,5 +1,6 @@
 // Compiling the candidate modules of many layers ahead of time, on a pool of threads, without a GPU (see
-// precompile_sparse_linears in include/spdnn/sparse/sparse_linear.hpp).
+// precompile_sparse_linears in include/spdnn/sparse/sparse_linear.hpp and precompile_sparse_conv2ds in
+// sparse_conv2d.hpp).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,46 +10,48 @@
 #include <mutex>
 #include <thread>
 
+#include "sparse/codegen/emit_conv2d.hpp"
 #include "sparse/codegen/module_store.hpp"
 #include "spdnn/error.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn {
 
-std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>& layers, int arch,
-                                              const SparseLinearOptions& options, unsigned jobs,
-                                              const std::function<void(size_t, size_t)>& progress) {
+namespace {
+
+// One module to compile: a configuration of a layer's store, for size n.
+struct Task {
+  codegen::ModuleStore* store;
+  size_t layer;
+  KernelConfig config;
+  int64_t n;
+  int64_t nnz;  // the layer's, for the order
+};
+
+void check_precompile_options(const SparseLinearOptions& options) {
   if (options.cache != KernelCacheMode::on)
     throw Error(Errc::usage, "precompiling kernels needs the kernel cache in mode 'on'");
-  if (options.config) validate(*options.config);  // the caller's error, not a fallback
-  static const std::vector<float> no_bias;
-  std::vector<std::unique_ptr<codegen::ModuleStore>> stores;
-  struct Task {
-    size_t layer;
-    KernelConfig config;
-    int64_t n;
-  };
-  std::vector<Task> tasks;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const CsrMatrix& w = *layers[i].w;
-    stores.push_back(std::make_unique<codegen::ModuleStore>(w, layers[i].bias ? *layers[i].bias : no_bias, options, arch));
-    if (!options.specialize || w.nnz() > options.max_unrolled_nnz) continue;  // the generic kernel's
-    std::vector<std::string> keys;  // a module without N compiled in serves every N: compiled once
-    for (int64_t n : layers[i].ns) {
-      if (n <= 0) continue;
-      for (const KernelConfig& c : options.config ? std::vector{*options.config}
-                                                  : sparse_linear_candidates(w, n, arch, options.fixed_stride)) {
-        std::string key = stores[i]->key(c, n);
-        if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
-        keys.push_back(std::move(key));
-        tasks.push_back({i, c, n});
-      }
-    }
+}
+
+// Adds the tasks of `configs` for size n that `keys` does not hold yet (a module serving several sizes
+// is compiled once).
+void add_tasks(std::vector<Task>* tasks, std::vector<std::string>* keys, codegen::ModuleStore* store, size_t layer,
+               const std::vector<KernelConfig>& configs, int64_t n, int64_t nnz) {
+  for (const KernelConfig& c : configs) {
+    std::string key = store->key(c, n);
+    if (std::find(keys->begin(), keys->end(), key) != keys->end()) continue;
+    keys->push_back(std::move(key));
+    tasks->push_back({store, layer, c, n, nnz});
   }
+}
+
+// Compiles the tasks on `jobs` threads (0: all cores), largest layers first; each layer's seconds.
+std::vector<double> run_tasks(std::vector<Task> tasks, size_t layers, unsigned jobs,
+                              const std::function<void(size_t, size_t)>& progress) {
   // Largest matrices first, so that the longest compiles do not start last.
-  std::stable_sort(tasks.begin(), tasks.end(),
-                   [&](const Task& a, const Task& b) { return layers[a.layer].w->nnz() > layers[b.layer].w->nnz(); });
-  std::vector<double> seconds(layers.size(), 0.0);
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.nnz > b.nnz; });
+  std::vector<double> seconds(layers, 0.0);
   std::atomic<size_t> next{0};
   size_t done = 0;
   std::mutex mutex;
@@ -56,9 +59,9 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
     for (size_t k = next++; k < tasks.size(); k = next++) {
       const Task& t = tasks[k];
       const auto start = std::chrono::steady_clock::now();
-      if (!stores[t.layer]->cached(t.config, t.n)) {
+      if (!t.store->cached(t.config, t.n)) {
         try {
-          (void)stores[t.layer]->obtain(t.config, t.n);
+          (void)t.store->obtain(t.config, t.n);
         } catch (const Error&) {
           // Left for the layer itself, which falls back to the generic kernel and reports the reason.
         }
@@ -75,6 +78,53 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
   for (unsigned t = 0; t < std::min<size_t>(threads, tasks.size()); ++t) pool.emplace_back(work);
   for (auto& t : pool) t.join();
   return seconds;
+}
+
+const std::vector<float> kNoBias;
+
+}  // namespace
+
+std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>& layers, int arch,
+                                              const SparseLinearOptions& options, unsigned jobs,
+                                              const std::function<void(size_t, size_t)>& progress) {
+  check_precompile_options(options);
+  if (options.config) validate(*options.config);  // the caller's error, not a fallback
+  std::vector<std::unique_ptr<codegen::ModuleStore>> stores;
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const CsrMatrix& w = *layers[i].w;
+    stores.push_back(std::make_unique<codegen::ModuleStore>(w, layers[i].bias ? *layers[i].bias : kNoBias, options, arch));
+    if (!options.specialize || w.nnz() > options.max_unrolled_nnz) continue;  // the generic kernel's
+    std::vector<std::string> keys;
+    for (int64_t n : layers[i].ns)
+      if (n > 0)
+        add_tasks(&tasks, &keys, stores.back().get(), i,
+                  options.config ? std::vector{*options.config} : sparse_linear_candidates(w, n, arch, options.fixed_stride), n,
+                  w.nnz());
+  }
+  return run_tasks(std::move(tasks), layers.size(), jobs, progress);
+}
+
+std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d>& layers, int arch,
+                                              const SparseLinearOptions& options, unsigned jobs,
+                                              const std::function<void(size_t, size_t)>& progress) {
+  check_precompile_options(options);
+  std::vector<std::unique_ptr<codegen::ModuleStore>> stores;
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const CsrMatrix& w = *layers[i].w;
+    const std::vector<float>& bias = layers[i].bias ? *layers[i].bias : kNoBias;
+    std::vector<std::string> keys;  // shapes that differ in batch only share their modules
+    for (const Conv2dShape& s : layers[i].shapes) {
+      codegen::checked_conv2d_filter(w, bias, s, options.config);  // the caller's errors, not fallbacks
+      if (auto why = why_invalid(s)) throw Error(Errc::usage, fmt::format("conv2d {}: {}", to_string(s), *why));
+      if (!options.specialize || w.nnz() > options.max_unrolled_nnz) continue;  // the generic kernel's
+      stores.push_back(std::make_unique<codegen::ModuleStore>(w, bias, options, arch, s));
+      add_tasks(&tasks, &keys, stores.back().get(), i,
+                options.config ? std::vector{*options.config} : sparse_conv2d_candidates(w, s, arch), 1, w.nnz());
+    }
+  }
+  return run_tasks(std::move(tasks), layers.size(), jobs, progress);
 }
 
 }  // namespace spdnn

@@ -62,7 +62,8 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
   cudaLaunchAttribute attribute = dependent_launch_attribute(dependent_launch_);
   config.attrs = &attribute;
   config.numAttrs = 1;
-  void* args[] = {const_cast<float**>(&x), &y};
+  unsigned images = static_cast<unsigned>(shape.batch);
+  void* args[] = {const_cast<float**>(&x), &y, &images};
   SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(c.module->kernel), args));
   SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_conv2d kernel");
 }

@@ -1,6 +1,6 @@
 // SparseConv2d on the GPU (see include/spdnn/sparse/sparse_conv2d.hpp). Per input size (batch, height,
-// width): the candidate configurations (candidates.cpp) for that whole shape are loaded from the kernel
-// cache or compiled (a ModuleStore per size), loaded on the device (conv2d_launcher), timed against the
+// width): the candidate configurations (candidates.cpp) for that shape are loaded from the kernel cache
+// or compiled (a ModuleStore per size; its modules serve every batch), loaded on the device (conv2d_launcher), timed against the
 // generic kernel and the winner remembered (kernel_choice); anything that fails falls back to the generic
 // kernel with the reason in the report.
 #include <cuda_runtime.h>

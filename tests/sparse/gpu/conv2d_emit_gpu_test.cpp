@@ -51,7 +51,8 @@ std::vector<float> run_emitted(const Conv2dShape& s, const CsrMatrix& w, const s
   launch.blockDim = dim3(static_cast<unsigned>(threads));
   const float* xp = dx.get();
   float* yp = dy.get();
-  void* args[] = {&xp, &yp};
+  unsigned images = static_cast<unsigned>(s.batch);
+  void* args[] = {&xp, &yp, &images};
   SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(kernel), args));
   std::vector<float> y(static_cast<size_t>(s.output_size()));
   SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), dy.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost));
