@@ -18,6 +18,8 @@ Command add_verify_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
 Command add_sparse_command(CLI::App& app);
+// `spdnn sparse conv`, registered by add_sparse_command under its `sparse` subcommand.
+Command add_sparse_conv_command(CLI::App& sparse);
 
 // The command line as typed, for reports (set once by main).
 inline std::string& command_line() {

@@ -1,5 +1,6 @@
 // `spdnn sparse run` (one pruned layer: generate/compile/load its kernel, run, check, time) and
-// `spdnn sparse bench` (many layers, every path: spdnn's kernels, cuBLAS, cuSPARSE).
+// `spdnn sparse bench` (many layers, every path: spdnn's kernels, cuBLAS, cuSPARSE); `spdnn sparse conv`
+// is sparse_conv_command.cpp.
 #include <fmt/format.h>
 #include <glob.h>
 
@@ -14,6 +15,7 @@
 
 #include "commands.hpp"
 #include "json_report.hpp"
+#include "sparse_options.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/weights.hpp"
 #include "harness/sparse_bench.hpp"
@@ -26,115 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-// Options shared by both subcommands: how the specialized kernel is obtained.
-struct KernelOptions {
-  std::string cache = "on", cache_dir;
-  bool no_tune = false, generic = false, no_dependent_launch = false, no_fixed_stride = false;
-  int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
-  std::string config;  // name=value pairs (include/spdnn/sparse/kernel_config.hpp)
-
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
-    cmd->add_option("--cache-dir", cache_dir, "Kernel cache folder (default $SPDNN_KERNEL_CACHE or ~/.cache/spdnn/kernels)");
-    cmd->add_flag("--no-tune", no_tune, "Use the first candidate configuration instead of timing a few");
-    cmd->add_flag("--generic", generic, "Never generate code: the generic CSR kernel only");
-    cmd->add_flag("--no-dependent-launch", no_dependent_launch,
-                  "Launch as plain stream-ordered kernels, not with programmatic dependent launch");
-    cmd->add_flag("--no-fixed-stride", no_fixed_stride,
-                  "Generated kernels take N as an argument (one compiled set serves every N) instead of compiling it in");
-    cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str()
-        ->check(non_negative());
-    cmd->add_option("--config", config,
-                    "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"
-                    "block_slices=4,prefetch=32,fixed_n=1 (fields: " + kernel_config_field_names() +
-                        "; unnamed ones keep their defaults)");
-  }
-  SparseLinearOptions linear() const {
-    SparseLinearOptions o;
-    o.cache = parse_kernel_cache_mode(cache);
-    o.cache_dir = cache_dir;
-    o.tune = !no_tune;
-    o.specialize = !generic;
-    o.max_unrolled_nnz = max_unroll;
-    o.dependent_launch = !no_dependent_launch;
-    o.fixed_stride = !no_fixed_stride;
-    if (!config.empty()) o.config = parse_kernel_config(config);
-    return o;
-  }
-};
-
-std::string data_dir() {
-  if (const char* env = std::getenv("SPDNN_DATA_DIR"); env != nullptr && *env != '\0') return env;
-  return SPDNN_DEFAULT_DATA_DIR;
-}
-
-// A weight matrix from .smtx (DLMC pattern, seeded values) or .npy (dense with zeros), .gz accepted.
-CsrMatrix load_weights(const std::string& path, uint64_t seed) {
-  std::string name = fs::path(path).filename().string();
-  if (name.ends_with(".gz")) name.resize(name.size() - 3);
-  if (name.ends_with(".smtx")) return io::read_smtx(path, seed);
-  if (name.ends_with(".npy")) return io::npy_to_csr(io::read_npy(path), path);
-  throw Error(Errc::usage, fmt::format("{}: expected a .smtx or .npy file (optionally .gz)", path));
-}
-
-std::string layer_name(const std::string& path) {
-  std::string name = fs::path(path).filename().string();
-  for (const char* ext : {".gz", ".smtx", ".npy"})
-    if (name.ends_with(ext)) name.resize(name.size() - std::string_view(ext).size());
-  return name;
-}
-
-std::string report_line(const SparseLinearReport& r) {
-  std::string s = r.path == "specialized" ? "specialized (" + to_string(r.config) + ")" : fmt::format("generic ({})", r.reason);
-  return s + fmt::format("; generate {:.2f} s, compile {:.2f} s ({} modules), tune {:.2f} s, {} cache hits", r.generate_seconds,
-                         r.compile_seconds, r.modules_compiled, r.tune_seconds, r.cache_hits);
-}
-
-
-std::vector<std::string> expand(const std::vector<std::string>& patterns) {
-  std::vector<std::string> files;
-  for (const auto& pattern : patterns) {
-    glob_t g{};
-    const int status = glob(pattern.c_str(), 0, nullptr, &g);
-    if (status == 0)
-      for (size_t i = 0; i < g.gl_pathc; ++i) files.emplace_back(g.gl_pathv[i]);
-    globfree(&g);
-    if (status != 0 && fs::exists(pattern)) files.push_back(pattern);
-    else if (status != 0) throw Error(Errc::io, fmt::format("{}: no matrix matches", pattern));
-  }
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
-  return files;
-}
-
-// rn50_batchsizes.txt: "layer,spatial size" lines (the dense operand's columns at batch 1).
-std::map<std::string, int64_t> read_spatial_sizes(const std::string& path) {
-  std::map<std::string, int64_t> sizes;
-  std::ifstream in(path);
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const auto comma = line.find(',');
-    if (line.empty()) continue;
-    try {
-      if (comma == std::string::npos) throw std::invalid_argument("no comma");
-      sizes[line.substr(0, comma)] = std::stoll(line.substr(comma + 1));
-    } catch (const std::exception&) {
-      throw Error(Errc::format, fmt::format("{}:{}: expected 'layer,size'", path, number));
-    }
-  }
-  return sizes;
-}
-
-// The sparsity folder of a DLMC path (".../magnitude_pruning/0.9/x.smtx.gz" -> "0.9"), else computed.
-std::string sparsity_of(const std::string& path, const CsrMatrix& w) {
-  const std::string dir = fs::path(path).parent_path().filename().string();
-  if (!dir.empty() && std::all_of(dir.begin(), dir.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
-    return dir;
-  return fmt::format("{:.3f}", 1.0 - static_cast<double>(w.nnz()) / std::max<double>(1, static_cast<double>(w.rows * w.cols)));
-}
 
 int run_one(const std::string& matrix, const std::string& bias_path, bool relu, int64_t n, uint64_t seed,
             const KernelOptions& ko, const std::string& json_path) {
@@ -185,6 +78,7 @@ Command add_sparse_command(CLI::App& app) {
     uint64_t seed = 1;
     KernelOptions kernel;
   };
+  Command conv = add_sparse_conv_command(*sparse);
   auto ro = std::make_shared<RunOptions>();
   auto* run = sparse->add_subcommand("run", "Run one layer Y = act(W X + b): build or load its kernel, check it, time it");
   run->add_option("--matrix", ro->matrix, "Weights: DLMC .smtx (values generated) or .npy (dense with zeros)")->required();
@@ -229,8 +123,9 @@ Command add_sparse_command(CLI::App& app) {
       ->check(CLI::Range(50, 200));
   bo->kernel.add_to(bench);
 
-  return [run, ro, bench, bo]() -> int {
+  return [run, ro, bench, bo, conv, sparse]() -> int {
     if (run->parsed()) return run_one(ro->matrix, ro->bias, ro->relu, ro->n, ro->seed, ro->kernel, ro->json);
+    if (sparse->got_subcommand("conv")) return conv();
     (void)bench;
     const std::string data = data_dir();
     std::vector<std::string> patterns = bo->matrices;
