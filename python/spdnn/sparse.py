@@ -1,11 +1,15 @@
-"""Pruned layers on the GPU: Y = act(W @ X + b) with a kernel generated for the known sparse W.
+"""Pruned layers on the GPU, with kernels generated for the known sparse weights.
 
-X is K x N (a 1x1 convolution's input with N = batch * H * W, or the transpose of a linear layer's
-batch), Y is M x N. Example::
+:class:`SparseLinear`: Y = act(W @ X + b), X K x N (a 1x1 convolution's input with N = batch * H * W, or
+the transpose of a linear layer's batch), Y M x N. :class:`SparseConv2d`: Y = act(conv(X, W) + b) as
+``torch.nn.Conv2d`` computes it (groups 1), X and Y NCHW. Example::
 
     layer = spdnn.SparseLinear(W, bias=b, relu=True)     # W: SciPy sparse, NumPy or torch, M x K
     y = layer(x)      # NumPy: copied to the GPU and back; torch/CuPy CUDA tensor: in place, on its stream
     print(layer.report())                                # which kernel runs and why
+
+    conv = spdnn.SparseConv2d(F, padding=1)              # F: K x C x 3 x 3 (NumPy or torch)
+    y = conv(x)                                          # x: N x C x H x W
 """
 
 import json
@@ -34,6 +38,34 @@ def _vector(b):
     return v
 
 
+def _device_call(x, shape_of_y, forward, what):
+    """Runs forward(x, y, stream) on a torch or CuPy CUDA tensor into a new tensor of that framework."""
+    module = type(x).__module__.split(".")[0]
+    if module == "torch":
+        import torch
+        x = x.contiguous()
+        y = torch.empty(shape_of_y(x), dtype=torch.float32, device=x.device)
+        stream = torch.cuda.current_stream(x.device).cuda_stream
+    elif module == "cupy":
+        import cupy
+        x = cupy.ascontiguousarray(x, dtype=cupy.float32)
+        y = cupy.empty(shape_of_y(x), dtype=cupy.float32)
+        stream = cupy.cuda.get_current_stream().ptr
+    else:
+        raise TypeError(f"{what}: expected a NumPy array or a torch/CuPy tensor, got {type(x).__name__}")
+    forward(x, y, stream)
+    return y
+
+
+def _on_host(x):
+    """x as a NumPy array when it lives on the host (NumPy, or a CPU torch tensor), else None."""
+    if isinstance(x, np.ndarray):
+        return x
+    if type(x).__module__.split(".")[0] == "torch" and not x.is_cuda:
+        return x.detach().numpy()
+    return None
+
+
 class SparseLinear:
     """``Y = act(W @ X + bias)`` for a pruned W (M x K), run by a CUDA kernel generated for W.
 
@@ -60,27 +92,84 @@ class SparseLinear:
     def __call__(self, x):
         """Y for X (K x N, float32): a NumPy array in and out, or a CUDA tensor of torch or CuPy (DLPack),
         computed on that tensor's current stream into a new tensor of the same framework."""
-        if isinstance(x, np.ndarray):
-            return self._native.forward_host(np.ascontiguousarray(x, dtype=np.float32))
-        module = type(x).__module__.split(".")[0]
-        if module == "torch":
-            import torch
-            if not x.is_cuda:
-                return torch.from_numpy(self(x.detach().numpy()))
-            x = x.contiguous()
-            y = torch.empty((self.shape[0], x.shape[1]), dtype=torch.float32, device=x.device)
-            stream = torch.cuda.current_stream(x.device).cuda_stream
-        elif module == "cupy":
-            import cupy
-            x = cupy.ascontiguousarray(x, dtype=cupy.float32)
-            y = cupy.empty((self.shape[0], x.shape[1]), dtype=cupy.float32)
-            stream = cupy.cuda.get_current_stream().ptr
-        else:
-            raise TypeError(f"SparseLinear: expected a NumPy array or a torch/CuPy tensor, got {type(x).__name__}")
-        self._native.forward_device(x, y, stream)
-        return y
+        host = _on_host(x)
+        if host is not None:
+            y = self._native.forward_host(np.ascontiguousarray(host, dtype=np.float32))
+            return y if isinstance(x, np.ndarray) else _torch_from_numpy(y)
+        return _device_call(x, lambda x: (self.shape[0], x.shape[1]), self._native.forward_device, "SparseLinear")
 
     def report(self):
         """Which kernel runs (``path``: specialized or generic, with the ``reason``; ``config``) and what building
         it cost: the same fields as the ``kernel`` object of ``spdnn sparse run --json``."""
+        return json.loads(self._native.report_json())
+
+
+def _torch_from_numpy(y):
+    import torch
+    return torch.from_numpy(y)
+
+
+def _pair(v, what):
+    """An int or a pair of equal ints (spdnn's convolutions take one stride, padding and dilation)."""
+    if isinstance(v, int):
+        return v
+    a, b = v
+    if a != b:
+        raise Error(f"{what} {tuple(v)}: spdnn's convolutions take the same {what} along height and width")
+    return int(a)
+
+
+class SparseConv2d:
+    """``Y = act(conv(X, W) + bias)`` for a pruned filter W, as ``torch.nn.Conv2d`` computes it with groups 1
+    and zero padding, run by a CUDA kernel generated for W and each input size (no im2col buffer).
+
+    ``weight`` is K x C x R x S (NumPy or torch), or K x C*R*S (SciPy, NumPy) with ``kernel_size``;
+    ``stride``, ``padding`` and ``dilation`` are ints (or pairs of equal ints). The kernel for an input
+    size is chosen on first use (generated, compiled, tuned against the generic kernel) and cached as
+    :class:`SparseLinear`'s is. Needs a CUDA build of spdnn and a GPU; otherwise construction raises
+    :class:`spdnn.Error` saying why."""
+
+    def __init__(self, weight, bias=None, stride=1, padding=0, dilation=1, relu=False, kernel_size=None,
+                 specialize=True, cache="on", cache_dir=None, tune=True):
+        w = _host_matrix(weight)
+        if getattr(w, "ndim", 2) == 4:
+            k, c, r, s = w.shape
+            w = np.asarray(w, dtype=np.float32).reshape(k, c * r * s)
+        else:
+            if kernel_size is None:
+                raise Error("SparseConv2d: a 2-D weight (K x C*R*S) needs kernel_size")
+            r = s = kernel_size if isinstance(kernel_size, int) else None
+            if r is None:
+                r, s = kernel_size
+            k = w.shape[0]
+            if w.shape[1] % (r * s) != 0:
+                raise Error(f"SparseConv2d: {w.shape[1]} weight columns are not C x {r} x {s}")
+            c = w.shape[1] // (r * s)
+        self.kernel_size = (int(r), int(s))
+        self.in_channels, self.out_channels = int(c), int(k)
+        indptr, indices, data = _scipy.csr_arrays(w, (k, c * r * s), "weights")
+        self._native = _spdnn._SparseConv2d(k, c, r, s, _pair(stride, "stride"), _pair(padding, "padding"),
+                                            _pair(dilation, "dilation"), indptr, indices, data, _vector(bias),
+                                            bool(relu), bool(specialize), cache, os.fspath(cache_dir or ""), bool(tune))
+
+    def output_shape(self, batch, height, width):
+        """(N, K, P, Q) of the output for an N x C x height x width input."""
+        return tuple(self._native.output_shape(int(batch), int(height), int(width)))
+
+    def prepare(self, batch, height, width):
+        """Chooses (and compiles or loads) the kernel for this input size now, e.g. before CUDA-graph capture."""
+        self._native.prepare(int(batch), int(height), int(width))
+
+    def __call__(self, x):
+        """Y (N x K x P x Q) for X (N x C x H x W, float32): a NumPy array in and out, or a CUDA tensor of torch
+        or CuPy (DLPack), computed on that tensor's current stream into a new tensor of the same framework."""
+        host = _on_host(x)
+        if host is not None:
+            y = self._native.forward_host(np.ascontiguousarray(host, dtype=np.float32))
+            return y if isinstance(x, np.ndarray) else _torch_from_numpy(y)
+        return _device_call(x, lambda x: self.output_shape(*x.shape[:1], *x.shape[2:]), self._native.forward_device,
+                            "SparseConv2d")
+
+    def report(self):
+        """Which kernel runs and what building it cost (see :meth:`SparseLinear.report`)."""
         return json.loads(self._native.report_json())

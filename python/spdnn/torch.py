@@ -1,4 +1,4 @@
-"""PyTorch integration: pruned ``nn.Linear`` and 1x1 ``nn.Conv2d`` layers on spdnn's generated kernels.
+"""PyTorch integration: pruned ``nn.Linear`` and ``nn.Conv2d`` layers on spdnn's generated kernels.
 
     import spdnn.torch
     fast, report = spdnn.torch.sparsify(model.eval().cuda(), min_sparsity=0.7)
@@ -8,8 +8,10 @@ Layers with at least ``min_sparsity`` zeros are replaced; the others are kept an
 In eval mode each BatchNorm that follows a convolution or linear layer alone is first folded into it
 (``fold_batchnorms``, through ``torch.fx``; scaling a filter per output channel keeps its zeros), so
 the model comes back as a ``torch.fx.GraphModule``. Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA
-build of spdnn and a GPU; inputs are float32 CUDA tensors, computed on their current stream. 3x3
-convolutions are kept (sparse 3x3 convolution is not in spdnn yet).
+build of spdnn and a GPU; inputs are float32 CUDA tensors, computed on their current stream. 1x1
+convolutions of stride 1 run as sparse linear layers over the channels; other convolutions (3x3, strided,
+padded, dilated) run as spdnn sparse convolutions where they have groups 1, zero padding and the same
+stride, padding and dilation along height and width.
 """
 
 import copy
@@ -17,6 +19,7 @@ import dataclasses
 
 import torch
 
+from .sparse import SparseConv2d as _ConvKernel
 from .sparse import SparseLinear as _Kernel
 
 
@@ -56,6 +59,43 @@ class SparseConv1x1(torch.nn.Module):
         columns = x.permute(1, 0, 2, 3).reshape(c, n * h * w).float().contiguous()
         y = self.kernel(columns).reshape(self.out_channels, n, h, w)
         return y.permute(1, 0, 2, 3).contiguous()
+
+
+class SparseConv2d(torch.nn.Module):
+    """An ``nn.Conv2d`` (groups 1, zero padding) on a convolution kernel generated for its pruned filter."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.out_channels = conv.out_channels
+        bias = conv.bias.detach() if conv.bias is not None else None
+        self.kernel = _ConvKernel(conv.weight.detach(), bias=bias, stride=conv.stride, padding=_padding(conv),
+                                  dilation=conv.dilation)
+
+    def forward(self, x):
+        return self.kernel(x.float().contiguous())
+
+
+def _padding(conv):
+    """The padding of a convolution as numbers ('valid' is none; 'same' is PyTorch's, stride 1)."""
+    if conv.padding == "valid":
+        return (0, 0)
+    if conv.padding == "same":
+        return tuple(d * (k - 1) // 2 for k, d in zip(conv.kernel_size, conv.dilation))
+    return conv.padding
+
+
+def _why_not_conv(conv):
+    """Why spdnn's sparse convolution cannot run this ``nn.Conv2d``, or None."""
+    if conv.groups != 1:
+        return f"groups = {conv.groups}: spdnn's convolutions have groups 1"
+    if conv.padding_mode != "zeros":
+        return f"padding mode '{conv.padding_mode}': spdnn pads with zeros"
+    if conv.padding == "same" and any((d * (k - 1)) % 2 for k, d in zip(conv.kernel_size, conv.dilation)):
+        return "padding 'same' with an even kernel pads unevenly"
+    for what, pair in (("stride", conv.stride), ("padding", _padding(conv)), ("dilation", conv.dilation)):
+        if pair[0] != pair[1]:
+            return f"{what} {tuple(pair)}: spdnn's convolutions take the same {what} along height and width"
+    return None
 
 
 @dataclasses.dataclass
@@ -107,7 +147,7 @@ def _copy_unless(model, inplace):
 
 
 def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
-    """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and 1x1 ``nn.Conv2d``
+    """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and ``nn.Conv2d``
     layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
     looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
     layers of an eval-mode model are folded first, each with a Decision saying whether it was."""
@@ -122,8 +162,9 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
                 kind, make, ok, why = "Linear", SparseLinear, True, ""
             elif isinstance(child, torch.nn.Conv2d):
                 kind = f"Conv2d {child.kernel_size[0]}x{child.kernel_size[1]}"
-                make, ok = SparseConv1x1, _is_pointwise(child)
-                why = "" if ok else "only 1x1 convolutions with stride 1, no padding and groups 1 run on spdnn yet"
+                why = _why_not_conv(child)
+                make, ok = (SparseConv1x1 if _is_pointwise(child) else SparseConv2d), why is None
+                why = why or ""
             else:
                 continue
             s = sparsity(child.weight.detach())

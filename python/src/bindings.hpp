@@ -32,5 +32,6 @@ CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, HostArray<int64_t> indptr,
 
 void bind_challenge(nb::module_& m);
 void bind_sparse(nb::module_& m);
+void bind_conv2d(nb::module_& m);
 
 }  // namespace spdnn::python

@@ -42,4 +42,5 @@ NB_MODULE(_spdnn, m) {
 #endif
   spdnn::python::bind_challenge(m);
   spdnn::python::bind_sparse(m);
+  spdnn::python::bind_conv2d(m);
 }

@@ -40,17 +40,33 @@ def test_linear_and_pointwise_conv_match_the_dense_layers():
         assert close(st.SparseConv1x1(conv)(img), want)
 
 
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 0, 1)])
+def test_conv_matches_the_dense_layer(stride, padding, dilation):
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(19, 37, 3, stride=stride, padding=padding, dilation=dilation).cuda()
+    prune_(conv, 0.9, 8)
+    for batch in (1, 4):
+        img = torch.randn(batch, 19, 13, 11, device="cuda")
+        want = torch.nn.functional.conv2d(img.double(), conv.weight.double(), conv.bias.double(), stride=stride,
+                                          padding=padding, dilation=dilation)
+        got = st.SparseConv2d(conv)(img)
+        assert got.shape == want.shape and close(got, want)
+
+
 def test_sparsify_replaces_what_is_sparse_and_says_why_not():
     torch.manual_seed(1)
     model = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1),
-                                torch.nn.Conv2d(32, 48, 1), torch.nn.Flatten(), torch.nn.Linear(48 * 36, 10)).cuda().eval()
+                                torch.nn.Conv2d(32, 48, 1), torch.nn.Conv2d(48, 48, 3, padding=1, groups=2),
+                                torch.nn.Flatten(), torch.nn.Linear(48 * 36, 10)).cuda().eval()
     prune_(model[0], 0.9, 3)
     prune_(model[2], 0.9, 4)
-    prune_(model[5], 0.95, 5)  # model[3] stays dense
+    prune_(model[4], 0.9, 9)
+    prune_(model[6], 0.95, 5)  # model[3] stays dense
     fast, decisions = st.sparsify(model, min_sparsity=0.7)
     replaced = {d.name: d.replaced for d in decisions}
-    assert replaced == {"0": True, "2": False, "3": False, "5": True}
-    assert "1x1" in next(d.why for d in decisions if d.name == "2")
+    assert replaced == {"0": True, "2": True, "3": False, "4": False, "6": True}
+    assert isinstance(fast[2], st.SparseConv2d) and isinstance(fast[0], st.SparseConv1x1)
+    assert "groups" in next(d.why for d in decisions if d.name == "4")
     assert "min_sparsity" in next(d.why for d in decisions if d.name == "3")
     x = torch.randn(2, 16, 6, 6, device="cuda")
     with torch.no_grad():

@@ -43,6 +43,7 @@ SparseConv2d::SparseConv2d(CsrMatrix w, std::vector<float> bias, Conv2dShape fil
 SparseConv2d::~SparseConv2d() = default;
 SparseConv2d::SparseConv2d(SparseConv2d&&) noexcept = default;
 SparseConv2d& SparseConv2d::operator=(SparseConv2d&&) noexcept = default;
+const Conv2dShape& SparseConv2d::filter() const { conv_unavailable(); }
 Conv2dShape SparseConv2d::shape(int64_t, int64_t, int64_t) const { conv_unavailable(); }
 void SparseConv2d::prepare(int64_t, int64_t, int64_t) { conv_unavailable(); }
 void SparseConv2d::forward(const float*, float*, int64_t, int64_t, int64_t, void*) { conv_unavailable(); }

@@ -31,6 +31,8 @@ class SparseConv2d {
   SparseConv2d(SparseConv2d&&) noexcept;
   SparseConv2d& operator=(SparseConv2d&&) noexcept;
 
+  // The filter's geometry, as given (batch 1, on the smallest input it fits).
+  const Conv2dShape& filter() const;
   // The whole shape of a call on a batch x channels x height x width input.
   Conv2dShape shape(int64_t batch, int64_t height, int64_t width) const;
   void prepare(int64_t batch, int64_t height, int64_t width);

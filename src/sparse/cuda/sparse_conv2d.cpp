@@ -135,6 +135,7 @@ SparseConv2d::~SparseConv2d() = default;
 SparseConv2d::SparseConv2d(SparseConv2d&&) noexcept = default;
 SparseConv2d& SparseConv2d::operator=(SparseConv2d&&) noexcept = default;
 
+const Conv2dShape& SparseConv2d::filter() const { return impl_->filter; }
 Conv2dShape SparseConv2d::shape(int64_t batch, int64_t height, int64_t width) const {
   return impl_->shape(batch, height, width);
 }
