@@ -12,10 +12,10 @@ Errors in input (files, shapes, values) raise :class:`Error` with spdnn's one-li
 
 from ._spdnn import Error, __version__, gpu_count, has_cuda
 from .challenge import Inputs, Network, Result, read_categories, run, verify
-from .sparse import SparseConv2d, SparseLinear
+from .sparse import SparseConv2d, SparseLinear, precompile
 
 __all__ = [
     "Error", "__version__", "gpu_count", "has_cuda",
     "Network", "Inputs", "Result", "run", "verify", "read_categories",
-    "SparseLinear", "SparseConv2d",
+    "SparseLinear", "SparseConv2d", "precompile",
 ]

@@ -173,3 +173,19 @@ class SparseConv2d:
     def report(self):
         """Which kernel runs and what building it cost (see :meth:`SparseLinear.report`)."""
         return json.loads(self._native.report_json())
+
+
+def precompile(layers, jobs=0):
+    """Compiles the kernels of many layers together, on all cores (``jobs`` threads; 0: all), so that each
+    layer's first call for a size only loads and tunes instead of compiling one layer after another.
+    ``layers`` is a list of ``(layer, sizes)``: a :class:`SparseLinear` with column counts N, or a
+    :class:`SparseConv2d` with input sizes ``(batch, height, width)``. Returns the modules compiled."""
+    linears, convs = [], []
+    for layer, sizes in layers:
+        if isinstance(layer, SparseLinear):
+            linears.append((layer._native, [int(n) for n in sizes]))
+        elif isinstance(layer, SparseConv2d):
+            convs.append((layer._native, [tuple(int(v) for v in size) for size in sizes]))
+        else:
+            raise TypeError(f"precompile: expected SparseLinear or SparseConv2d layers, got {type(layer).__name__}")
+    return _spdnn._precompile(linears, convs, int(jobs))

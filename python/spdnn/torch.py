@@ -21,6 +21,7 @@ import torch
 
 from .sparse import SparseConv2d as _ConvKernel
 from .sparse import SparseLinear as _Kernel
+from .sparse import precompile as _precompile
 
 
 def sparsity(weight):
@@ -146,15 +147,53 @@ def _copy_unless(model, inplace):
     return model if inplace else copy.deepcopy(model)
 
 
-def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
+def _input_shapes(model, example_input):
+    """The input shape of each ``nn.Linear`` and ``nn.Conv2d`` of the model on ``example_input``, by name."""
+    shapes, handles = {}, []
+
+    def record(name):
+        def hook(module, args):  # returns None: the input passes on unchanged
+            shapes.setdefault(name, tuple(args[0].shape))
+        return hook
+
+    for name, m in model.named_modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+            handles.append(m.register_forward_pre_hook(record(name)))
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+def _kernel_sizes(module, shape):
+    """(spdnn layer, its size) of a replacement module for an input of ``shape``."""
+    if isinstance(module, SparseLinear):
+        n = 1
+        for d in shape[:-1]:
+            n *= d
+        return module.kernel, [n]
+    if isinstance(module, SparseConv1x1):
+        return module.kernel, [shape[0] * shape[2] * shape[3]]
+    return module.kernel, [(shape[0], shape[2], shape[3])]
+
+
+def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, example_input=None):
     """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and ``nn.Conv2d``
     layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
     looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
-    layers of an eval-mode model are folded first, each with a Decision saying whether it was."""
+    layers of an eval-mode model are folded first, each with a Decision saying whether it was. With an
+    ``example_input`` (a batch the model will see), every replaced layer's kernels for that input's sizes
+    are compiled at once, on all cores (:func:`spdnn.precompile`), instead of one layer after another on
+    the first call."""
     if fold_batchnorm:
         model, decisions = fold_batchnorms(model, inplace)
     else:
         model, decisions = _copy_unless(model, inplace), []
+    shapes = _input_shapes(model, example_input) if example_input is not None else {}
+    compile_list = []
     for parent_name, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
             name = f"{parent_name}.{child_name}" if parent_name else child_name
@@ -171,7 +210,12 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True):
             if ok and s < min_sparsity:
                 ok, why = False, f"fewer zeros than min_sparsity {min_sparsity:g}"
             if ok:
-                setattr(parent, child_name, make(child))
+                replacement = make(child)
+                setattr(parent, child_name, replacement)
                 why = "spdnn kernel"
+                if name in shapes:
+                    compile_list.append(_kernel_sizes(replacement, shapes[name]))
             decisions.append(Decision(name, kind, s, ok, why))
+    if compile_list:
+        _precompile(compile_list)
     return model, decisions

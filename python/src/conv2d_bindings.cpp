@@ -1,8 +1,12 @@
 // SparseConv2d in spdnn._spdnn: on a host NCHW array (copied in and out) or on device tensors of any
 // DLPack framework (torch, CuPy), in place, on the caller's stream. python/spdnn/sparse.py picks between
-// them. In a build without CUDA, constructing one raises spdnn.Error saying so.
+// them. In a build without CUDA, constructing one raises spdnn.Error saying so. Also _precompile: the
+// kernels of many layers, linear and convolutions, compiled together on all cores.
 #include <fmt/format.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/vector.h>
 
 #include "bindings.hpp"
 #include "spdnn/error.hpp"
@@ -83,6 +87,27 @@ void bind_conv2d(nb::module_& m) {
           },
           "x"_a, "y"_a, "stream"_a)
       .def("report_json", [](const SparseConv2d& s) { return to_json(s.report()); });
+
+  m.def(
+      "_precompile",
+      [](const std::vector<std::pair<const SparseLinear*, std::vector<int64_t>>>& linears,
+         const std::vector<std::pair<const SparseConv2d*, std::vector<std::tuple<int64_t, int64_t, int64_t>>>>& convs,
+         unsigned jobs) {
+        std::vector<LayerSizes> layers;
+        for (const auto& [layer, ns] : linears) {
+          LayerSizes& l = layers.emplace_back();
+          l.linear = layer;
+          for (int64_t n : ns) l.sizes.push_back({n, 0, 0});
+        }
+        for (const auto& [layer, sizes] : convs) {
+          LayerSizes& l = layers.emplace_back();
+          l.conv = layer;
+          for (const auto& [batch, height, width] : sizes) l.sizes.push_back({batch, height, width});
+        }
+        nb::gil_scoped_release unlocked;
+        return precompile_layers(layers, jobs);
+      },
+      "linears"_a, "convs"_a, "jobs"_a = 0);
 }
 
 }  // namespace spdnn::python

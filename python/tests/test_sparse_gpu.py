@@ -119,3 +119,9 @@ def test_conv_torch_cuda_tensor_matches_functional_conv2d(tmp_path):
     want = torch.nn.functional.conv2d(x.double(), torch.from_numpy(w).double().cuda(), padding=1)
     assert y.is_cuda and y.shape == want.shape
     assert (y.double() - want).abs().max().item() <= 1e-5 * want.abs().max().item()
+
+
+def test_precompile_of_nothing_and_of_other_objects():
+    assert spdnn.precompile([]) == 0
+    with pytest.raises(TypeError, match="SparseLinear or SparseConv2d"):
+        spdnn.precompile([(object(), [1])])

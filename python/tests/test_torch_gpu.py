@@ -73,6 +73,23 @@ def test_sparsify_replaces_what_is_sparse_and_says_why_not():
         assert close(fast(x), model.double()(x.double()))
 
 
+def test_sparsify_with_an_example_input_compiles_every_kernel_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPDNN_KERNEL_CACHE", str(tmp_path))
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 1),
+                                torch.nn.Conv2d(16, 8, 3, stride=2), torch.nn.Flatten(), torch.nn.Linear(8 * 81, 5)).cuda().eval()
+    for i, m in enumerate(model):
+        if hasattr(m, "weight"):
+            prune_(m, 0.9, 10 + i)
+    x = torch.randn(3, 8, 20, 20, device="cuda")
+    fast, decisions = st.sparsify(model, min_sparsity=0.7, example_input=x)
+    assert all(d.replaced for d in decisions), [str(d) for d in decisions]
+    with torch.no_grad():
+        assert close(fast(x), model.double()(x.double()))
+    for m in (fast[0], fast[2], fast[3], fast[5]):
+        assert m.kernel.report()["modules_compiled"] == 0, m.kernel.report()
+
+
 def conv_bn_model():
     """1x1 convolutions each followed by a BatchNorm with running statistics far from the identity."""
     torch.manual_seed(2)

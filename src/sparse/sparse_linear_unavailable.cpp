@@ -25,6 +25,9 @@ SparseLinear::SparseLinear(SparseLinear&&) noexcept = default;
 SparseLinear& SparseLinear::operator=(SparseLinear&&) noexcept = default;
 int64_t SparseLinear::rows() const { unavailable(); }
 int64_t SparseLinear::cols() const { unavailable(); }
+const CsrMatrix& SparseLinear::weights() const { unavailable(); }
+const std::vector<float>& SparseLinear::bias() const { unavailable(); }
+const SparseLinearOptions& SparseLinear::options() const { unavailable(); }
 void SparseLinear::prepare(int64_t) { unavailable(); }
 void SparseLinear::forward(const float*, float*, int64_t, void*) { unavailable(); }
 void SparseLinear::forward_generic(const float*, float*, int64_t, void*) const { unavailable(); }
@@ -44,12 +47,18 @@ SparseConv2d::~SparseConv2d() = default;
 SparseConv2d::SparseConv2d(SparseConv2d&&) noexcept = default;
 SparseConv2d& SparseConv2d::operator=(SparseConv2d&&) noexcept = default;
 const Conv2dShape& SparseConv2d::filter() const { conv_unavailable(); }
+const CsrMatrix& SparseConv2d::weights() const { conv_unavailable(); }
+const std::vector<float>& SparseConv2d::bias() const { conv_unavailable(); }
+const SparseLinearOptions& SparseConv2d::options() const { conv_unavailable(); }
 Conv2dShape SparseConv2d::shape(int64_t, int64_t, int64_t) const { conv_unavailable(); }
 void SparseConv2d::prepare(int64_t, int64_t, int64_t) { conv_unavailable(); }
 void SparseConv2d::forward(const float*, float*, int64_t, int64_t, int64_t, void*) { conv_unavailable(); }
 void SparseConv2d::forward_generic(const float*, float*, int64_t, int64_t, int64_t, void*) const { conv_unavailable(); }
 std::vector<float> SparseConv2d::forward_host(const std::vector<float>&, int64_t, int64_t, int64_t, bool) { conv_unavailable(); }
 const SparseLinearReport& SparseConv2d::report() const { conv_unavailable(); }
+size_t precompile_layers(const std::vector<LayerSizes>&, unsigned, const std::function<void(size_t, size_t)>&) {
+  conv_unavailable();
+}
 std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d>&, int, const SparseLinearOptions&, unsigned,
                                               const std::function<void(size_t, size_t)>&) {
   conv_unavailable();

@@ -183,7 +183,7 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
       paths.push_back(std::move(p));
     } catch (const Error& e) {
       if (e.code() == Errc::usage) throw;
-      failed.push_back({name, 0, 0, 0, e.what()});
+      failed.push_back({name, 0, 0, 0, e.what(), {}});
     }
   }
 

@@ -5,6 +5,7 @@
 // SparseLinear's are, and take its options; 1x1 convolutions go through the same operator.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,6 +34,9 @@ class SparseConv2d {
 
   // The filter's geometry, as given (batch 1, on the smallest input it fits).
   const Conv2dShape& filter() const;
+  const CsrMatrix& weights() const;  // K x C*R*S
+  const std::vector<float>& bias() const;
+  const SparseLinearOptions& options() const;
   // The whole shape of a call on a batch x channels x height x width input.
   Conv2dShape shape(int64_t batch, int64_t height, int64_t width) const;
   void prepare(int64_t batch, int64_t height, int64_t width);
@@ -66,6 +70,19 @@ struct PrecompileConv2d {
 std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d>& layers, int arch,
                                               const SparseLinearOptions& options, unsigned jobs = 0,
                                               const std::function<void(size_t, size_t)>& progress = {});
+
+// Compiles on a pool of threads (`jobs`, 0: all cores) every module that the first prepare() of these
+// layers for these sizes would compile, each layer with its own options, so that those calls only load
+// and tune: a model's layers compile together instead of one after another. A linear layer's sizes are
+// column counts N (size[0]); a convolution's are (batch, height, width). Returns the modules compiled
+// (cached ones are skipped); `progress` gets (done, in all) after each.
+struct LayerSizes {
+  const SparseLinear* linear = nullptr;  // one of the two
+  const SparseConv2d* conv = nullptr;
+  std::vector<std::array<int64_t, 3>> sizes;
+};
+size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned jobs = 0,
+                         const std::function<void(size_t, size_t)>& progress = {});
 
 // The kernel configurations (block widths aside) that SparseConv2d compiles and times for filter w on an
 // input of `shape` on a GPU of compute capability `arch`, best guess first; each is one module. Plain

@@ -97,6 +97,9 @@ class SparseLinear {
 
   int64_t rows() const;
   int64_t cols() const;
+  const CsrMatrix& weights() const;
+  const std::vector<float>& bias() const;
+  const SparseLinearOptions& options() const;
   void prepare(int64_t n);
   // y (M x n) = act(W * x + b) for device pointers; `stream` is a cudaStream_t (nullptr: default).
   // Asynchronous, and capturable into a CUDA graph, once prepared for n: a first call for an n inside a

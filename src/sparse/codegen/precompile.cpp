@@ -127,4 +127,44 @@ std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d
   return run_tasks(std::move(tasks), layers.size(), jobs, progress);
 }
 
+size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned jobs,
+                         const std::function<void(size_t, size_t)>& progress) {
+  if (layers.empty()) return 0;  // (layers exist only where a GPU does: its architecture is asked below)
+  const int arch = current_gpu_arch();
+  std::vector<std::unique_ptr<codegen::ModuleStore>> stores;
+  std::vector<Task> tasks;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerSizes& l = layers[i];
+    if ((l.linear == nullptr) == (l.conv == nullptr))
+      throw Error(Errc::usage, "precompile_layers: each entry names one linear layer or one convolution");
+    const SparseLinearOptions& options = l.linear ? l.linear->options() : l.conv->options();
+    const CsrMatrix& w = l.linear ? l.linear->weights() : l.conv->weights();
+    const std::vector<float>& bias = l.linear ? l.linear->bias() : l.conv->bias();
+    if (options.cache != KernelCacheMode::on || !options.specialize || w.nnz() > options.max_unrolled_nnz) continue;
+    std::vector<std::string> keys;
+    codegen::ModuleStore* linear_store = nullptr;  // a linear layer's modules, for every N
+    if (l.linear) linear_store = stores.emplace_back(std::make_unique<codegen::ModuleStore>(w, bias, options, arch)).get();
+    for (const auto& size : l.sizes) {
+      if (l.linear) {
+        const int64_t n = size[0];
+        if (n <= 0) throw Error(Errc::usage, fmt::format("precompile_layers: N = {} columns", n));
+        add_tasks(&tasks, &keys, linear_store, i,
+                  options.config ? std::vector{*options.config} : sparse_linear_candidates(w, n, arch, options.fixed_stride), n,
+                  w.nnz());
+      } else {
+        const Conv2dShape s = l.conv->shape(size[0], size[1], size[2]);
+        stores.push_back(std::make_unique<codegen::ModuleStore>(w, bias, options, arch, s));
+        add_tasks(&tasks, &keys, stores.back().get(), i,
+                  options.config ? std::vector{*options.config} : sparse_conv2d_candidates(w, s, arch), 1, w.nnz());
+      }
+    }
+  }
+  size_t compiled = 0;
+  std::vector<Task> todo;
+  for (const Task& t : tasks)
+    if (!t.store->cached(t.config, t.n)) todo.push_back(t), ++compiled;
+  run_tasks(std::move(todo), layers.size(), jobs, progress);
+  return compiled;
+}
+
 }  // namespace spdnn

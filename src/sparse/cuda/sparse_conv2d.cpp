@@ -136,6 +136,9 @@ SparseConv2d::SparseConv2d(SparseConv2d&&) noexcept = default;
 SparseConv2d& SparseConv2d::operator=(SparseConv2d&&) noexcept = default;
 
 const Conv2dShape& SparseConv2d::filter() const { return impl_->filter; }
+const CsrMatrix& SparseConv2d::weights() const { return impl_->w; }
+const std::vector<float>& SparseConv2d::bias() const { return impl_->bias; }
+const SparseLinearOptions& SparseConv2d::options() const { return impl_->options; }
 Conv2dShape SparseConv2d::shape(int64_t batch, int64_t height, int64_t width) const {
   return impl_->shape(batch, height, width);
 }

@@ -111,6 +111,9 @@ SparseLinear::SparseLinear(SparseLinear&&) noexcept = default;
 SparseLinear& SparseLinear::operator=(SparseLinear&&) noexcept = default;
 int64_t SparseLinear::rows() const { return impl_->w.rows; }
 int64_t SparseLinear::cols() const { return impl_->w.cols; }
+const CsrMatrix& SparseLinear::weights() const { return impl_->w; }
+const std::vector<float>& SparseLinear::bias() const { return impl_->bias; }
+const SparseLinearOptions& SparseLinear::options() const { return impl_->options; }
 void SparseLinear::prepare(int64_t n) { impl_->prepare(n); }
 void SparseLinear::forward(const float* x, float* y, int64_t n, void* stream) {
   impl_->forward(x, y, n, static_cast<cudaStream_t>(stream));

@@ -141,6 +141,25 @@ TEST(SparseConv2d, ASecondLayerLoadsItsKernelsFromTheCache) {
   EXPECT_EQ(second.report().config, first.report().config);
 }
 
+// Layers of both kinds compiled together: their first calls then load every module from the cache.
+TEST(SparseConv2d, PrecompiledLayersOnlyLoad) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape s{2, 12, 9, 9, 20, 3, 3, 1, 1, 1};
+  const CsrMatrix wc = test::random_weights(20, 108, 0.2, 31), wl = test::random_weights(30, 20, 0.3, 32);
+  SparseConv2d conv(wc, {}, s, isolated(dir, false));
+  SparseLinear linear(wl, {}, isolated(dir, true));
+  const size_t compiled = precompile_layers({{nullptr, &conv, {{2, 9, 9}, {1, 9, 9}}}, {&linear, nullptr, {{81, 0, 0}}}});
+  EXPECT_GE(compiled, 2u);
+  EXPECT_EQ(precompile_layers({{nullptr, &conv, {{2, 9, 9}}}}), 0u) << "all cached";
+  conv.prepare(2, 9, 9);
+  linear.prepare(81);
+  EXPECT_EQ(conv.report().modules_compiled, 0);
+  EXPECT_EQ(linear.report().modules_compiled, 0);
+  EXPECT_GT(conv.report().cache_hits, 0);
+  EXPECT_EQ(test::error_from([&] { precompile_layers({{&linear, &conv, {}}}); }).code(), Errc::usage);
+}
+
 TEST(SparseConv2d, ForwardIsCapturedIntoAGraphOncePrepared) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
