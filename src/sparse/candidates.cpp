@@ -122,12 +122,14 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 
 // A convolution is the linear layer W * im2col(X) with one thread per output pixel (emit_conv2d.hpp), so its
 // candidates follow the linear rules that apply to one column per thread, with N = the output pixels:
-// rows per group by size, and 8 rows where 32-row groups would leave most SMs idle. Deep layers at small
-// batches have few pixels and long rows (512 x 4608 on 7 x 7 pixels), where even 8-row groups make fewer
-// than two blocks of 128 threads per SM of an H100 (264), each thread a long chain of loads; there 2-row
-// groups are tried too, four times the threads with a quarter of the chain. None of this is measured on
-// convolutions yet. Every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels whose
-// offsets are literals do.
+// rows per group by size, 8 rows where 32-row groups would leave most SMs idle, and K split within a block
+// of 512 threads (4 slices) for long rows (C*R*S >= 512) over enough pixels, as for linear layers (rule 6).
+// Deep layers at small batches have few pixels and long rows (512 x 4608 on 7 x 7 pixels), where even
+// 8-row groups make fewer than two blocks of 128 threads per SM of an H100 (264), each thread a long chain
+// of loads; there 2-row groups are tried, four times the threads with a quarter of the chain, and 8-row
+// groups split 4 ways, four times the threads with a quarter each of the same reuse. None of this is
+// measured on convolutions yet. Every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels
+// whose offsets are literals do.
 std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
   const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
   const Problem p{w.rows, w.cols, w.nnz(), pixels, arch, static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128))};
@@ -140,8 +142,13 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
   for (const Rule& rule : {kRules[0], kRules[1]})
     if (rule.applies(p))
       for (const KernelConfig& c : rule.configs(p)) add(c);
+  auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };
+  if (p.cols >= 512 && pixels >= 384) add(split(32));
   constexpr int64_t kFewBlocks = 264;
-  if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) add(config(p.capped(2)));
+  if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
+    add(config(p.capped(2)));
+    if (p.cols >= 512) add(split(8));
+  }
   return out;
 }
 

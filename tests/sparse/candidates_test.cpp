@@ -108,15 +108,17 @@ TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
 }
 
 // A convolution's candidates: configurations its emitter accepts (one pixel a thread), rows by the
-// filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows where even 8-row groups make
-// few blocks, N's schedule (ptxas -O1).
+// filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows and 8 rows split 4 ways
+// where even 8-row groups make few blocks, 32 rows split 4 ways for long rows, N's schedule (ptxas -O1).
+// Rows are listed negative where K is split.
 TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   auto rows_of = [](const CsrMatrix& w, const Conv2dShape& s) {
     std::set<int> rows;
     for (const KernelConfig& c : sparse_conv2d_candidates(w, s, 90)) {
       EXPECT_EQ(codegen::why_invalid_conv2d(c), std::nullopt) << to_string(c);
       EXPECT_EQ(c.fixed_n, 1);
-      rows.insert(c.rows);
+      EXPECT_TRUE(c.block_slices == 1 || (c.block_slices == 4 && c.threads == 512)) << to_string(c);
+      rows.insert(c.block_slices > 1 ? -c.rows : c.rows);
     }
     return rows;
   };
@@ -124,9 +126,9 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   // make 16 blocks, so 8 rows too, and 64 groups of 8 rows make 64 blocks, so 2 rows too; at batch 8 on
   // 7 x 7, 256 blocks of 8 rows are still few; at batch 8 on 28 x 28 there are blocks enough.
   const CsrMatrix big = random_weights(512, 4608, 0.1, 3);
-  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32}));
-  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32}));
-  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32}));
+  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8}));
+  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -32}));
+  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
   // A small filter tries 16, 32 and 8 rows, capped at its 12 out-channels (and 2 rows: 2 x 1 blocks).
   EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 12}));
   EXPECT_FALSE(sparse_conv2d_candidates(random_weights(3, 27, 0.0, 5), {1, 3, 5, 5, 3, 3, 3, 1, 1, 1}, 90).empty());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -29,8 +30,9 @@ namespace {
 
 // Runs the emitted source on the CPU for every output pixel, statement by statement: the kernel's corner
 // (h0, w0 from its stride and padding), each group's bounds tests, guarded loads, multiply-adds (fused, as
-// __fmaf_rn), bias, ReLU and stores. Only the statement forms the emitter writes are understood; anything
-// else in a group is a test failure.
+// __fmaf_rn), bias, ReLU and stores; with K split, each slice's partial sums and the finish that adds them
+// in slice order (float adds, left to right). Only the statement forms the emitter writes are understood;
+// anything else in a function is a test failure.
 std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const std::vector<float>& x, bool relu) {
   const int64_t P = s.out_height(), Q = s.out_width();
   std::smatch m;
@@ -38,24 +40,33 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
   EXPECT_TRUE(std::regex_search(src, m, corner)) << "the kernel's corner";
   const int64_t q_count = std::stoll(m[1]), stride = std::stoll(m[2]), padding = std::stoll(m[3]);
   EXPECT_EQ(q_count, Q);
+  const std::regex header(R"(void (group|finish)(\d+)(?:_(\d+))?\()");
   const std::regex bound(R"(const bool (row|col)_ok(\d+) = static_cast<unsigned>\([hw]0 \+ (\d+)\) < (\d+)u;)");
   const std::regex load(R"(const float v(\d+) = row_ok(\d+) && col_ok(\d+) \? __ldg\(xj \+ (\d+)ll\) : 0\.0f;)");
   const std::regex fma(R"(a(\d+)_0 = __fmaf_rn\(v(\d+), ([-0-9a-fx.p+]+)f, a\d+_0\);)");
   const std::regex store(R"(const float b = ([-0-9a-fx.p+]+)f; a(\d+)_0 = act\(__fadd_rn\(a\d+_0, b\)\); yj\[(\d+)ull\] = a\d+_0;)");
+  const std::regex part_store(R"(part\[(\d+) \* lanes\] = a(\d+)_0;)");
+  const std::regex part_sum(R"(float a(\d+)_0 = p0\[\d+ \* lanes\]((?: \+ p\d+\[\d+ \* lanes\])*);)");
+  const std::regex part_term(R"(p(\d+)\[)");
   std::vector<float> y(static_cast<size_t>(s.output_size()), std::nanf(""));
-  // The groups, in order: their statements.
-  std::vector<std::string> groups;
-  for (size_t at = src.find("void group"); at != std::string::npos; at = src.find("void group", at + 1))
-    groups.push_back(src.substr(at, src.find("\n}\n", at) - at));
+  // The functions, in order: groups (or a group's slices, then its finish) and their statements.
+  std::vector<std::string> functions;
+  for (size_t at = src.find("void "); at != std::string::npos; at = src.find("void ", at + 1))
+    if (src.compare(at, 10, "void group") == 0 || src.compare(at, 11, "void finish") == 0)
+      functions.push_back(src.substr(at, src.find("\n}\n", at) - at));
   for (int64_t image = 0; image < s.batch; ++image)
     for (int64_t pq = 0; pq < P * Q; ++pq) {
       const int64_t h0 = pq / Q * stride - padding, w0 = pq % Q * stride - padding;
       const int64_t xj = image * s.channels * s.height * s.width + h0 * s.width + w0;
       const int64_t yj = image * s.out_channels * P * Q + pq;
-      for (const std::string& group : groups) {
+      std::map<int64_t, std::map<int64_t, float>> parts;  // slice -> row -> partial sum, of the current group
+      for (const std::string& function : functions) {
+        EXPECT_TRUE(std::regex_search(function, m, header)) << function.substr(0, 80);
+        const bool finish = m[1] == "finish";
+        const int64_t slice = m[3].matched ? std::stoll(m[3]) : -1;
         std::map<std::string, bool> test;
         std::map<int64_t, float> v, a;
-        std::istringstream lines(group);
+        std::istringstream lines(function);
         for (std::string line; std::getline(lines, line);) {
           if (std::regex_search(line, m, bound)) {
             const int64_t base = m[1] == "row" ? h0 : w0, limit = std::stoll(m[4]);
@@ -68,15 +79,31 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
               float& acc = a[std::stoll((*it)[1])];
               acc = std::fma(v.at(std::stoll((*it)[2])), std::strtof((*it)[3].str().c_str(), nullptr), acc);
             }
+          } else if (slice >= 0 && std::regex_search(line, m, part_store)) {
+            EXPECT_EQ(m[1], m[2]) << line;
+            parts[slice][std::stoll(m[1])] = a[std::stoll(m[2])];
+          } else if (finish && std::regex_search(line, m, part_sum)) {
+            const int64_t row = std::stoll(m[1]);
+            float sum = parts.at(0).at(row);
+            const std::string terms = m[2].str();
+            int64_t next = 1;
+            for (auto it = std::sregex_iterator(terms.begin(), terms.end(), part_term); it != std::sregex_iterator(); ++it) {
+              EXPECT_EQ(std::stoll((*it)[1]), next++) << "slices added in order: " << line;
+              sum += parts.at(std::stoll((*it)[1])).at(row);
+            }
+            a[row] = sum;
           } else if (std::regex_search(line, m, store)) {
             float r = a[std::stoll(m[2])] + std::strtof(m[1].str().c_str(), nullptr);
             if (relu && r < 0.0f) r = 0.0f;
             y.at(static_cast<size_t>(yj + std::stoll(m[3]))) = r;
-          } else if (line.find("float a0_0") == std::string::npos && line.find("void group") == std::string::npos) {
+          } else if (line.find("float a0_0") == std::string::npos && line.find("void ") == std::string::npos &&
+                     !(finish && (line.find("const float* p") != std::string::npos || line.find("if (s == ") != std::string::npos ||
+                                  line == "  }"))) {
             ADD_FAILURE() << "a statement the interpreter does not know: " << line;
             return y;
           }
         }
+        if (finish) parts.clear();
       }
     }
   return y;
@@ -86,6 +113,7 @@ struct Case {
   int64_t batch, channels, size, out_channels, kernel, stride, padding, dilation;
   double density;
   int rows;
+  int slices = 1;  // K split within a block
 };
 
 class EmitConv2d : public testing::TestWithParam<Case> {};
@@ -101,7 +129,8 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   for (float& v : x) v = value(rng);
   for (float& b : bias) b = value(rng);
   for (bool relu : {false, true}) {
-    const std::string src = emit_sparse_conv2d(w, bias, relu, s, {.rows = c.rows, .prefetch = 4});
+    const KernelConfig config{.rows = c.rows, .threads = std::max(128, 32 * c.slices), .prefetch = 4, .block_slices = c.slices};
+    const std::string src = emit_sparse_conv2d(w, bias, relu, s, config);
     const std::vector<float> y = interpret(src, s, x, relu);
     EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, relu)), 1e-5) << to_string(s);
   }
@@ -110,7 +139,9 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
 INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
                          testing::Values(Case{1, 3, 7, 5, 3, 1, 1, 1, 0.3, 4}, Case{2, 5, 9, 7, 3, 2, 1, 1, 0.2, 3},
                                          Case{1, 4, 1, 3, 3, 1, 1, 1, 0.5, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16},
-                                         Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2}));
+                                         Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2},
+                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4},
+                                         Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}));
 
 TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
   // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): offset 1*35 + 2*7 + 0 = 49 from the corner, behind
@@ -133,7 +164,9 @@ TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
   s.channels = 2, s.height = s.width = 4;
   const CsrMatrix w = csr_from_triplets(1, 18, {{0, 3, 1.0f}}, "w");
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cols = 2}); }).code(), Errc::usage);
-  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .block_slices = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cluster_slices = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .threads = 256, .block_groups = 2}); }).code(),
+            Errc::usage);
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {1.0f, 2.0f}, false, s, {.rows = 4}); }).code(), Errc::mismatch);
   Conv2dShape wide = s;
   wide.kernel_h = 9;  // larger than the 4 x 4 image
@@ -151,37 +184,46 @@ TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
   std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
   for (float& v : x) v = value(rng);
   for (float& b : bias) b = value(rng);
-  const KernelConfig config{.rows = 2, .prefetch = 4};
-  const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20);
-  ASSERT_GE(units.size(), 3u);
-  std::string groups;  // the later units' text
-  for (size_t u = 1; u < units.size(); ++u) {
-    EXPECT_EQ(units[u].find("__global__"), std::string::npos) << "the kernel is in unit 0 only";
-    groups += units[u];
+  for (const KernelConfig config : {KernelConfig{.rows = 2, .prefetch = 4}, KernelConfig{.rows = 4, .prefetch = 4, .block_slices = 2}}) {
+    SCOPED_TRACE(to_string(config));
+    const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20);
+    ASSERT_GE(units.size(), 3u);
+    std::string groups;  // the later units' text
+    for (size_t u = 1; u < units.size(); ++u) {
+      EXPECT_EQ(units[u].find("__global__"), std::string::npos) << "the kernel is in unit 0 only";
+      groups += units[u];
+    }
+    std::vector<std::string> names;  // every function of every group
+    for (int64_t g = 0; g < row_groups(config, s.out_channels); ++g) {
+      if (config.block_slices == 1) names.push_back(fmt::format("group{}(", g));
+      for (int sl = 0; sl < config.block_slices && config.block_slices > 1; ++sl) names.push_back(fmt::format("group{}_{}(", g, sl));
+      if (config.block_slices > 1) names.push_back(fmt::format("finish{}(", g));
+    }
+    for (const std::string& name : names) {
+      const std::string defined = "extern \"C\" __device__ __noinline__ void " + name;
+      EXPECT_NE(units[0].find("extern \"C\" __device__ void " + name), std::string::npos) << name << " declared";
+      const size_t at = groups.find(defined);
+      EXPECT_NE(at, std::string::npos) << name;
+      EXPECT_EQ(groups.find(defined, at + 1), std::string::npos) << name << " defined twice";
+    }
+    // The kernel's corner from unit 0, the groups from the others: the interpreter's program.
+    const std::string kernel = units[0].substr(units[0].find("extern \"C\" __global__"));
+    const std::vector<float> y = interpret(groups + kernel, s, x, true);
+    EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, true)), 1e-5);
   }
-  for (int64_t g = 0; g < row_groups(config, s.out_channels); ++g) {
-    const std::string declared = fmt::format("extern \"C\" __device__ void group{}(", g);
-    const std::string defined = fmt::format("extern \"C\" __device__ __noinline__ void group{}(", g);
-    EXPECT_NE(units[0].find(declared), std::string::npos) << g;
-    const size_t at = groups.find(defined);
-    EXPECT_NE(at, std::string::npos) << g;
-    EXPECT_EQ(groups.find(defined, at + 1), std::string::npos) << "group " << g << " defined twice";
-  }
-  // The kernel's corner from unit 0, the groups from the others: the interpreter's program.
-  const std::string kernel = units[0].substr(units[0].find("extern \"C\" __global__"));
-  const std::vector<float> y = interpret(groups + kernel, s, x, true);
-  EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, true)), 1e-5);
 }
 
 #ifdef SPDNN_HAVE_CUDA
 TEST(EmitConv2dNvrtc, UnitsLinkIntoOneModule) {
   const Conv2dShape s{1, 16, 14, 14, 24, 3, 3, 1, 1, 1};
   const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.2, 23);
-  const KernelConfig config{.rows = 8, .prefetch = 32, .fixed_n = 1};
-  const auto units = emit_sparse_conv2d_units(w, std::vector<float>(24, 0.5f), true, s, config, 150);
-  ASSERT_GE(units.size(), 3u);
-  const CompiledModule m = compile_and_link_cuda(units, 90, "conv_linked.cu", unit_compile_options(config));
-  EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1},
+                                    KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1}}) {
+    const auto units = emit_sparse_conv2d_units(w, std::vector<float>(24, 0.5f), true, s, config, 150);
+    ASSERT_GE(units.size(), 3u);
+    const CompiledModule m = compile_and_link_cuda(units, 90, "conv_linked.cu", unit_compile_options(config));
+    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+  }
 }
 
 // A convolution's modules are keyed by its whole shape (and kept apart from the same W as a linear layer),
@@ -241,9 +283,9 @@ TEST(EmitConv2dNvrtc, PrecompileFillsTheCacheForEachShape) {
 TEST(EmitConv2dNvrtc, CompilesForHopper) {
   const Conv2dShape s{8, 64, 56, 56, 64, 3, 3, 1, 1, 1};
   const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.1, 5);
-  for (int rows : {4, 16}) {
-    const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, {.rows = rows, .prefetch = 8}),
-                                          90, "conv.cu");
+  for (const KernelConfig config : {KernelConfig{.rows = 4, .prefetch = 8}, KernelConfig{.rows = 16, .prefetch = 8},
+                                    KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
+    const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config), 90, "conv.cu");
     EXPECT_FALSE(m.cubin.empty());
   }
 }

@@ -12,7 +12,7 @@
 namespace spdnn::codegen {
 
 using detail::append_float, detail::Entry, detail::group_entries, detail::kComponent, detail::kLoadType, detail::put,
-    detail::put_accumulators, detail::put_products, detail::put_store, detail::row_offset;
+    detail::put_accumulators, detail::put_products, detail::put_store, detail::row_offset, detail::slice_bounds;
 
 int64_t compiled_stride(const KernelConfig& config, int64_t n) {
   if (config.fixed_n == 0) return 0;
@@ -28,22 +28,6 @@ int64_t row_groups(const KernelConfig& config, int64_t rows) {
 int64_t grid_rows(const KernelConfig& config, int64_t rows) {
   return (row_groups(config, rows) + config.block_groups - 1) / config.block_groups * config.cluster_slices;
 }
-
-namespace {
-
-// Entry positions splitting e into `slices` runs of whole columns with about equal numbers of entries.
-std::vector<size_t> slice_bounds(const std::vector<Entry>& e, int slices) {
-  std::vector<size_t> b{0};
-  for (int s = 1; s < slices; ++s) {
-    size_t at = std::max(b.back(), e.size() * s / slices);
-    while (at > b.back() && at < e.size() && e[at].col == e[at - 1].col) ++at;  // keep a column whole
-    b.push_back(std::min(at, e.size()));
-  }
-  b.push_back(e.size());
-  return b;
-}
-
-}  // namespace
 
 namespace {
 

@@ -7,11 +7,13 @@
 // by neighbouring threads are neighbouring pixels, so they coalesce, and the nine taps of a channel reuse
 // each pixel through L1.
 //
-// The whole shape but the batch (sizes, stride, padding, dilation) is compiled in; the batch is an argument. Of KernelConfig the emitter uses
-// rows (out-channels per group), prefetch and bound; threads is a launch parameter; cols, the K splits
-// and row groups per block must be 1 (why_invalid_conv2d). fixed_n changes only how the module is
-// compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1 (compile_options), since
-// every offset is a literal either way.
+// The whole shape but the batch (sizes, stride, padding, dilation) is compiled in; the batch is an argument.
+// Of KernelConfig the emitter uses rows (out-channels per group), block_slices (K split within a block, as
+// the linear kernel splits it: S sets of threads each run a slice of the group's taps for the same pixels,
+// and the partial sums are added in slice order through shared memory), prefetch and bound; threads is a
+// launch parameter; cols, cluster_slices and block_groups must be 1 (why_invalid_conv2d). fixed_n changes
+// only how the module is compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1
+// (compile_options), since every offset is a literal either way.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +34,7 @@ inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
 // Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the
 // linear emitter's kEmitRevision), so that modules of an earlier emitter are rebuilt, not loaded.
-inline constexpr uint64_t kConv2dEmitRevision = 1;
+inline constexpr uint64_t kConv2dEmitRevision = 2;  // 2: the batch an argument; K split within a block
 
 // Why the convolution emitter cannot produce `config`, or nullopt.
 std::optional<std::string> why_invalid_conv2d(const KernelConfig& config);

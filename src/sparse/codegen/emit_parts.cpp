@@ -28,6 +28,17 @@ std::vector<Entry> group_entries(const CsrMatrix& w, int64_t r0, int64_t r1) {
   return e;
 }
 
+std::vector<size_t> slice_bounds(const std::vector<Entry>& e, int slices) {
+  std::vector<size_t> b{0};
+  for (int s = 1; s < slices; ++s) {
+    size_t at = std::max(b.back(), e.size() * s / slices);
+    while (at > b.back() && at < e.size() && e[at].col == e[at - 1].col) ++at;  // keep a column whole
+    b.push_back(std::min(at, e.size()));
+  }
+  b.push_back(e.size());
+  return b;
+}
+
 // Declares the accumulators a<row>_<c> of `rows` rows.
 void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count) {
   put(out, "    float");

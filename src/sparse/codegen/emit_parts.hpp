@@ -40,6 +40,10 @@ struct Entry {
 };
 std::vector<Entry> group_entries(const CsrMatrix& w, int64_t r0, int64_t r1);
 
+// Entry positions splitting e into `slices` runs of whole columns with about equal numbers of entries
+// (split K: slice s computes entries [b[s], b[s + 1])).
+std::vector<size_t> slice_bounds(const std::vector<Entry>& e, int slices);
+
 // Declares the accumulators a<row>_<c> of `rows` rows.
 void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count);
 

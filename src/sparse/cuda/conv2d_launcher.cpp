@@ -54,10 +54,13 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
   const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
   if (pixels == 0) return;
   cudaLaunchConfig_t config{};
-  // The kernel walks the pixels with a grid-stride loop, so the grid may stop short of covering them.
-  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((pixels + s.threads - 1) / s.threads, int64_t{1} << 30)),
+  // The kernel walks the pixels with a grid-stride loop, so the grid may stop short of covering them; a
+  // block covers `lanes` pixels (all its threads, or one set of them where K is split).
+  const int64_t lanes = codegen::lanes(s);
+  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((pixels + lanes - 1) / lanes, int64_t{1} << 30)),
                         static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
   config.blockDim = dim3(static_cast<unsigned>(s.threads));
+  config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
   config.stream = stream;
   cudaLaunchAttribute attribute = dependent_launch_attribute(dependent_launch_);
   config.attrs = &attribute;
