@@ -22,13 +22,17 @@ def main():
     groups = defaultdict(list)
     device = ""
     conv = False
+    runs = []  # (version, commit, command) of each file, for the header
     for name in sys.argv[1:]:
         data = json.load(open(name))
-        device = data.get("device", device)
+        device = data.get("device") or data.get("gpu") or device  # "gpu" in files before 0.5
+        runs.append((data.get("spdnn_version", "?"), data.get("commit", "?"), data.get("command", "?")))
         for case in data["cases"]:
             conv = conv or "shape" in case
             groups[(case.get("set", ""), case["sparsity"], case.get("batch", f"N={case.get('n')}"))].append(case)
     paths, baselines = CONV if conv else LINEAR
+    for version, commit, command in runs:
+        print(f"spdnn {version}, commit {commit}: `{command}`  ")
     print(f"Device: {device}. Geometric means in microseconds per call; specialized = spdnn's generated kernel "
           "(the generic CSR kernel where the matrix exceeds the unroll limit or tuning timed it faster).\n")
     for timing in ("graph_us", "plain_us"):
