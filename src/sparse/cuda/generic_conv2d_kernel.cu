@@ -37,10 +37,10 @@ __global__ void __launch_bounds__(kThreads) generic_conv2d(GenericConv2dView w, 
       float acc = 0.0f;
       for (int64_t e = first; e < last; ++e) {
         const FilterTap t = w.taps[e];
-        const int h = h0 + t.r * g.dilation, c = w0 + t.s * g.dilation;
-        const bool inside = static_cast<unsigned>(h) < static_cast<unsigned>(g.height) &&
-                            static_cast<unsigned>(c) < static_cast<unsigned>(g.width);
-        const float v = inside ? __ldg(xj + (int64_t{t.channel} * g.height + h) * g.width + c) : 0.0f;
+        const int row = h0 + t.r * g.dilation, col = w0 + t.s * g.dilation;
+        const bool inside = static_cast<unsigned>(row) < static_cast<unsigned>(g.height) &&
+                            static_cast<unsigned>(col) < static_cast<unsigned>(g.width);
+        const float v = inside ? __ldg(xj + (int64_t{t.channel} * g.height + row) * g.width + col) : 0.0f;
         acc = __fmaf_rn(v, w.values[e], acc);
       }
       float out = __fadd_rn(acc, b);  // + 0 without a bias, as the generated kernel

@@ -79,7 +79,7 @@ struct SparseConv2d::Impl {
     if (!options.specialize) return "specialization turned off";
     if (w.nnz() > options.max_unrolled_nnz)
       return fmt::format("{} nonzeros exceed the unroll limit of {}", w.nnz(), options.max_unrolled_nnz);
-    if (codegen::row_groups(KernelConfig{.rows = 4}, w.rows) > 65535)
+    if (w.rows > 65535)  // row groups of any candidate, down to one row, fit grid.y
       return fmt::format("{} out-channels are too many row groups for one grid", w.rows);
     if (s.batch * s.out_height() * s.out_width() == 0) return "no output pixels";
     return std::nullopt;
