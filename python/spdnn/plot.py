@@ -9,11 +9,14 @@
 - a side-by-side summary with the peers (``networks``, e.g. bench/results/structure_peers_wide_h100.json):
   TeraEdges/s per network of spdnn's modes beside the HPEC 2020 code and XY-2021;
 - a whole-model benchmark (bench/models/e2e.py: ``cases`` of a ``model``): each replaced layer's speedup
-  over dense PyTorch fp32, one panel per model and batch.
+  over dense PyTorch fp32, one panel per model and batch;
+- a pruned-layer benchmark (``spdnn sparse bench`` or ``spdnn sparse conv bench``: ``cases`` with
+  ``timings``): the geometric-mean speedup of spdnn's kernels over each baseline, per sparsity and batch.
 """
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 
@@ -56,8 +59,9 @@ def plot_layers(report, out):
     plt.close(fig)
 
 
-def _grouped_bars(groups, series, title, out):
-    """One bar per series in each group (TeraEdges/s, log scale, values labelled); `series`: (label, values)."""
+def _grouped_bars(groups, series, title, out, ylabel="TeraEdges/s", line=None):
+    """One bar per series in each group (log scale, values labelled, a horizontal rule at `line`);
+    `series`: (label, values)."""
     plt = _pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
     width = 0.8 / len(series)
@@ -69,7 +73,9 @@ def _grouped_bars(groups, series, title, out):
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("TeraEdges/s")
+    ax.set_ylabel(ylabel)
+    if line is not None:
+        ax.axhline(line, color="black", linewidth=0.8)
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -101,6 +107,39 @@ def plot_peers(report, out):
                   f"{report.get('gpu', '').split(',')[0]}, spdnn at {report.get('commit', '')}", out)
 
 
+# The baselines of the pruned-layer benchmarks (`spdnn sparse bench`, `spdnn sparse conv bench`): path, label.
+_KERNEL_BASELINES = [("cublas_fp32", "strict fp32 cuBLAS"), ("cudnn_fp32", "strict fp32 cuDNN"), ("cublas_tf32", "TF32 cuBLAS"),
+                     ("cudnn_tf32", "TF32 cuDNN"), ("cublas_fp16", "fp16 cuBLAS"), ("cudnn_fp16", "fp16 cuDNN"),
+                     ("cusparse", "cuSPARSE"), ("im2col", "spdnn on im2col")]
+
+
+def _geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def plot_kernel_speedups(report, out):
+    """Per (set,) sparsity and batch, the geometric-mean speedup of spdnn's kernels over each baseline (CUDA
+    graph times; cases where either path failed are left out)."""
+    groups = {}
+    for c in report["cases"]:
+        key = " ".join(str(k) for k in (c.get("set"), c["sparsity"], f"b{c['batch']}" if "batch" in c else f"N={c.get('n')}")
+                       if k)
+        groups.setdefault(key, []).append(c["timings"])
+    names = list(groups)
+    series = []
+    for path, label in _KERNEL_BASELINES:
+        values = []
+        for key in names:
+            ratios = [t[path]["graph_us"] / t["specialized"]["graph_us"] for t in groups[key]
+                      if "graph_us" in t.get(path, {}) and "graph_us" in t.get("specialized", {})]
+            values.append(_geomean(ratios) if ratios else 0)
+        if any(values):
+            series.append((label, values))
+    device = report.get("device") or report.get("gpu", "")  # "gpu" in files before 0.5
+    _grouped_bars(names, series, f"{device}, spdnn {report.get('spdnn_version', '')} ({report.get('commit', '')}): "
+                  "speedup of spdnn's kernels", out, ylabel="speedup (geometric mean)", line=1.0)
+
+
 def plot_model_layers(report, out):
     """Per model and batch, each replaced layer's speedup (dense fp32 time / spdnn time, eager), in order."""
     plt = _pyplot()
@@ -127,6 +166,9 @@ def plot_report(report, out):
     if "cases" in report and report["cases"] and "model" in report["cases"][0]:
         plot_model_layers(report, out)
         return "model layers"
+    if "cases" in report and report["cases"] and "timings" in report["cases"][0]:
+        plot_kernel_speedups(report, out)
+        return "kernel speedups"
     if "cases" in report:
         plot_cases(report, out)
         return "cases"

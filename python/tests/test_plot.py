@@ -34,6 +34,18 @@ def test_a_side_by_side_plots_spdnn_beside_the_peers(tmp_path):
     assert out.read_bytes()[:8] == PNG
 
 
+def test_a_kernel_benchmark_plots_speedups_over_its_baselines(tmp_path):
+    out = tmp_path / "linear.png"
+    assert plot.plot_report(REPO / "bench/results/sparse_rn50_0.9_b1_h200.json", out) == "kernel speedups"
+    assert out.read_bytes()[:8] == PNG
+    conv = {"device": "GPU", "cases": [
+        {"set": "dlmc", "sparsity": "0.9", "batch": b, "timings": {
+            "specialized": {"graph_us": 2.0}, "cudnn_fp32": {"graph_us": 12.0}, "cudnn_fp16": {"error": "no cuDNN"},
+            "im2col": {"graph_us": 5.0}}} for b in (1, 8)]}
+    assert plot.plot_report(conv, tmp_path / "conv.png") == "kernel speedups"
+    assert (tmp_path / "conv.png").read_bytes()[:8] == PNG
+
+
 def test_a_model_benchmark_plots_per_layer_speedups(tmp_path):
     layers = [{"name": "layer1.0.conv1", "replaced": True, "dense_ms": 0.05, "spdnn_ms": 0.02},
               {"name": "layer1.0.conv2", "replaced": False, "dense_ms": 0.08, "spdnn_ms": 0.08},
