@@ -62,6 +62,9 @@ TEST(Cli, SparseConvBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   EXPECT_EQ(count_modules(dir / "both"), modules) << "batch 8 uses the modules of batch 1";
   ASSERT_EQ(spdnn_cli(command + (dir / "fixed").string() + " --config rows=4,prefetch=8").exit_code, 0);
   EXPECT_EQ(count_modules(dir / "fixed"), 1u);
+  ASSERT_GE(modules, 2u) << "the filter has several candidates";
+  ASSERT_EQ(spdnn_cli(command + (dir / "untuned").string() + " --no-tune").exit_code, 0);
+  EXPECT_EQ(count_modules(dir / "untuned"), 1u) << "untuned, a layer takes its first candidate only";
   expect_one_line_error(spdnn_cli(command + (dir / "bad").string() + " --config rows=4,cols=2"), "one output pixel");
   expect_one_line_error(spdnn_cli(command + (dir / "off").string() + " --cache off"), "--compile-only fills the kernel cache");
 #else

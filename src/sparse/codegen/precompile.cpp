@@ -82,6 +82,14 @@ std::vector<double> run_tasks(std::vector<Task> tasks, size_t layers, unsigned j
 
 const std::vector<float> kNoBias;
 
+// What a layer's first prepare() compiles from its candidates: a fixed configuration alone, else every
+// candidate when it tunes, else the first (the one it takes untuned).
+std::vector<KernelConfig> to_compile(const SparseLinearOptions& options, std::vector<KernelConfig> candidates) {
+  if (options.config) return {*options.config};
+  if (!options.tune && !candidates.empty()) candidates.resize(1);
+  return candidates;
+}
+
 }  // namespace
 
 std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>& layers, int arch,
@@ -99,7 +107,7 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
     for (int64_t n : layers[i].ns)
       if (n > 0)
         add_tasks(&tasks, &keys, stores.back().get(), i,
-                  options.config ? std::vector{*options.config} : sparse_linear_candidates(w, n, arch, options.fixed_stride), n,
+                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride)), n,
                   w.nnz());
   }
   return run_tasks(std::move(tasks), layers.size(), jobs, progress);
@@ -121,7 +129,7 @@ std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d
       if (!options.specialize || w.nnz() > options.max_unrolled_nnz) continue;  // the generic kernel's
       stores.push_back(std::make_unique<codegen::ModuleStore>(w, bias, options, arch, s));
       add_tasks(&tasks, &keys, stores.back().get(), i,
-                options.config ? std::vector{*options.config} : sparse_conv2d_candidates(w, s, arch), 1, w.nnz());
+                to_compile(options, sparse_conv2d_candidates(w, s, arch)), 1, w.nnz());
     }
   }
   return run_tasks(std::move(tasks), layers.size(), jobs, progress);
@@ -149,13 +157,13 @@ size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned jobs,
         const int64_t n = size[0];
         if (n <= 0) throw Error(Errc::usage, fmt::format("precompile_layers: N = {} columns", n));
         add_tasks(&tasks, &keys, linear_store, i,
-                  options.config ? std::vector{*options.config} : sparse_linear_candidates(w, n, arch, options.fixed_stride), n,
+                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride)), n,
                   w.nnz());
       } else {
         const Conv2dShape s = l.conv->shape(size[0], size[1], size[2]);
         stores.push_back(std::make_unique<codegen::ModuleStore>(w, bias, options, arch, s));
         add_tasks(&tasks, &keys, stores.back().get(), i,
-                  options.config ? std::vector{*options.config} : sparse_conv2d_candidates(w, s, arch), 1, w.nnz());
+                  to_compile(options, sparse_conv2d_candidates(w, s, arch)), 1, w.nnz());
       }
     }
   }
