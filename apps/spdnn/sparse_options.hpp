@@ -22,6 +22,7 @@ struct KernelOptions {
   bool no_tune = false, generic = false, no_dependent_launch = false, no_fixed_stride = false;
   int64_t max_unroll = SparseLinearOptions{}.max_unrolled_nnz;
   std::string config;  // name=value pairs (include/spdnn/sparse/kernel_config.hpp)
+  std::vector<std::string> nvrtc_options;
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--cache", cache, "Kernel cache: off, load-only or on")->capture_default_str();
@@ -34,6 +35,10 @@ struct KernelOptions {
                   "Generated kernels take N as an argument (one compiled set serves every N) instead of compiling it in");
     cmd->add_option("--max-unroll", max_unroll, "Matrices with more nonzeros use the generic kernel")->capture_default_str()
         ->check(non_negative());
+    cmd->add_option("--nvrtc-option", nvrtc_options,
+                    "An extra NVRTC option for every generated kernel, e.g. -Ofc=min (compiles about twice as fast; "
+                    "part of the cache key); repeatable")
+        ->allow_extra_args(false);
     cmd->add_option("--config", config,
                     "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"
                     "block_slices=4,prefetch=32,fixed_n=1 (fields: " + kernel_config_field_names() +
@@ -48,6 +53,7 @@ struct KernelOptions {
     o.max_unrolled_nnz = max_unroll;
     o.dependent_launch = !no_dependent_launch;
     o.fixed_stride = !no_fixed_stride;
+    o.compiler_options = nvrtc_options;
     if (!config.empty()) o.config = parse_kernel_config(config);
     return o;
   }
