@@ -59,11 +59,16 @@ Filter load_filter(const std::string& path, int64_t kernel, uint64_t seed) {
 
 // "56" or "56x28": height and width.
 std::pair<int64_t, int64_t> parse_size(const std::string& text) {
+  auto whole = [](const std::string& part) {  // a whole number and nothing else
+    size_t used = 0;
+    const int64_t v = std::stoll(part, &used);
+    if (used != part.size()) throw std::invalid_argument(part);
+    return v;
+  };
   const auto x = text.find('x');
   try {
-    size_t used = 0;
-    const int64_t h = std::stoll(text.substr(0, x), &used);
-    const int64_t w = x == std::string::npos ? h : std::stoll(text.substr(x + 1));
+    const int64_t h = whole(text.substr(0, x));
+    const int64_t w = x == std::string::npos ? h : whole(text.substr(x + 1));
     if (h >= 1 && w >= 1) return {h, w};
   } catch (const std::exception&) {
   }

@@ -39,6 +39,8 @@ TEST(CliErrors, SparseConvNamesWhatIsWrong) {
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {}", (dir / "none.npy").string())), "none.npy");
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --kernel 5", filter)), "is not C x 5 x 5");
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 0x4", filter)), "--size '0x4'");
+  expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 7y", filter)), "--size '7y'");
+  expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 7x", filter)), "--size '7x'");
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 2 --padding 0", filter)),
                         "larger than the padded input");
   expect_one_line_error(spdnn_cli("sparse conv bench --set imagenet --compile-only --arch 90"), "--set 'imagenet'");
