@@ -216,7 +216,7 @@ Command add_sparse_command(CLI::App& app) {
         fmt::print(stderr, "[{}/{}] {} {}x{} nnz {} N {}: {} |{} (us, graph) {:.1f} s\n", index, todo.size(), name, w.rows, w.cols,
                    w.nnz(), n, r.report.path, line,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        json c = {{"matrix", file}, {"name", name}, {"sparsity", sparsity_of(file, w)}, {"rows", w.rows}, {"cols", w.cols},
+        json c = {{"matrix", report_path(file)}, {"name", name}, {"sparsity", sparsity_of(file, w)}, {"rows", w.rows}, {"cols", w.cols},
                   {"nnz", w.nnz()}, {"n", n}};
         if (batch > 0) c["batch"] = batch;
         if (specialized) {

@@ -274,7 +274,7 @@ int bench_conv(const BenchOptions& o) {
       fmt::print(stderr, "[{}/{}] {} {} {} nnz {} batch {}: {} |{} (us, graph) {:.1f} s\n", index, total, f.set, f.sparsity, f.name,
                  f.filter.w.nnz(), batch, r.report.path, line,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      json c = {{"filter", f.file}, {"name", f.name}, {"set", f.set}, {"sparsity", f.sparsity}, {"shape", shape_json(s)},
+      json c = {{"filter", report_path(f.file)}, {"name", f.name}, {"set", f.set}, {"sparsity", f.sparsity}, {"shape", shape_json(s)},
                 {"nnz", f.filter.w.nnz()}, {"batch", batch}};
       if (specialized) {
         c["kernel"] = json::parse(to_json(r.report));

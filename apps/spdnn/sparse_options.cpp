@@ -29,6 +29,16 @@ CsrMatrix load_weights(const std::string& path, uint64_t seed) {
   throw Error(Errc::usage, fmt::format("{}: expected a .smtx or .npy file (optionally .gz)", path));
 }
 
+std::string report_path(const std::string& path) {
+  const std::string data = data_dir();
+  if (data.empty()) return path;
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(data, ec), file = fs::weakly_canonical(path, ec);
+  if (ec) return path;
+  const fs::path relative = file.lexically_relative(root);
+  return relative.empty() || *relative.begin() == ".." ? path : relative.generic_string();
+}
+
 std::string layer_name(const std::string& path) {
   std::string name = fs::path(path).filename().string();
   for (const char* ext : {".gz", ".smtx", ".npy"})

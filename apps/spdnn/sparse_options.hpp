@@ -62,6 +62,10 @@ struct KernelOptions {
 // The data folder: $SPDNN_DATA_DIR, else the one found at configure time.
 std::string data_dir();
 
+// A file as benchmark reports name it: relative to the data folder when inside it ("dlmc/rn50/..."), so
+// that results carry no machine paths; else as given.
+std::string report_path(const std::string& path);
+
 // A weight matrix from .smtx (DLMC pattern, values seeded by `seed`) or 2-D .npy (dense with zeros), .gz
 // accepted.
 CsrMatrix load_weights(const std::string& path, uint64_t seed);
