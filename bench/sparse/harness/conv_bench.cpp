@@ -241,7 +241,7 @@ ConvBenchResult bench_sparse_conv2d(const CsrMatrix& w, const Conv2dShape& s, co
 #ifdef SPDNN_HAVE_CUDNN_HEADER
         std::string why_not;
         const bench::CudnnLibrary* lib = bench::cudnn_library(&why_not);
-        result.cudnn = lib != nullptr ? lib->path : why_not;
+        result.cudnn = lib != nullptr ? lib->describe() : why_not;
         if (lib == nullptr) throw Error(Errc::unsupported, why_not);
         const auto precision = name == "cudnn_fp32"   ? CudnnPath::Precision::fp32
                                : name == "cudnn_tf32" ? CudnnPath::Precision::tf32

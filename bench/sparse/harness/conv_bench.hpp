@@ -24,7 +24,7 @@ struct ConvBenchResult {
   Conv2dShape shape;
   int64_t nnz = 0;
   SparseLinearReport report;  // how the specialized kernel was obtained
-  std::string cudnn;          // the cuDNN library used, or why the cuDNN paths are missing
+  std::string cudnn;          // the cuDNN used ("cuDNN 9.19.0 (...)"), or why the cuDNN paths are missing
   std::vector<SparseBenchTiming> timings;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "spdnn/error.hpp"
@@ -34,12 +35,14 @@ std::string python_cudnn_folder() {
 }
 
 std::unique_ptr<CudnnLibrary> open_cudnn(std::string* why_not) {
-  std::vector<std::string> candidates;
-  if (const char* env = std::getenv("SPDNN_CUDNN_LIBRARY"); env != nullptr && *env != '\0') candidates.emplace_back(env);
-  candidates.emplace_back("libcudnn.so.9");
-  if (const std::string folder = python_cudnn_folder(); !folder.empty()) candidates.push_back(folder + "/lib/libcudnn.so.9");
+  std::vector<std::pair<std::string, std::string>> candidates;  // path, origin
+  if (const char* env = std::getenv("SPDNN_CUDNN_LIBRARY"); env != nullptr && *env != '\0')
+    candidates.emplace_back(env, "$SPDNN_CUDNN_LIBRARY");
+  candidates.emplace_back("libcudnn.so.9", "the loader's path");
+  if (const std::string folder = python_cudnn_folder(); !folder.empty())
+    candidates.emplace_back(folder + "/lib/libcudnn.so.9", "python3's nvidia-cudnn");
   std::string tried;
-  for (const std::string& path : candidates) {
+  for (const auto& [path, origin] : candidates) {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // cuDNN's sub-libraries load from its folder
     if (handle == nullptr) {
       const char* error = dlerror();
@@ -48,6 +51,7 @@ std::unique_ptr<CudnnLibrary> open_cudnn(std::string* why_not) {
     }
     auto lib = std::make_unique<CudnnLibrary>();
     lib->path = path;
+    lib->origin = origin;
     std::string missing;
 #define SPDNN_CUDNN_RESOLVE(name)                                                  \
   lib->name = reinterpret_cast<decltype(lib->name)>(dlsym(handle, #name));         \
@@ -63,6 +67,11 @@ std::unique_ptr<CudnnLibrary> open_cudnn(std::string* why_not) {
 }
 
 }  // namespace
+
+std::string CudnnLibrary::describe() const {
+  const size_t v = cudnnGetVersion();
+  return fmt::format("cuDNN {}.{}.{} ({})", v / 10000, v / 100 % 100, v % 100, origin);
+}
 
 void CudnnLibrary::check(cudnnStatus_t status, const char* what) const {
   if (status != CUDNN_STATUS_SUCCESS) throw Error(Errc::device, fmt::format("cuDNN {} failed: {}", what, this->cudnnGetErrorString(status)));

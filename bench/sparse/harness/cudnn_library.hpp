@@ -21,8 +21,11 @@ struct CudnnLibrary {
 #define SPDNN_CUDNN_POINTER(name) decltype(&::name) name = nullptr;
   SPDNN_CUDNN_FUNCTIONS(SPDNN_CUDNN_POINTER)
 #undef SPDNN_CUDNN_POINTER
-  std::string path;  // the file opened
+  std::string path;    // the file opened
+  std::string origin;  // how it was found: "$SPDNN_CUDNN_LIBRARY", "the loader's path" or "python3's nvidia-cudnn"
 
+  // "cuDNN 9.19.0 (python3's nvidia-cudnn)", for reports (no machine paths).
+  std::string describe() const;
   // Throws Error(device) "cuDNN <what> failed: <its message>" unless `status` is success.
   void check(cudnnStatus_t status, const char* what) const;
 };
