@@ -40,6 +40,7 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
   lo.relu = relu;
   SparseLinear layer(w, bias, lo);  // (fails before any output: no GPU, a bad --config)
   fmt::print("matrix      {}: {} x {}, {} nonzeros; N = {}\n", matrix, w.rows, w.cols, w.nnz(), n);
+  compile_with_progress({.linear = &layer, .sizes = {{n, 0, 0}}});
   layer.prepare(n);
   const SparseLinearReport& r = layer.report();
   fmt::print("kernel      {}\n", report_line(r));

@@ -121,6 +121,7 @@ int run_conv(const RunOptions& o) {
   fmt::print("filter      {}: {} x {} x {} x {}, {} nonzeros ({:.1f}% zeros)\n", o.filter, s.out_channels, s.channels, s.kernel_h,
              s.kernel_w, f.w.nnz(), 100.0 * (1.0 - static_cast<double>(f.w.nnz()) / static_cast<double>(f.w.rows * f.w.cols)));
   fmt::print("shape       {}\n", to_string(s));
+  compile_with_progress({.conv = &layer, .sizes = {{s.batch, s.height, s.width}}});
   layer.prepare(s.batch, s.height, s.width);
   const SparseLinearReport& r = layer.report();
   fmt::print("kernel      {}\n", report_line(r));

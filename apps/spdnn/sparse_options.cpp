@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -37,6 +38,14 @@ std::string report_path(const std::string& path) {
   if (ec) return path;
   const fs::path relative = file.lexically_relative(root);
   return relative.empty() || *relative.begin() == ".." ? path : relative.generic_string();
+}
+
+void compile_with_progress(const LayerSizes& layer) {
+  const auto start = std::chrono::steady_clock::now();
+  precompile_layers({layer}, 0, [&](size_t done, size_t total) {
+    fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", done, total,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  });
 }
 
 std::string layer_name(const std::string& path) {

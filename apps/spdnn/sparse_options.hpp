@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "spdnn/csr.hpp"
 #include "spdnn/sparse/kernel_config.hpp"
+#include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
 
 namespace spdnn::app {
@@ -72,6 +73,10 @@ CsrMatrix load_weights(const std::string& path, uint64_t seed);
 
 // A weight file's name without its folder and extensions (".../x.smtx.gz" -> "x").
 std::string layer_name(const std::string& path);
+
+// Compiles what the first prepare() of `layer` for `size` would, on all cores, printing "compiling kernels:
+// i/n modules, t s" to stderr as modules finish (long for large filters); nothing where all is cached.
+void compile_with_progress(const LayerSizes& layer);
 
 // How a layer got its kernel, one line for the terminal.
 std::string report_line(const SparseLinearReport& r);
