@@ -59,3 +59,36 @@ def test_what_cannot_be_folded_is_kept_with_the_reason():
     model = Residual().eval()
     folded, _ = st.fold_batchnorms(model)
     assert torch.equal(folded(x), model(x))
+
+
+@pytest.mark.parametrize("conv,why", [
+    (torch.nn.Conv2d(4, 8, 3, padding=1), None),
+    (torch.nn.Conv2d(4, 8, 3, padding="same", dilation=2), None),
+    (torch.nn.Conv2d(4, 8, (3, 1)), None),
+    (torch.nn.Conv2d(4, 8, 3, stride=(1, 2)), "same stride"),
+    (torch.nn.Conv2d(4, 8, 3, padding=(1, 0)), "same padding"),
+    (torch.nn.Conv2d(4, 8, 3, groups=2), "groups = 2"),
+    (torch.nn.Conv2d(4, 8, 2, padding="same"), "unevenly"),
+    (torch.nn.Conv2d(4, 8, 3, padding=1, padding_mode="reflect"), "padding mode 'reflect'"),
+])
+def test_which_convolutions_spdnn_can_run(conv, why):
+    got = st._why_not_conv(conv)
+    assert (got is None) if why is None else (why in got), got
+
+
+def test_padding_as_numbers():
+    assert st._padding(torch.nn.Conv2d(4, 8, 3, padding="same", dilation=2)) == (2, 2)
+    assert st._padding(torch.nn.Conv2d(4, 8, 3, padding="valid")) == (0, 0)
+    assert st._padding(torch.nn.Conv2d(4, 8, 3, padding=(1, 1))) == (1, 1)
+
+
+def test_example_input_shapes_reach_every_layer_and_leave_the_model_as_it_was():
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 8, 3, stride=2),
+                                torch.nn.Flatten(), torch.nn.Linear(8 * 81, 5))
+    x = torch.randn(3, 8, 20, 20)
+    with torch.no_grad():
+        before = model(x)
+    assert st._input_shapes(model, x) == {"0": (3, 8, 20, 20), "2": (3, 16, 20, 20), "4": (3, 648)}
+    with torch.no_grad():
+        assert torch.equal(model(x), before)  # the hooks are gone and changed nothing
+    assert not any(m._forward_pre_hooks for m in model.modules())
