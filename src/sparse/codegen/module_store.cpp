@@ -22,6 +22,13 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // NVRTC's time grows about quadratically with one program (26k nonzeros: 22 s; 105k: 150 s and more).
 constexpr int64_t kSingleProgramNnz = 32768;
 constexpr int64_t kUnitNnz = 8192;
+// Convolutions are cut finer. A 128 x 1152 filter at 90% (15k nonzeros, 32 rows a group) took 14.4 s of
+// CPU as one program and 8.6 s as units of 4096 (5.3 s wall on two cores, 14.7 before). Units cost each
+// group function an ABI frame (ptxas: 72-80 bytes of spills at entry and exit, against none in one
+// program), once per call of thousands of multiply-adds; linear layers, whose kernels take a few
+// microseconds, keep the measured thresholds above.
+constexpr int64_t kConvSingleProgramNnz = 4096;
+constexpr int64_t kConvUnitNnz = 4096;
 
 }  // namespace
 
@@ -59,7 +66,8 @@ ModuleStore::Built ModuleStore::obtain(const KernelConfig& config, int64_t n) {
   }
   auto t = Clock::now();
   const std::string name = fmt::format("spdnn_sparse_{}_{}.cu", conv_ ? "conv2d" : "linear", k.substr(0, 12));
-  const bool single = w_.nnz() <= kSingleProgramNnz;
+  const bool single = w_.nnz() <= (conv_ ? kConvSingleProgramNnz : kSingleProgramNnz);
+  const int64_t unit_nnz = conv_ ? kConvUnitNnz : kUnitNnz;
   std::vector<std::string> options = user_options_;  // the user's, then the configuration's
   for (auto& o : single ? compile_options(config) : unit_compile_options(config)) options.push_back(std::move(o));
   if (single) {
@@ -69,8 +77,8 @@ ModuleStore::Built ModuleStore::obtain(const KernelConfig& config, int64_t n) {
     t = Clock::now();
     b.cubin = compile_cuda(source, arch_, name, options).cubin;
   } else {
-    const auto units = conv_ ? emit_sparse_conv2d_units(w_, bias_, relu_, *conv_, config, kUnitNnz)
-                             : emit_sparse_linear_units(w_, bias_, relu_, config, kUnitNnz, n);
+    const auto units = conv_ ? emit_sparse_conv2d_units(w_, bias_, relu_, *conv_, config, unit_nnz)
+                             : emit_sparse_linear_units(w_, bias_, relu_, config, unit_nnz, n);
     b.generate_seconds = seconds_since(t);
     t = Clock::now();
     b.cubin = compile_and_link_cuda(units, arch_, name, options).cubin;
