@@ -10,9 +10,9 @@
 #include <array>
 #include <functional>
 #include <memory>
-#include <random>
 
 #include "cuda/check.hpp"
+#include "cuda/device.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/stream.hpp"
 #ifdef SPDNN_HAVE_CUDNN_HEADER
@@ -26,15 +26,7 @@ namespace spdnn {
 
 namespace {
 
-using bench::Enqueue, bench::PathTimer;
-
-// One path: how to enqueue a call, and how to read its output back as NCHW floats.
-struct Path {
-  std::string name;
-  Enqueue enqueue;
-  std::function<std::vector<float>()> output;
-  std::string note;
-};
+using bench::TimedPath;
 
 template <class T>
 std::vector<T> download(const T* device, size_t count) {
@@ -179,19 +171,8 @@ ConvBenchResult bench_sparse_conv2d(const CsrMatrix& w, const Conv2dShape& s, co
   ConvBenchResult result;
   result.shape = s;
   result.nnz = w.nnz();
-  {
-    int device = 0;
-    cudaDeviceProp prop{};
-    SPDNN_CUDA_CHECK(cudaGetDevice(&device));
-    SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-    result.device = prop.name;
-  }
-  // X uniform in [-1, 1) in steps of 1/1024 (seeded): exact in fp16, so that only the fp16 path's
-  // rounding of products and the filter differs.
-  std::mt19937_64 rng(options.seed);
-  std::uniform_int_distribution<int> step(-1024, 1023);
-  std::vector<float> x(static_cast<size_t>(s.input_size()));
-  for (auto& v : x) v = static_cast<float>(step(rng)) / 1024.0f;
+  result.device = cuda::current_device_name();
+  const std::vector<float> x = bench::fp16_exact_values(static_cast<size_t>(s.input_size()), options.seed);
   const std::vector<double> ref = conv2d_reference(s, w, x, {}, false);
   std::vector<float> dense(static_cast<size_t>(s.out_channels * s.filter_columns()), 0.0f);  // KCRS
   for (int64_t r = 0; r < w.rows; ++r)
@@ -207,12 +188,12 @@ ConvBenchResult bench_sparse_conv2d(const CsrMatrix& w, const Conv2dShape& s, co
   std::unique_ptr<SparseConv2d> layer;
   std::unique_ptr<SparseLinear> im2col_layer;
   std::vector<std::unique_ptr<CudnnPath>> cudnn_paths;
-  std::vector<Path> paths;
+  std::vector<TimedPath> paths;
   std::vector<SparseBenchTiming> failed;
   const size_t y_size = static_cast<size_t>(s.output_size());
   for (const auto& name : options.paths) {
     try {
-      Path p{name, {}, {}, {}};
+      TimedPath p{name, {}, {}, {}};  // its output read back as NCHW floats
       if (name == "specialized" || name == "generic") {
         if (!layer) layer = std::make_unique<SparseConv2d>(w, std::vector<float>{}, s, lin);
         float* y = buffers.emplace_back(y_size, name + " output (NCHW)").get();
@@ -262,29 +243,7 @@ ConvBenchResult bench_sparse_conv2d(const CsrMatrix& w, const Conv2dShape& s, co
     }
   }
 
-  // Verify each path once, then time: rounds x paths, interleaved.
-  std::vector<SparseBenchTiming> timings;
-  std::vector<std::unique_ptr<PathTimer>> timers;
-  for (auto& p : paths) {
-    try {  // a path that fails here (a library call that cannot be captured into a graph) is reported
-      p.enqueue(stream);
-      SPDNN_CUDA_CHECK(cudaStreamSynchronize(stream));
-      const double error = max_relative_error(p.output(), ref);
-      timers.push_back(std::make_unique<PathTimer>(p.enqueue, stream, options.calls));
-      timings.push_back({p.name, 0, 0, error, {}, p.note});
-    } catch (const Error& e) {
-      if (e.code() == Errc::usage) throw;
-      (void)cudaGetLastError();
-      failed.push_back({p.name, 0, 0, 0, e.what(), p.note});
-    }
-  }
-  for (int round = 0; round < options.rounds; ++round)
-    for (auto& timer : timers) timer->round();
-  for (size_t i = 0; i < timers.size(); ++i) {
-    timings[i].plain_us = timers[i]->plain_us();
-    timings[i].graph_us = timers[i]->graph_us();
-  }
-  timers.clear();
+  std::vector<SparseBenchTiming> timings = bench::verify_and_time(paths, ref, stream, options.rounds, options.calls);
   timings.insert(timings.end(), failed.begin(), failed.end());
   result.timings = std::move(timings);
   return result;
@@ -296,14 +255,10 @@ SparseBenchTiming time_sparse_conv2d(SparseConv2d& layer, const Conv2dShape& s, 
   cuda::DeviceBuffer<float> x(static_cast<size_t>(s.input_size()), "timing input (NCHW)");
   cuda::DeviceBuffer<float> y(static_cast<size_t>(s.output_size()), "timing output (NCHW)");
   if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
-  PathTimer timer([&layer, xp = x.get(), yp = y.get(), s](cudaStream_t st) { layer.forward(xp, yp, s.batch, s.height, s.width, st); },
-                  stream.s, calls);
-  for (int r = 0; r < rounds; ++r) timer.round();
-  SparseBenchTiming t;
-  t.path = layer.report().path;
-  t.plain_us = timer.plain_us();
-  t.graph_us = timer.graph_us();
-  return t;
+  return bench::time_alone(
+      layer.report().path,
+      [&layer, xp = x.get(), yp = y.get(), s](cudaStream_t st) { layer.forward(xp, yp, s.batch, s.height, s.width, st); },
+      stream.s, rounds, calls);
 }
 
 }  // namespace spdnn

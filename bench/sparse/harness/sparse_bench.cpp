@@ -10,9 +10,9 @@
 #include <cmath>
 #include <functional>
 #include <memory>
-#include <random>
 
 #include "cuda/check.hpp"
+#include "cuda/device.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/stream.hpp"
 #include "spdnn/error.hpp"
@@ -23,7 +23,7 @@ namespace spdnn {
 
 namespace {
 
-using bench::Enqueue, bench::PathTimer;
+using bench::Enqueue, bench::TimedPath;
 
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s != CUBLAS_STATUS_SUCCESS) throw Error(Errc::device, fmt::format("cuBLAS {} failed: {}", what, cublasGetStatusString(s)));
@@ -49,20 +49,10 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
       throw Error(Errc::usage, fmt::format("unknown benchmark path '{}'", p));
   const int64_t m = w.rows, k = w.cols;
   SparseBenchResult result{{}, m, k, w.nnz(), n, {}, {}};
-  {
-    int device = 0;
-    cudaDeviceProp prop{};
-    SPDNN_CUDA_CHECK(cudaGetDevice(&device));
-    SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-    result.device = prop.name;
-  }
+  result.device = cuda::current_device_name();
 
-  // Inputs: X uniform in [-1, 1) (seeded), exactly representable in fp16 so that only the fp16 path's
-  // rounding of products differs; the dense W for cuBLAS.
-  std::mt19937_64 rng(options.seed);
-  std::uniform_int_distribution<int> step(-1024, 1023);
-  std::vector<float> x(static_cast<size_t>(k * n));
-  for (auto& v : x) v = static_cast<float>(step(rng)) / 1024.0f;
+  // Inputs: X exact in fp16 (path_timer.hpp); the dense W for cuBLAS.
+  const std::vector<float> x = bench::fp16_exact_values(static_cast<size_t>(k * n), options.seed);
   const std::vector<double> ref = sparse_linear_reference(w, x, n, {}, false);
   std::vector<float> dense(static_cast<size_t>(m * k), 0.0f);
   for (int64_t r = 0; r < m; ++r)
@@ -187,33 +177,20 @@ SparseBenchResult bench_sparse_linear(const CsrMatrix& w, int64_t n, const Spars
     }
   }
 
-  // Verify each path once, then time: rounds x paths, interleaved.
-  std::vector<SparseBenchTiming> timings;
-  std::vector<std::unique_ptr<PathTimer>> timers;
-  for (auto& p : paths) {
-    SparseBenchTiming t;
-    t.path = p.name;
-    p.enqueue(stream);
-    SPDNN_CUDA_CHECK(cudaStreamSynchronize(stream));
-    std::vector<float> y(static_cast<size_t>(m * n));
-    if (p.y_half != nullptr) {
-      std::vector<__half> yh(y.size());
-      SPDNN_CUDA_CHECK(cudaMemcpy(yh.data(), p.y_half, yh.size() * sizeof(__half), cudaMemcpyDeviceToHost));
-      for (size_t j = 0; j < y.size(); ++j) y[j] = __half2float(yh[j]);
-    } else {
-      SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), p.y, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    }
-    t.max_rel_error = max_relative_error(y, ref);
-    timers.push_back(std::make_unique<PathTimer>(p.enqueue, stream, options.calls));
-    timings.push_back(t);
-  }
-  for (int round = 0; round < options.rounds; ++round)
-    for (auto& timer : timers) timer->round();
-  for (size_t i = 0; i < paths.size(); ++i) {
-    timings[i].plain_us = timers[i]->plain_us();
-    timings[i].graph_us = timers[i]->graph_us();
-  }
-  timers.clear();
+  std::vector<TimedPath> timed;
+  for (const Path& p : paths)
+    timed.push_back({p.name, p.enqueue, [&p, size = static_cast<size_t>(m * n)] {
+                       std::vector<float> y(size);
+                       if (p.y_half != nullptr) {
+                         std::vector<__half> yh(size);
+                         SPDNN_CUDA_CHECK(cudaMemcpy(yh.data(), p.y_half, size * sizeof(__half), cudaMemcpyDeviceToHost));
+                         for (size_t j = 0; j < size; ++j) y[j] = __half2float(yh[j]);
+                       } else {
+                         SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), p.y, size * sizeof(float), cudaMemcpyDeviceToHost));
+                       }
+                       return y;
+                     }, {}});
+  std::vector<SparseBenchTiming> timings = bench::verify_and_time(timed, ref, stream, options.rounds, options.calls);
   for (auto& p : paths)
     if (p.release) p.release();
   timings.insert(timings.end(), failed.begin(), failed.end());
@@ -227,13 +204,9 @@ SparseBenchTiming time_sparse_linear(SparseLinear& layer, int64_t n, int rounds,
   cuda::DeviceBuffer<float> x(static_cast<size_t>(layer.cols() * n), "timing input (K x N)");
   cuda::DeviceBuffer<float> y(static_cast<size_t>(layer.rows() * n), "timing output (M x N)");
   if (x.size() != 0) SPDNN_CUDA_CHECK(cudaMemset(x.get(), 0, x.size() * sizeof(float)));
-  PathTimer timer([&layer, xp = x.get(), yp = y.get(), n](cudaStream_t s) { layer.forward(xp, yp, n, s); }, stream.s, calls);
-  for (int r = 0; r < rounds; ++r) timer.round();
-  SparseBenchTiming t;
-  t.path = layer.report().path;
-  t.plain_us = timer.plain_us();
-  t.graph_us = timer.graph_us();
-  return t;
+  return bench::time_alone(
+      layer.report().path, [&layer, xp = x.get(), yp = y.get(), n](cudaStream_t s) { layer.forward(xp, yp, n, s); }, stream.s,
+      rounds, calls);
 }
 
 }  // namespace spdnn

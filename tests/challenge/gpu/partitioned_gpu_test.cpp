@@ -10,15 +10,13 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/partitioned_engine.hpp"
+#include "support/gpu_support.hpp"
 #include "support/lopsided_problem.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
 
 namespace {
-
-#define SPDNN_REQUIRE_GPU() \
-  if (gpu_count() == 0) GTEST_SKIP() << "no usable CUDA device"
 
 // Parts named "gpu" (GPU k % count) or an engine name.
 std::unique_ptr<Engine> partitioned(const std::vector<std::string>& parts, Partitioning mode) {

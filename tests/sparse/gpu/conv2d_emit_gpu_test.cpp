@@ -19,16 +19,13 @@
 #include "spdnn/matrix_io.hpp"
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/gpu_support.hpp"
 #include "support/random_weights.hpp"
+#include "support/sparse_layers.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
 namespace {
-
-#define SPDNN_REQUIRE_GPU()                                                     \
-  do {                                                                          \
-    if (auto why = cuda::why_no_cuda_device()) GTEST_SKIP() << "no GPU: " << *why; \
-  } while (0)
 
 // Y from the emitted kernel for `config`, launched with `threads` a block.
 std::vector<float> run_emitted(const Conv2dShape& s, const CsrMatrix& w, const std::vector<float>& bias, bool relu,
@@ -96,15 +93,10 @@ TEST(Conv2dEmittedGpu, RealResNet50FiltersMatchFloat64) {
   for (const char* sparsity : {"90", "95"})
     for (const char* bg : {"bg1", "bg2", "bg3"}) {
       SCOPED_TRACE(fmt::format("{} {}", sparsity, bg));
-      const io::NpyArray filter = io::read_npy(root / sparsity / fmt::format("filter_{}.npy.gz", bg));
-      const io::NpyArray input = io::read_npy(root / sparsity / fmt::format("input_{}.npy.gz", bg));
-      Conv2dShape s;
-      s.channels = input.shape[0], s.height = input.shape[1], s.width = input.shape[2];
-      s.out_channels = filter.shape[0], s.padding = 1;
-      const CsrMatrix w = io::npy_to_csr(filter, bg);
-      const std::vector<double> want = conv2d_reference(s, w, input.data, {}, true);
+      const auto [s, w, input] = test::sparsert_filter(root, sparsity, bg);
+      const std::vector<double> want = conv2d_reference(s, w, input, {}, true);
       for (int rows : {8, 32})
-        EXPECT_LE(max_relative_error(run_emitted(s, w, {}, true, input.data, {.rows = rows, .prefetch = 16}, 128), want), 1e-5)
+        EXPECT_LE(max_relative_error(run_emitted(s, w, {}, true, input, {.rows = rows, .prefetch = 16}, 128), want), 1e-5)
             << "rows " << rows;
     }
 }

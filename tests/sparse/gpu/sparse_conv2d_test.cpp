@@ -19,34 +19,15 @@
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/gpu_support.hpp"
 #include "support/random_weights.hpp"
+#include "support/sparse_layers.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
 namespace {
 
-#define SPDNN_REQUIRE_GPU()                                                        \
-  do {                                                                             \
-    if (auto why = cuda::why_no_cuda_device()) GTEST_SKIP() << "no GPU: " << *why; \
-  } while (0)
-
-std::vector<float> random_values(size_t count, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(count);
-  for (float& x : v) x = u(rng);
-  return v;
-}
-
-// A layer with its own cache that always takes a generated kernel where it can (so that the tests
-// exercise it whether or not the generic kernel would be faster).
-SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
-  SparseLinearOptions o;
-  o.relu = relu;
-  o.cache_dir = dir.path();
-  o.tune_against_generic = false;
-  return o;
-}
+using test::isolated, test::random_values;
 
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
@@ -224,18 +205,13 @@ TEST(SparseConv2d, RealResNet50FiltersMatchFloat64) {
   for (const char* sparsity : {"90", "95"})
     for (const char* bg : {"bg1", "bg2", "bg3"}) {
       SCOPED_TRACE(fmt::format("{} {}", sparsity, bg));
-      const io::NpyArray filter = io::read_npy(root / sparsity / fmt::format("filter_{}.npy.gz", bg));
-      const io::NpyArray input = io::read_npy(root / sparsity / fmt::format("input_{}.npy.gz", bg));
-      Conv2dShape s;
-      s.channels = input.shape[0], s.height = input.shape[1], s.width = input.shape[2];
-      s.out_channels = filter.shape[0], s.padding = 1;
-      const CsrMatrix w = io::npy_to_csr(filter, bg);
+      const auto [s, w, input] = test::sparsert_filter(root, sparsity, bg);
       SparseConv2d layer(w, {}, s, isolated(dir, true));
-      const std::vector<float> y = layer.forward_host(input.data, 1, s.height, s.width);
-      EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, input.data, {}, true)), 1e-5);
+      const std::vector<float> y = layer.forward_host(input, 1, s.height, s.width);
+      EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, input, {}, true)), 1e-5);
       EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
       if (layer.report().config.block_slices == 1)
-        EXPECT_TRUE(bitwise_equal(y, layer.forward_host(input.data, 1, s.height, s.width, true)));
+        EXPECT_TRUE(bitwise_equal(y, layer.forward_host(input, 1, s.height, s.width, true)));
     }
 }
 

@@ -16,7 +16,9 @@
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/weights.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/gpu_support.hpp"
 #include "support/random_weights.hpp"
+#include "support/sparse_layers.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -25,24 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define SPDNN_REQUIRE_GPU()                                                              \
-  do {                                                                                   \
-    int devices = 0;                                                                     \
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {                  \
-      (void)cudaGetLastError();                                                          \
-      GTEST_SKIP() << "no usable CUDA device";                                          \
-    }                                                                                    \
-  } while (0)
-
-using test::random_weights;
-
-std::vector<float> random_values(size_t count, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> x(count);
-  for (auto& v : x) v = u(rng);
-  return x;
-}
+using test::isolated, test::random_values, test::random_weights;
 
 // A random M x K layer without bias, an N-column input for it and the float64 answer.
 struct LayerCase {
@@ -56,15 +41,6 @@ LayerCase layer_case(int64_t m, int64_t k, double density, uint64_t seed, int64_
   return c;
 }
 
-// Options of a layer with its own cache that always takes a generated kernel (so that the tests below
-// exercise it whether or not the generic kernel would be faster).
-SparseLinearOptions isolated(const test::TempDir& dir, bool relu) {
-  SparseLinearOptions o;
-  o.relu = relu;
-  o.cache_dir = dir.path();
-  o.tune_against_generic = false;
-  return o;
-}
 
 }  // namespace
 
