@@ -134,7 +134,7 @@ int run_conv(const RunOptions& o) {
   fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
   fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", t.plain_us, t.graph_us);
   json j = report_header(r.device);
-  j.update(json{{"filter", o.filter}, {"shape", shape_json(s)}, {"nnz", f.w.nnz()}, {"relu", o.relu}, {"bias", !bias.empty()},
+  j.update(json{{"filter", report_path(o.filter)}, {"shape", shape_json(s)}, {"nnz", f.w.nnz()}, {"relu", o.relu}, {"bias", !bias.empty()},
                 {"kernel", json::parse(to_json(r))}, {"max_rel_error", error}, {"passed", ok},
                 {"plain_us", t.plain_us}, {"graph_us", t.graph_us}});
   write_json_report(o.json, j);
