@@ -9,9 +9,10 @@ In eval mode each BatchNorm that follows a convolution or linear layer alone is 
 (``fold_batchnorms``, through ``torch.fx``; scaling a filter per output channel keeps its zeros), so
 the model comes back as a ``torch.fx.GraphModule``. Needs PyTorch (``pip install 'spdnn[torch]'``), a CUDA
 build of spdnn and a GPU; inputs are float32 CUDA tensors, computed on their current stream. 1x1
-convolutions of stride 1 run as sparse linear layers over the channels; other convolutions (3x3, strided,
-padded, dilated) run as spdnn sparse convolutions where they have groups 1, zero padding and the same
-stride, padding and dilation along height and width.
+convolutions of stride 1 run as sparse linear layers over the channels for one image, as sparse 1x1
+convolutions for a batch; other convolutions (3x3, strided, padded, dilated) run as spdnn sparse
+convolutions where they have groups 1, zero padding and the same stride, padding and dilation along
+height and width.
 """
 
 import copy
@@ -45,21 +46,30 @@ class SparseLinear(torch.nn.Module):
 
 
 class SparseConv1x1(torch.nn.Module):
-    """A 1x1 ``nn.Conv2d`` (stride 1, no padding, groups 1) as a sparse linear layer over the channels."""
+    """A 1x1 ``nn.Conv2d`` (stride 1, no padding, groups 1). One image runs as a sparse linear layer over the
+    channels (NCHW of one image is already channels x pixels); a batch of several runs as a sparse 1x1
+    convolution, which reads NCHW as it is instead of permuting it to channels x (images x pixels) and back
+    (two extra passes over the activations, as long as the layer itself at ResNet-50 sizes)."""
 
     def __init__(self, conv):
         super().__init__()
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
         self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias)
+        self._weight, self._bias = conv.weight.detach(), bias
+        self._batched = None
+
+    def batched(self):
+        """The convolution kernel of batches of several images (built on first use)."""
+        if self._batched is None:
+            self._batched = _ConvKernel(self._weight, bias=self._bias)
+        return self._batched
 
     def forward(self, x):
         n, c, h, w = x.shape
         if n == 1:  # NCHW of one image is already channels x pixels
             return self.kernel(x.reshape(c, h * w).float().contiguous()).reshape(1, self.out_channels, h, w)
-        columns = x.permute(1, 0, 2, 3).reshape(c, n * h * w).float().contiguous()
-        y = self.kernel(columns).reshape(self.out_channels, n, h, w)
-        return y.permute(1, 0, 2, 3).contiguous()
+        return self.batched()(x.float().contiguous())
 
 
 class SparseConv2d(torch.nn.Module):
@@ -176,7 +186,9 @@ def _kernel_sizes(module, shape):
             n *= d
         return module.kernel, [n]
     if isinstance(module, SparseConv1x1):
-        return module.kernel, [shape[0] * shape[2] * shape[3]]
+        if shape[0] == 1:
+            return module.kernel, [shape[2] * shape[3]]
+        return module.batched(), [(shape[0], shape[2], shape[3])]
     return module.kernel, [(shape[0], shape[2], shape[3])]
 
 

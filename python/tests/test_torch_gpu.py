@@ -34,10 +34,12 @@ def test_linear_and_pointwise_conv_match_the_dense_layers():
     prune_(conv, 0.9, 2)
     x = torch.randn(5, 7, 300, device="cuda")
     assert close(st.SparseLinear(lin)(x), torch.nn.functional.linear(x.double(), lin.weight.double(), lin.bias.double()))
-    for batch in (1, 3):
+    pointwise = st.SparseConv1x1(conv)
+    for batch in (1, 3):  # one image on the linear kernel, a batch on the 1x1 convolution
         img = torch.randn(batch, 64, 9, 11, device="cuda")
         want = torch.nn.functional.conv2d(img.double(), conv.weight.double(), conv.bias.double())
-        assert close(st.SparseConv1x1(conv)(img), want)
+        assert close(pointwise(img), want)
+        assert (pointwise._batched is not None) == (batch > 1)
 
 
 @pytest.mark.parametrize("stride,padding,dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2), (2, 0, 1)])
