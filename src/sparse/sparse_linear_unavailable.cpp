@@ -56,7 +56,8 @@ void SparseConv2d::forward(const float*, float*, int64_t, int64_t, int64_t, void
 void SparseConv2d::forward_generic(const float*, float*, int64_t, int64_t, int64_t, void*) const { conv_unavailable(); }
 std::vector<float> SparseConv2d::forward_host(const std::vector<float>&, int64_t, int64_t, int64_t, bool) { conv_unavailable(); }
 const SparseLinearReport& SparseConv2d::report() const { conv_unavailable(); }
-size_t precompile_layers(const std::vector<LayerSizes>&, unsigned, const std::function<void(size_t, size_t)>&) {
+size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned, const std::function<void(size_t, size_t)>&) {
+  if (layers.empty()) return 0;  // nothing to compile, as in a GPU build
   conv_unavailable();
 }
 std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d>&, int, const SparseLinearOptions&, unsigned,

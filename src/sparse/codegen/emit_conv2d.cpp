@@ -22,15 +22,26 @@ std::optional<std::string> why_invalid_conv2d(const KernelConfig& config) {
 
 Conv2dShape checked_conv2d_filter(const CsrMatrix& w, const std::vector<float>& bias, Conv2dShape filter,
                                   const std::optional<KernelConfig>& config) {
-  filter.batch = 1;
-  filter.height = filter.dilation * (filter.kernel_h - 1) + 1;
-  filter.width = filter.dilation * (filter.kernel_w - 1) + 1;
-  if (filter.dilation < 1 || filter.kernel_h < 1 || filter.kernel_w < 1) filter.height = filter.width = 1;  // why_invalid says
-  validate(filter, w, nullptr, &bias);
+  // Named without an input size, which the filter does not have.
+  const Conv2dShape& f = filter;
+  const std::string what = fmt::format("sparse conv2d filter K={},C={},R={},S={},stride={},padding={},dilation={}",
+                                       f.out_channels, f.channels, f.kernel_h, f.kernel_w, f.stride, f.padding, f.dilation);
+  if (f.channels < 1 || f.out_channels < 1 || f.kernel_h < 1 || f.kernel_w < 1)
+    throw Error(Errc::usage, what + ": channels, out-channels and the filter's size must be at least 1");
+  if (f.stride < 1 || f.dilation < 1) throw Error(Errc::usage, what + ": stride and dilation must be at least 1");
+  if (f.padding < 0) throw Error(Errc::usage, what + ": padding must not be negative");
+  if (w.rows != f.out_channels || w.cols != f.filter_columns())
+    throw Error(Errc::mismatch, fmt::format("{}: the filter is {} x {}, not K x C*R*S = {} x {}", what, w.rows, w.cols,
+                                            f.out_channels, f.filter_columns()));
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != f.out_channels)
+    throw Error(Errc::mismatch, fmt::format("{}: {} biases for {} out-channels", what, bias.size(), f.out_channels));
   w.validate("sparse filter");
   if (config)
     if (auto why = why_invalid_conv2d(*config))
       throw Error(Errc::usage, fmt::format("kernel config {}: {}", to_string(*config), *why));
+  filter.batch = 1;  // the smallest input the filter fits: a valid shape
+  filter.height = filter.dilation * (filter.kernel_h - 1) + 1;
+  filter.width = filter.dilation * (filter.kernel_w - 1) + 1;
   return filter;
 }
 

@@ -39,10 +39,11 @@ inline constexpr uint64_t kConv2dEmitRevision = 2;  // 2: the batch an argument;
 // Why the convolution emitter cannot produce `config`, or nullopt.
 std::optional<std::string> why_invalid_conv2d(const KernelConfig& config);
 
-// What SparseConv2d checks before it touches a device, throwing as its constructor does: `filter`'s
-// geometry (Error(usage)), W as K x C*R*S and the bias (Error(mismatch)), a fixed options.config this
-// emitter cannot produce (Error(usage)). Returns the geometry on the smallest input the filter fits
-// (batch 1), a valid shape.
+// What SparseConv2d checks before it touches a device, throwing as its constructor does, each message
+// naming the filter (K, C, R, S, stride, padding, dilation; it has no input size yet): `filter`'s geometry
+// (Error(usage)), W as K x C*R*S and the bias (Error(mismatch)), a fixed options.config this emitter cannot
+// produce (Error(usage)). Returns the geometry on the smallest input the filter fits (batch 1), a valid
+// shape.
 Conv2dShape checked_conv2d_filter(const CsrMatrix& w, const std::vector<float>& bias, Conv2dShape filter,
                                   const std::optional<KernelConfig>& config);
 
