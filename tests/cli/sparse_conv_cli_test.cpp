@@ -67,7 +67,7 @@ TEST(Cli, SparseConvBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   ASSERT_GE(modules, 2u) << "the filter has several candidates";
   ASSERT_EQ(spdnn_cli(command + (dir / "untuned").string() + " --no-tune").exit_code, 0);
   EXPECT_EQ(count_modules(dir / "untuned"), 1u) << "untuned, a layer takes its first candidate only";
-  expect_one_line_error(spdnn_cli(command + (dir / "bad").string() + " --config rows=4,cols=2"), "one output pixel");
+  expect_one_line_error(spdnn_cli(command + (dir / "bad").string() + " --config rows=4,block_groups=2"), "one row group per block");
   expect_one_line_error(spdnn_cli(command + (dir / "off").string() + " --cache off"), "--compile-only fills the kernel cache");
 #else
   expect_one_line_error(one, "need a GPU build of spdnn");

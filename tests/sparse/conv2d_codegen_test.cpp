@@ -28,44 +28,48 @@
 namespace spdnn::codegen {
 namespace {
 
-// Runs the emitted source on the CPU for every output pixel, statement by statement: the kernel's corner
-// (h0, w0 from its stride and padding), each group's bounds tests, guarded loads, multiply-adds (fused, as
-// __fmaf_rn), bias, ReLU and stores; with K split, each slice's partial sums and the finish that adds them
-// in slice order (float adds, left to right). Only the statement forms the emitter writes are understood;
-// anything else in a function is a test failure.
-std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const std::vector<float>& x, bool relu) {
-  const int64_t P = s.out_height(), Q = s.out_width();
+// Runs the emitted source on the CPU for every thread item (B = `outputs` vertically adjacent output pixels),
+// statement by statement: the kernel's corner (h0, w0 from its stride and padding), each group's bounds
+// tests, guarded loads, multiply-adds (fused, as __fmaf_rn), bias, ReLU and guarded stores; with K split,
+// each slice's partial sums and the finish that adds them in slice order (float adds, left to right). Only
+// the statement forms the emitter writes are understood; anything else in a function is a test failure.
+std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const std::vector<float>& x, bool relu,
+                             int outputs = 1) {
+  const int64_t P = s.out_height(), Q = s.out_width(), B = outputs;
   std::smatch m;
-  const std::regex corner(R"(h0 = static_cast<int>\(pq / (\d+)u\) \* (\d+) - (\d+), w0 = static_cast<int>\(pq % \d+u\) \* \d+ - \d+;)");
+  const std::regex corner(R"(h0 = static_cast<int>\(pq / (\d+)u\) \* (\d+) - (\d+), w0 = static_cast<int>\(pq % \d+u\) \* (\d+) - \d+;)");
   EXPECT_TRUE(std::regex_search(src, m, corner)) << "the kernel's corner";
-  const int64_t q_count = std::stoll(m[1]), stride = std::stoll(m[2]), padding = std::stoll(m[3]);
+  const int64_t q_count = std::stoll(m[1]), row_step = std::stoll(m[2]), padding = std::stoll(m[3]), stride = std::stoll(m[4]);
   EXPECT_EQ(q_count, Q);
+  EXPECT_EQ(row_step, B * stride) << "B output rows a thread";
   const std::regex header(R"(void (group|finish)(\d+)(?:_(\d+))?\()");
   const std::regex bound(R"(const bool (row|col)_ok(\d+) = static_cast<unsigned>\([hw]0 \+ (\d+)\) < (\d+)u;)");
-  const std::regex load(R"(const float v(\d+) = row_ok(\d+) && col_ok(\d+) \? __ldg\(xj \+ (\d+)ll\) : 0\.0f;)");
-  const std::regex fma(R"(a(\d+)_0 = __fmaf_rn\(v(\d+), ([-0-9a-fx.p+]+)f, a\d+_0\);)");
-  const std::regex store(R"(const float b = ([-0-9a-fx.p+]+)f; a(\d+)_0 = act\(__fadd_rn\(a\d+_0, b\)\); yj\[(\d+)ull\] = a\d+_0;)");
-  const std::regex part_store(R"(part\[(\d+) \* lanes\] = a(\d+)_0;)");
-  const std::regex part_sum(R"(float a(\d+)_0 = p0\[\d+ \* lanes\]((?: \+ p\d+\[\d+ \* lanes\])*);)");
-  const std::regex part_term(R"(p(\d+)\[)");
+  const std::regex load(R"(const float (x\d+_\d+_\d+) = row_ok(\d+) && col_ok(\d+) \? __ldg\(xj \+ (\d+)ll\) : 0\.0f;)");
+  const std::regex fma(R"(a(\d+_\d+) = __fmaf_rn\((x\d+_\d+_\d+), ([-0-9a-fx.p+]+)f, a\d+_\d+\);)");
+  const std::regex store(
+      R"(const float b = ([-0-9a-fx.p+]+)f; a(\d+_\d+) = act\(__fadd_rn\(a\d+_\d+, b\)\);(?: if \(h0 < (-?\d+)\))? yj\[(\d+)ull\] = a\d+_\d+;)");
+  const std::regex part_store(R"(part\[(\d+) \* lanes\] = a(\d+)_(\d+);)");
+  const std::regex part_sum(R"(float a(\d+)_(\d+) = p0\[(\d+) \* lanes\]((?: \+ p\d+\[\d+ \* lanes\])*);)");
+  const std::regex part_term(R"(p(\d+)\[(\d+) )");
   std::vector<float> y(static_cast<size_t>(s.output_size()), std::nanf(""));
   // The functions, in order: groups (or a group's slices, then its finish) and their statements.
   std::vector<std::string> functions;
   for (size_t at = src.find("void "); at != std::string::npos; at = src.find("void ", at + 1))
     if (src.compare(at, 10, "void group") == 0 || src.compare(at, 11, "void finish") == 0)
       functions.push_back(src.substr(at, src.find("\n}\n", at) - at));
+  const int64_t row_blocks = (P + B - 1) / B;
   for (int64_t image = 0; image < s.batch; ++image)
-    for (int64_t pq = 0; pq < P * Q; ++pq) {
-      const int64_t h0 = pq / Q * stride - padding, w0 = pq % Q * stride - padding;
+    for (int64_t item = 0; item < row_blocks * Q; ++item) {
+      const int64_t p0 = item / Q * B, q = item % Q, h0 = p0 * stride - padding, w0 = q * stride - padding;
       const int64_t xj = image * s.channels * s.height * s.width + h0 * s.width + w0;
-      const int64_t yj = image * s.out_channels * P * Q + pq;
-      std::map<int64_t, std::map<int64_t, float>> parts;  // slice -> row -> partial sum, of the current group
+      const int64_t yj = image * s.out_channels * P * Q + p0 * Q + q;
+      std::map<int64_t, std::map<int64_t, float>> parts;  // slice -> place -> partial sum, of the current group
       for (const std::string& function : functions) {
         EXPECT_TRUE(std::regex_search(function, m, header)) << function.substr(0, 80);
         const bool finish = m[1] == "finish";
         const int64_t slice = m[3].matched ? std::stoll(m[3]) : -1;
         std::map<std::string, bool> test;
-        std::map<int64_t, float> v, a;
+        std::map<std::string, float> v, a;
         std::istringstream lines(function);
         for (std::string line; std::getline(lines, line);) {
           if (std::regex_search(line, m, bound)) {
@@ -73,29 +77,37 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
             test[m[1].str() + m[2].str()] = base + std::stoll(m[3]) >= 0 && base + std::stoll(m[3]) < limit;
           } else if (std::regex_search(line, m, load)) {
             const bool inside = test.at("row" + m[2].str()) && test.at("col" + m[3].str());
-            v[std::stoll(m[1])] = inside ? x.at(static_cast<size_t>(xj + std::stoll(m[4]))) : 0.0f;
+            EXPECT_EQ(v.count(m[1]), 0u) << "loaded twice: " << line;
+            v[m[1]] = inside ? x.at(static_cast<size_t>(xj + std::stoll(m[4]))) : 0.0f;
           } else if (line.find("__fmaf_rn") != std::string::npos) {
             for (auto it = std::sregex_iterator(line.begin(), line.end(), fma); it != std::sregex_iterator(); ++it) {
-              float& acc = a[std::stoll((*it)[1])];
-              acc = std::fma(v.at(std::stoll((*it)[2])), std::strtof((*it)[3].str().c_str(), nullptr), acc);
+              float& acc = a[(*it)[1]];
+              acc = std::fma(v.at((*it)[2]), std::strtof((*it)[3].str().c_str(), nullptr), acc);
             }
           } else if (slice >= 0 && std::regex_search(line, m, part_store)) {
-            EXPECT_EQ(m[1], m[2]) << line;
-            parts[slice][std::stoll(m[1])] = a[std::stoll(m[2])];
+            EXPECT_EQ(std::stoll(m[1]), std::stoll(m[2]) * B + std::stoll(m[3])) << line;
+            parts[slice][std::stoll(m[1])] = a[m[2].str() + "_" + m[3].str()];
           } else if (finish && std::regex_search(line, m, part_sum)) {
-            const int64_t row = std::stoll(m[1]);
-            float sum = parts.at(0).at(row);
-            const std::string terms = m[2].str();
+            const int64_t place = std::stoll(m[3]);
+            EXPECT_EQ(place, std::stoll(m[1]) * B + std::stoll(m[2])) << line;
+            float sum = parts.at(0).at(place);
+            const std::string terms = m[4].str();
             int64_t next = 1;
             for (auto it = std::sregex_iterator(terms.begin(), terms.end(), part_term); it != std::sregex_iterator(); ++it) {
               EXPECT_EQ(std::stoll((*it)[1]), next++) << "slices added in order: " << line;
-              sum += parts.at(std::stoll((*it)[1])).at(row);
+              EXPECT_EQ(std::stoll((*it)[2]), place) << line;
+              sum += parts.at(std::stoll((*it)[1])).at(place);
             }
-            a[row] = sum;
+            a[m[1].str() + "_" + m[2].str()] = sum;
           } else if (std::regex_search(line, m, store)) {
-            float r = a[std::stoll(m[2])] + std::strtof(m[1].str().c_str(), nullptr);
+            float r = a[m[2]] + std::strtof(m[1].str().c_str(), nullptr);
             if (relu && r < 0.0f) r = 0.0f;
-            y.at(static_cast<size_t>(yj + std::stoll(m[3]))) = r;
+            const std::string acc = m[2].str();  // a<row of the group>_<output row b>
+            const int64_t offset = std::stoll(m[4]), row = p0 + std::stoll(acc.substr(acc.find('_') + 1));
+            EXPECT_EQ((offset - (row - p0) * Q) % (P * Q), 0) << "output row b is b rows below the first: " << line;
+            const bool stored = !m[3].matched || h0 < std::stoll(m[3]);
+            EXPECT_EQ(stored, row < P) << "stores the rows of the image, and only those: " << line;
+            if (stored) y.at(static_cast<size_t>(yj + offset)) = r;
           } else if (line.find("float a0_0") == std::string::npos && line.find("void ") == std::string::npos &&
                      !(finish && (line.find("const float* p") != std::string::npos || line.find("if (s == ") != std::string::npos ||
                                   line == "  }"))) {
@@ -114,6 +126,7 @@ struct Case {
   double density;
   int rows;
   int slices = 1;  // K split within a block
+  int outputs = 1;  // output rows a thread (cols)
 };
 
 class EmitConv2d : public testing::TestWithParam<Case> {};
@@ -129,9 +142,10 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   for (float& v : x) v = value(rng);
   for (float& b : bias) b = value(rng);
   for (bool relu : {false, true}) {
-    const KernelConfig config{.rows = c.rows, .threads = std::max(128, 32 * c.slices), .prefetch = 4, .block_slices = c.slices};
+    const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices), .prefetch = 4,
+                              .block_slices = c.slices};
     const std::string src = emit_sparse_conv2d(w, bias, relu, s, config);
-    const std::vector<float> y = interpret(src, s, x, relu);
+    const std::vector<float> y = interpret(src, s, x, relu, c.outputs);
     EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, relu)), 1e-5) << to_string(s);
   }
 }
@@ -143,6 +157,14 @@ INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
                                          Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4},
                                          Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}));
 
+// B output rows a thread: rows that do not divide P (7 = 3 * 2 + 1, 4 + 3), stride 2, dilation 2, 1 x 1,
+// K split with B rows, and a filter of no nonzeros.
+INSTANTIATE_TEST_SUITE_P(RowsAThread, EmitConv2d,
+                         testing::Values(Case{2, 3, 7, 5, 3, 1, 1, 1, 0.3, 4, 1, 2}, Case{1, 4, 7, 6, 3, 1, 1, 1, 0.4, 8, 1, 4},
+                                         Case{2, 5, 9, 7, 3, 2, 1, 1, 0.2, 3, 1, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16, 1, 4},
+                                         Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1, 1, 2}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2, 1, 4},
+                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4}));
+
 TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
   // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): offset 1*35 + 2*7 + 0 = 49 from the corner, behind
   // the tests of row 2 and column 0. Rows 0 and 1 (one group) share it: one load, two multiply-adds.
@@ -150,8 +172,8 @@ TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
   s.channels = 2, s.height = 5, s.width = 7, s.out_channels = 3, s.padding = 1;
   const CsrMatrix w = csr_from_triplets(3, 18, {{0, 15, 0.75f}, {1, 15, -1.5f}, {1, 4, 2.0f}, {2, 0, 0.125f}}, "w");
   const std::string src = emit_sparse_conv2d(w, {}, false, s, {.rows = 2});
-  EXPECT_NE(src.find("const float v15 = row_ok2 && col_ok0 ? __ldg(xj + 49ll) : 0.0f;"), std::string::npos) << src;
-  EXPECT_NE(src.find("const float v4 = row_ok1 && col_ok1 ? __ldg(xj + 8ll) : 0.0f;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float x1_2_0 = row_ok2 && col_ok0 ? __ldg(xj + 49ll) : 0.0f;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float x0_1_1 = row_ok1 && col_ok1 ? __ldg(xj + 8ll) : 0.0f;"), std::string::npos) << src;
   size_t loads = 0;
   for (size_t p = src.find("__ldg("); p != std::string::npos; p = src.find("__ldg(", p + 1)) ++loads;
   EXPECT_EQ(loads, 3u) << "columns 4 and 15 in group 0, column 0 in group 1";
@@ -159,11 +181,29 @@ TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
   EXPECT_NE(src.find("yj[35ull]"), std::string::npos) << "out-channel 1 is one 5 x 7 plane after channel 0";
 }
 
+TEST(EmitConv2dText, RowsAThreadShareTheirInputRows) {
+  // One out-channel with all nine taps of one channel: a thread of B output rows loads the 3 + B - 1 input
+  // rows of each tap column once, 3 * (3 + B - 1) loads for 9 * B multiply-adds.
+  Conv2dShape s;
+  s.channels = 1, s.height = s.width = 8, s.out_channels = 1, s.padding = 1;
+  std::vector<Triplet> taps;
+  for (int32_t t = 0; t < 9; ++t) taps.push_back({0, t, 0.5f + static_cast<float>(t)});
+  const CsrMatrix w = csr_from_triplets(1, 9, taps, "w");
+  for (int rows : {1, 2, 4}) {
+    const std::string src = emit_sparse_conv2d(w, {}, false, s, {.rows = 1, .cols = rows});
+    size_t loads = 0, fmas = 0;
+    for (size_t p = src.find("__ldg("); p != std::string::npos; p = src.find("__ldg(", p + 1)) ++loads;
+    for (size_t p = src.find("__fmaf_rn("); p != std::string::npos; p = src.find("__fmaf_rn(", p + 1)) ++fmas;
+    EXPECT_EQ(loads, 3u * (3 + rows - 1)) << rows;
+    EXPECT_EQ(fmas, 9u * rows) << rows;
+  }
+}
+
 TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
   Conv2dShape s;
   s.channels = 2, s.height = s.width = 4;
   const CsrMatrix w = csr_from_triplets(1, 18, {{0, 3, 1.0f}}, "w");
-  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cols = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cols = 3}); }).code(), Errc::usage);
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cluster_slices = 2}); }).code(), Errc::usage);
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .threads = 256, .block_groups = 2}); }).code(),
             Errc::usage);
@@ -184,7 +224,8 @@ TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
   std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
   for (float& v : x) v = value(rng);
   for (float& b : bias) b = value(rng);
-  for (const KernelConfig config : {KernelConfig{.rows = 2, .prefetch = 4}, KernelConfig{.rows = 4, .prefetch = 4, .block_slices = 2}}) {
+  for (const KernelConfig config : {KernelConfig{.rows = 2, .prefetch = 4}, KernelConfig{.rows = 4, .prefetch = 4, .block_slices = 2},
+                                    KernelConfig{.rows = 4, .cols = 2, .prefetch = 4, .block_slices = 2}}) {
     SCOPED_TRACE(to_string(config));
     const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20);
     ASSERT_GE(units.size(), 3u);
@@ -208,7 +249,7 @@ TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
     }
     // The kernel's corner from unit 0, the groups from the others: the interpreter's program.
     const std::string kernel = units[0].substr(units[0].find("extern \"C\" __global__"));
-    const std::vector<float> y = interpret(groups + kernel, s, x, true);
+    const std::vector<float> y = interpret(groups + kernel, s, x, true, config.cols);
     EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, true)), 1e-5);
   }
 }
@@ -284,7 +325,9 @@ TEST(EmitConv2dNvrtc, CompilesForHopper) {
   const Conv2dShape s{8, 64, 56, 56, 64, 3, 3, 1, 1, 1};
   const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.1, 5);
   for (const KernelConfig config : {KernelConfig{.rows = 4, .prefetch = 8}, KernelConfig{.rows = 16, .prefetch = 8},
-                                    KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
+                                    KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2},
+                                    KernelConfig{.rows = 32, .cols = 2, .prefetch = 16}, KernelConfig{.rows = 16, .cols = 4, .prefetch = 8},
+                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
     const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config), 90, "conv.cu");
     EXPECT_FALSE(m.cubin.empty());
   }

@@ -3,6 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <memory>
+#include <set>
+#include <unordered_set>
+
 #include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/emit_parts.hpp"
 #include "spdnn/error.hpp"
@@ -13,7 +17,6 @@ using detail::Entry, detail::put;
 
 std::optional<std::string> why_invalid_conv2d(const KernelConfig& config) {
   if (auto why = why_invalid(config)) return why;
-  if (config.cols != 1) return "a convolution thread computes one output pixel (cols = 1)";
   if (config.cluster_slices != 1 || config.block_groups != 1)
     return "a convolution splits K within a block only, and runs one row group per block (cluster_slices, "
            "block_groups = 1)";
@@ -47,15 +50,34 @@ Conv2dShape checked_conv2d_filter(const CsrMatrix& w, const std::vector<float>& 
 
 namespace {
 
-// Loads filter column (c, r, s) as the input pixel it reads from the thread's corner xj (the pixel at
-// (p*stride - padding, q*stride - padding) of channel 0), or 0 outside the image: row_ok<r> and col_ok<s>
-// are the thread's bounds tests.
-detail::LoadWriter tap_loads(const Conv2dShape& s) {
-  return [s](fmt::memory_buffer& out, int32_t col) {
+// The taps of one function (a group, or a slice of one): the value filter column (c, r, t) multiplies for
+// the thread's output row b is the input pixel at row offset k = b*stride + r*dilation and column offset
+// t*dilation from the thread's corner xj (the pixel at (p*stride - padding, q*stride - padding) of channel
+// 0, p the thread's first output row), or 0 outside the image: row_ok<k> and col_ok<t> are the thread's
+// bounds tests. It is loaded once, into x<c>_<k>_<t>, when the first column that needs it is: with B rows
+// a thread, rows b and b' share the load where b*stride + r*dilation = b'*stride + r'*dilation.
+struct TapLoads {
+  detail::LoadWriter load;
+  detail::ValueName name;
+};
+
+TapLoads tap_loads(const Conv2dShape& s, int outputs) {
+  auto loaded = std::make_shared<std::unordered_set<std::string>>();
+  auto name = [s](int32_t col, int b) {
     const int64_t c = col / (s.kernel_h * s.kernel_w), r = col / s.kernel_w % s.kernel_h, t = col % s.kernel_w;
-    const int64_t offset = c * s.height * s.width + r * s.dilation * s.width + t * s.dilation;
-    put(out, "    const float v{} = row_ok{} && col_ok{} ? __ldg(xj + {}ll) : 0.0f;\n", col, r, t, offset);
+    return fmt::format("x{}_{}_{}", c, b * s.stride + r * s.dilation, t);
   };
+  auto load = [s, outputs, loaded, name](fmt::memory_buffer& out, int32_t col) {
+    const int64_t c = col / (s.kernel_h * s.kernel_w), r = col / s.kernel_w % s.kernel_h, t = col % s.kernel_w;
+    for (int b = 0; b < outputs; ++b) {
+      std::string value = name(col, b);
+      if (!loaded->insert(value).second) continue;
+      const int64_t k = b * s.stride + r * s.dilation;
+      put(out, "    const float {} = row_ok{} && col_ok{} ? __ldg(xj + {}ll) : 0.0f;\n", value, k, t,
+          c * s.height * s.width + k * s.width + t * s.dilation);
+    }
+  };
+  return {load, name};
 }
 
 constexpr std::string_view kStatic = "static __device__ __noinline__ ";
@@ -71,15 +93,31 @@ std::string slice_signature(int64_t g, int slice) {
   return fmt::format("void group{}_{}(const float* __restrict__ xj, float* part, int h0, int w0, int lanes)", g, slice);
 }
 std::string finish_signature(int64_t g) {
-  return fmt::format("void finish{}(const float* part, float* __restrict__ yj, int lanes, unsigned s)", g);
+  return fmt::format("void finish{}(const float* part, float* __restrict__ yj, int h0, int lanes, unsigned s)", g);
 }
 
-// The bounds tests of the taps' rows and columns (unsigned: negative is out too).
-void put_bounds_tests(fmt::memory_buffer& out, const Conv2dShape& s) {
-  for (int64_t r = 0; r < s.kernel_h; ++r)
-    put(out, "    const bool row_ok{} = static_cast<unsigned>(h0 + {}) < {}u;\n", r, r * s.dilation, s.height);
+// The bounds tests of the taps' rows (each distinct offset of B output rows) and columns (unsigned:
+// negative is out too).
+void put_bounds_tests(fmt::memory_buffer& out, const Conv2dShape& s, int outputs) {
+  std::set<int64_t> offsets;
+  for (int b = 0; b < outputs; ++b)
+    for (int64_t r = 0; r < s.kernel_h; ++r) offsets.insert(b * s.stride + r * s.dilation);
+  for (int64_t k : offsets) put(out, "    const bool row_ok{0} = static_cast<unsigned>(h0 + {0}) < {1}u;\n", k, s.height);
   for (int64_t t = 0; t < s.kernel_w; ++t)
     put(out, "    const bool col_ok{} = static_cast<unsigned>(w0 + {}) < {}u;\n", t, t * s.dilation, s.width);
+}
+
+// Bias (a rounded add, as the reference), activation and the store of output row b of group row a (out-channel
+// r): one output plane apart per out-channel, Q floats per row; a row past the last (P not a multiple of B)
+// is not stored.
+void put_conv_store(fmt::memory_buffer& out, const std::vector<float>& bias, const Conv2dShape& s, int outputs,
+                    int64_t r, int64_t a, int b) {
+  const int64_t P = s.out_height(), Q = s.out_width();
+  put(out, "    {{ const float b = ");
+  detail::append_float(out, bias.empty() ? 0.0f : bias[r]);
+  put(out, "; a{0}_{1} = act(__fadd_rn(a{0}_{1}, b));", a, b);
+  if (P % outputs != 0 && b > 0) put(out, " if (h0 < {})", (P - b) * s.stride - s.padding);  // row p0 + b < P
+  put(out, " yj[{}ull] = a{}_{}; }}\n", r * P * Q + b * Q, a, b);
 }
 
 // Row group g: its out-channels' sums over the group's filter columns, then bias, act and the stores (one
@@ -88,34 +126,40 @@ void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vect
                     const KernelConfig& config, int64_t g, std::string_view linkage) {
   const int64_t r0 = g * config.rows, r1 = std::min<int64_t>(w.rows, r0 + config.rows);
   const std::vector<Entry> e = detail::group_entries(w, r0, r1);
-  const detail::LoadWriter load = tap_loads(s);
-  const int slices = config.block_slices;
-  const int64_t plane = s.out_height() * s.out_width();
+  const int slices = config.block_slices, B = config.cols;
+  auto products = [&](size_t first, size_t last) {
+    put_bounds_tests(out, s, B);
+    detail::put_accumulators(out, r1 - r0, B);
+    const TapLoads taps = tap_loads(s, B);  // loads are shared within one function only
+    detail::put_products(out, e, first, last, B, config.prefetch, 0, &taps.load, &taps.name);
+  };
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
-    put_bounds_tests(out, s);
-    detail::put_accumulators(out, r1 - r0, 1);
-    detail::put_products(out, e, 0, e.size(), 1, config.prefetch, 0, &load);
-    for (int64_t r = r0; r < r1; ++r) detail::put_store(out, bias, r, r - r0, 1, plane);
+    products(0, e.size());
+    for (int64_t r = r0; r < r1; ++r)
+      for (int b = 0; b < B; ++b) put_conv_store(out, bias, s, B, r, r - r0, b);
     put(out, "}}\n");
     return;
   }
+  // Partial sums of slice sl: row a's output b at part[(a*B + b) * lanes].
   const std::vector<size_t> bounds = detail::slice_bounds(e, slices);
   for (int sl = 0; sl < slices; ++sl) {
     put(out, "{}{} {{\n", linkage, slice_signature(g, sl));
-    put_bounds_tests(out, s);
-    detail::put_accumulators(out, r1 - r0, 1);
-    detail::put_products(out, e, bounds[sl], bounds[sl + 1], 1, config.prefetch, 0, &load);
-    for (int64_t a = 0; a < r1 - r0; ++a) put(out, "    part[{0} * lanes] = a{0}_0;\n", a);
+    products(bounds[sl], bounds[sl + 1]);
+    for (int64_t a = 0; a < r1 - r0; ++a)
+      for (int b = 0; b < B; ++b) put(out, "    part[{} * lanes] = a{}_{};\n", a * B + b, a, b);
     put(out, "}}\n");
   }
   put(out, "{}{} {{\n", linkage, finish_signature(g));
-  for (int sl = 0; sl < slices; ++sl) put(out, "  const float* p{0} = part + {0} * {1} * lanes;\n", sl, config.rows);
+  for (int sl = 0; sl < slices; ++sl) put(out, "  const float* p{0} = part + {0} * {1} * lanes;\n", sl, config.rows * B);
   for (int64_t a = 0; a < r1 - r0; ++a) {
-    put(out, "  if (s == {}) {{\n    float a{}_0 = p0[{} * lanes]", a % slices, a, a);
-    for (int sl = 1; sl < slices; ++sl) put(out, " + p{}[{} * lanes]", sl, a);
-    put(out, ";\n");
-    detail::put_store(out, bias, r0 + a, a, 1, plane);
+    put(out, "  if (s == {}) {{\n", a % slices);
+    for (int b = 0; b < B; ++b) {
+      put(out, "    float a{}_{} = p0[{} * lanes]", a, b, a * B + b);
+      for (int sl = 1; sl < slices; ++sl) put(out, " + p{}[{} * lanes]", sl, a * B + b);
+      put(out, ";\n");
+      put_conv_store(out, bias, s, B, r0 + a, a, b);
+    }
     put(out, "  }}\n");
   }
   put(out, "}}\n");
@@ -131,20 +175,21 @@ void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const Conv
 void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const Conv2dShape& s, const KernelConfig& config) {
   put(out, "// Generated by spdnn {}: Y = {}(conv(X, W) + b), {}, a filter with {} nonzeros;\n", SPDNN_VERSION,
       relu ? "relu" : "", to_string(s), w.nnz());
-  put(out, "// {} out-channels per group, {} K slices within a block, {} loads ahead, at most {} threads per block; one\n"
-           "// output pixel a thread.\n",
-      config.rows, config.block_slices, config.prefetch, config.bound);
+  put(out, "// {} out-channels per group, {} K slices within a block, {} columns loaded ahead, at most {} threads per\n"
+           "// block; {} output rows a thread.\n",
+      config.rows, config.block_slices, config.prefetch, config.bound, config.cols);
   put(out, "static __device__ __forceinline__ float act(float a) {{ return {}; }}\n", relu ? "a < 0.0f ? 0.0f : a" : "a");
 }
 
 void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfig& config, int64_t groups) {
-  const int64_t P = s.out_height(), Q = s.out_width();
+  const int64_t Q = s.out_width(), B = config.cols, row_blocks = conv2d_row_blocks(s, config);
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y,\n"
            "                                                        unsigned images) {{\n",
       config.bound, kConv2dKernelName);
   // As the linear kernel: under programmatic dependent launch, wait for the previous grid before reading X.
   put(out, "#if __CUDA_ARCH__ >= 900\n  asm volatile(\"griddepcontrol.wait;\" ::: \"memory\");\n#endif\n");
-  put(out, "  const long long pixels = static_cast<long long>(images) * {}ll;\n", P * Q);
+  // A thread's item: B vertically adjacent output pixels (n, p0 + b, q), b < B.
+  put(out, "  const long long items = static_cast<long long>(images) * {}ll;\n", row_blocks * Q);
   const int slices = config.block_slices;
   if (slices > 1) {
     // Split K within a block, as the linear kernel does: the threads form S sets of `lanes` (set s the warps
@@ -154,20 +199,23 @@ void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfi
     put(out, "  extern __shared__ float spdnn_part[];\n");
     put(out, "  const int lanes = blockDim.x / {};\n", slices);
     put(out, "  const unsigned warp = threadIdx.x / 32, s = warp % {0}, lane = warp / {0} * 32 + threadIdx.x % 32;\n", slices);
-    put(out, "  float* part = spdnn_part + s * {} * lanes + lane;\n", config.rows);
-    put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * lanes + lane; j - lane < pixels;\n"
+    put(out, "  float* part = spdnn_part + s * {} * lanes + lane;\n", config.rows * config.cols);
+    put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * lanes + lane; j - lane < items;\n"
              "       j += static_cast<long long>(gridDim.x) * lanes) {{\n");
-    put(out, "    const bool live = j < pixels;\n");
+    put(out, "    const bool live = j < items;\n");
   } else {
-    put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; j < pixels;\n"
+    put(out, "  for (long long j = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; j < items;\n"
              "       j += static_cast<long long>(gridDim.x) * blockDim.x) {{\n");
   }
-  // The pixel's image and place; its corner in the (unpadded) input, which may lie outside it.
-  put(out, "    const unsigned image = static_cast<unsigned>(j / {0}), pq = static_cast<unsigned>(j % {0});\n", P * Q);
-  put(out, "    const int h0 = static_cast<int>(pq / {0}u) * {1} - {2}, w0 = static_cast<int>(pq % {0}u) * {1} - {2};\n", Q,
-      s.stride, s.padding);
+  // The item's image and first pixel; its corner in the (unpadded) input, which may lie outside it.
+  put(out, "    const unsigned image = static_cast<unsigned>(j / {0}), pq = static_cast<unsigned>(j % {0});\n", row_blocks * Q);
+  put(out, "    const int h0 = static_cast<int>(pq / {0}u) * {1} - {3}, w0 = static_cast<int>(pq % {0}u) * {2} - {3};\n", Q,
+      B * s.stride, s.stride, s.padding);
   put(out, "    const float* xj = x + image * {}ll + h0 * {}ll + w0;\n", s.channels * s.height * s.width, s.width);
-  put(out, "    float* yj = y + image * {}ll + pq;\n", s.out_channels * P * Q);
+  if (B == 1)
+    put(out, "    float* yj = y + image * {}ll + pq;\n", s.out_channels * s.out_height() * Q);
+  else
+    put(out, "    float* yj = y + image * {}ll + pq / {}u * {}u + pq % {}u;\n", s.out_channels * s.out_height() * Q, Q, B * Q, Q);
   if (slices > 1) {
     put(out, "    if (live) switch (blockIdx.y) {{\n");
     for (int64_t g = 0; g < groups; ++g) {
@@ -176,7 +224,7 @@ void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfi
       put(out, " }} break;\n");
     }
     put(out, "    }}\n    __syncthreads();\n    if (live) switch (blockIdx.y) {{\n");
-    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(spdnn_part + lane, yj, lanes, s); break;\n", g);
+    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(spdnn_part + lane, yj, h0, lanes, s); break;\n", g);
     put(out, "    }}\n    __syncthreads();  // the sums are read before the next step overwrites them\n  }}\n}}\n");
     return;
   }

@@ -8,10 +8,13 @@
 // each pixel through L1.
 //
 // The whole shape but the batch (sizes, stride, padding, dilation) is compiled in; the batch is an argument.
-// Of KernelConfig the emitter uses rows (out-channels per group), block_slices (K split within a block, as
-// the linear kernel splits it: S sets of threads each run a slice of the group's taps for the same pixels,
-// and the partial sums are added in slice order through shared memory), prefetch and bound; threads is a
-// launch parameter; cols, cluster_slices and block_groups must be 1 (why_invalid_conv2d). fixed_n changes
+// Of KernelConfig the emitter uses rows (out-channels per group); cols, the B vertically adjacent output
+// pixels (n, p0 + b, q) a thread computes (register blocking: the R taps of a channel's column for B rows
+// read R + B - 1 input rows at stride 1, not R * B, so B = 2 loads a third fewer pixels per output and B = 4
+// half); block_slices (K split within a block, as the linear kernel splits it: S sets of threads each run a
+// slice of the group's taps for the same pixels, and the partial sums are added in slice order through
+// shared memory); prefetch (in filter columns) and bound; threads is a launch parameter; cluster_slices and
+// block_groups must be 1 (why_invalid_conv2d). fixed_n changes
 // only how the module is compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1
 // (compile_options), since every offset is a literal either way.
 #pragma once
@@ -28,13 +31,24 @@
 namespace spdnn::codegen {
 
 // The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y, unsigned
-// images) with X and Y NCHW of the compiled shape and `images` images (any batch); grid.x * blockDim.x
-// threads walk the images * P*Q output pixels, grid.y the row groups (row_groups(config, K)).
+// images) with X and Y NCHW of the compiled shape and `images` images (any batch); grid.x * lanes threads
+// walk the images * conv2d_thread_items items (B output pixels each), grid.y the row groups (row_groups(
+// config, K)).
 inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
 // Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the
 // linear emitter's kEmitRevision), so that modules of an earlier emitter are rebuilt, not loaded.
-inline constexpr uint64_t kConv2dEmitRevision = 2;  // 2: the batch an argument; K split within a block
+// 2: the batch an argument; K split within a block. 3: B output rows a thread.
+inline constexpr uint64_t kConv2dEmitRevision = 3;
+
+// The blocks of B = config.cols output rows of an image (the last one short where B does not divide P), and
+// the threads' items of `shape` (its batch included): blocks x Q, B output pixels each.
+inline int64_t conv2d_row_blocks(const Conv2dShape& shape, const KernelConfig& config) {
+  return (shape.out_height() + config.cols - 1) / config.cols;
+}
+inline int64_t conv2d_thread_items(const Conv2dShape& shape, const KernelConfig& config) {
+  return shape.batch * conv2d_row_blocks(shape, config) * shape.out_width();
+}
 
 // Why the convolution emitter cannot produce `config`, or nullopt.
 std::optional<std::string> why_invalid_conv2d(const KernelConfig& config);

@@ -54,7 +54,7 @@ void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count) {
 // nothing measured; with the 32-bit stride it leaves them where they are written, and a depth of 32
 // pays (the layer's candidates use it: src/sparse/cuda/sparse_linear.cpp).
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch, int64_t stride, const LoadWriter* writer) {
+                  int prefetch, int64_t stride, const LoadWriter* writer, const ValueName* name) {
   std::vector<size_t> starts;  // the first entry of each distinct column
   for (size_t i = first; i < last; ++i)
     if (i == first || e[i].col != e[i - 1].col) starts.push_back(i);
@@ -79,7 +79,11 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
     put(out, "   ");
     for (size_t i = starts[k]; i < starts[k + 1]; ++i)
       for (int c = 0; c < c_count; ++c) {
-        put(out, " a{0}_{1} = __fmaf_rn(v{2}{3}{4}, ", e[i].row, c, e[i].col, c_count == 1 ? "" : ".", c_count == 1 ? "" : kComponent[c]);
+        if (name != nullptr)
+          put(out, " a{}_{} = __fmaf_rn({}, ", e[i].row, c, (*name)(e[i].col, c));
+        else
+          put(out, " a{0}_{1} = __fmaf_rn(v{2}{3}{4}, ", e[i].row, c, e[i].col, c_count == 1 ? "" : ".",
+              c_count == 1 ? "" : kComponent[c]);
         append_float(out, e[i].value);
         put(out, ", a{}_{});", e[i].row, c);
       }

@@ -50,11 +50,15 @@ void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count);
 // Writes the statement that loads column `col` of X into v<col> (c_count 1: a float).
 using LoadWriter = std::function<void(fmt::memory_buffer& out, int32_t col)>;
 
+// The name of the value that multiplies column `col` for a thread's output c (c < c_count).
+using ValueName = std::function<std::string(int32_t col, int c)>;
+
 // One load per distinct column of entries [first, last), each followed by the multiply-adds of every row
 // that has a nonzero there (the reuse), loads written `prefetch` columns ahead (emit_parts.cpp says why). The
-// load is `xj + row_offset(col, stride)`, or what `load` writes when given.
+// load is `xj + row_offset(col, stride)` into v<col> (a float, or a vector of c_count adjacent columns whose
+// components multiply), or what `load` writes when given, the values then named by `name`.
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch, int64_t stride, const LoadWriter* load = nullptr);
+                  int prefetch, int64_t stride, const LoadWriter* load = nullptr, const ValueName* name = nullptr);
 
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a) at
 // yj + row_offset(r, stride).

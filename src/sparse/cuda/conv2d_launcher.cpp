@@ -51,13 +51,13 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
     return;
   }
   const KernelConfig s = config_of(c);
-  const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
-  if (pixels == 0) return;
+  const int64_t items = codegen::conv2d_thread_items(shape, s);  // B output pixels each
+  if (items == 0) return;
   cudaLaunchConfig_t config{};
-  // The kernel walks the pixels with a grid-stride loop, so the grid may stop short of covering them; a
-  // block covers `lanes` pixels (all its threads, or one set of them where K is split).
+  // The kernel walks the items with a grid-stride loop, so the grid may stop short of covering them; a
+  // block covers `lanes` items (all its threads, or one set of them where K is split).
   const int64_t lanes = codegen::lanes(s);
-  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((pixels + lanes - 1) / lanes, int64_t{1} << 30)),
+  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((items + lanes - 1) / lanes, int64_t{1} << 30)),
                         static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
   config.blockDim = dim3(static_cast<unsigned>(s.threads));
   config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));

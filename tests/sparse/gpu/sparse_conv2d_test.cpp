@@ -60,13 +60,18 @@ TEST(SparseConv2d, OddShapesMatchFloat64AndTheGenericKernelBitForBit) {
       EXPECT_LE(max_relative_error(generic, want), 1e-5);
       if (w.nnz() > 0) EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
       if (layer.report().config.block_slices == 1) EXPECT_TRUE(bitwise_equal(y, generic)) << "the same sums in the same order";
-      // K split within a block (partial sums added in slice order): 2 and 4 slices.
-      for (const KernelConfig split : {KernelConfig{.rows = 4, .threads = 128, .prefetch = 8, .block_slices = 2},
-                                       KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4}}) {
+      // K split within a block (partial sums added in slice order: 2 and 4 slices), and 2 and 4 output rows
+      // a thread (the same sums in the same order as one), also split.
+      for (const KernelConfig config : {KernelConfig{.rows = 4, .threads = 128, .prefetch = 8, .block_slices = 2},
+                                        KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4},
+                                        KernelConfig{.rows = 4, .cols = 2, .prefetch = 8}, KernelConfig{.rows = 8, .cols = 4, .prefetch = 8},
+                                        KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2}}) {
         SparseLinearOptions fixed = isolated(dir, relu);
-        fixed.config = split;
-        SparseConv2d split_layer(w, i % 2 == 0 ? bias : std::vector<float>{}, s, fixed);
-        EXPECT_LE(max_relative_error(split_layer.forward_host(x, s.batch, s.height, s.width), want), 1e-5) << to_string(split);
+        fixed.config = config;
+        SparseConv2d fixed_layer(w, i % 2 == 0 ? bias : std::vector<float>{}, s, fixed);
+        const std::vector<float> got = fixed_layer.forward_host(x, s.batch, s.height, s.width);
+        EXPECT_LE(max_relative_error(got, want), 1e-5) << to_string(config);
+        if (config.block_slices == 1) EXPECT_TRUE(bitwise_equal(got, generic)) << to_string(config);
       }
     }
   }
@@ -111,7 +116,7 @@ TEST(SparseConv2d, FallsBackToTheGenericKernelWithAReason) {
     EXPECT_FALSE(layer.report().reason.empty());
   }
   SparseLinearOptions fixed = isolated(dir, false);
-  fixed.config = KernelConfig{.rows = 4, .cols = 2};
+  fixed.config = KernelConfig{.rows = 4, .block_groups = 2};
   EXPECT_EQ(test::error_from([&] { SparseConv2d(w, {}, s, fixed); }).code(), Errc::usage);
 }
 
