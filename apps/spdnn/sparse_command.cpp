@@ -53,17 +53,11 @@ int run_one(const std::string& matrix, const std::string& bias_path, bool relu, 
   const std::vector<double> ref = sparse_linear_reference(w, x, n, bias, relu);
   const std::vector<float> y = layer.forward_host(x, n);
   const double error = max_relative_error(y, ref);
-  const bool ok = error <= 1e-5;
   const SparseBenchTiming t = time_sparse_linear(layer, n, 3, 100);
-  fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
-  fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", t.plain_us, t.graph_us);
-  json j = report_header(r.device);
-  j.update(json{{"matrix", matrix},
-            {"rows", w.rows}, {"cols", w.cols}, {"nnz", w.nnz()}, {"n", n}, {"relu", relu}, {"bias", !bias.empty()},
-            {"kernel", json::parse(to_json(r))}, {"max_rel_error", error}, {"passed", ok},
-            {"plain_us", t.plain_us}, {"graph_us", t.graph_us}});
-  write_json_report(json_path, j);
-  return ok ? kExitOk : kExitVerificationFailed;
+  return finish_layer_run(r, error, t.plain_us, t.graph_us,
+                          {{"matrix", matrix}, {"rows", w.rows}, {"cols", w.cols}, {"nnz", w.nnz()}, {"n", n}, {"relu", relu},
+                           {"bias", !bias.empty()}},
+                          json_path);
 }
 
 }  // namespace

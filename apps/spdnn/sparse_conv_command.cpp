@@ -129,16 +129,11 @@ int run_conv(const RunOptions& o) {
   const std::vector<double> ref = conv2d_reference(s, f.w, x, bias, o.relu);
   const std::vector<float> y = layer.forward_host(x, s.batch, s.height, s.width);
   const double error = max_relative_error(y, ref);
-  const bool ok = error <= 1e-5;
   const SparseBenchTiming t = time_sparse_conv2d(layer, s, 3, 100);
-  fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
-  fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", t.plain_us, t.graph_us);
-  json j = report_header(r.device);
-  j.update(json{{"filter", report_path(o.filter)}, {"shape", shape_json(s)}, {"nnz", f.w.nnz()}, {"relu", o.relu}, {"bias", !bias.empty()},
-                {"kernel", json::parse(to_json(r))}, {"max_rel_error", error}, {"passed", ok},
-                {"plain_us", t.plain_us}, {"graph_us", t.graph_us}});
-  write_json_report(o.json, j);
-  return ok ? kExitOk : kExitVerificationFailed;
+  return finish_layer_run(r, error, t.plain_us, t.graph_us,
+                          {{"filter", report_path(o.filter)}, {"shape", shape_json(s)}, {"nnz", f.w.nnz()}, {"relu", o.relu},
+                           {"bias", !bias.empty()}},
+                          o.json);
 }
 
 struct BenchOptions {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "json_report.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/sparse/weights.hpp"
 
@@ -102,6 +103,19 @@ std::string sparsity_of(const std::string& path, const CsrMatrix& w) {
   if (!dir.empty() && std::all_of(dir.begin(), dir.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
     return dir;
   return fmt::format("{:.3f}", 1.0 - static_cast<double>(w.nnz()) / std::max<double>(1, static_cast<double>(w.rows * w.cols)));
+}
+
+int finish_layer_run(const SparseLinearReport& r, double error, double plain_us, double graph_us,
+                     const nlohmann::ordered_json& layer, const std::string& json_path) {
+  const bool ok = error <= 1e-5;
+  fmt::print("check       max |y - ref| / max |ref| = {:.2e} against float64: {}\n", error, ok ? "passed" : "FAILED");
+  fmt::print("time        {:.2f} us per call back to back, {:.2f} us in a CUDA graph\n", plain_us, graph_us);
+  nlohmann::ordered_json j = report_header(r.device);
+  j.update(layer);
+  j.update(nlohmann::ordered_json{{"kernel", nlohmann::ordered_json::parse(to_json(r))}, {"max_rel_error", error}, {"passed", ok},
+                                  {"plain_us", plain_us}, {"graph_us", graph_us}});
+  write_json_report(json_path, j);
+  return ok ? kExitOk : kExitVerificationFailed;
 }
 
 }  // namespace spdnn::app

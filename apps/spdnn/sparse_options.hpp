@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,12 @@ void compile_with_progress(const LayerSizes& layer);
 
 // How a layer got its kernel, one line for the terminal.
 std::string report_line(const SparseLinearReport& r);
+
+// The end of `spdnn sparse run` and `sparse conv run`: prints the check (the error against float64,
+// passing at 1e-5) and the times, writes the JSON report (when `json_path` is given): the header, `layer`
+// (what was run), then the kernel, the error, the verdict and the times. Returns the exit code.
+int finish_layer_run(const SparseLinearReport& r, double error, double plain_us, double graph_us,
+                     const nlohmann::ordered_json& layer, const std::string& json_path);
 
 // The files matching glob `patterns` (each may also be a plain path), sorted, each once; a pattern that
 // matches nothing is Error(io).
