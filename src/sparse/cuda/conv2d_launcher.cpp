@@ -23,23 +23,10 @@ void upload(DeviceBuffer<T>& buffer, const std::vector<T>& host, const char* wha
 Conv2dLauncher::Conv2dLauncher(const CsrMatrix& w, const std::vector<float>& bias, const Conv2dShape& filter, bool relu,
                                bool dependent_launch)
     : out_channels_(w.rows), relu_(relu), dependent_launch_(dependent_launch), has_bias_(!bias.empty()) {
-  SPDNN_CUDA_CHECK(cudaGetDevice(&device_));
-  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
   upload(row_ptr_, w.row_ptr, "sparse filter (row offsets)");
   upload(taps_, filter_taps(w, filter), "sparse filter (taps)");
   upload(values_, w.values, "sparse filter (values)");
   upload(bias_, bias, "bias");
-}
-
-Conv2dLauncher::~Conv2dLauncher() { unload_modules(modules_); }
-
-const LoadedModule* Conv2dLauncher::find(const std::string& key) const {
-  auto it = modules_.find(key);
-  return it == modules_.end() ? nullptr : &it->second;
-}
-
-const LoadedModule& Conv2dLauncher::load(const std::string& key, const KernelConfig& config, const std::vector<char>& cubin) {
-  return modules_[key] = load_module(cubin, codegen::kConv2dKernelName, config, 0, prop_, device_);
 }
 
 void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const {

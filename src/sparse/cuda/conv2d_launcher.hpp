@@ -12,6 +12,7 @@
 #include "cuda/device_buffer.hpp"
 #include "sparse/cuda/generic_conv2d_kernel.hpp"
 #include "sparse/cuda/launcher.hpp"
+#include "sparse/codegen/emit_conv2d.hpp"
 #include "spdnn/csr.hpp"
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/kernel_config.hpp"
@@ -23,12 +24,10 @@ class Conv2dLauncher {
   // Copies the filter (K x C*R*S of `filter`'s geometry), its decoded taps and the bias to the current device.
   Conv2dLauncher(const CsrMatrix& w, const std::vector<float>& bias, const Conv2dShape& filter, bool relu,
                  bool dependent_launch);
-  ~Conv2dLauncher();
   Conv2dLauncher(const Conv2dLauncher&) = delete;
   Conv2dLauncher& operator=(const Conv2dLauncher&) = delete;
 
-  const LoadedModule* find(const std::string& key) const;
-  const LoadedModule& load(const std::string& key, const KernelConfig& config, const std::vector<char>& cubin);
+  LoadedModules& modules() { return modules_; }
 
   // y = act(conv(x, W) + b) for x and y NCHW of `shape` (a module must have been compiled for it), on
   // `stream`, asynchronously.
@@ -37,12 +36,10 @@ class Conv2dLauncher {
  private:
   int64_t out_channels_;
   bool relu_, dependent_launch_, has_bias_;
-  int device_ = 0;
-  cudaDeviceProp prop_{};
   DeviceBuffer<int64_t> row_ptr_;
   DeviceBuffer<FilterTap> taps_;
   DeviceBuffer<float> values_, bias_;
-  std::map<std::string, LoadedModule> modules_;
+  LoadedModules modules_{codegen::kConv2dKernelName};
 };
 
 }  // namespace spdnn::cuda

@@ -22,8 +22,6 @@ KernelConfig config_of(const Choice& c) {
 
 Launcher::Launcher(const CsrMatrix& w, const std::vector<float>& bias, bool relu, bool dependent_launch)
     : rows_(w.rows), cols_(w.cols), relu_(relu), dependent_launch_(dependent_launch), has_bias_(!bias.empty()) {
-  SPDNN_CUDA_CHECK(cudaGetDevice(&device_));
-  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
   row_ptr_.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
   col_idx_.allocate(w.col_idx.size(), "sparse weights (column indices)");
   values_.allocate(w.values.size(), "sparse weights (values)");
@@ -44,43 +42,42 @@ Launcher::Launcher(const CsrMatrix& w, const std::vector<float>& bias, bool relu
   }
 }
 
-LoadedModule load_module(const std::vector<char>& cubin, const char* name, const KernelConfig& config, int64_t stride,
-                         const cudaDeviceProp& prop, int device) {
-  LoadedModule m;
-  m.config = module_of(config);
-  m.stride = stride;
-  SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
-  cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, name);
-  if (status == cudaSuccess && codegen::shared_bytes(config) > 0)  // split K's partial sums
-    status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(prop.sharedMemPerBlockOptin), device);
-  if (status != cudaSuccess) {
-    cudaLibraryUnload(m.library);
-    check(status, "loading a generated kernel", __FILE__, __LINE__);
-  }
-  return m;
+LoadedModules::LoadedModules(const char* kernel_name) : name_(kernel_name) {
+  SPDNN_CUDA_CHECK(cudaGetDevice(&device_));
+  SPDNN_CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
 }
 
-void unload_modules(std::map<std::string, LoadedModule>& modules) {
-  for (auto& [_, m] : modules)
+LoadedModules::~LoadedModules() {
+  for (auto& [_, m] : modules_)
     if (m.library != nullptr) cudaLibraryUnload(m.library);
-  modules.clear();
 }
 
-Launcher::~Launcher() { unload_modules(modules_); }
-
-GenericView Launcher::view() const {
-  return {row_ptr_.get(), col_idx_.get(), values_.get(), rows_, cols_, narrow_plan_.view(), wide_plan_.view()};
-}
-
-const LoadedModule* Launcher::find(const std::string& key) const {
+const LoadedModule* LoadedModules::find(const std::string& key) const {
   auto it = modules_.find(key);
   return it == modules_.end() ? nullptr : &it->second;
 }
 
-const LoadedModule& Launcher::load(const std::string& key, const KernelConfig& config, int64_t stride,
-                                   const std::vector<char>& cubin) {
-  return modules_[key] = load_module(cubin, codegen::kKernelName, config, stride, prop_, device_);
+const LoadedModule& LoadedModules::load(const std::string& key, const KernelConfig& config, int64_t stride,
+                                        const std::vector<char>& cubin) {
+  LoadedModule m;
+  m.config = module_of(config);
+  m.stride = stride;
+  SPDNN_CUDA_CHECK(cudaLibraryLoadData(&m.library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  cudaError_t status = cudaLibraryGetKernel(&m.kernel, m.library, name_);
+  if (status == cudaSuccess && codegen::shared_bytes(config) > 0)  // split K's partial sums
+    status = cudaKernelSetAttributeForDevice(m.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(prop_.sharedMemPerBlockOptin), device_);
+  if (status != cudaSuccess) {
+    cudaLibraryUnload(m.library);
+    check(status, "loading a generated kernel", __FILE__, __LINE__);
+  }
+  LoadedModule& slot = modules_[key];
+  if (slot.library != nullptr) cudaLibraryUnload(slot.library);  // (a key is loaded once; never leak)
+  return slot = m;
+}
+
+GenericView Launcher::view() const {
+  return {row_ptr_.get(), col_idx_.get(), values_.get(), rows_, cols_, narrow_plan_.view(), wide_plan_.view()};
 }
 
 void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda/device_buffer.hpp"
+#include "sparse/codegen/emit.hpp"
 #include "sparse/cuda/generic_kernel.hpp"
 #include "spdnn/csr.hpp"
 #include "spdnn/sparse/kernel_config.hpp"
@@ -32,24 +33,36 @@ struct Choice {
 // The whole configuration of a generated choice: its module's, with the block width.
 KernelConfig config_of(const Choice& c);
 
-// Loads `cubin` on the current device (`device`, whose opt-in shared memory a kernel with split K
-// partial sums may use) and finds its kernel `name`. Throws Error when the module does not load.
-LoadedModule load_module(const std::vector<char>& cubin, const char* name, const KernelConfig& config, int64_t stride,
-                         const cudaDeviceProp& prop, int device);
-// Unloads the modules of `modules` (destructors of the launchers that own them).
-void unload_modules(std::map<std::string, LoadedModule>& modules);
+// The generated modules a launcher has loaded, by key, on the device current when it was made (whose
+// opt-in shared memory a kernel with split K partial sums may use), each with its kernel `name`; unloaded
+// with it.
+class LoadedModules {
+ public:
+  explicit LoadedModules(const char* kernel_name);
+  ~LoadedModules();
+  LoadedModules(const LoadedModules&) = delete;
+  LoadedModules& operator=(const LoadedModules&) = delete;
+
+  // The module stored under `key`, if loaded.
+  const LoadedModule* find(const std::string& key) const;
+  // Loads `cubin` (of `config`, compiled for `stride`, 0 if none) under `key`. Throws Error on failure.
+  const LoadedModule& load(const std::string& key, const KernelConfig& config, int64_t stride, const std::vector<char>& cubin);
+
+ private:
+  const char* name_;
+  int device_ = 0;
+  cudaDeviceProp prop_{};
+  std::map<std::string, LoadedModule> modules_;
+};
 
 class Launcher {
  public:
   // Copies W (and its generic-kernel plans) and the bias to the current device.
   Launcher(const CsrMatrix& w, const std::vector<float>& bias, bool relu, bool dependent_launch);
-  ~Launcher();
   Launcher(const Launcher&) = delete;
   Launcher& operator=(const Launcher&) = delete;
 
-  // The module stored under `key`, if loaded; else loads `cubin` under it. Throws Error on load failure.
-  const LoadedModule* find(const std::string& key) const;
-  const LoadedModule& load(const std::string& key, const KernelConfig& config, int64_t stride, const std::vector<char>& cubin);
+  LoadedModules& modules() { return modules_; }
 
   // y (M x n) = act(W x + b) on `stream`, asynchronously.
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const;
@@ -59,8 +72,6 @@ class Launcher {
 
   int64_t rows_, cols_;
   bool relu_, dependent_launch_, has_bias_;
-  int device_ = 0;
-  cudaDeviceProp prop_{};
   DeviceBuffer<int64_t> row_ptr_;
   DeviceBuffer<int32_t> col_idx_;
   DeviceBuffer<float> values_, bias_;
@@ -69,7 +80,7 @@ class Launcher {
     int64_t blocks = 0;
     GenericPlanView view() const { return {slots.get(), blocks}; }
   } narrow_plan_, wide_plan_;
-  std::map<std::string, LoadedModule> modules_;
+  LoadedModules modules_{codegen::kKernelName};
 };
 
 }  // namespace spdnn::cuda

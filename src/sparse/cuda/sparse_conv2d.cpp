@@ -108,9 +108,9 @@ struct SparseConv2d::Impl {
     const int64_t pixels = s.batch * s.out_height() * s.out_width();
     cuda::KernelRequest request{
         .store = p.store.get(),
-        .slots = {[this](const std::string& key) { return launcher->find(key); },
+        .slots = {[this](const std::string& key) { return launcher->modules().find(key); },
                   [this](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
-                      -> const cuda::LoadedModule& { return launcher->load(key, c, cubin); }},
+                      -> const cuda::LoadedModule& { return launcher->modules().load(key, c, 0, cubin); }},
         .launch = [this, s](const cuda::Choice& c, const float* x, float* y, cudaStream_t st) { launcher->launch(c, s, x, y, st); },
         .candidates = sparse_conv2d_candidates(w, s, arch),
         .tuning_key = {},

@@ -71,9 +71,9 @@ struct SparseLinear::Impl {
                                            options.config->cols));
     cuda::KernelRequest request{
         .store = store.get(),
-        .slots = {[this](const std::string& key) { return launcher->find(key); },
+        .slots = {[this](const std::string& key) { return launcher->modules().find(key); },
                   [this, n](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
-                      -> const cuda::LoadedModule& { return launcher->load(key, c, codegen::compiled_stride(c, n), cubin); }},
+                      -> const cuda::LoadedModule& { return launcher->modules().load(key, c, codegen::compiled_stride(c, n), cubin); }},
         .launch = [this, n](const cuda::Choice& c, const float* x, float* y, cudaStream_t s) { launcher->launch(c, x, y, n, s); },
         .candidates = sparse_linear_candidates(w, n, arch, options.fixed_stride),
         .tuning_key = {},
