@@ -1,7 +1,7 @@
 """Whole pruned models end to end: spdnn.torch.sparsify against PyTorch, outputs checked, CUDA-graph times.
 
     PYTHONPATH=<spdnn package> python3 bench/models/e2e.py --json OUT.json [--models resnet50 mobilenet]
-        [--sparsity 0.9 0.95] [--batch 1 8] [--mobilenet-weights DIR]
+        [--sparsity 0.9 0.95] [--batch 1 8] [--mobilenet-weights DIR] [--no-tune]
 
 For each model, sparsity and batch: the model (models.py) in eval mode on the GPU; its sparsified copy
 (BatchNorm folded, sparse enough Linear and 1x1 Conv2d layers on spdnn kernels, the rest in PyTorch strict
@@ -147,6 +147,7 @@ def main():
     ap.add_argument("--mobilenet-weights", default="../shared/data/sparsert/mobilenet")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--no-tune", action="store_true", help="each layer's first candidate kernel, untimed (a faster start)")
     ap.add_argument("--command", default=" ".join(sys.argv))
     a = ap.parse_args()
     if not torch.cuda.is_available() or spdnn.gpu_count() == 0:
@@ -160,14 +161,16 @@ def main():
     for name, build in built:
         dense, model_notes = build()
         notes += model_notes
-        # The convolutions' kernels serve every batch: compiled once, together, for the largest.
-        example = torch.randn(max(a.batch), 3, 224, 224, device=next(dense.parameters()).device)
+        # Every batch's kernels compiled at once, on all cores (batch 1 and 8 share the convolutions').
+        device = next(dense.parameters()).device
+        examples = [torch.randn(batch, 3, 224, 224, device=device) for batch in a.batch]
         start = time.perf_counter()
-        fast, decisions = st.sparsify(dense, min_sparsity=0.7, example_input=example)
+        fast, decisions = st.sparsify(dense, min_sparsity=0.7, example_input=examples, tune=not a.no_tune)
         sparsify_s = time.perf_counter() - start
         for batch in a.batch:
             case = run_case(name, dense, fast, decisions, batch, a.rounds, a.iters)
             case["sparsify_s"] = sparsify_s  # folding, replacing and compiling every kernel (not tuning)
+            case["tuned"] = not a.no_tune
             cases.append(case)
             print(f"{name}, batch {batch}: spdnn {case['ms']['spdnn']:.3f} ms; fp32 {case['ms']['fp32']:.3f} "
                   f"({case['speedup']['fp32']:.2f}x), TF32 {case['speedup']['tf32']:.2f}x, fp16 {case['speedup']['fp16']:.2f}x; "

@@ -33,11 +33,11 @@ def sparsity(weight):
 class SparseLinear(torch.nn.Module):
     """``nn.Linear`` on a kernel generated for its (pruned) weight: ``y = x @ W.T + b`` over the last axis."""
 
-    def __init__(self, linear):
+    def __init__(self, linear, tune=True):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         bias = linear.bias.detach() if linear.bias is not None else None
-        self.kernel = _Kernel(linear.weight.detach(), bias=bias)
+        self.kernel = _Kernel(linear.weight.detach(), bias=bias, tune=tune)
 
     def forward(self, x):
         lead = x.shape[:-1]
@@ -51,18 +51,18 @@ class SparseConv1x1(torch.nn.Module):
     convolution, which reads NCHW as it is instead of permuting it to channels x (images x pixels) and back
     (two extra passes over the activations, as long as the layer itself at ResNet-50 sizes)."""
 
-    def __init__(self, conv):
+    def __init__(self, conv, tune=True):
         super().__init__()
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
-        self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias)
-        self._weight, self._bias = conv.weight.detach(), bias
+        self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias, tune=tune)
+        self._weight, self._bias, self._tune = conv.weight.detach(), bias, tune
         self._batched = None
 
     def batched(self):
         """The convolution kernel of batches of several images (built on first use)."""
         if self._batched is None:
-            self._batched = _ConvKernel(self._weight, bias=self._bias)
+            self._batched = _ConvKernel(self._weight, bias=self._bias, tune=self._tune)
         return self._batched
 
     def forward(self, x):
@@ -75,12 +75,12 @@ class SparseConv1x1(torch.nn.Module):
 class SparseConv2d(torch.nn.Module):
     """An ``nn.Conv2d`` (groups 1, zero padding) on a convolution kernel generated for its pruned filter."""
 
-    def __init__(self, conv):
+    def __init__(self, conv, tune=True):
         super().__init__()
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
         self.kernel = _ConvKernel(conv.weight.detach(), bias=bias, stride=conv.stride, padding=_padding(conv),
-                                  dilation=conv.dilation)
+                                  dilation=conv.dilation, tune=tune)
 
     def forward(self, x):
         return self.kernel(x.float().contiguous())
@@ -158,12 +158,15 @@ def _copy_unless(model, inplace):
 
 
 def _input_shapes(model, example_input):
-    """The input shape of each ``nn.Linear`` and ``nn.Conv2d`` of the model on ``example_input``, by name."""
+    """The input shapes of each ``nn.Linear`` and ``nn.Conv2d`` of the model on ``example_input`` (a batch, or a
+    list of batches), by name."""
     shapes, handles = {}, []
 
     def record(name):
         def hook(module, args):  # returns None: the input passes on unchanged
-            shapes.setdefault(name, tuple(args[0].shape))
+            shape = tuple(args[0].shape)
+            if shape not in shapes.setdefault(name, []):
+                shapes[name].append(shape)
         return hook
 
     for name, m in model.named_modules():
@@ -171,35 +174,45 @@ def _input_shapes(model, example_input):
             handles.append(m.register_forward_pre_hook(record(name)))
     try:
         with torch.no_grad():
-            model(example_input)
+            for batch in example_input if isinstance(example_input, (list, tuple)) else [example_input]:
+                model(batch)
     finally:
         for h in handles:
             h.remove()
     return shapes
 
 
-def _kernel_sizes(module, shape):
-    """(spdnn layer, its size) of a replacement module for an input of ``shape``."""
-    if isinstance(module, SparseLinear):
-        n = 1
-        for d in shape[:-1]:
-            n *= d
-        return module.kernel, [n]
-    if isinstance(module, SparseConv1x1):
-        if shape[0] == 1:
-            return module.kernel, [shape[2] * shape[3]]
-        return module.batched(), [(shape[0], shape[2], shape[3])]
-    return module.kernel, [(shape[0], shape[2], shape[3])]
+def _kernel_sizes(module, shapes):
+    """[(spdnn layer, its sizes)] of a replacement module for inputs of ``shapes``."""
+    sizes = {}  # layer -> sizes, in order
+    for shape in shapes:
+        if isinstance(module, SparseLinear):
+            n = 1
+            for d in shape[:-1]:
+                n *= d
+            layer, size = module.kernel, n
+        elif isinstance(module, SparseConv1x1) and shape[0] == 1:
+            layer, size = module.kernel, shape[2] * shape[3]
+        elif isinstance(module, SparseConv1x1):
+            layer, size = module.batched(), (shape[0], shape[2], shape[3])
+        else:
+            layer, size = module.kernel, (shape[0], shape[2], shape[3])
+        sizes.setdefault(layer, [])
+        if size not in sizes[layer]:
+            sizes[layer].append(size)
+    return list(sizes.items())
 
 
-def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, example_input=None):
+def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, example_input=None, tune=True):
     """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and ``nn.Conv2d``
     layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
     looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
     layers of an eval-mode model are folded first, each with a Decision saying whether it was. With an
-    ``example_input`` (a batch the model will see), every replaced layer's kernels for that input's sizes
-    are compiled at once, on all cores (:func:`spdnn.precompile`), instead of one layer after another on
-    the first call."""
+    ``example_input`` (a batch the model will see, or a list of them, e.g. batch 1 and 8), every replaced
+    layer's kernels for those inputs' sizes are compiled at once, on all cores (:func:`spdnn.precompile`),
+    instead of one layer after another on the first call. With ``tune=False`` each layer compiles and runs
+    its first candidate kernel instead of timing a few: a start several times faster, kernels that may be
+    slower."""
     if fold_batchnorm:
         model, decisions = fold_batchnorms(model, inplace)
     else:
@@ -222,11 +235,11 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, exampl
             if ok and s < min_sparsity:
                 ok, why = False, f"fewer zeros than min_sparsity {min_sparsity:g}"
             if ok:
-                replacement = make(child)
+                replacement = make(child, tune=tune)
                 setattr(parent, child_name, replacement)
                 why = "spdnn kernel"
                 if name in shapes:
-                    compile_list.append(_kernel_sizes(replacement, shapes[name]))
+                    compile_list += _kernel_sizes(replacement, shapes[name])
             decisions.append(Decision(name, kind, s, ok, why))
     if compile_list:
         _precompile(compile_list)

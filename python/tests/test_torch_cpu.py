@@ -88,7 +88,11 @@ def test_example_input_shapes_reach_every_layer_and_leave_the_model_as_it_was():
     x = torch.randn(3, 8, 20, 20)
     with torch.no_grad():
         before = model(x)
-    assert st._input_shapes(model, x) == {"0": (3, 8, 20, 20), "2": (3, 16, 20, 20), "4": (3, 648)}
+    assert st._input_shapes(model, x) == {"0": [(3, 8, 20, 20)], "2": [(3, 16, 20, 20)], "4": [(3, 648)]}
     with torch.no_grad():
         assert torch.equal(model(x), before)  # the hooks are gone and changed nothing
     assert not any(m._forward_pre_hooks for m in model.modules())
+    # Several batches: each layer's shapes in order, each once.
+    one = torch.randn(1, 8, 20, 20)
+    assert st._input_shapes(model, [one, x, one]) == {"0": [(1, 8, 20, 20), (3, 8, 20, 20)],
+                                                      "2": [(1, 16, 20, 20), (3, 16, 20, 20)], "4": [(1, 648), (3, 648)]}

@@ -92,6 +92,26 @@ def test_sparsify_with_an_example_input_compiles_every_kernel_first(tmp_path, mo
         assert m.kernel.report()["modules_compiled"] == 0, m.kernel.report()
 
 
+def test_sparsify_untuned_compiles_one_kernel_per_layer_for_several_batches(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPDNN_KERNEL_CACHE", str(tmp_path))
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 8, 1)).cuda().eval()
+    for i, m in enumerate(model):
+        if hasattr(m, "weight"):
+            prune_(m, 0.9, 20 + i)
+    batches = [torch.randn(n, 8, 12, 12, device="cuda") for n in (1, 3)]
+    fast, decisions = st.sparsify(model, min_sparsity=0.7, example_input=batches, tune=False)
+    assert all(d.replaced for d in decisions), [str(d) for d in decisions]
+    with torch.no_grad():
+        for x in batches:
+            assert close(fast(x), model.double()(x.double()))
+    # Batch 1 of the 1x1 runs as a linear layer, batch 3 as a convolution: each loaded what was compiled,
+    # one untimed candidate.
+    for kernel in (fast[0].kernel, fast[2].kernel, fast[2].batched()):
+        report = kernel.report()
+        assert report["modules_compiled"] == 0 and not report.get("tuning"), report
+
+
 def conv_bn_model():
     """1x1 convolutions each followed by a BatchNorm with running statistics far from the identity."""
     torch.manual_seed(2)
