@@ -158,6 +158,12 @@ def main():
     if "mobilenet" in a.models:
         built.append(("MobileNetV1 (SparseRT 1x1, 90%)", lambda: models.mobilenet_v1(a.mobilenet_weights)))
     cases, notes = [], []
+
+    def write(complete):  # after every case, so that a run cut short keeps what it measured
+        report = {"spdnn_version": spdnn.__version__, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
+                  "command": a.command, "complete": complete, "notes": notes, "cases": cases}
+        a.json.write_text(json.dumps(report, indent=1) + "\n")
+
     for name, build in built:
         dense, model_notes = build()
         notes += model_notes
@@ -167,6 +173,7 @@ def main():
         start = time.perf_counter()
         fast, decisions = st.sparsify(dense, min_sparsity=0.7, example_input=examples, tune=not a.no_tune)
         sparsify_s = time.perf_counter() - start
+        print(f"{name}: sparsified in {sparsify_s:.0f} s", flush=True)
         for batch in a.batch:
             case = run_case(name, dense, fast, decisions, batch, a.rounds, a.iters)
             case["sparsify_s"] = sparsify_s  # folding, replacing and compiling every kernel (not tuning)
@@ -175,9 +182,8 @@ def main():
             print(f"{name}, batch {batch}: spdnn {case['ms']['spdnn']:.3f} ms; fp32 {case['ms']['fp32']:.3f} "
                   f"({case['speedup']['fp32']:.2f}x), TF32 {case['speedup']['tf32']:.2f}x, fp16 {case['speedup']['fp16']:.2f}x; "
                   f"error {case['error_vs_fp32']:.1e} vs fp32, {case['error_vs_fp64']:.1e} vs fp64", flush=True)
-    report = {"spdnn_version": spdnn.__version__, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
-              "command": a.command, "notes": notes, "cases": cases}
-    a.json.write_text(json.dumps(report, indent=1) + "\n")
+            write(False)
+    write(True)
 
 
 if __name__ == "__main__":
