@@ -127,8 +127,8 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 // Deep layers at small batches have few pixels and long rows (512 x 4608 on 7 x 7 pixels), where even
 // 8-row groups make fewer than two blocks of 128 threads per SM of an H100 (264), each thread a long chain
 // of loads; there 2-row groups are tried, four times the threads with a quarter of the chain, and 8-row
-// groups split 4 ways, four times the threads with a quarter each of the same reuse. None of this is
-// measured on convolutions yet. Every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels
+// groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose one of
+// these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels
 // whose offsets are literals do.
 std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
   const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
@@ -139,16 +139,18 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
     c.fixed_n = 1;
     if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
   };
+  auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };
+  // Few blocks: these come first, since the first candidate is what an untuned layer runs, and tuning chose
+  // one of them on every SparseRT filter at batch 1 (bench/results/sparse_conv_sparsert_h100.md).
+  constexpr int64_t kFewBlocks = 264;
+  if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
+    if (p.cols >= 512) add(split(8));
+    add(config(p.capped(2)));
+  }
   for (const Rule& rule : {kRules[0], kRules[1]})
     if (rule.applies(p))
       for (const KernelConfig& c : rule.configs(p)) add(c);
-  auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };
   if (p.cols >= 512 && pixels >= 384) add(split(32));
-  constexpr int64_t kFewBlocks = 264;
-  if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
-    add(config(p.capped(2)));
-    if (p.cols >= 512) add(split(8));
-  }
   return out;
 }
 

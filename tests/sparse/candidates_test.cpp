@@ -129,6 +129,11 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8}));
   EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -32}));
   EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
+  // An untuned layer runs the first candidate: with few blocks, the split 8-row groups; else by size.
+  const KernelConfig first = sparse_conv2d_candidates(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();
+  EXPECT_EQ(first.rows, 8);
+  EXPECT_EQ(first.block_slices, 4);
+  EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}, 90).front().rows, 32);
   // A small filter tries 16, 32 and 8 rows, capped at its 12 out-channels (and 2 rows: 2 x 1 blocks).
   EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 12}));
   EXPECT_FALSE(sparse_conv2d_candidates(random_weights(3, 27, 0.0, 5), {1, 3, 5, 5, 3, 3, 3, 1, 1, 1}, 90).empty());
