@@ -7,9 +7,9 @@ For each model, sparsity and batch: the model (models.py) in eval mode on the GP
 (BatchNorm folded, sparse enough Linear and 1x1 Conv2d layers on spdnn kernels, the rest in PyTorch strict
 fp32); the logits' largest absolute difference from the dense model in strict fp32 and in float64, over the
 largest absolute logit; times per call of CUDA-graph replays, interleaved rounds, of the sparsified model and
-of the dense one in fp32 with TF32 off, with TF32, and in fp16 channels-last; and per-layer times (eager, CUDA
-events around each leaf module) of the sparsified model and of the dense one with BatchNorm folded, so that
-a missed target names the layers that hold it back. Needs PyTorch, torchvision, a CUDA build of spdnn, a GPU."""
+of the dense one in fp32 with TF32 off, with TF32, and in fp16 channels-last; and per-layer times (each leaf
+module alone as a CUDA graph, on the input it saw) of the sparsified model and of the dense one with
+BatchNorm folded, so that a missed target names the layers that hold it back. Needs PyTorch, torchvision, a CUDA build of spdnn, a GPU."""
 
 import argparse
 import copy
@@ -71,37 +71,34 @@ def interleaved_ms(graphs, rounds, iters):
 
 
 @torch.no_grad()
-def layer_ms(model, x, iters=5):
-    """Milliseconds per call of each leaf module, eager, from CUDA events around its forward."""
-    events, totals, spdnn_layers = {}, {}, []
+def layer_ms(model, x, rounds=3, iters=20):
+    """Milliseconds per call of each leaf module (spdnn's layers counted as leaves), each captured alone as
+    a CUDA graph on the input it saw in the model, replayed ``iters`` times, the median of ``rounds``: no
+    launch or event overhead, so the layers' times rank them."""
+    inputs, spdnn_layers, handles, modules = {}, [], [], {}
 
-    def before(name):
+    def record(name):
         def hook(module, args):
-            events.setdefault(name, []).append([torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)])
-            events[name][-1][0].record()
+            inputs.setdefault(name, args[0].detach().clone())
         return hook
 
-    def after(name):
-        def hook(module, args, out):
-            events[name][-1][1].record()
-        return hook
-
-    handles = []
     for name, m in model.named_modules():  # the leaves, spdnn's layers counted as leaves whatever they hold
         inside_spdnn = any(name.startswith(f"{n}.") for n in spdnn_layers)
         if isinstance(m, (st.SparseLinear, st.SparseConv1x1, st.SparseConv2d)):
             spdnn_layers.append(name)
         if name and not inside_spdnn and (not list(m.children()) or name in spdnn_layers):
-            handles += [m.register_forward_pre_hook(before(name)), m.register_forward_hook(after(name))]
-    model(x)  # warm-up, not counted
-    events.clear()
-    for _ in range(iters):
+            modules[name] = m
+            handles.append(m.register_forward_pre_hook(record(name)))
+    try:
         model(x)
-    torch.cuda.synchronize()
-    for h in handles:
-        h.remove()
-    for name, pairs in events.items():
-        totals[name] = sum(a.elapsed_time(b) for a, b in pairs) / iters
+    finally:
+        for h in handles:
+            h.remove()
+    totals = {}
+    for name, m in modules.items():
+        if name in inputs:
+            graph = capture(m, inputs[name])
+            totals[name] = statistics.median(replay_ms(graph, iters) for _ in range(rounds))
     return totals
 
 
@@ -161,7 +158,7 @@ def main():
 
     def write(complete):  # after every case, so that a run cut short keeps what it measured
         report = {"spdnn_version": spdnn.__version__, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
-                  "command": a.command, "complete": complete, "notes": notes, "cases": cases}
+                  "command": a.command, "complete": complete, "layer_times": "graph", "notes": notes, "cases": cases}
         a.json.write_text(json.dumps(report, indent=1) + "\n")
 
     for name, build in built:

@@ -5,7 +5,7 @@
 
 Per model and batch: milliseconds per call (CUDA-graph replay) of the sparsified model and of dense
 PyTorch in fp32 (TF32 off), TF32 and fp16 channels-last, the speedups, the logits' error, what was
-replaced; then, per case, the replaced layers' eager times (dense fp32 vs spdnn) and the slowest layers."""
+replaced; then, per case, the replaced layers' times (dense fp32 vs spdnn) and the slowest layers."""
 import argparse
 import json
 import pathlib
@@ -29,8 +29,10 @@ def main():
         out.append(f"| {c['model']} | {c['batch']} | {ms['spdnn']:.3f} | {ms['fp32']:.3f} | {ms['tf32']:.3f} | {ms['fp16']:.3f} "
                    f"| {sp['fp32']:.2f}x | {sp['tf32']:.2f}x | {sp['fp16']:.2f}x | {c['error_vs_fp32']:.1e} "
                    f"| {c['error_vs_fp64']:.1e} | {len(c['replaced'])} layers | {c['folded_batchnorms']} |")
-    out += ["", "Eager per-layer times (CUDA events around each module; ms per call): the replaced layers in all,",
-            "dense fp32 (BatchNorm folded) vs spdnn, the layers kept in PyTorch, and the five slowest layers.", "",
+    how = ("each module alone as a CUDA graph on the input it saw" if r.get("layer_times") == "graph"
+           else "eager, CUDA events around each module, launches included")
+    out += ["", f"Per-layer times ({how}; ms per call): the replaced layers in all, dense fp32 (BatchNorm",
+            "folded) vs spdnn, the layers kept in PyTorch, and the five slowest.", "",
             "| model | batch | replaced: dense | replaced: spdnn | kept | slowest layers (ms) |", "|---|---|---|---|---|---|"]
     for c in r["cases"]:
         slow = sorted(c["layers"], key=lambda l: -(l["spdnn_ms"] or 0))[:5]
