@@ -4,12 +4,13 @@
         [--sparsity 0.9 0.95] [--batch 1 8] [--mobilenet-weights DIR] [--no-tune]
 
 For each model, sparsity and batch: the model (models.py) in eval mode on the GPU; its sparsified copy
-(BatchNorm folded, sparse enough Linear and 1x1 Conv2d layers on spdnn kernels, the rest in PyTorch strict
-fp32); the logits' largest absolute difference from the dense model in strict fp32 and in float64, over the
-largest absolute logit; times per call of CUDA-graph replays, interleaved rounds, of the sparsified model and
-of the dense one in fp32 with TF32 off, with TF32, and in fp16 channels-last; and per-layer times (each leaf
-module alone as a CUDA graph, on the input it saw) of the sparsified model and of the dense one with
-BatchNorm folded, so that a missed target names the layers that hold it back. Needs PyTorch, torchvision, a CUDA build of spdnn, a GPU."""
+(BatchNorm folded, sparse enough Linear and Conv2d layers on spdnn kernels, the rest in PyTorch strict fp32);
+the logits' largest absolute difference from the dense model in strict fp32 and in float64, over the largest
+absolute logit; times per call of CUDA-graph replays, interleaved rounds, of the sparsified model and of the
+dense one in fp32 with TF32 off, with TF32, and in fp16 channels-last; and per-layer times (each leaf module
+alone as a CUDA graph, on the input it saw) of the sparsified model and of the dense one with BatchNorm
+folded, so that a missed target names the layers that hold it back. Needs PyTorch, torchvision, a CUDA build
+of spdnn and a GPU. The JSON is rewritten after every case."""
 
 import argparse
 import copy

@@ -128,8 +128,9 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 // 8-row groups make fewer than two blocks of 128 threads per SM of an H100 (264), each thread a long chain
 // of loads; there 2-row groups are tried, four times the threads with a quarter of the chain, and 8-row
 // groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose one of
-// these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with ptxas -O1 (fixed_n = 1), as linear kernels
-// whose offsets are literals do.
+// these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with
+// ptxas -O1 (fixed_n = 1), as linear kernels whose offsets are literals do. Threads of several output
+// rows (cols > 1) are not candidates: measured slower at batch 8 (emit_conv2d.hpp).
 std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
   const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
   const Problem p{w.rows, w.cols, w.nnz(), pixels, arch, static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128))};

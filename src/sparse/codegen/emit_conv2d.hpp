@@ -11,12 +11,13 @@
 // Of KernelConfig the emitter uses rows (out-channels per group); cols, the B vertically adjacent output
 // pixels (n, p0 + b, q) a thread computes (register blocking: the R taps of a channel's column for B rows
 // read R + B - 1 input rows at stride 1, not R * B, so B = 2 loads a third fewer pixels per output and B = 4
-// half); block_slices (K split within a block, as the linear kernel splits it: S sets of threads each run a
-// slice of the group's taps for the same pixels, and the partial sums are added in slice order through
-// shared memory); prefetch (in filter columns) and bound; threads is a launch parameter; cluster_slices and
-// block_groups must be 1 (why_invalid_conv2d). fixed_n changes
-// only how the module is compiled: as for a linear kernel with N compiled in, 1 schedules with ptxas -O1
-// (compile_options), since every offset is a literal either way.
+// half; yet 40% slower at batch 8, where the kernel is bound by instruction fetch and B doubles the code a
+// warp streams: bench/results/sparse_conv_batch8_h200.md); block_slices (K split within a block, as the
+// linear kernel splits it: S sets of threads each run a slice of the group's taps for the same pixels, and
+// the partial sums are added in slice order through shared memory); prefetch (in filter columns) and
+// bound; threads is a launch parameter; cluster_slices and block_groups must be 1 (why_invalid_conv2d).
+// fixed_n changes only how the module is compiled: as for a linear kernel with N compiled in, 1 schedules
+// with ptxas -O1 (compile_options), since every offset is a literal either way.
 #pragma once
 
 #include <cstdint>
