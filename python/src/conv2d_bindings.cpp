@@ -40,10 +40,7 @@ void bind_conv2d(nb::module_& m) {
              int64_t padding, int64_t dilation, HostArray<int64_t> indptr, HostArray<int32_t> indices, HostArray<float> data,
              HostArray<float> bias, bool relu, bool specialize, const std::string& cache, const std::string& cache_dir,
              bool tune) {
-            SparseLinearOptions o;
-            o.relu = relu, o.specialize = specialize, o.tune = tune;
-            o.cache = parse_kernel_cache_mode(cache);
-            o.cache_dir = cache_dir;
+            const SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
             Conv2dShape filter;
             filter.channels = channels, filter.out_channels = out_channels, filter.kernel_h = kernel_h,
             filter.kernel_w = kernel_w, filter.stride = stride, filter.padding = padding, filter.dilation = dilation;
@@ -66,13 +63,9 @@ void bind_conv2d(nb::module_& m) {
                nb::gil_scoped_release unlocked;
                out = s.forward_host(in, c.batch, c.height, c.width);
              }
-             auto* owned = new std::vector<float>(std::move(out));
-             nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
-             return nb::ndarray<nb::numpy, float, nb::ndim<4>>(
-                 owned->data(),
-                 {static_cast<size_t>(c.batch), static_cast<size_t>(c.out_channels), static_cast<size_t>(c.out_height()),
-                  static_cast<size_t>(c.out_width())},
-                 owner);
+             return to_numpy(std::move(out), std::array<size_t, 4>{static_cast<size_t>(c.batch), static_cast<size_t>(c.out_channels),
+                                                                    static_cast<size_t>(c.out_height()),
+                                                                    static_cast<size_t>(c.out_width())});
            })
       .def(
           "forward_device",

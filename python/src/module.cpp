@@ -27,6 +27,15 @@ CsrMatrix csr_from_arrays(int64_t rows, int64_t cols, HostArray<int64_t> indptr,
   return m;
 }
 
+SparseLinearOptions layer_options(bool relu, bool specialize, const std::string& cache, const std::string& cache_dir,
+                                  bool tune) {
+  SparseLinearOptions o;
+  o.relu = relu, o.specialize = specialize, o.tune = tune;
+  o.cache = parse_kernel_cache_mode(cache);
+  o.cache_dir = cache_dir;
+  return o;
+}
+
 }  // namespace spdnn::python
 
 NB_MODULE(_spdnn, m) {

@@ -36,10 +36,7 @@ void bind_sparse(nb::module_& m) {
           [](SparseLinear* self, int64_t rows, int64_t cols, HostArray<int64_t> indptr, HostArray<int32_t> indices,
              HostArray<float> data, HostArray<float> bias, bool relu, bool specialize, const std::string& cache,
              const std::string& cache_dir, bool tune) {
-            SparseLinearOptions o;
-            o.relu = relu, o.specialize = specialize, o.tune = tune;
-            o.cache = parse_kernel_cache_mode(cache);
-            o.cache_dir = cache_dir;
+            const SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
             std::vector<float> b(bias.data(), bias.data() + bias.shape(0));
             if (!b.empty() && static_cast<int64_t>(b.size()) != rows)
               throw Error(Errc::mismatch, fmt::format("bias has {} values for {} output rows", b.size(), rows));
@@ -59,10 +56,7 @@ void bind_sparse(nb::module_& m) {
                nb::gil_scoped_release unlocked;
                out = s.forward_host(in, n);
              }
-             auto* owned = new std::vector<float>(std::move(out));
-             nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
-             return nb::ndarray<nb::numpy, float, nb::ndim<2>>(owned->data(), {static_cast<size_t>(s.rows()), x.shape(1)},
-                                                               owner);
+             return to_numpy(std::move(out), std::array<size_t, 2>{static_cast<size_t>(s.rows()), x.shape(1)});
            })
       .def(
           "forward_device",
