@@ -39,6 +39,13 @@ class SparseLinear(torch.nn.Module):
         bias = linear.bias.detach() if linear.bias is not None else None
         self.kernel = _Kernel(linear.weight.detach(), bias=bias, tune=tune)
 
+    def _kernel_for(self, shape):
+        """(the spdnn layer, its size) that computes an input of ``shape``."""
+        n = 1
+        for d in shape[:-1]:
+            n *= d
+        return self.kernel, n
+
     def forward(self, x):
         lead = x.shape[:-1]
         columns = x.reshape(-1, self.in_features).t().contiguous()  # K x N, the kernel's layout
@@ -65,11 +72,18 @@ class SparseConv1x1(torch.nn.Module):
             self._batched = _ConvKernel(self._weight, bias=self._bias, tune=self._tune)
         return self._batched
 
+    def _kernel_for(self, shape):
+        """(the spdnn layer, its size) that computes an input of ``shape``: one image the linear layer over
+        h*w pixels, a batch the convolution."""
+        n, _, h, w = shape
+        return (self.kernel, h * w) if n == 1 else (self.batched(), (n, h, w))
+
     def forward(self, x):
         n, c, h, w = x.shape
-        if n == 1:  # NCHW of one image is already channels x pixels
-            return self.kernel(x.reshape(c, h * w).float().contiguous()).reshape(1, self.out_channels, h, w)
-        return self.batched()(x.float().contiguous())
+        kernel, _ = self._kernel_for(x.shape)
+        if kernel is self.kernel:  # NCHW of one image is already channels x pixels
+            return kernel(x.reshape(c, h * w).float().contiguous()).reshape(1, self.out_channels, h, w)
+        return kernel(x.float().contiguous())
 
 
 class SparseConv2d(torch.nn.Module):
@@ -81,6 +95,10 @@ class SparseConv2d(torch.nn.Module):
         bias = conv.bias.detach() if conv.bias is not None else None
         self.kernel = _ConvKernel(conv.weight.detach(), bias=bias, stride=conv.stride, padding=_padding(conv),
                                   dilation=conv.dilation, tune=tune)
+
+    def _kernel_for(self, shape):
+        """(the spdnn layer, its size) that computes an input of ``shape``."""
+        return self.kernel, (shape[0], shape[2], shape[3])
 
     def forward(self, x):
         return self.kernel(x.float().contiguous())
@@ -186,17 +204,7 @@ def _kernel_sizes(module, shapes):
     """[(spdnn layer, its sizes)] of a replacement module for inputs of ``shapes``."""
     sizes = {}  # layer -> sizes, in order
     for shape in shapes:
-        if isinstance(module, SparseLinear):
-            n = 1
-            for d in shape[:-1]:
-                n *= d
-            layer, size = module.kernel, n
-        elif isinstance(module, SparseConv1x1) and shape[0] == 1:
-            layer, size = module.kernel, shape[2] * shape[3]
-        elif isinstance(module, SparseConv1x1):
-            layer, size = module.batched(), (shape[0], shape[2], shape[3])
-        else:
-            layer, size = module.kernel, (shape[0], shape[2], shape[3])
+        layer, size = module._kernel_for(shape)  # what forward() runs for that shape
         sizes.setdefault(layer, [])
         if size not in sizes[layer]:
             sizes[layer].append(size)
