@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <memory>
 #include <set>
 #include <unordered_set>
 
@@ -56,29 +55,41 @@ namespace {
 // 0, p the thread's first output row), or 0 outside the image: row_ok<k> and col_ok<t> are the thread's
 // bounds tests. It is loaded once, into x<c>_<k>_<t>, when the first column that needs it is: with B rows
 // a thread, rows b and b' share the load where b*stride + r*dilation = b'*stride + r'*dilation.
-struct TapLoads {
-  detail::LoadWriter load;
-  detail::ValueName name;
-};
+class TapLoads {
+ public:
+  TapLoads(const Conv2dShape& s, int outputs) : s_(s), outputs_(outputs) {}
+  TapLoads(const TapLoads&) = delete;  // its hooks point at it
+  TapLoads& operator=(const TapLoads&) = delete;
 
-TapLoads tap_loads(const Conv2dShape& s, int outputs) {
-  auto loaded = std::make_shared<std::unordered_set<std::string>>();
-  auto name = [s](int32_t col, int b) {
-    const int64_t c = col / (s.kernel_h * s.kernel_w), r = col / s.kernel_w % s.kernel_h, t = col % s.kernel_w;
-    return fmt::format("x{}_{}_{}", c, b * s.stride + r * s.dilation, t);
+  // put_products' hooks: the load of a column's pixels not yet loaded, and a pixel's name.
+  detail::LoadWriter writer() {
+    return [this](fmt::memory_buffer& out, int32_t col) {
+      for (int b = 0; b < outputs_; ++b) {
+        const Tap p = tap(col, b);
+        if (!loaded_.insert(name(p)).second) continue;
+        put(out, "    const float {} = row_ok{} && col_ok{} ? __ldg(xj + {}ll) : 0.0f;\n", name(p), p.k, p.t,
+            p.c * s_.height * s_.width + p.k * s_.width + p.t * s_.dilation);
+      }
+    };
+  }
+  detail::ValueName namer() const {
+    return [this](int32_t col, int b) { return name(tap(col, b)); };
+  }
+
+ private:
+  struct Tap {
+    int64_t c, k, t;  // channel, row offset, filter column
   };
-  auto load = [s, outputs, loaded, name](fmt::memory_buffer& out, int32_t col) {
-    const int64_t c = col / (s.kernel_h * s.kernel_w), r = col / s.kernel_w % s.kernel_h, t = col % s.kernel_w;
-    for (int b = 0; b < outputs; ++b) {
-      std::string value = name(col, b);
-      if (!loaded->insert(value).second) continue;
-      const int64_t k = b * s.stride + r * s.dilation;
-      put(out, "    const float {} = row_ok{} && col_ok{} ? __ldg(xj + {}ll) : 0.0f;\n", value, k, t,
-          c * s.height * s.width + k * s.width + t * s.dilation);
-    }
-  };
-  return {load, name};
-}
+  Tap tap(int32_t col, int b) const {
+    const int64_t r = col / s_.kernel_w % s_.kernel_h;
+    return {col / (s_.kernel_h * s_.kernel_w), b * s_.stride + r * s_.dilation, col % s_.kernel_w};
+  }
+  static std::string name(const Tap& p) { return fmt::format("x{}_{}_{}", p.c, p.k, p.t); }
+
+  Conv2dShape s_;
+  int outputs_;
+  std::unordered_set<std::string> loaded_;
+};
 
 constexpr std::string_view kStatic = "static __device__ __noinline__ ";
 constexpr std::string_view kExtern = "extern \"C\" __device__ __noinline__ ";
@@ -130,8 +141,10 @@ void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vect
   auto products = [&](size_t first, size_t last) {
     put_bounds_tests(out, s, B);
     detail::put_accumulators(out, r1 - r0, B);
-    const TapLoads taps = tap_loads(s, B);  // loads are shared within one function only
-    detail::put_products(out, e, first, last, B, config.prefetch, 0, &taps.load, &taps.name);
+    TapLoads taps(s, B);  // loads are shared within one function only
+    const detail::LoadWriter load = taps.writer();
+    const detail::ValueName name = taps.namer();
+    detail::put_products(out, e, first, last, B, config.prefetch, 0, &load, &name);
   };
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
