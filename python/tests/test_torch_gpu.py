@@ -88,8 +88,9 @@ def test_sparsify_with_an_example_input_compiles_every_kernel_first(tmp_path, mo
     assert all(d.replaced for d in decisions), [str(d) for d in decisions]
     with torch.no_grad():
         assert close(fast(x), model.double()(x.double()))
-    for m in (fast[0], fast[2], fast[3], fast[5]):
-        assert m.kernel.report()["modules_compiled"] == 0, m.kernel.report()
+    # The kernels each layer ran (the 1x1 at batch 3 runs as a convolution): loaded, none compiled late.
+    for kernel in (fast[0].kernel, fast[2].batched(), fast[3].kernel, fast[5].kernel):
+        assert kernel.report()["modules_compiled"] == 0, kernel.report()
 
 
 def test_sparsify_untuned_compiles_one_kernel_per_layer_for_several_batches(tmp_path, monkeypatch):
