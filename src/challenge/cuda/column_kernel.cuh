@@ -24,32 +24,70 @@
 
 namespace spdnn::cuda {
 
+// a * b + c with a 32 x 32 -> 64-bit product, as one instruction: written in C++, the compiler folds a
+// row's offset into the 64-bit product and spends six instructions a load on it.
+__device__ __forceinline__ const char* mad_wide(int32_t a, int32_t b, const char* c) {
+  const char* d;
+  asm("mad.wide.s32 %0, %1, %2, %3;" : "=l"(d) : "r"(a), "r"(b), "l"(c));
+  return d;
+}
+
 // Row k0 + 32 r + lane's value at position `pos`, for each of the thread's rows (`at[r]`: where the row is
-// in `in`, -1 past the active rows).
+// in `in`; rows past the active ones read row 0, a value the caller never stores, so the loads need no
+// predicate; `live[r]`: the row is active). A position is stride x 4 bytes, below 2^31 for any batch
+// whose features fit a GPU.
 template <int RowsPerThread, bool Bits, class Weight>
-__device__ __forceinline__ void load_position(const LayerArgs<Weight>& a, int32_t pos, int k0,
-                                              const int32_t (&at)[RowsPerThread], float (&x)[RowsPerThread]) {
+__device__ __forceinline__ void load_position(const LayerArgs<Weight>& a, int32_t pos, int k0, const int32_t (&at)[RowsPerThread],
+                                              const bool (&live)[RowsPerThread], float (&x)[RowsPerThread]) {
   if constexpr (Bits) {  // the first layer: active rows are 0..count-1, so row k's bit is bit k of the position
     const uint32_t* words = a.in_bits + static_cast<int64_t>(pos) * a.in_words + k0 / 32;
 #pragma unroll
     for (int r = 0; r < RowsPerThread; ++r)
-      x[r] = at[r] >= 0 && (__ldg(words + r) >> (threadIdx.x % 32)) & 1u ? a.in_value : 0.0f;
+      x[r] = live[r] && (__ldg(words + r) >> (threadIdx.x % 32)) & 1u ? a.in_value : 0.0f;
   } else {
-    const float* column = a.in + static_cast<int64_t>(pos) * a.stride;
+    const char* column = mad_wide(pos, a.stride * static_cast<int32_t>(sizeof(float)), reinterpret_cast<const char*>(a.in));
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) x[r] = at[r] >= 0 ? __ldg(column + at[r]) : 0.0f;
+    for (int r = 0; r < RowsPerThread; ++r)
+      x[r] = __ldg(reinterpret_cast<const float*>(mad_wide(at[r], static_cast<int32_t>(sizeof(float)), column)));
   }
+}
+
+// One step's Per weights, in 16-byte loads where the step is a multiple of 16 bytes (scalar loads cost 16
+// instructions a step at Per = 16, as many as a quarter of the multiplies).
+template <class Weight, int Per>
+__device__ __forceinline__ void load_step(const WeightStep<Weight, Per>* step, float (&w)[Per]) {
+  constexpr int Bytes = sizeof(WeightStep<Weight, Per>);
+  if constexpr (Bytes % 16 == 0) {
+    uint4 raw[Bytes / 16];
+#pragma unroll
+    for (int i = 0; i < Bytes / 16; ++i) raw[i] = __ldg(reinterpret_cast<const uint4*>(step) + i);
+    const Weight* values = reinterpret_cast<const Weight*>(raw);
+#pragma unroll
+    for (int j = 0; j < Per; ++j) w[j] = weight_to_float(values[j]);
+  } else {
+#pragma unroll
+    for (int j = 0; j < Per; ++j) w[j] = weight_to_float(step->w[j]);
+  }
+}
+
+// Whether any of the warp's rows has a nonzero input (the same answer in every lane).
+template <int RowsPerThread>
+__device__ __forceinline__ bool any_nonzero(const float (&x)[RowsPerThread]) {
+  bool any = false;
+#pragma unroll
+  for (int r = 0; r < RowsPerThread; ++r) any |= x[r] != 0.0f;
+  return __any_sync(0xffffffffu, any);
 }
 
 template <int RowsPerThread, int Per, class Weight>
 __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per], const float (&x)[RowsPerThread],
-                                                const WeightStep<Weight, Per>& w) {
+                                                const WeightStep<Weight, Per>* step) {
+  float w[Per];
+  load_step(step, w);
 #pragma unroll
-  for (int j = 0; j < Per; ++j) {
-    const float wj = weight_to_float(w.w[j]);
+  for (int j = 0; j < Per; ++j)
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) acc[r][j] = add_product(acc[r][j], x[r], wj);
-  }
+    for (int r = 0; r < RowsPerThread; ++r) acc[r][j] = add_product(acc[r][j], x[r], w[j]);
 }
 
 // Steps [s, s_end) of one group into acc, ascending (the summation order), 8 steps' loads at a time.
@@ -57,37 +95,43 @@ __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per]
 // measured 16% slower at 16384 and 65536 neurons, H100.) HeldPositions: the warp loads 32 steps'
 // positions at once, one a lane, and shuffles each to every lane, so that a batch's input loads wait for
 // no position load (not yet measured; SPDNN_LAYER_KERNEL=columns,64,256,16,32).
-template <int RowsPerThread, int Per, bool Bits, class Weight, class Position>
+// Skip: a step whose inputs are zero on all the warp's rows adds nothing (0 x w is a signed zero, and a
+// sum that starts at +0 is never -0, so adding it changes no bit), and the warp votes to skip it.
+template <int RowsPerThread, int Per, bool Bits, bool Skip, class Weight, class Position>
 __device__ __forceinline__ void accumulate_steps(const LayerArgs<Weight>& a, int s, int s_end, Position position, int k0,
-                                                 const int32_t (&at)[RowsPerThread], float (&acc)[RowsPerThread][Per]) {
+                                                 const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
+                                                 float (&acc)[RowsPerThread][Per]) {
   constexpr int Ahead = 8;
   const auto* steps = reinterpret_cast<const WeightStep<Weight, Per>*>(a.step_val);
   for (; s + Ahead <= s_end; s += Ahead) {
     float x[Ahead][RowsPerThread];
 #pragma unroll
-    for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, position(s + u), k0, at, x[u]);
+    for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, position(s + u), k0, at, live, x[u]);
 #pragma unroll
-    for (int u = 0; u < Ahead; ++u) add_column_step<RowsPerThread, Per>(acc, x[u], steps[s + u]);
+    for (int u = 0; u < Ahead; ++u)
+      if (!Skip || any_nonzero(x[u])) add_column_step<RowsPerThread, Per>(acc, x[u], steps + s + u);
   }
   for (; s < s_end; ++s) {
     float x[RowsPerThread];
-    load_position<RowsPerThread, Bits>(a, position(s), k0, at, x);
-    add_column_step<RowsPerThread, Per>(acc, x, steps[s]);
+    load_position<RowsPerThread, Bits>(a, position(s), k0, at, live, x);
+    if (!Skip || any_nonzero(x)) add_column_step<RowsPerThread, Per>(acc, x, steps + s);
   }
 }
 
-template <int RowsPerThread, int Per, bool Bits, bool HeldPositions, class Weight>
+template <int RowsPerThread, int Per, bool Bits, bool Skip, bool HeldPositions, class Weight>
 __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
-                                                 const int32_t (&at)[RowsPerThread], float (&acc)[RowsPerThread][Per]) {
+                                                 const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
+                                                 float (&acc)[RowsPerThread][Per]) {
   if constexpr (HeldPositions) {
     for (int c = s; c < s_end; c += 32) {
       const int n = min(32, s_end - c);  // warp-uniform
       const int32_t held = threadIdx.x % 32 < n ? __ldg(a.step_pos + c + threadIdx.x % 32) : 0;
-      accumulate_steps<RowsPerThread, Per, Bits>(
-          a, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, k0, at, acc);
+      accumulate_steps<RowsPerThread, Per, Bits, Skip>(
+          a, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, k0, at, live, acc);
     }
   } else {
-    accumulate_steps<RowsPerThread, Per, Bits>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at, acc);
+    accumulate_steps<RowsPerThread, Per, Bits, Skip>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at,
+                                                     live, acc);
   }
 }
 
@@ -95,8 +139,10 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
 // times from L1 and loads the next slice's row list while it computes this one. Measured slower (four
 // slices: 0.93x at 16384 x 480, 0.71x at 65536 x 120, H100; 108 registers, and an item's rows no longer
 // fit L2 together), kept instantiated for measurement.
+inline constexpr unsigned long long kSkipBelow = 4;
+
 template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, class Weight>
-__global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
+__global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -105,10 +151,14 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
   const int slices = (rows_active + Rows - 1) / Rows;
   const int64_t items = static_cast<int64_t>((slices + Slices - 1) / Slices) * tiles;
   const int64_t ld = a.stride;
+  // Inputs sparse enough for skipping all-zero steps to pay (the first layer's bits always are): below
+  // 1 / kSkipBelow of the active rows' values nonzero (layers are N x N, so a row has `outputs` inputs).
+  // Where inputs are denser the vote costs more than it saves: about 4 of a step's 80 instructions.
+  const bool sparse_in = a.in_nnz != nullptr && *a.in_nnz * kSkipBelow < static_cast<unsigned long long>(rows_active) * a.outputs;
   unsigned long long nonzeros = 0;
   auto row_list = [&](int k0, int32_t (&at)[RowsPerThread]) {
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) at[r] = k0 + 32 * r + lane < rows_active ? a.active[k0 + 32 * r + lane] : -1;
+    for (int r = 0; r < RowsPerThread; ++r) at[r] = k0 + 32 * r + lane < rows_active ? a.active[k0 + 32 * r + lane] : 0;
   };
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
     const int first = static_cast<int>(item / tiles) * Slices, group = static_cast<int>(item % tiles) * Warps + warp;
@@ -122,16 +172,20 @@ __global__ void __launch_bounds__(Threads) column_kernel(LayerArgs<Weight> a) {
       if (first + sub >= slices) break;
       int32_t at_next[RowsPerThread];
       if (Slices > 1) row_list(k0 + Rows, at_next);
+      bool live[RowsPerThread];
+#pragma unroll
+      for (int r = 0; r < RowsPerThread; ++r) live[r] = k0 + 32 * r + lane < rows_active;
       float acc[RowsPerThread][Per];
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
         for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, HeldPositions>(a, s_begin, s_end, k0, at, acc);
-      else accumulate_group<RowsPerThread, Per, false, HeldPositions>(a, s_begin, s_end, k0, at, acc);
+      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
+      else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
+      else accumulate_group<RowsPerThread, Per, false, false, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r) {
-        if (at[r] < 0) continue;
+        if (!live[r]) continue;
         const int k = k0 + 32 * r + lane;
         int nonzero = 0;
 #pragma unroll

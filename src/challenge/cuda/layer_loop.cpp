@@ -210,6 +210,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.bias = net_.bias, a.clip = net_.clip;
     a.stride = feature_major_ ? static_cast<int32_t>(batch_) : n_;
+    if (l > 0) a.in_nnz = nnz_.get() + l - 1;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
