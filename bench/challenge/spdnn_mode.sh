@@ -4,18 +4,20 @@
 #   SPDNN_MODE=both       every `run` runs as asked (general: the kit's figures), then again with
 #                         --mode structure, writing structure-*.json and .cats beside the kit's spdnn-*
 #                         files (bench/challenge/summarize_peers_structure.py reads them from results.tgz)
-#   SPDNN_MODE=base       every `run` runs as asked, then again with the binary SPDNN_BASE_BIN (an earlier
-#                         build: before and after in one call), writing base-*.json and .cats; the first
-#                         repetition once more with --layer-times, writing layers-*.json
+#   SPDNN_MODE=also       every `run` runs as asked, then once for each TAG:BINARY:SETTING of SPDNN_ALSO
+#                         (space-separated; BINARY empty: this one; SETTING empty, VAR=VALUE for the
+#                         environment, or an option), writing TAG-*.json and .cats. For example
+#                         SPDNN_ALSO="base:/old/spdnn: layers::--layer-times" puts an earlier build and
+#                         per-layer times beside this build's figures in one call.
 # SPDNN_BIN: the binary (default: the release build).
 bin=${SPDNN_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/release/bin/spdnn}
 mode=${SPDNN_MODE:-structure}
 [ "${1:-}" = run ] || exec "$bin" "$@"
 shift
-[ "$mode" = both ] || [ "$mode" = base ] || exec "$bin" run --mode "$mode" "$@"
+[ "$mode" = both ] || [ "$mode" = also ] || exec "$bin" run --mode "$mode" "$@"
 "$bin" run "$@"
 rc=$?
-renamed() {  # the same run, its report and answer renamed spdnn-* -> $1-*
+renamed() {  # the same run's arguments, its report and answer renamed spdnn-* -> $1-*
   local prev= a
   args=()
   for a in "${@:2}"; do
@@ -26,13 +28,13 @@ renamed() {  # the same run, its report and answer renamed spdnn-* -> $1-*
 if [ "$mode" = both ]; then
   renamed structure "$@"
   "$bin" run --mode structure "${args[@]}" >/dev/null 2>&1 || echo "spdnn_mode.sh: structure run failed" >&2
-else
-  renamed base "$@"
-  "${SPDNN_BASE_BIN:?SPDNN_MODE=base needs SPDNN_BASE_BIN}" run "${args[@]}" >/dev/null 2>&1 ||
-    echo "spdnn_mode.sh: base run failed" >&2
-  if [[ " $* " == *-r0.json* ]]; then
-    renamed layers "$@"
-    "$bin" run --layer-times "${args[@]}" >/dev/null 2>&1 || echo "spdnn_mode.sh: layer-times run failed" >&2
-  fi
+  exit $rc
 fi
+for entry in ${SPDNN_ALSO:?SPDNN_MODE=also needs SPDNN_ALSO}; do
+  IFS=: read -r tag other setting <<<"$entry"
+  renamed "$tag" "$@"
+  env=() opt=()
+  case $setting in "") ;; -*) opt=("$setting") ;; *) env=("$setting") ;; esac
+  env "${env[@]}" "${other:-$bin}" run "${opt[@]}" "${args[@]}" >/dev/null 2>&1 || echo "spdnn_mode.sh: $tag run failed" >&2
+done
 exit $rc

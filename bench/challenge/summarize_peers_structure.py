@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
 """spdnn beside the peers, from one peers-kit call made with SPDNN=bench/challenge/spdnn_mode.sh and
-SPDNN_MODE=both (general and structure mode) or SPDNN_MODE=base (this build and an earlier one)
-(../shared/peers/README.md):
+SPDNN_MODE=both (general and structure mode) or SPDNN_MODE=also (further runs by tag: an earlier build,
+a forced kernel, per-layer times) (../shared/peers/README.md):
 
-    summarize_peers_structure.py OUT_DIR RESULT.json RESULT.md --command "..." [--second base]
+    summarize_peers_structure.py OUT_DIR RESULT.json RESULT.md --command "..." [--also TAG ...]
 
 OUT_DIR holds the kit's summary.json and results.tgz. Per network: the better of the repetitions of spdnn
-(the kit's figure), the second spdnn run (structure mode, or the earlier build), HPEC'20 and XY-2021 (wall
-and events), TeraEdges/s; the first over the best peer's wall figure and over XY's events, the second over
-the best peer's wall figure and over the first; structure mode's discovery time; whether the second run's
-category set equals the first's (every repetition); with --second base, from the --layer-times run, the
-first ten layers' and all layers' device time."""
+(the kit's figure), of each further run (TAG-*.json; default: structure), of HPEC'20 and of XY-2021 (wall
+and events), TeraEdges/s; spdnn over the best peer's wall figure and over XY's events; each further run over
+the best peer's wall figure and over spdnn; structure mode's discovery time; whether every run's category
+set equals spdnn's first; and, where a `layers` run (--layer-times) is there, the device time of the first
+ten layers and of all layers."""
 import argparse
 import json
 import pathlib
@@ -23,51 +23,46 @@ def best(values):
     return max(values) if values else None
 
 
+def ratio(x, y):
+    return x / y if x and y else None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=pathlib.Path)
     ap.add_argument("result_json", type=pathlib.Path)
     ap.add_argument("result_md", type=pathlib.Path)
     ap.add_argument("--command", required=True)
-    ap.add_argument("--second", choices=["structure", "base"], default="structure")
+    ap.add_argument("--also", nargs="*", default=["structure"])
     a = ap.parse_args()
     kit = json.loads((a.out / "summary.json").read_text())
     files = {}
     with tarfile.open(a.out / "results.tgz") as tar:
         for m in tar.getmembers():
             name = pathlib.Path(m.name).name
-            if m.isfile() and re.match(r"(spdnn|structure|base|layers)-\d+x\d+-r\d+\.(json|cats)$", name):
+            if m.isfile() and re.match(r"[a-z0-9_]+-\d+x\d+-r\d+\.(json|cats)$", name):
                 files[name] = tar.extractfile(m).read().decode()
     rows = []
     for e in kit["networks"]:
-        net = e["network"]
-        general, structure, same, discovery = [], [], [], []
-        for r in range(8):
-            g, s = files.get(f"spdnn-{net}-r{r}.json"), files.get(f"{a.second}-{net}-r{r}.json")
-            if g:
-                general.append(json.loads(g)["teraedges_per_s"])
-            if s:
-                sj = json.loads(s)
-                structure.append(sj["teraedges_per_s"])
-                discovery.append(sj.get("structure", {}).get("discovery_s"))
-                same.append(files.get(f"{a.second}-{net}-r{r}.cats") == files.get(f"spdnn-{net}-r0.cats"))
-        b = e["best"]
+        net, b = e["network"], e["best"]
+        reports = lambda tag: [json.loads(files[f"{tag}-{net}-r{r}.json"]) for r in range(8) if f"{tag}-{net}-r{r}.json" in files]
+        first_cats = files.get(f"spdnn-{net}-r0.cats")
+        same = [files.get(f"{tag}-{net}-r{r}.cats") == first_cats for tag in ["spdnn", *a.also] for r in range(8)
+                if f"{tag}-{net}-r{r}.cats" in files]
         peer = best([b["hpec20"], b["xy2021_wall"]])
-        st, g = best(structure), best(general)
-        row = {
-            "network": net, "spdnn": g, f"spdnn_{a.second}": st,
-            "hpec20": b["hpec20"], "xy2021_wall": b["xy2021_wall"], "xy2021_event": b["xy2021_event"],
-            "spdnn_over_best_peer_wall": g / peer if g and peer else None,
-            "spdnn_over_xy_event": g / b["xy2021_event"] if g and b["xy2021_event"] else None,
-            f"{a.second}_over_best_peer_wall": st / peer if st and peer else None,
-            f"{a.second}_over_spdnn": st / g if st and g else None,
-            "discovery_s": min([d for d in discovery if d is not None], default=None),
-            f"{a.second}_sets_equal_spdnn": bool(same) and all(same),
-            "kit_sets_equal": e["all_sets_equal"],
-        }
-        if files.get(f"layers-{net}-r0.json"):
-            seconds = [x.get("seconds") or 0.0 for x in json.loads(files[f"layers-{net}-r0.json"])["layers"]]
+        g = best([j["teraedges_per_s"] for j in reports("spdnn")])
+        row = {"network": net, "spdnn": g, "hpec20": b["hpec20"], "xy2021_wall": b["xy2021_wall"],
+               "xy2021_event": b["xy2021_event"], "spdnn_over_best_peer_wall": ratio(g, peer),
+               "spdnn_over_xy_event": ratio(g, b["xy2021_event"])}
+        for tag in a.also:
+            t = best([j["teraedges_per_s"] for j in reports(tag)])
+            row |= {f"spdnn_{tag}": t, f"{tag}_over_best_peer_wall": ratio(t, peer), f"{tag}_over_spdnn": ratio(t, g)}
+        discovery = [j.get("structure", {}).get("discovery_s") for j in reports("structure")]
+        row["discovery_s"] = min([d for d in discovery if d is not None], default=None)
+        if reports("layers"):
+            seconds = [x.get("seconds") or 0.0 for x in reports("layers")[0]["layers"]]
             row["layers_1_10_ms"], row["layers_all_ms"] = 1e3 * sum(seconds[:10]), 1e3 * sum(seconds)
+        row["sets_equal"] = bool(same) and all(same) and e["all_sets_equal"]
         rows.append(row)
     env = kit.get("environment", [])
     gpu = next((env[i + 1] for i, x in enumerate(env[:-1]) if x.startswith("name,")), "unknown")
@@ -80,18 +75,21 @@ def main():
     a.result_json.write_text("{\n" + "".join(f"  {json.dumps(k)}: {json.dumps(v)},\n" for k, v in header.items())
                              + '  "networks": [\n' + body + "\n  ]\n}\n")
     f = lambda x, d=1: "-" if x is None else f"{x:.{d}f}"
-    second = a.second
+    columns = [("spdnn", "spdnn", 1)] + [(f"spdnn_{t}", f"spdnn {t}", 1) for t in a.also] + [
+        ("hpec20", "HPEC'20", 1), ("xy2021_wall", "XY wall", 1), ("xy2021_event", "XY event", 1),
+        ("spdnn_over_best_peer_wall", "spdnn / best peer", 2), ("spdnn_over_xy_event", "spdnn / XY event", 2)]
+    for t in a.also:
+        columns += [(f"{t}_over_best_peer_wall", f"{t} / best peer", 2), (f"{t}_over_spdnn", f"{t} / spdnn", 2)]
+    if any(r["discovery_s"] is not None for r in rows):
+        columns.append(("discovery_s", "discovery s", 2))
+    if any("layers_all_ms" in r for r in rows):
+        columns += [("layers_1_10_ms", "layers 1-10 ms", 1), ("layers_all_ms", "all layers ms", 1)]
     md = [f"GPU: {gpu}. {header['spdnn']}. Command: `{a.command}`", "",
-          f"| network | spdnn | spdnn {second} | HPEC'20 | XY wall | XY event | spdnn / best peer | spdnn / XY event | "
-          f"{second} / best peer | {second} / spdnn | discovery s | layers 1-10 ms | all layers ms | sets equal |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| network | " + " | ".join(c[1] for c in columns) + " | sets equal |",
+          "|---|" + "---|" * (len(columns) + 1)]
     for r in rows:
-        ok = r[f"{second}_sets_equal_spdnn"] and r["kit_sets_equal"]
-        md.append(f"| {r['network']} | {f(r['spdnn'])} | {f(r[f'spdnn_{second}'])} | {f(r['hpec20'])} | "
-                  f"{f(r['xy2021_wall'])} | {f(r['xy2021_event'])} | {f(r['spdnn_over_best_peer_wall'], 2)} | "
-                  f"{f(r['spdnn_over_xy_event'], 2)} | {f(r[f'{second}_over_best_peer_wall'], 2)} | "
-                  f"{f(r[f'{second}_over_spdnn'], 2)} | {f(r['discovery_s'], 2)} | {f(r.get('layers_1_10_ms'))} | "
-                  f"{f(r.get('layers_all_ms'))} | {'yes' if ok else 'NO'} |")
+        md.append(f"| {r['network']} | " + " | ".join(f(r.get(k), d) for k, _, d in columns) +
+                  f" | {'yes' if r['sets_equal'] else 'NO'} |")
     a.result_md.write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
