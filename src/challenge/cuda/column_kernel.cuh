@@ -79,7 +79,9 @@ __device__ __forceinline__ bool any_nonzero(const float (&x)[RowsPerThread]) {
   return __any_sync(0xffffffffu, any);
 }
 
-template <int RowsPerThread, int Per, class Weight>
+// Fused: one rounding a multiply-add, for layers whose products are exact (exact_products.hpp): the same
+// bits as a rounded product and a rounded sum, in half the instructions.
+template <int RowsPerThread, int Per, bool Fused, class Weight>
 __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per], const float (&x)[RowsPerThread],
                                                 const WeightStep<Weight, Per>* step) {
   float w[Per];
@@ -87,7 +89,8 @@ __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per]
 #pragma unroll
   for (int j = 0; j < Per; ++j)
 #pragma unroll
-    for (int r = 0; r < RowsPerThread; ++r) acc[r][j] = add_product(acc[r][j], x[r], w[j]);
+    for (int r = 0; r < RowsPerThread; ++r)
+      acc[r][j] = Fused ? __fmaf_rn(x[r], w[j], acc[r][j]) : add_product(acc[r][j], x[r], w[j]);
 }
 
 // Steps [s, s_end) of one group into acc, ascending (the summation order), 8 steps' loads at a time.
@@ -97,7 +100,7 @@ __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per]
 // no position load (not yet measured; SPDNN_LAYER_KERNEL=columns,64,256,16,32).
 // Skip: a step whose inputs are zero on all the warp's rows adds nothing (0 x w is a signed zero, and a
 // sum that starts at +0 is never -0, so adding it changes no bit), and the warp votes to skip it.
-template <int RowsPerThread, int Per, bool Bits, bool Skip, class Weight, class Position>
+template <int RowsPerThread, int Per, bool Bits, bool Skip, bool Fused, class Weight, class Position>
 __device__ __forceinline__ void accumulate_steps(const LayerArgs<Weight>& a, int s, int s_end, Position position, int k0,
                                                  const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
                                                  float (&acc)[RowsPerThread][Per]) {
@@ -109,16 +112,16 @@ __device__ __forceinline__ void accumulate_steps(const LayerArgs<Weight>& a, int
     for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, position(s + u), k0, at, live, x[u]);
 #pragma unroll
     for (int u = 0; u < Ahead; ++u)
-      if (!Skip || any_nonzero(x[u])) add_column_step<RowsPerThread, Per>(acc, x[u], steps + s + u);
+      if (!Skip || any_nonzero(x[u])) add_column_step<RowsPerThread, Per, Fused>(acc, x[u], steps + s + u);
   }
   for (; s < s_end; ++s) {
     float x[RowsPerThread];
     load_position<RowsPerThread, Bits>(a, position(s), k0, at, live, x);
-    if (!Skip || any_nonzero(x)) add_column_step<RowsPerThread, Per>(acc, x, steps + s);
+    if (!Skip || any_nonzero(x)) add_column_step<RowsPerThread, Per, Fused>(acc, x, steps + s);
   }
 }
 
-template <int RowsPerThread, int Per, bool Bits, bool Skip, bool HeldPositions, class Weight>
+template <int RowsPerThread, int Per, bool Bits, bool Skip, bool HeldPositions, bool Fused, class Weight>
 __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
                                                  const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
                                                  float (&acc)[RowsPerThread][Per]) {
@@ -126,11 +129,11 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
     for (int c = s; c < s_end; c += 32) {
       const int n = min(32, s_end - c);  // warp-uniform
       const int32_t held = threadIdx.x % 32 < n ? __ldg(a.step_pos + c + threadIdx.x % 32) : 0;
-      accumulate_steps<RowsPerThread, Per, Bits, Skip>(
+      accumulate_steps<RowsPerThread, Per, Bits, Skip, Fused>(
           a, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, k0, at, live, acc);
     }
   } else {
-    accumulate_steps<RowsPerThread, Per, Bits, Skip>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at,
+    accumulate_steps<RowsPerThread, Per, Bits, Skip, Fused>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at,
                                                      live, acc);
   }
 }
@@ -141,7 +144,7 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
 // fit L2 together), kept instantiated for measurement.
 inline constexpr unsigned long long kSkipBelow = 4;
 
-template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, class Weight>
+template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, bool Fused, class Weight>
 __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
@@ -180,9 +183,9 @@ __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a)
       for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
         for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
-      else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
-      else accumulate_group<RowsPerThread, Per, false, false, HeldPositions>(a, s_begin, s_end, k0, at, live, acc);
+      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
+      else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
+      else accumulate_group<RowsPerThread, Per, false, false, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r) {
         if (!live[r]) continue;

@@ -119,6 +119,24 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   return {c, kGeneralKernel};
 }
 
+// Marks the feature-major layers whose products are exact (exact_products.hpp) to multiply-add with one
+// rounding, and returns how many: the first layer's inputs are `input_value` (bits) or unknown, a later
+// layer's are the previous layer's outputs. SPDNN_EXACT_FMA=0 turns it off, for comparisons.
+int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<float> input_value) {
+  const char* env = std::getenv("SPDNN_EXACT_FMA");
+  if (env != nullptr && std::string(env) == "0") return 0;
+  int fused = 0;
+  for (size_t l = 0; l < packed.layout.size(); ++l) {
+    BlobLayout& b = packed.layout[l];
+    if (!b.kernel.feature_major) continue;
+    const float smallest = l == 0 ? std::fabs(input_value.value_or(0.0f)) : smallest_output(net.bias);
+    const float largest = l == 0 ? std::fabs(input_value.value_or(0.0f)) : net.clip;
+    b.fused = products_exact(b.exponents, smallest, largest);
+    fused += b.fused ? 1 : 0;
+  }
+  return fused;
+}
+
 // The one value every stored input entry has (bit for bit), when the inputs go to the first layer as
 // bits (LayerArgs::in_bits) and there is one. Feature-major layers read them so unless
 // SPDNN_INPUT_BITS=0: a warp's 32 rows are one word. The sliced-ELL kernels only when SPDNN_INPUT_BITS=1:
@@ -246,6 +264,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   const std::optional<float> input_value = bits_input_value(x, feature_major);
   if (input_value) info.kernel += ", inputs as bits";
+  if (const int fused = mark_fused_layers(packed, net, input_value); fused > 0)
+    info.kernel += fmt::format(", exact fused multiply-adds ({} layer{})", fused, fused == 1 ? "" : "s");
   const MemoryPlan plan = plan_memory(free_bytes, packed.total_bytes(), packed.max_blob, net.neurons,
                                       static_cast<int64_t>(rows.size()), x.nnz(), opt, input_value.has_value());
   info.weights_streamed = plan.weights_streamed;

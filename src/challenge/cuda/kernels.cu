@@ -35,16 +35,19 @@ using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>,
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
 
+// fused: the feature-major kernel that multiply-adds with one rounding (exact_products.hpp).
 template <class Weight>
-KernelFn<Weight> find_kernel(const LayerKernelConfig& s) {
+KernelFn<Weight> find_kernel(const LayerKernelConfig& s, bool fused = false) {
   KernelFn<Weight> fn = nullptr;
   if (s.feature_major) {
+    auto take = [&]<class Shape, bool Fused>() {
+      fn = &column_kernel<Shape::rows_per_thread, Shape::threads, Shape::per, Shape::slices, Shape::held != 0, Fused, Weight>;
+    };
     std::apply(
         [&](auto... shape) {
           ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
                     shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
-                ? void(fn = &column_kernel<decltype(shape)::rows_per_thread, decltype(shape)::threads, decltype(shape)::per,
-                                           decltype(shape)::slices, decltype(shape)::held != 0, Weight>)
+                ? (fused ? take.template operator()<decltype(shape), true>() : take.template operator()<decltype(shape), false>())
                 : void()),
            ...);
         },
@@ -135,8 +138,8 @@ cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_pe
 
 template <class Weight>
 cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
-                                cudaStream_t stream) {
-  KernelFn<Weight> fn = find_kernel<Weight>(config);
+                                bool fused, cudaStream_t stream) {
+  KernelFn<Weight> fn = find_kernel<Weight>(config, fused && config.feature_major);
   if (fn == nullptr) return cudaErrorInvalidValue;
   fn<<<dim3(tiles, grid_rows), config.threads, config.shared_bytes(), stream>>>(args);
   return cudaGetLastError();
@@ -144,8 +147,9 @@ cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs
 
 template cudaError_t prepare_layer_kernel<float>(const LayerKernelConfig&, int*);
 template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*);
-template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, cudaStream_t);
-template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, cudaStream_t);
+template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, cudaStream_t);
+template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
+                                                 cudaStream_t);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream) {

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "challenge/cuda/column_layout.hpp"
+#include "challenge/cuda/exact_products.hpp"
 #include "challenge/cuda/layer_args.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 
@@ -22,6 +24,10 @@ struct BlobLayout {
   int32_t outputs = 0;       // outputs computed (SlicedEllLayer::neurons)
   bool weighted = false;     // out_weight present (structure mode)
   LayerKernelConfig kernel;  // the kernel the layout was built for
+  // Feature-major layers: the stored weights' exponents when all are powers of two (exact_products.hpp),
+  // and whether the layer runs with fused multiply-adds (set by the engine, which knows the inputs).
+  std::optional<WeightExponents> exponents;
+  bool fused = false;
 };
 
 inline size_t align16(size_t n) { return (n + 15) / 16 * 16; }
@@ -99,7 +105,9 @@ BlobLayout pack_layer(const ColumnLayer& c, std::vector<unsigned char>& blob, bo
   w.add(b.step_pos, c.step_pos);
   w.reserve(b.step_val, c.step_val.size() * sizeof(Weight));
   b.bytes = w.finish(blob);
-  store_weights(c.step_val, reinterpret_cast<Weight*>(blob.data() + b.step_val), exact);
+  auto* stored = reinterpret_cast<Weight*>(blob.data() + b.step_val);
+  store_weights(c.step_val, stored, exact);
+  b.exponents = power_of_two_exponents(std::span<const Weight>(stored, c.step_val.size()));
   return b;
 }
 

@@ -225,7 +225,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                       std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, compute_.s));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, compute_.s));
     if (feature_major_)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));

@@ -202,11 +202,19 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
     expect_same_as_reference(*gpu, radix, x, streamed);
     expect_same_as_reference(*gpu, random, rx, {});
     // Binary inputs go to the first layer as bits unless SPDNN_INPUT_BITS=0.
-    EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel, std::string(text) + "; fp32 weights, inputs as bits");
+    // RadiX-Net's weights are 1/16 and its bias negative: every layer multiply-adds with one rounding.
+    EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel,
+              std::string(text) + "; fp32 weights, inputs as bits, exact fused multiply-adds (25 layers)");
     {
-      test::ScopedEnv dense("SPDNN_INPUT_BITS", "0");
+      test::ScopedEnv dense("SPDNN_INPUT_BITS", "0");  // the first layer's inputs unknown: rounded apart
       expect_same_as_reference(*gpu, radix, x, batched);
-      EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel, std::string(text) + "; fp32 weights");
+      EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel,
+                std::string(text) + "; fp32 weights, exact fused multiply-adds (24 layers)");
+    }
+    {
+      test::ScopedEnv apart("SPDNN_EXACT_FMA", "0");
+      expect_same_as_reference(*gpu, radix, x, {});
+      EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel.find("fused"), std::string::npos);
     }
     RunOptions structure;
     structure.mode = Mode::structure;
@@ -252,6 +260,31 @@ TEST(CudaEngine, InputsAsBitsMatchDenseInputs) {
   x.matrix.values[5] = 0.5f;  // two values: dense
   expect_same_as_reference(*gpu, radix, x, {});
   EXPECT_EQ(gpu->run(radix, x, {}).execution->kernel.find("bits"), std::string::npos);
+}
+
+// Power-of-two weights of both signs and several exponents (cancelling sums) on a random network: fused
+// multiply-adds give the reference's bits where the bias bounds the inputs from below (every layer), and
+// with a zero bias only the first layer, whose binary inputs are known, fuses.
+TEST(CudaEngine, FusedMultiplyAddsMatchTheReferenceWherePowersOfTwo) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  test::ScopedEnv force("SPDNN_LAYER_KERNEL", "columns");
+  RandomNetworkSpec spec;
+  spec.neurons = 640, spec.layers = 10, spec.per_row = 24, spec.random_values = true, spec.bias = -0.3f, spec.seed = 31;
+  spec.value = 0.2f;
+  Network net = random_network(spec);
+  for (CsrMatrix& w : net.layers)
+    for (size_t k = 0; k < w.values.size(); ++k)  // +-2^-2 .. 2^-4, three in four positive
+      w.values[k] = std::ldexp(k % 4 == 3 ? -1.0f : 1.0f, -2 - static_cast<int>(k * 7919 % 3));
+  const Features x = random_features(900, 640, 0.15, 32);
+  expect_same_as_reference(*gpu, net, x, {});
+  EXPECT_NE(gpu->run(net, x, {}).execution->kernel.find("exact fused multiply-adds (10 layers)"), std::string::npos);
+  net.bias = 0.0f;
+  expect_same_as_reference(*gpu, net, x, {}, false);
+  EXPECT_NE(gpu->run(net, x, {}).execution->kernel.find("exact fused multiply-adds (1 layer)"), std::string::npos);
+  for (CsrMatrix& w : net.layers) w.values[0] = 0.3f;  // not a power of two: no layer fuses
+  net.bias = -0.3f;
+  expect_same_as_reference(*gpu, net, x, {}, false);
+  EXPECT_EQ(gpu->run(net, x, {}).execution->kernel.find("fused"), std::string::npos);
 }
 
 TEST(CudaEngine, LayerTimesAreReportedWhenAsked) {
