@@ -144,6 +144,8 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
 // fit L2 together), kept instantiated for measurement.
 inline constexpr unsigned long long kSkipBelow = 4;
 
+// Three blocks an SM: at most 80 registers (the vote's loop asked 118, which would leave two blocks, and
+// spills only outside the loops). Four (64 registers) spill 45 instructions into the 8-step loop.
 template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, bool Fused, class Weight>
 __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
