@@ -138,12 +138,13 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
   }
 }
 
+// A layer votes on its steps (Skip) below 1 / kSkipBelow of its inputs nonzero.
+inline constexpr unsigned long long kSkipBelow = 4;
+
 // Slices > 1: an item is Slices consecutive slices of one tile, so a warp walks its group's steps Slices
 // times from L1 and loads the next slice's row list while it computes this one. Measured slower (four
 // slices: 0.93x at 16384 x 480, 0.71x at 65536 x 120, H100; 108 registers, and an item's rows no longer
 // fit L2 together), kept instantiated for measurement.
-inline constexpr unsigned long long kSkipBelow = 4;
-
 // Three blocks an SM: at most 80 registers (the vote's loop asked 118, which would leave two blocks, and
 // spills only outside the loops). Four (64 registers) spill 45 instructions into the 8-step loop.
 template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, bool Fused, class Weight>
