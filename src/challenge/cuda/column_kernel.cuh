@@ -138,53 +138,6 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
   }
 }
 
-// Staged (LayerKernelConfig::stages): 32 steps at a time, the warp copies every step's inputs into its
-// ring of Stages x 8 steps in shared memory with cp.async, one commit group per 8 steps, and multiplies
-// each 8 as soon as their group has landed. The loads in flight then hold no registers: 64 a lane
-// where the register path holds 16. Each lane copies and reads only its own rows' words, so the ring
-// needs no barrier. Positions are held, one a lane (32 = Stages x 8). Float inputs only (the first
-// layer's bits take the register path).
-template <int RowsPerThread, int Per, int Stages, bool Skip, bool Fused, class Weight>
-__device__ __forceinline__ void accumulate_staged(const LayerArgs<Weight>& a, int s, int s_end, const int32_t (&at)[RowsPerThread],
-                                                  float* ring, float (&acc)[RowsPerThread][Per]) {
-  constexpr int Ahead = 8, Chunk = Ahead * Stages;
-  static_assert(Chunk == 32, "a chunk's positions are held one a lane");
-  const int lane = threadIdx.x % 32;
-  const auto* steps = reinterpret_cast<const WeightStep<Weight, Per>*>(a.step_val);
-  const char* in = reinterpret_cast<const char*>(a.in);
-  const int32_t stride_bytes = a.stride * static_cast<int32_t>(sizeof(float));
-  for (int c = s; c < s_end; c += Chunk) {
-    const int n = min(Chunk, s_end - c);  // warp-uniform
-    const int32_t held = lane < n ? __ldg(a.step_pos + c + lane) : 0;
-#pragma unroll
-    for (int b = 0; b < Stages; ++b) {
-#pragma unroll
-      for (int u = 0; u < Ahead; ++u) {
-        const int k = b * Ahead + u;
-        const char* column = mad_wide(__shfl_sync(0xffffffffu, held, k), stride_bytes, in);
-#pragma unroll
-        for (int r = 0; r < RowsPerThread; ++r)  // past the chunk's steps: zero-filled, never read
-          copy_async4(ring + (k * RowsPerThread + r) * 32 + lane,
-                      reinterpret_cast<const float*>(mad_wide(at[r], static_cast<int32_t>(sizeof(float)), column)), k < n);
-      }
-      async_commit();
-    }
-#pragma unroll
-    for (int b = 0; b < Stages; ++b) {
-      async_wait(Stages - 1 - b);
-#pragma unroll
-      for (int u = 0; u < Ahead; ++u) {
-        const int k = b * Ahead + u;
-        if (k >= n) break;  // warp-uniform
-        float x[RowsPerThread];
-#pragma unroll
-        for (int r = 0; r < RowsPerThread; ++r) x[r] = ring[(k * RowsPerThread + r) * 32 + lane];
-        if (!Skip || any_nonzero(x)) add_column_step<RowsPerThread, Per, Fused>(acc, x, steps + c + k);
-      }
-    }
-  }
-}
-
 // A layer votes on its steps (Skip) below 1 / kSkipBelow of its inputs nonzero.
 inline constexpr unsigned long long kSkipBelow = 4;
 
@@ -194,11 +147,9 @@ inline constexpr unsigned long long kSkipBelow = 4;
 // fit L2 together), kept instantiated for measurement.
 // Three blocks an SM: at most 80 registers (the vote's loop asked 118, which would leave two blocks, and
 // spills only outside the loops). Four (64 registers) spill 45 instructions into the 8-step loop.
-template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, int Stages, bool Fused, class Weight>
+template <int RowsPerThread, int Threads, int Per, int Slices, bool HeldPositions, bool Fused, class Weight>
 __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Slices >= 1, "whole warps, at least one slice an item");
-  static_assert(Stages == 0 || (HeldPositions && Slices == 1), "staged kernels hold positions, one slice an item");
-  extern __shared__ float stage_ring[];  // Stages > 0: [warp][32 steps][RowsPerThread][32 lanes]
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int groups = (a.outputs + Per - 1) / Per, tiles = (groups + Warps - 1) / Warps;
@@ -235,19 +186,9 @@ __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a)
       for (int r = 0; r < RowsPerThread; ++r)
 #pragma unroll
         for (int j = 0; j < Per; ++j) acc[r][j] = 0.0f;
-      bool staged = false;
-      if constexpr (Stages > 0)
-        if (a.in_bits == nullptr) {
-          float* ring = stage_ring + warp * 32 * Rows;
-          if (sparse_in) accumulate_staged<RowsPerThread, Per, Stages, true, Fused>(a, s_begin, s_end, at, ring, acc);
-          else accumulate_staged<RowsPerThread, Per, Stages, false, Fused>(a, s_begin, s_end, at, ring, acc);
-          staged = true;
-        }
-      if (!staged) {
-        if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
-        else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
-        else accumulate_group<RowsPerThread, Per, false, false, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
-      }
+      if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
+      else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
+      else accumulate_group<RowsPerThread, Per, false, false, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r) {
         if (!live[r]) continue;

@@ -87,11 +87,10 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   if (columns && groups == nullptr) {
     if (std::string(env) == "columns") return {std::begin(kColumnKernels), std::end(kColumnKernels)};
     LayerKernelConfig c{0, 0, 0, 0, 0, false, true};
-    if (std::sscanf(env, "columns,%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
-                    &c.stages) < 3 ||
+    if (std::sscanf(env, "columns,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity) < 3 ||
         !has_layer_kernel(c))
       throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape "
-                                           "(columns,rows,threads,outputs[,held positions[,stages]])", env));
+                                           "(columns,rows,threads,outputs[,held positions])", env));
     return {c};
   }
   if (env == nullptr || *env == '\0') {
@@ -240,10 +239,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     if (used == 0) continue;
     const std::string layers_used = fmt::format("{} layer{}", used, used == 1 ? "" : "s");
     if (feature_major)
-      shapes += fmt::format("{}{} rows x {} threads x {} output{} a group{}{} ({})", shapes.empty() ? "" : "; ", k.rows,
+      shapes += fmt::format("{}{} rows x {} threads x {} output{} a group{} ({})", shapes.empty() ? "" : "; ", k.rows,
                             k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
                             k.chunk_capacity > 0 ? fmt::format(", {} positions held a warp", k.chunk_capacity) : "",
-                            k.stages > 0 ? fmt::format(", {} stages of 8 steps in shared memory", k.stages) : "", layers_used);
+                            layers_used);
     else
       shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({})", shapes.empty() ? "" : "; ",
                             k.rows, k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",

@@ -22,16 +22,15 @@ using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 10
                           Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
 // The feature-major kernels {rows a thread, threads, outputs a group, slices an item, positions a warp
-// holds, shared-memory stages} (column_kernel.cuh; configured as {32 x rows a thread x slices, threads,
-// outputs, held, stages}): groups of 16 (RadiX-Net's equal input sets), 4, and single outputs for networks
-// without such groups; four slices an item, 32 held positions, and 4 stages, for measurement.
-template <int RowsPerThread, int Threads, int Per, int Slices = 1, int Held = 0, int Stages = 0>
+// holds} (column_kernel.cuh; configured as {32 x rows a thread x slices, threads, outputs, held}): groups
+// of 16 (RadiX-Net's equal input sets), 4, and single outputs for networks without such groups; four
+// slices an item, and 32 held positions, for measurement.
+template <int RowsPerThread, int Threads, int Per, int Slices = 1, int Held = 0>
 struct ColumnShape {
-  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices, held = Held,
-                       stages = Stages;
+  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices, held = Held;
 };
 using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>, ColumnShape<2, 256, 1>,
-                                ColumnShape<2, 256, 16, 4>, ColumnShape<2, 256, 16, 1, 32>, ColumnShape<2, 256, 16, 1, 32, 4>>;
+                                ColumnShape<2, 256, 16, 4>, ColumnShape<2, 256, 16, 1, 32>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -42,14 +41,12 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s, bool fused = false) {
   KernelFn<Weight> fn = nullptr;
   if (s.feature_major) {
     auto take = [&]<class Shape, bool Fused>() {
-      fn = &column_kernel<Shape::rows_per_thread, Shape::threads, Shape::per, Shape::slices, Shape::held != 0, Shape::stages,
-                          Fused, Weight>;
+      fn = &column_kernel<Shape::rows_per_thread, Shape::threads, Shape::per, Shape::slices, Shape::held != 0, Fused, Weight>;
     };
     std::apply(
         [&](auto... shape) {
           ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
-                    shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && shape.stages == s.stages &&
-                    s.register_steps == 0
+                    shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
                 ? (fused ? take.template operator()<decltype(shape), true>() : take.template operator()<decltype(shape), false>())
                 : void()),
            ...);
@@ -134,12 +131,8 @@ cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_pe
   KernelFn<Weight> fn = find_kernel<Weight>(config);
   if (fn == nullptr) return cudaErrorInvalidValue;
   const size_t shared = config.shared_bytes();
-  for (const bool fused : {false, true}) {  // a layer may run either (launch_layer_kernel)
-    KernelFn<Weight> f = fused && config.feature_major ? find_kernel<Weight>(config, true) : fn;
-    if (cudaError_t e = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
-        e != cudaSuccess)
-      return e;
-  }
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+  if (e != cudaSuccess) return e;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.threads, shared);
 }
 

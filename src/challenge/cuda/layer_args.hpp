@@ -17,10 +17,8 @@ namespace spdnn::cuda {
 // feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and each
 // warp computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp)
 // for an item of `rows` rows (32 x the rows a thread x the slices an item), a block `threads / 32`
-// groups (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions, one a lane); with
-// `stages` > 0 (and 32 held positions) a warp copies its inputs into `stages` shared-memory stages of 8
-// steps asynchronously before it reads them, else it loads them into registers. Every layer of a network
-// has the same feature layout.
+// groups; nothing is staged (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions,
+// one a lane). Every layer of a network has the same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
@@ -29,12 +27,11 @@ struct LayerKernelConfig {
   int register_steps = 0;
   bool single_chunk = false;
   bool feature_major = false;
-  int stages = 0;
 
   int tile_outputs() const { return (feature_major ? threads / 32 : threads) * outputs_per_thread; }
   // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
   size_t shared_bytes() const {
-    if (feature_major) return static_cast<size_t>(threads / 32) * stages * 8 * rows * sizeof(float);
+    if (feature_major) return 0;
     return static_cast<size_t>(register_steps > 0 ? 2 : 1) * chunk_capacity * rows * sizeof(float);
   }
   bool operator==(const LayerKernelConfig&) const = default;

@@ -101,20 +101,6 @@ __device__ __forceinline__ void copy_async4(float* to, const float* from, bool v
 }
 __device__ __forceinline__ void async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void async_wait_all_but_last() { asm volatile("cp.async.wait_group 1;\n" ::); }
-// Waits until at most `pending` (0..7) of this thread's committed groups are still in flight. The count
-// must be an immediate: called from an unrolled loop, the switch folds to one wait.
-__device__ __forceinline__ void async_wait(int pending) {
-  switch (pending) {
-    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
-    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
-    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
-    case 3: asm volatile("cp.async.wait_group 3;\n" ::); break;
-    case 4: asm volatile("cp.async.wait_group 4;\n" ::); break;
-    case 5: asm volatile("cp.async.wait_group 5;\n" ::); break;
-    case 6: asm volatile("cp.async.wait_group 6;\n" ::); break;
-    default: asm volatile("cp.async.wait_group 7;\n" ::); break;
-  }
-}
 
 // stage_chunk's layout ([slot][Rows], quads swizzled), by asynchronous copies (bits: stage_chunk's loads;
 // the buffer is free, the previous pass that read it having ended with a barrier).
