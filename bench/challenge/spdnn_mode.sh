@@ -5,8 +5,9 @@
 #                         --mode structure, writing structure-*.json and .cats beside the kit's spdnn-*
 #                         files (bench/challenge/summarize_peers_structure.py reads them from results.tgz)
 #   SPDNN_MODE=also       every `run` runs as asked, then once for each TAG:BINARY:SETTING of SPDNN_ALSO
-#                         (space-separated; BINARY empty: this one; SETTING empty, VAR=VALUE for the
-#                         environment, or an option), writing TAG-*.json and .cats. For example
+#                         (space-separated; BINARY empty: this one; SETTING empty, or settings joined
+#                         by '+', each VAR=VALUE for the environment or an option), writing TAG-*.json
+#                         and .cats. For example
 #                         SPDNN_ALSO="base:/old/spdnn: layers::--layer-times" puts an earlier build and
 #                         per-layer times beside this build's figures in one call.
 # SPDNN_BIN: the binary (default: the release build).
@@ -34,7 +35,10 @@ for entry in ${SPDNN_ALSO:?SPDNN_MODE=also needs SPDNN_ALSO}; do
   IFS=: read -r tag other setting <<<"$entry"
   renamed "$tag" "$@"
   env=() opt=()
-  case $setting in "") ;; -*) opt=("$setting") ;; *) env=("$setting") ;; esac
+  IFS=+ read -ra settings <<<"$setting"
+  for one in "${settings[@]}"; do
+    case $one in -*) opt+=("$one") ;; *) env+=("$one") ;; esac
+  done
   env "${env[@]}" "${other:-$bin}" run "${opt[@]}" "${args[@]}" >/dev/null 2>&1 || echo "spdnn_mode.sh: $tag run failed" >&2
 done
 exit $rc
