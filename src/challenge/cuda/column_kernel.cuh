@@ -93,48 +93,73 @@ __device__ __forceinline__ void add_column_step(float (&acc)[RowsPerThread][Per]
       acc[r][j] = Fused ? __fmaf_rn(x[r], w[j], acc[r][j]) : add_product(acc[r][j], x[r], w[j]);
 }
 
-// Steps [s, s_end) of one group into acc, ascending (the summation order), 8 steps' loads at a time.
+// Steps [s, s_end) of one group into acc, ascending (the summation order), 8 steps' loads at a time;
+// `position(step)` is the step's input position and `load(position, x)` reads the thread's rows there.
 // (Loading the next four steps' inputs while multiplying these four, with positions read four at once,
-// measured 16% slower at 16384 and 65536 neurons, H100.) HeldPositions: the warp loads 32 steps'
-// positions at once, one a lane, and shuffles each to every lane, so that a batch's input loads wait for
-// no position load (not yet measured; SPDNN_LAYER_KERNEL=columns,64,256,16,32).
+// measured 16% slower at 16384 and 65536 neurons, H100.)
 // Skip: a step whose inputs are zero on all the warp's rows adds nothing (0 x w is a signed zero, and a
 // sum that starts at +0 is never -0, so adding it changes no bit), and the warp votes to skip it.
-template <int RowsPerThread, int Per, bool Bits, bool Skip, bool Fused, class Weight, class Position>
-__device__ __forceinline__ void accumulate_steps(const LayerArgs<Weight>& a, int s, int s_end, Position position, int k0,
-                                                 const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
-                                                 float (&acc)[RowsPerThread][Per]) {
+template <int RowsPerThread, int Per, bool Skip, bool Fused, class Weight, class Position, class Load>
+__device__ __forceinline__ void accumulate_steps(const WeightStep<Weight, Per>* steps, int s, int s_end, Position position,
+                                                 Load load, float (&acc)[RowsPerThread][Per]) {
   constexpr int Ahead = 8;
-  const auto* steps = reinterpret_cast<const WeightStep<Weight, Per>*>(a.step_val);
   for (; s + Ahead <= s_end; s += Ahead) {
     float x[Ahead][RowsPerThread];
 #pragma unroll
-    for (int u = 0; u < Ahead; ++u) load_position<RowsPerThread, Bits>(a, position(s + u), k0, at, live, x[u]);
+    for (int u = 0; u < Ahead; ++u) load(position(s + u), x[u]);
 #pragma unroll
     for (int u = 0; u < Ahead; ++u)
       if (!Skip || any_nonzero(x[u])) add_column_step<RowsPerThread, Per, Fused>(acc, x[u], steps + s + u);
   }
   for (; s < s_end; ++s) {
     float x[RowsPerThread];
-    load_position<RowsPerThread, Bits>(a, position(s), k0, at, live, x);
+    load(position(s), x);
     if (!Skip || any_nonzero(x)) add_column_step<RowsPerThread, Per, Fused>(acc, x, steps + s);
   }
 }
 
+// HeldPositions: the warp loads 32 steps' positions at once, one a lane, and shuffles each to every lane,
+// so that a batch's input loads wait for no position load (0.91-0.97x: SPDNN_LAYER_KERNEL=
+// columns,64,256,16,32, bench/results/general_peers_designs_h100.md).
 template <int RowsPerThread, int Per, bool Bits, bool Skip, bool HeldPositions, bool Fused, class Weight>
 __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int s, int s_end, int k0,
                                                  const int32_t (&at)[RowsPerThread], const bool (&live)[RowsPerThread],
                                                  float (&acc)[RowsPerThread][Per]) {
+  const auto* steps = reinterpret_cast<const WeightStep<Weight, Per>*>(a.step_val);
+  auto load = [&](int32_t pos, float (&x)[RowsPerThread]) { load_position<RowsPerThread, Bits>(a, pos, k0, at, live, x); };
   if constexpr (HeldPositions) {
     for (int c = s; c < s_end; c += 32) {
       const int n = min(32, s_end - c);  // warp-uniform
       const int32_t held = threadIdx.x % 32 < n ? __ldg(a.step_pos + c + threadIdx.x % 32) : 0;
-      accumulate_steps<RowsPerThread, Per, Bits, Skip, Fused>(
-          a, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, k0, at, live, acc);
+      accumulate_steps<RowsPerThread, Per, Skip, Fused>(
+          steps, c, c + n, [&](int step) { return __shfl_sync(0xffffffffu, held, step - c); }, load, acc);
     }
   } else {
-    accumulate_steps<RowsPerThread, Per, Bits, Skip, Fused>(a, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, k0, at,
-                                                     live, acc);
+    accumulate_steps<RowsPerThread, Per, Skip, Fused>(steps, s, s_end, [&](int step) { return __ldg(a.step_pos + step); }, load,
+                                                      acc);
+  }
+}
+
+// The bias, ReLU and clip of the thread's sums (a zero sum stays zero: the bias goes to the product's
+// nonzeros, as in the challenge), stored at row k0 + 32 r + lane of positions out0, out0 + 1, ... of `out`
+// (`ld` floats a position); nonzero[r]: row r's nonzero outputs (0 for rows that are not live).
+template <int RowsPerThread, int Per>
+__device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][Per], float* out, int64_t ld, int out0,
+                                              int outputs, int k0, const bool (&live)[RowsPerThread], float bias, float clip,
+                                              int (&nonzero)[RowsPerThread]) {
+#pragma unroll
+  for (int r = 0; r < RowsPerThread; ++r) {
+    nonzero[r] = 0;
+    if (!live[r]) continue;
+    const int k = k0 + 32 * r + static_cast<int>(threadIdx.x % 32);
+#pragma unroll
+    for (int j = 0; j < Per; ++j) {
+      if (out0 + j >= outputs) break;
+      const float z = acc[r][j];
+      const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, bias), 0.0f), clip) : 0.0f;
+      out[static_cast<int64_t>(out0 + j) * ld + k] = y;
+      nonzero[r] += y != 0.0f;
+    }
   }
 }
 
@@ -189,23 +214,15 @@ __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a)
       if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
       else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
       else accumulate_group<RowsPerThread, Per, false, false, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
+      int nonzero[RowsPerThread];
+      store_outputs<RowsPerThread, Per>(acc, a.out, ld, out0, a.outputs, k0, live, a.bias, a.clip, nonzero);
 #pragma unroll
       for (int r = 0; r < RowsPerThread; ++r) {
-        if (!live[r]) continue;
         const int k = k0 + 32 * r + lane;
-        int nonzero = 0;
-#pragma unroll
-        for (int j = 0; j < Per; ++j) {
-          if (out0 + j >= a.outputs) break;
-          const float z = acc[r][j];
-          const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
-          a.out[static_cast<int64_t>(out0 + j) * ld + k] = y;
-          nonzero += y != 0.0f;
-        }
         // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
-        if (nonzero > 0) {
+        if (nonzero[r] > 0) {
           if (a.row_total[k] == 0) a.row_total[k] = 1;
-          nonzeros += static_cast<unsigned long long>(nonzero);
+          nonzeros += static_cast<unsigned long long>(nonzero[r]);
         }
       }
       if (Slices > 1)

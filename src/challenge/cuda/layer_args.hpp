@@ -84,4 +84,33 @@ struct LayerArgs {
   float bias, clip;
 };
 
+// One layer of a window (column_window.cuh): its feature-major steps (LayerArgs::group_steps...).
+template <class Weight>
+struct WindowLayer {
+  const int32_t* group_steps;
+  const int32_t* step_pos;
+  const Weight* step_val;
+};
+
+// Consecutive feature-major layers in one launch (column_window.cuh). Rows keep their place through the
+// window (no compaction): row k of every layer is row k of the features the layer before the window
+// wrote, `*rows` of them; a row that died stays zero.
+template <class Weight>
+struct WindowArgs {
+  const WindowLayer<Weight>* layer;  // device array: the window's layers, in order
+  int32_t layers;
+  float* side[2];               // layer j reads side[j % 2] and writes side[(j + 1) % 2]
+  const int32_t* rows;          // rows in the window (device)
+  int32_t stride;               // floats a position
+  int32_t outputs;              // outputs of every layer of the window
+  int32_t wave;                 // slices whose layers interleave, so that one waits less for another
+  unsigned long long* nnz;      // nonzero outputs, one counter a layer
+  uint32_t* marks;              // rows with a nonzero output: bit k % 32 of word layer * mark_words + k / 32
+  int32_t mark_words;
+  int32_t* done;                // items finished, one counter a layer and slice (stride max_slices)
+  int32_t max_slices;
+  unsigned long long* ticket;   // the next item to take
+  float bias, clip;
+};
+
 }  // namespace spdnn::cuda
