@@ -4,9 +4,9 @@
 // (docs/challenge-engine.md).
 //
 // Items are (slice, layer, tile), taken in ticket order (an atomic counter) in waves of `wave` slices,
-// layer by layer within a wave: wave 0's layer 0 for each of its slices, then its layer 1, ... An item of
-// layer j > 0 waits (one thread spinning) until every tile of layer j - 1 has finished its slice, since a
-// row's outputs depend only on the same row of the previous layer. Every item it waits for holds an
+// layer by layer within a wave (window_item, layer_args.hpp). An item of layer j > 0 waits (one thread
+// spinning) until every tile of layer j - 1 has finished its slice, since a row's outputs depend only on
+// the same row of the previous layer. Every item it waits for holds an
 // earlier ticket, taken by a block that is running and that waits only for still earlier ones, so the
 // window always progresses, however many blocks are resident.
 //
@@ -40,9 +40,7 @@ __global__ void __launch_bounds__(Threads, 3) column_window_kernel(WindowArgs<We
   const int groups = (w.outputs + Per - 1) / Per, tiles = (groups + Warps - 1) / Warps;
   const int rows = *w.rows;
   const int slices = (rows + Rows - 1) / Rows;
-  const int64_t per_layer = static_cast<int64_t>(w.wave) * tiles;  // a wave's items of one layer
-  const int64_t per_wave = per_layer * w.layers;
-  const auto items = static_cast<unsigned long long>((slices + w.wave - 1) / w.wave * per_wave);
+  const unsigned long long items = window_items(slices, w.wave, w.layers, tiles);
   const int32_t stride_bytes = w.stride * static_cast<int32_t>(sizeof(float));
   for (;;) {
     if (threadIdx.x == 0) item_s = atomicAdd(w.ticket, 1ull), nnz_s = 0;
@@ -50,10 +48,7 @@ __global__ void __launch_bounds__(Threads, 3) column_window_kernel(WindowArgs<We
     __syncthreads();
     const unsigned long long item = item_s;
     if (item >= items) break;  // block-uniform
-    const auto in_wave = static_cast<int64_t>(item % per_wave);
-    const int j = static_cast<int>(in_wave / per_layer);
-    const int s = static_cast<int>(item / per_wave) * w.wave + static_cast<int>(in_wave % per_layer / tiles);
-    const int tile = static_cast<int>(in_wave % tiles);
+    const auto [s, j, tile] = window_item(item, w.wave, w.layers, tiles);
     const int k0 = s * Rows;
     if (s < slices) {  // the last wave may be short
       int32_t* done = w.done + static_cast<int64_t>(j) * w.max_slices + s;
@@ -71,7 +66,8 @@ __global__ void __launch_bounds__(Threads, 3) column_window_kernel(WindowArgs<We
         for (int r = 0; r < RowsPerThread; ++r) {
           const int k = k0 + 32 * r + lane;
           live[r] = k < rows;
-          at[r] = live[r] ? k : 0;  // rows past the last read row 0, never stored
+          at[r] = live[r] ? k : k0;  // rows past the last read the slice's first (never stored): no row of
+                                     // another slice, which may be a layer ahead
         }
         float acc[RowsPerThread][Per];
 #pragma unroll

@@ -113,4 +113,27 @@ struct WindowArgs {
   float bias, clip;
 };
 
+// A window's items in ticket order (column_window.cuh): waves of `wave` slices; within a wave layer by
+// layer, and within a layer slice by slice, tile by tile. The last wave is padded to `wave` slices (its
+// items past the last slice are taken and skipped), so that the order is a formula. Every item of layer
+// j - 1 of a slice comes before every item of layer j of that slice.
+struct WindowItem {
+  int slice, layer, tile;
+};
+#if defined(__CUDACC__)
+#define SPDNN_HOST_DEVICE __host__ __device__
+#else
+#define SPDNN_HOST_DEVICE
+#endif
+SPDNN_HOST_DEVICE inline unsigned long long window_items(int slices, int wave, int layers, int tiles) {
+  return static_cast<unsigned long long>((slices + wave - 1) / wave) * wave * layers * tiles;
+}
+SPDNN_HOST_DEVICE inline WindowItem window_item(unsigned long long item, int wave, int layers, int tiles) {
+  const unsigned long long per_layer = static_cast<unsigned long long>(wave) * tiles, per_wave = per_layer * layers;
+  const unsigned long long in_wave = item % per_wave;
+  return {static_cast<int>(item / per_wave) * wave + static_cast<int>(in_wave % per_layer / tiles),
+          static_cast<int>(in_wave / per_layer), static_cast<int>(in_wave % tiles)};
+}
+#undef SPDNN_HOST_DEVICE
+
 }  // namespace spdnn::cuda
