@@ -50,9 +50,8 @@ struct LayerArgs {
   int32_t* next_count;        // their number (zero before the launch)
   int32_t* row_total;         // per row of `out`: nonzeros summed over tiles (zero; reset after use)
   int32_t* tiles_done;        // per row block: tiles finished with it (zero; reset after use)
-  unsigned long long* nnz;    // nonzeros of this layer's output (accumulated)
-  const unsigned long long* in_nnz;  // the previous layer's (accumulated over the batches so far, so an
-                                     // over-estimate after the first); nullptr for the first layer
+  unsigned long long* nnz;    // nonzeros of this layer's output (accumulated over its tiles; zero per batch)
+  const unsigned long long* in_nnz;  // the previous layer's, this batch; nullptr for the first layer
   const int32_t* tile_chunks;
   const int64_t* chunk_map;
   const int32_t* chunk_size;
