@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/host_device.hpp"
+
 namespace spdnn::cuda {
 
 // The layer kernel's configuration: feature rows per block pass, threads per block, outputs each thread
@@ -119,11 +121,6 @@ struct WindowArgs {
 struct WindowItem {
   int slice, layer, tile;
 };
-#if defined(__CUDACC__)
-#define SPDNN_HOST_DEVICE __host__ __device__
-#else
-#define SPDNN_HOST_DEVICE
-#endif
 SPDNN_HOST_DEVICE inline unsigned long long window_items(int slices, int wave, int layers, int tiles) {
   return static_cast<unsigned long long>((slices + wave - 1) / wave) * wave * layers * tiles;
 }
@@ -133,6 +130,4 @@ SPDNN_HOST_DEVICE inline WindowItem window_item(unsigned long long item, int wav
   return {static_cast<int>(item / per_wave) * wave + static_cast<int>(in_wave % per_layer / tiles),
           static_cast<int>(in_wave / per_layer), static_cast<int>(in_wave % tiles)};
 }
-#undef SPDNN_HOST_DEVICE
-
 }  // namespace spdnn::cuda
