@@ -6,9 +6,9 @@
 // Items are (slice, layer, tile), taken in ticket order (an atomic counter) in waves of `wave` slices,
 // layer by layer within a wave (window_item, layer_args.hpp). An item of layer j > 0 waits (one thread
 // spinning) until every tile of layer j - 1 has finished its slice, since a row's outputs depend only on
-// the same row of the previous layer. Every item it waits for holds an
-// earlier ticket, taken by a block that is running and that waits only for still earlier ones, so the
-// window always progresses, however many blocks are resident.
+// the same row of the previous layer. Every item it waits for holds an earlier ticket, taken by a block
+// that is running and that waits only for still earlier ones, so the window always progresses, however
+// many blocks are resident.
 //
 // Rows keep their place, so slice s's items read and write only rows [s Rows, (s + 1) Rows), and side
 // j % 2 is free for layer j + 1 to write once layer j of the slice is done, which layer j + 1 waits for

@@ -36,23 +36,30 @@ using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>,
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
 
+// Calls f.template operator()<Shape>() for the shape of ColumnShapes that the feature-major `s` configures.
+template <class F>
+void visit_column_shape(const LayerKernelConfig& s, F&& f) {
+  std::apply(
+      [&](auto... shape) {
+        ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
+                  shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
+              ? f.template operator()<decltype(shape)>()
+              : void()),
+         ...);
+      },
+      ColumnShapes{});
+}
+
 // fused: the feature-major kernel that multiply-adds with one rounding (exact_products.hpp).
 template <class Weight>
 KernelFn<Weight> find_kernel(const LayerKernelConfig& s, bool fused = false) {
   KernelFn<Weight> fn = nullptr;
   if (s.feature_major) {
-    auto take = [&]<class Shape, bool Fused>() {
-      fn = &column_kernel<Shape::rows_per_thread, Shape::threads, Shape::per, Shape::slices, Shape::held != 0, Fused, Weight>;
-    };
-    std::apply(
-        [&](auto... shape) {
-          ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
-                    shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
-                ? (fused ? take.template operator()<decltype(shape), true>() : take.template operator()<decltype(shape), false>())
-                : void()),
-           ...);
-        },
-        ColumnShapes{});
+    visit_column_shape(s, [&]<class Shape>() {
+      constexpr int R = Shape::rows_per_thread, T = Shape::threads, P = Shape::per, S = Shape::slices;
+      constexpr bool Held = Shape::held != 0;
+      fn = fused ? &column_kernel<R, T, P, S, Held, true, Weight> : &column_kernel<R, T, P, S, Held, false, Weight>;
+    });
     return fn;
   }
   std::apply(
@@ -75,19 +82,12 @@ using WindowFn = void (*)(WindowArgs<Weight>);
 template <class Weight>
 WindowFn<Weight> find_window_kernel(const LayerKernelConfig& s, bool fused) {
   WindowFn<Weight> fn = nullptr;
-  if (!s.feature_major || s.chunk_capacity != 0 || s.register_steps != 0) return nullptr;
-  auto take = [&]<class Shape, bool Fused>() {
-    fn = &column_window_kernel<Shape::rows_per_thread, Shape::threads, Shape::per, Fused, Weight>;
-  };
-  std::apply(
-      [&](auto... shape) {
-        ((shape.slices == 1 && shape.held == 0 && 32 * shape.rows_per_thread == s.rows && shape.threads == s.threads &&
-                  shape.per == s.outputs_per_thread
-              ? (fused ? take.template operator()<decltype(shape), true>() : take.template operator()<decltype(shape), false>())
-              : void()),
-         ...);
-      },
-      ColumnShapes{});
+  if (!s.feature_major) return nullptr;
+  visit_column_shape(s, [&]<class Shape>() {
+    constexpr int R = Shape::rows_per_thread, T = Shape::threads, P = Shape::per;
+    if constexpr (Shape::slices == 1 && Shape::held == 0)
+      fn = fused ? &column_window_kernel<R, T, P, true, Weight> : &column_window_kernel<R, T, P, false, Weight>;
+  });
   return fn;
 }
 

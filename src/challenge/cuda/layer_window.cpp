@@ -1,8 +1,8 @@
 // The last layers of a feature-major network in one launch (column_window.cuh), when asked:
 // SPDNN_LAYER_WINDOW=F[,W] runs layers F..L (1-based, F >= 2) as one window, W slices of rows a wave
 // (default 1), or the layers after F whose kernel is the last layer's. The layers before it run one launch
-// each, as always. Not yet a default: it is measured
-// against the layer-by-layer loop first (docs/challenge-engine.md).
+// each, as always. Not yet a default: it is measured against the layer-by-layer loop first
+// (docs/challenge-engine.md).
 #include <fmt/format.h>
 
 #include <cstdio>
