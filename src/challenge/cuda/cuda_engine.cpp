@@ -276,8 +276,6 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);
-  if (const int32_t from = loop.window_from(); from > 0)
-    info.kernel += fmt::format(", layers {}-{} in one launch", from + 1, layers);
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   distinct_rows = loop.distinct_rows();

@@ -3,7 +3,6 @@
 #include <tuple>
 
 #include "challenge/cuda/column_kernel.cuh"
-#include "challenge/cuda/column_window.cuh"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
 
@@ -72,22 +71,6 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s, bool fused = false) {
          ...);
       },
       Shapes{});
-  return fn;
-}
-
-// The window kernel (column_window.cuh) of a feature-major shape of one slice an item whose positions
-// are not held: the same rows, threads and outputs a group as the layer kernel.
-template <class Weight>
-using WindowFn = void (*)(WindowArgs<Weight>);
-template <class Weight>
-WindowFn<Weight> find_window_kernel(const LayerKernelConfig& s, bool fused) {
-  WindowFn<Weight> fn = nullptr;
-  if (!s.feature_major) return nullptr;
-  visit_column_shape(s, [&]<class Shape>() {
-    constexpr int R = Shape::rows_per_thread, T = Shape::threads, P = Shape::per;
-    if constexpr (Shape::slices == 1 && Shape::held == 0)
-      fn = fused ? &column_window_kernel<R, T, P, true, Weight> : &column_window_kernel<R, T, P, false, Weight>;
-  });
   return fn;
 }
 
@@ -174,38 +157,6 @@ template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*
 template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, cudaStream_t);
 template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
                                                  cudaStream_t);
-
-template <class Weight>
-cudaError_t prepare_window_kernel(const LayerKernelConfig& config, bool fused, int* blocks_per_sm) {
-  WindowFn<Weight> fn = find_window_kernel<Weight>(config, fused);
-  if (fn == nullptr) return cudaErrorInvalidValue;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.threads, 0);
-}
-
-template <class Weight>
-cudaError_t launch_window_kernel(const LayerKernelConfig& config, bool fused, const WindowArgs<Weight>& args, int blocks,
-                                 cudaStream_t stream) {
-  WindowFn<Weight> fn = find_window_kernel<Weight>(config, fused);
-  if (fn == nullptr) return cudaErrorInvalidValue;
-  fn<<<blocks, config.threads, 0, stream>>>(args);
-  return cudaGetLastError();
-}
-
-template cudaError_t prepare_window_kernel<float>(const LayerKernelConfig&, bool, int*);
-template cudaError_t prepare_window_kernel<__half>(const LayerKernelConfig&, bool, int*);
-template cudaError_t launch_window_kernel<float>(const LayerKernelConfig&, bool, const WindowArgs<float>&, int, cudaStream_t);
-template cudaError_t launch_window_kernel<__half>(const LayerKernelConfig&, bool, const WindowArgs<__half>&, int, cudaStream_t);
-
-cudaError_t launch_window_rows(const uint32_t* marks, int32_t mark_words, int32_t layers, const int32_t* rows, int32_t* counts,
-                               const int32_t* ids_in, int32_t* ids_out, int32_t* next_active, cudaStream_t stream) {
-  if (layers == 0) return cudaSuccess;
-  window_counts_kernel<<<layers, kWindowCountThreads, 0, stream>>>(marks, mark_words, rows, counts);
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  window_rows_kernel<<<1, kSelectThreads, 0, stream>>>(marks + static_cast<int64_t>(layers - 1) * mark_words, rows, ids_in,
-                                                       ids_out, next_active);
-  return cudaGetLastError();
-}
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream) {

@@ -22,18 +22,6 @@ template <class Weight>
 cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
                                 bool fused, cudaStream_t stream);
 
-// Consecutive feature-major layers in one launch (column_window.cuh), for a layer configuration whose
-// window kernel exists (cudaErrorInvalidValue otherwise); how many blocks fit an SM.
-template <class Weight>
-cudaError_t prepare_window_kernel(const LayerKernelConfig& config, bool fused, int* blocks_per_sm);
-template <class Weight>
-cudaError_t launch_window_kernel(const LayerKernelConfig& config, bool fused, const WindowArgs<Weight>& args, int blocks,
-                                 cudaStream_t stream);
-// After a window of `layers` layers: counts[j] = rows marked by layer j; next_active = the last layer's
-// marked rows in order; ids_out = ids_in for the window's rows.
-cudaError_t launch_window_rows(const uint32_t* marks, int32_t mark_words, int32_t layers, const int32_t* rows, int32_t* counts,
-                               const int32_t* ids_in, int32_t* ids_out, int32_t* next_active, cudaStream_t stream);
-
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);
 // The rows as bits (LayerArgs::in_bits): `words` words a row, cleared, then a bit set per entry.

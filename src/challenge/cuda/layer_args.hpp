@@ -4,8 +4,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/host_device.hpp"
-
 namespace spdnn::cuda {
 
 // The layer kernel's configuration: feature rows per block pass, threads per block, outputs each thread
@@ -85,49 +83,4 @@ struct LayerArgs {
   float bias, clip;
 };
 
-// One layer of a window (column_window.cuh): its feature-major steps (LayerArgs::group_steps...).
-template <class Weight>
-struct WindowLayer {
-  const int32_t* group_steps;
-  const int32_t* step_pos;
-  const Weight* step_val;
-};
-
-// Consecutive feature-major layers in one launch (column_window.cuh). Rows keep their place through the
-// window (no compaction): row k of every layer is row k of the features the layer before the window
-// wrote, `*rows` of them; a row that died stays zero.
-template <class Weight>
-struct WindowArgs {
-  const WindowLayer<Weight>* layer;  // device array: the window's layers, in order
-  int32_t layers;
-  float* side[2];               // layer j reads side[j % 2] and writes side[(j + 1) % 2]
-  const int32_t* rows;          // rows in the window (device)
-  int32_t stride;               // floats a position
-  int32_t outputs;              // outputs of every layer of the window
-  int32_t wave;                 // slices whose layers interleave, so that one waits less for another
-  unsigned long long* nnz;      // nonzero outputs, one counter a layer
-  uint32_t* marks;              // rows with a nonzero output: bit k % 32 of word layer * mark_words + k / 32
-  int32_t mark_words;
-  int32_t* done;                // items finished, one counter a layer and slice (stride max_slices)
-  int32_t max_slices;
-  unsigned long long* ticket;   // the next item to take
-  float bias, clip;
-};
-
-// A window's items in ticket order (column_window.cuh): waves of `wave` slices; within a wave layer by
-// layer, and within a layer slice by slice, tile by tile. The last wave is padded to `wave` slices (its
-// items past the last slice are taken and skipped), so that the order is a formula. Every item of layer
-// j - 1 of a slice comes before every item of layer j of that slice.
-struct WindowItem {
-  int slice, layer, tile;
-};
-SPDNN_HOST_DEVICE inline unsigned long long window_items(int slices, int wave, int layers, int tiles) {
-  return static_cast<unsigned long long>((slices + wave - 1) / wave) * wave * layers * tiles;
-}
-SPDNN_HOST_DEVICE inline WindowItem window_item(unsigned long long item, int wave, int layers, int tiles) {
-  const unsigned long long per_layer = static_cast<unsigned long long>(wave) * tiles, per_wave = per_layer * layers;
-  const unsigned long long in_wave = item % per_wave;
-  return {static_cast<int>(item / per_wave) * wave + static_cast<int>(in_wave % per_layer / tiles),
-          static_cast<int>(in_wave / per_layer), static_cast<int>(in_wave % tiles)};
-}
 }  // namespace spdnn::cuda

@@ -129,7 +129,6 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   }
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
-  setup_window();
 }
 
 template <class Weight>
@@ -203,10 +202,6 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
   // With meetings, rows arrive in free slots anywhere in the batch's buffers.
   const int rows = static_cast<int>(meet_.empty() ? r0 : batch_);
   for (int32_t l = from; l < to; ++l) {
-    if (window_from_ > 0 && l == window_from_) {
-      enqueue_window(l, to);
-      break;
-    }
     const Side in = side(l), out = side(l + 1);
     const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
     if (plan_.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute_.s, slot_ready_[l % 2].e));

@@ -43,10 +43,6 @@ class LayerLoop {
   // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
 
-  // The first layer (0-based) of the window that runs the last layers in one launch
-  // (SPDNN_LAYER_WINDOW, layer_window.cpp), or 0 for none.
-  int32_t window_from() const { return window_from_; }
-
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
   static bool merges_after(int32_t k) {
@@ -60,9 +56,6 @@ class LayerLoop {
     int32_t *list, *ids, *mult;
   };
   Side side(int32_t l);
-  // Layers [from, to) of a window in one launch (column_window.cuh), then their counts and the next list.
-  void setup_window();
-  void enqueue_window(int32_t from, int32_t to);
   void upload_batch(int64_t b0, int32_t r0);
   void stream_layer(int32_t l);
   void enqueue_layers(int32_t from, int32_t to, int32_t r0);
@@ -111,18 +104,6 @@ class LayerLoop {
   DeviceBuffer<int64_t> in_ptr_;
   DeviceBuffer<int32_t> in_cols_;
   DeviceBuffer<float> in_vals_;
-
-  // The window (layer_window.cpp): its first layer (0: none), slices a wave, blocks, each layer's steps,
-  // and per launch the rows each layer marks, the items done per layer and slice, the next ticket.
-  int32_t window_from_ = 0;
-  int32_t window_wave_ = 1;
-  int window_blocks_ = 0;
-  int32_t window_slices_ = 0;
-  int32_t mark_words_ = 0;
-  DeviceBuffer<WindowLayer<Weight>> window_layers_;
-  DeviceBuffer<uint32_t> window_marks_;
-  DeviceBuffer<int32_t> window_done_;
-  DeviceBuffer<unsigned long long> window_ticket_;
 
   // Per run: rows received by balancing (numbered from x.count() up), each layer's count before rows
   // moved at a meeting (-1: no meeting there), whether meetings go on, the kept features.

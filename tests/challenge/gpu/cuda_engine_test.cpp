@@ -239,49 +239,6 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
   EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
 }
 
-// The last layers in one launch (SPDNN_LAYER_WINDOW=F[,W]; column_window.cuh): rows keep their place
-// through the window and a slice waits only for its own rows of the previous layer. The reference's
-// answer, counts and features bit for bit on RadiX-Net (groups of 16, rows dying inside the window,
-// batches with a short last slice, fp16 weights), on a random network (groups of 4 or 1), with waves of
-// one and three slices, windows of 24 layers and of one, past a RadiX-Net period at 16384 neurons, and
-// when every row dies; settings it cannot honour are usage errors.
-TEST(CudaEngine, LayerWindowMatchesTheReference) {
-  SPDNN_REQUIRE_CUDA(gpu);
-  const ShapeProblems problems(1100);
-  const auto& [radix, x, random, rx] = problems;
-  test::ScopedEnv force("SPDNN_LAYER_KERNEL", "columns");
-  for (const std::string window : {"2", "5,3", "25", "7,2"}) {
-    SCOPED_TRACE(window);
-    test::ScopedEnv set("SPDNN_LAYER_WINDOW", window.c_str());
-    expect_same_as_reference(*gpu, radix, x, {});
-    RunOptions batched;
-    batched.batch_inputs = 537;
-    batched.half_weights = true;
-    expect_same_as_reference(*gpu, radix, x, batched);
-    expect_same_as_reference(*gpu, random, rx, {});
-    const std::string from = window.substr(0, window.find(','));
-    EXPECT_NE(gpu->run(radix, x, {}).execution->kernel.find(", layers " + from + "-25 in one launch"), std::string::npos)
-        << gpu->run(radix, x, {}).execution->kernel;
-  }
-  test::ScopedEnv set("SPDNN_LAYER_WINDOW", "2,3");
-  expect_same_as_reference(*gpu, radixnet_network({16384, 14, 3}), challenge_inputs(synthetic_digits(160, 5), 16384).features, {});
-  RandomNetworkSpec dying;
-  dying.neurons = 500, dying.layers = 6, dying.per_row = 10, dying.value = 0.1f, dying.bias = -100.f;
-  const RunResult dead = gpu->run(random_network(dying), random_features(100, 500, 0.2, 9), {});
-  EXPECT_TRUE(dead.categories.empty());
-  EXPECT_EQ(dead.layers[5].active_inputs, 0);
-  RunOptions timed;
-  timed.layer_times = true;
-  EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, timed); }).code(), Errc::usage);
-  RunOptions streamed;
-  streamed.stream_weights = true;
-  EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, streamed); }).code(), Errc::usage);
-  for (const char* bad : {"1", "x", "3,0"}) {
-    test::ScopedEnv wrong("SPDNN_LAYER_WINDOW", bad);
-    EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage) << bad;
-  }
-}
-
 // Inputs whose entries all have one value go to the first layer as bits when asked (SPDNN_INPUT_BITS=1):
 // the same answer as dense rows, for the general and the register-holding kernels, and the report says
 // which ran; inputs of two values stay dense.

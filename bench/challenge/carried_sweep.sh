@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# spdnn alone, several settings on the same generated files, in one GPU call: cheaper than the peers kit
+# (carried_run.sh) when only spdnn's settings are compared. Carried binaries as in carried_run.sh.
+# Run (device): NETS="16384x120 65536x120" SETS="base: w4:SPDNN_X=12,4+SPDNN_Y=1" bash bench/challenge/carried_sweep.sh
+#   SETS  tag:ENV=VALUE+ENV=VALUE entries ("base:" runs with nothing set); every setting runs twice and
+#         its categories are compared with base's first run, so put base first
+#   MNIST the MNIST training images (default .peers/data/train-images-idx3-ubyte.gz)
+# Results in $OUT: TAG-NxL-rR.{json,log,cats}, and a line a run on stdout.
+set -uo pipefail
+out=${OUT:-out}
+bin=${BIN:-$PWD/.carry/bin}/spdnn
+data=/tmp/carried-sweep
+mkdir -p "$out" "$data"
+for net in ${NETS:?NxL ...}; do
+  N=${net%x*} L=${net#*x}
+  [ -f "$data/sparse-images-$N.spdnn" ] ||
+    "$bin" generate -q --neurons "$N" --seed 1 --mnist "${MNIST:-.peers/data/train-images-idx3-ubyte.gz}" --what inputs \
+      --format bin --out "$data"
+  rm -f "$data"/neuron*-l*.spdnn
+  "$bin" generate -q --neurons "$N" --layers "$L" --seed 1 --what network --format bin --out "$data"
+  echo "[$SECONDS s] $net ready"
+  for s in ${SETS:-base:}; do
+    tag=${s%%:*} envs=${s#*:}
+    for r in 0 1; do
+      f=$out/$tag-$net-r$r
+      # shellcheck disable=SC2086  # the settings split on purpose
+      env ${envs//+/ } timeout 150 "$bin" run -q --engine cuda --weights "$data/neuron$N-l$L.spdnn" \
+        --inputs "$data/sparse-images-$N.spdnn" --json "$f.json" --categories "$f.cats" >"$f.log" 2>&1 ||
+        echo "$tag $net r$r FAILED"
+      same=$(cmp -s "$f.cats" "$out/base-$net-r0.cats" && echo "same categories" || echo "categories DIFFER")
+      echo "[$SECONDS s] $tag $net r$r: $(grep -E 'throughput|categories' "$f.log" | tr '\n' ' ') $same"
+    done
+  done
+done
