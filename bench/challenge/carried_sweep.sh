@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # spdnn alone, several settings on the same generated files, in one GPU call: cheaper than the peers kit
 # (carried_run.sh) when only spdnn's settings are compared. Carried binaries as in carried_run.sh.
-# Run (device): NETS="16384x120 65536x120" SETS="base: w4:SPDNN_X=12,4+SPDNN_Y=1" bash bench/challenge/carried_sweep.sh
-#   SETS  tag:ENV=VALUE+ENV=VALUE entries ("base:" runs with nothing set); every setting runs twice and
-#         its categories are compared with base's first run, so put base first
+# Run (device): NETS="1024x120 16384x480" SETS="base:--mode=structure tail:SPDNN_FEW_ROWS=1+--mode=structure" \
+#   bash bench/challenge/carried_sweep.sh
+#   SETS  tag:SETTING+SETTING entries, each ENV=VALUE for the environment or an option of `spdnn run`
+#         (--mode=structure); "base:" runs with nothing set. Every entry runs twice and its categories are
+#         compared with base's first run, so put base first
 #   MNIST the MNIST training images (default .peers/data/train-images-idx3-ubyte.gz)
 # Results in $OUT: TAG-NxL-rR.{json,log,cats}, and a line a run on stdout.
 set -uo pipefail
@@ -20,11 +22,14 @@ for net in ${NETS:?NxL ...}; do
   "$bin" generate -q --neurons "$N" --layers "$L" --seed 1 --what network --format bin --out "$data"
   echo "[$SECONDS s] $net ready"
   for s in ${SETS:-base:}; do
-    tag=${s%%:*} envs=${s#*:}
+    tag=${s%%:*} env=() opt=()
+    IFS=+ read -ra settings <<<"${s#*:}"
+    for one in "${settings[@]}"; do
+      case $one in -*) opt+=("$one") ;; *) env+=("$one") ;; esac
+    done
     for r in 0 1; do
       f=$out/$tag-$net-r$r
-      # shellcheck disable=SC2086  # the settings split on purpose
-      env ${envs//+/ } timeout 150 "$bin" run -q --engine cuda --weights "$data/neuron$N-l$L.spdnn" \
+      env "${env[@]}" timeout 150 "$bin" run -q --engine cuda "${opt[@]}" --weights "$data/neuron$N-l$L.spdnn" \
         --inputs "$data/sparse-images-$N.spdnn" --json "$f.json" --categories "$f.cats" >"$f.log" 2>&1 ||
         echo "$tag $net r$r FAILED"
       same=$(cmp -s "$f.cats" "$out/base-$net-r0.cats" && echo "same categories" || echo "categories DIFFER")

@@ -276,8 +276,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);
+  if (loop.tail_rows() > 0) info.kernel += fmt::format(", the last layers in one block at {} rows or fewer", loop.tail_rows());
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
+  info.tail_from = loop.tail_from();
   distinct_rows = loop.distinct_rows();
   if (opt.on_layer) opt.on_layer(layers, layers);
   result.execution = info;

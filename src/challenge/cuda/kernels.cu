@@ -1,10 +1,13 @@
 // Kernel definitions and their launchers: the layer kernels instantiated from lists of shapes, the
-// input densification, the feature-major row selection, and the final gather of survivors' ids.
+// few-rows tail, the input densification, the feature-major row selection, and the final gather of
+// survivors' ids.
+#include <algorithm>
 #include <tuple>
 
 #include "challenge/cuda/column_kernel.cuh"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
+#include "challenge/cuda/tail_kernel.cuh"
 
 namespace spdnn::cuda {
 
@@ -157,6 +160,24 @@ template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*
 template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, cudaStream_t);
 template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
                                                  cudaStream_t);
+
+int tail_capacity(int32_t width, size_t shared_limit) {
+  const size_t row_bytes = 2 * static_cast<size_t>(width) * sizeof(float);  // a row in each of the two buffers
+  return static_cast<int>(std::min<size_t>(kTailRows, width > 0 ? shared_limit / row_bytes : 0));
+}
+
+template <class Weight>
+cudaError_t launch_tail_kernel(const TailArgs<Weight>& args, cudaStream_t stream) {
+  const size_t shared = 2 * static_cast<size_t>(args.max_rows) * args.width * sizeof(float);
+  cudaError_t e =
+      cudaFuncSetAttribute(&tail_kernel<Weight>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+  if (e != cudaSuccess) return e;
+  tail_kernel<Weight><<<1, kTailThreads, shared, stream>>>(args);
+  return cudaGetLastError();
+}
+
+template cudaError_t launch_tail_kernel<float>(const TailArgs<float>&, cudaStream_t);
+template cudaError_t launch_tail_kernel<__half>(const TailArgs<__half>&, cudaStream_t);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream) {
