@@ -147,14 +147,9 @@ void LayerLoop<Weight>::setup_tail() {
   tail_rows_ = tail_capacity(width, prop_.sharedMemPerBlockOptin - kStaticShared);
   if (tail_rows_ == 0) return;
   tail_width_ = width;
-  std::vector<TailLayer<Weight>> table(layers_);
-  for (int32_t l = 0; l < layers_; ++l) {
-    const BlobLayout& b = packed_.layout[l];
-    LayerArgs<Weight> a{};
-    bind_layer(a, b, weights_.get() + packed_.offset[l]);
-    table[l] = {a.tile_chunks, a.chunk_map, a.chunk_ell, a.chunk_k, a.map, a.ell_idx, a.ell_val, a.out_weight,
-                a.outputs, b.kernel.threads, b.kernel.outputs_per_thread};
-  }
+  std::vector<TailLayer<Weight>> table;
+  for (int32_t l = 0; l < layers_; ++l)
+    table.push_back(bind_tail_layer<Weight>(packed_.layout[l], weights_.get() + packed_.offset[l]));
   tail_layers_.allocate(table.size(), "the few-rows tail's layer table");
   SPDNN_CUDA_CHECK(cudaMemcpy(tail_layers_.get(), table.data(), table.size() * sizeof(table[0]), cudaMemcpyHostToDevice));
   tail_done_.allocate(1, "the few-rows tail's flag");

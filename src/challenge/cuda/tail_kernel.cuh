@@ -13,12 +13,13 @@
 
 #include "challenge/cuda/layer_args.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
+#include "challenge/cuda/tail_walk.hpp"
 
 namespace spdnn::cuda {
 
 inline constexpr int kTailThreads = 512;  // 128 registers a thread: no spills
 inline constexpr int kTailRows = 8;       // the most rows a tail takes: a thread's sums are this many registers
-inline constexpr int kTailBatch = 8;      // steps whose loads a thread issues together
+inline constexpr int kTailBatch = 8;      // steps whose loads a thread issues together (tail_walk.hpp)
 
 template <class Weight>
 __global__ void __launch_bounds__(kTailThreads) tail_kernel(TailArgs<Weight> a) {
@@ -52,35 +53,11 @@ __global__ void __launch_bounds__(kTailThreads) tail_kernel(TailArgs<Weight> a) 
 #pragma unroll
     for (int r = 0; r < MaxRows; ++r) from_row[r] = r < rows ? row_at[r] * a.width : 0;
     int nonzero[MaxRows] = {};  // this thread's nonzero outputs of each row, counted for their neurons
-    const int tile_outputs = L.threads * L.per;
     for (int v = t; v < L.outputs; v += kTailThreads) {  // v: a physical output position of the layer
-      const int tile = v / tile_outputs, o = v % tile_outputs / L.per, j = v % L.per;
-      float acc[MaxRows] = {};
-      for (int c = L.tile_chunks[tile]; c < L.tile_chunks[tile + 1]; ++c) {
-        const int32_t* map = L.map + L.chunk_map[c];
-        const int64_t first = L.chunk_ell[c] + o;
-        const int steps = L.chunk_k[c];
-        // Steps a batch at a time: their loads in flight together (slot, then position, both from L2).
-        for (int q0 = 0; q0 < steps; q0 += kTailBatch) {
-          int32_t pos[kTailBatch];
-          float w[kTailBatch];
-#pragma unroll
-          for (int u = 0; u < kTailBatch; ++u) {
-            const int64_t step = first + static_cast<int64_t>(min(q0 + u, steps - 1)) * L.threads;
-            pos[u] = L.ell_idx[step];
-            w[u] = q0 + u < steps ? weight_to_float(L.ell_val[step * L.per + j]) : 0.0f;
-          }
-#pragma unroll
-          for (int u = 0; u < kTailBatch; ++u) pos[u] = map[pos[u]];
-#pragma unroll
-          for (int u = 0; u < kTailBatch; ++u) {
-            if (q0 + u >= steps) break;
-#pragma unroll
-            for (int r = 0; r < MaxRows; ++r)
-              if (r < rows) acc[r] = add_product(acc[r], x[from_row[r] + pos[u]], w[u]);
-          }
-        }
-      }
+      float acc[MaxRows];
+      tail_output_sums<MaxRows, kTailBatch>(
+          L, v, x, from_row, rows, [](Weight w) { return weight_to_float(w); },
+          [](float sum, float in, float w) { return add_product(sum, in, w); }, acc);
       const int weight = L.out_weight != nullptr ? L.out_weight[v] : 1;
 #pragma unroll
       for (int r = 0; r < MaxRows; ++r) {
@@ -99,14 +76,9 @@ __global__ void __launch_bounds__(kTailThreads) tail_kernel(TailArgs<Weight> a) 
     }
     __syncthreads();  // every row's total, and every output in y
     if (t == 0) {     // the survivors, in order, and the layer's counts
-      int kept = 0, kept_inputs = 0;
       unsigned long long layer_nnz = 0;
-      for (int r = 0; r < rows; ++r) {
-        layer_nnz += static_cast<unsigned long long>(total[r]) * static_cast<unsigned long long>(mult[r]);
-        if (total[r] == 0) continue;
-        row_at[kept] = r, ids[kept] = ids[r], mult[kept] = mult[r], kept_inputs += mult[r];
-        ++kept;
-      }
+      int32_t kept_inputs = 0;
+      const int kept = tail_keep_rows(rows, total, row_at, ids, mult, layer_nnz, kept_inputs);
       a.counts[l + 1] = kept;
       a.nnz[l] += layer_nnz;
       if (a.inputs != nullptr) a.inputs[l + 1] += kept_inputs;
