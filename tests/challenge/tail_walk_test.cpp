@@ -11,6 +11,7 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/structure.hpp"
+#include "support/planted_groups.hpp"
 
 namespace spdnn {
 namespace {
@@ -101,13 +102,7 @@ class TailWalk : public testing::TestWithParam<int> {};  // outputs per thread
 TEST_P(TailWalk, WholeNetworkMatchesTheReference) {
   const int per = GetParam();
   const cuda::LayerKernelConfig kernel{16, 128 / per, per, per == 2 ? 37 : 512};
-  Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
-  for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
-    std::vector<Triplet> t;
-    for (const Triplet& e : csr_to_triplets(w))
-      if (e.col < 100) t.push_back(e), t.push_back({e.row, e.col + 100, e.value});
-    w = csr_from_triplets(200, 200, t, "planted");
-  }
+  const Network planted = test::planted_pairs_network();  // groups of two
   const Network radix = radixnet_network({1024, 14, 2});
   const Network random =
       random_network({.neurons = 300, .layers = 8, .per_row = 12, .value = 0.2f, .random_values = true, .bias = -0.3f, .seed = 7});
