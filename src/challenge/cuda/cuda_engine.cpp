@@ -27,6 +27,7 @@
 #include "challenge/cuda/layer_loop.hpp"
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
+#include "challenge/cuda/row_order.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
@@ -135,6 +136,14 @@ int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<f
     fused += b.fused ? 1 : 0;
   }
   return fused;
+}
+
+// SPDNN_ROW_ORDER: "ids" (the default) or "pattern" (row_order.hpp), to measure.
+bool row_order_by_pattern() {
+  const char* env = std::getenv("SPDNN_ROW_ORDER");
+  if (env == nullptr || std::string(env) == "ids") return false;
+  if (std::string(env) == "pattern") return true;
+  throw Error(Errc::usage, fmt::format("SPDNN_ROW_ORDER={}: expected ids or pattern", env));
 }
 
 // The one value every stored input entry has (bit for bit), when the inputs go to the first layer as
@@ -255,10 +264,15 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
                             : merge_rows      ? ", one output per neuron group, equal rows merged"
                                               : ", one output per neuron group");
 
-  // The inputs that can be active at all (nonempty rows), in id order.
+  // The inputs that can be active at all (nonempty rows), in id order, or for feature-major layers
+  // grouped by where their nonzeros are when asked (SPDNN_ROW_ORDER=pattern; row_order.hpp).
   std::vector<int32_t> rows;
   for (int64_t r = 0; r < x.count(); ++r)
     if (x.matrix.row_nnz(r) > 0) rows.push_back(static_cast<int32_t>(r));
+  if (row_order_by_pattern() && feature_major) {
+    order_rows_by_pattern(x.matrix, rows);
+    info.kernel += ", inputs ordered by pattern";
+  }
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));

@@ -107,11 +107,12 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   }
   SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(tiles_done_.get(), 0, tiles_done_.size() * sizeof(int32_t), compute_.s));
-  int64_t max_batch_nnz = 0;
+  int64_t max_batch_nnz = 0;  // rows_ may be in any order (row_order.hpp)
   const int64_t candidates = static_cast<int64_t>(rows_.size());
   for (int64_t b0 = 0; b0 < candidates; b0 += batch_) {
-    const int64_t b1 = std::min(candidates, b0 + batch_);
-    max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
+    int64_t nnz = 0;
+    for (int64_t k = b0; k < std::min(candidates, b0 + batch_); ++k) nnz += x_.matrix.row_nnz(rows_[k]);
+    max_batch_nnz = std::max(max_batch_nnz, nnz);
   }
   if (input_value_) {  // a row's words, or feature-major a position's
     input_words_ = static_cast<int32_t>(((feature_major_ ? batch_ : n_) + 31) / 32);

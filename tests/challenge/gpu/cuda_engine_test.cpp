@@ -116,6 +116,25 @@ TEST(CudaEngine, RadixNetWithSyntheticDigits) {
   expect_same_as_reference(*gpu, net, x, {});
 }
 
+// Inputs in pattern order (SPDNN_ROW_ORDER=pattern, row_order.hpp) through feature-major layers: the
+// reference's answer, counts and features, also in batches (each batch a run of the sorted rows); the
+// report says so, and an unknown order is a usage error.
+TEST(CudaEngine, PatternRowOrderMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  test::ScopedEnv order("SPDNN_ROW_ORDER", "pattern");
+  const Network net = radixnet_network({4096, 40, 5});
+  const Features x = challenge_inputs(synthetic_digits(400, 6), 4096).features;
+  expect_same_as_reference(*gpu, net, x, {});
+  RunOptions batched;
+  batched.batch_inputs = 150;
+  expect_same_as_reference(*gpu, net, x, batched);
+  const std::string kernel = gpu->run(net, x, {}).execution->kernel;
+  EXPECT_NE(kernel.find("feature-major"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find(", inputs ordered by pattern"), std::string::npos) << kernel;
+  test::ScopedEnv bad("SPDNN_ROW_ORDER", "random");
+  EXPECT_EQ(test::error_from([&] { gpu->run(net, x, {}); }).code(), Errc::usage);
+}
+
 TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
   SPDNN_REQUIRE_CUDA(gpu);
   Network net = radixnet_network({1024, 25, 7});
