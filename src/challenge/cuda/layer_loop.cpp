@@ -242,7 +242,6 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
   const int rows = static_cast<int>(meet_.empty() ? r0 : batch_);
   const int32_t* tail_done = tail_rows_ > 0 ? tail_done_.get() : nullptr;
   for (int32_t l = from; l < to; ++l) {
-    if (tail_done != nullptr && tail_tried_before(l)) enqueue_tail(l);
     const Side in = side(l), out = side(l + 1);
     const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
     if (plan_.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute_.s, slot_ready_[l % 2].e));
@@ -267,6 +266,8 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                       std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
+    // The tail, where tried, counts in this layer's time (--layer-times): it runs this layer and the rest.
+    if (tail_done != nullptr && tail_tried_before(l)) enqueue_tail(l);
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, compute_.s));
     if (feature_major_)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
