@@ -11,6 +11,7 @@
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/structure.hpp"
+#include "support/input_rows.hpp"
 #include "support/planted_groups.hpp"
 
 namespace spdnn {
@@ -27,17 +28,7 @@ Features pick_inputs(const Network& net, const Features& x, int64_t count, int64
     if (static_cast<int64_t>(ids.size()) < count) ids.push_back(id - 1);
   for (int64_t r = 0, dead = 0; r < x.count() && dead < dying; ++r)
     if (!std::binary_search(kept.begin(), kept.end(), r + 1)) ids.push_back(r), ++dead;
-  Features few;
-  few.matrix.cols = x.matrix.cols;
-  for (int64_t r : ids) {
-    const auto cols = x.matrix.row_cols(r);
-    const auto values = x.matrix.row_values(r);
-    few.matrix.col_idx.insert(few.matrix.col_idx.end(), cols.begin(), cols.end());
-    few.matrix.values.insert(few.matrix.values.end(), values.begin(), values.end());
-    few.matrix.row_ptr.push_back(few.matrix.nnz());
-    ++few.matrix.rows;
-  }
-  return few;
+  return test::inputs_at(x, ids);
 }
 
 // Every layer of `packed` over the (at most kRows) inputs of x, as the tail kernel runs its layers: the

@@ -155,8 +155,7 @@ __device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][
 #pragma unroll
     for (int j = 0; j < Per; ++j) {
       if (out0 + j >= outputs) break;
-      const float z = acc[r][j];
-      const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, bias), 0.0f), clip) : 0.0f;
+      const float y = activate(acc[r][j], bias, clip);
       out[static_cast<int64_t>(out0 + j) * ld + k] = y;
       nonzero[r] += y != 0.0f;
     }

@@ -161,21 +161,30 @@ template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const 
 template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
                                                  cudaStream_t);
 
+// The tail's two buffers of max_rows rows of `width` floats.
+static size_t tail_shared_bytes(int max_rows, int32_t width) {
+  return 2 * static_cast<size_t>(max_rows) * width * sizeof(float);
+}
+
 int tail_capacity(int32_t width, size_t shared_limit) {
-  const size_t row_bytes = 2 * static_cast<size_t>(width) * sizeof(float);  // a row in each of the two buffers
+  const size_t row_bytes = tail_shared_bytes(1, width);  // a row in each of the two buffers
   return static_cast<int>(std::min<size_t>(kTailRows, width > 0 ? shared_limit / row_bytes : 0));
 }
 
 template <class Weight>
+cudaError_t prepare_tail_kernel(int max_rows, int32_t width) {
+  return cudaFuncSetAttribute(&tail_kernel<Weight>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(tail_shared_bytes(max_rows, width)));
+}
+
+template <class Weight>
 cudaError_t launch_tail_kernel(const TailArgs<Weight>& args, cudaStream_t stream) {
-  const size_t shared = 2 * static_cast<size_t>(args.max_rows) * args.width * sizeof(float);
-  cudaError_t e =
-      cudaFuncSetAttribute(&tail_kernel<Weight>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
-  if (e != cudaSuccess) return e;
-  tail_kernel<Weight><<<1, kTailThreads, shared, stream>>>(args);
+  tail_kernel<Weight><<<1, kTailThreads, tail_shared_bytes(args.max_rows, args.width), stream>>>(args);
   return cudaGetLastError();
 }
 
+template cudaError_t prepare_tail_kernel<float>(int, int32_t);
+template cudaError_t prepare_tail_kernel<__half>(int, int32_t);
 template cudaError_t launch_tail_kernel<float>(const TailArgs<float>&, cudaStream_t);
 template cudaError_t launch_tail_kernel<__half>(const TailArgs<__half>&, cudaStream_t);
 

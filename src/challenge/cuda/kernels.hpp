@@ -23,8 +23,11 @@ cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs
                                 bool fused, cudaStream_t stream);
 
 // The few-rows tail (tail_kernel.cuh): the rows of `width` floats one block holds in `shared_limit` bytes
-// (at most kTailRows; 0: none fit), and its launch, a block of args.max_rows rows.
+// (at most kTailRows; 0: none fit); raising its shared memory limit for max_rows such rows, once; and its
+// launch, a block of args.max_rows rows.
 int tail_capacity(int32_t width, size_t shared_limit);
+template <class Weight>
+cudaError_t prepare_tail_kernel(int max_rows, int32_t width);
 template <class Weight>
 cudaError_t launch_tail_kernel(const TailArgs<Weight>& args, cudaStream_t stream);
 

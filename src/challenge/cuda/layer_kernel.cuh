@@ -23,6 +23,12 @@ __device__ __forceinline__ float weight_to_float(__half w) { return __half2float
 // Products and sums rounded separately (no FMA contraction): the CPU engines' arithmetic, bit for bit.
 __device__ __forceinline__ float add_product(float acc, float y, float w) { return __fadd_rn(acc, __fmul_rn(y, w)); }
 
+// A layer's output from its sum: bias, ReLU and clip, the bias added to nonzero sums only (a zero sum
+// stays zero, as in the challenge's reference).
+__device__ __forceinline__ float activate(float z, float bias, float clip) {
+  return z != 0.0f ? fminf(fmaxf(__fadd_rn(z, bias), 0.0f), clip) : 0.0f;
+}
+
 // Where quad q (rows 4q..4q+3) of staged slot f sits among the slot's Q = Rows/4 float4s. A 128-bit access
 // is served 8 threads at a time, 8 float4s over the 32 banks; unswizzled, 8 threads storing consecutive
 // slots (16 Q bytes apart) put slots 8/Q apart on the same banks (at 16 rows, a 4-way conflict). XOR-ing q
@@ -137,8 +143,7 @@ __device__ __forceinline__ void finish_rows(const LayerArgs<Weight>& a, const fl
     for (int j = 0; j < Per; ++j) {
       const int out_pos = out0 + j;
       if (k < rows_active && out_pos < a.outputs) {
-        const float z = acc[r][j];
-        const float y = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+        const float y = activate(acc[r][j], a.bias, a.clip);
         a.out[static_cast<int64_t>(k) * a.stride + out_pos] = y;
         // In structure mode an output counts for its group's neurons.
         if (y != 0.0f) nonzero += a.out_weight == nullptr ? 1 : a.out_weight[out_pos];

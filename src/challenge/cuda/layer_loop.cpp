@@ -148,6 +148,7 @@ void LayerLoop<Weight>::setup_tail() {
   tail_rows_ = tail_capacity(width, prop_.sharedMemPerBlockOptin - kStaticShared);
   if (tail_rows_ == 0) return;
   tail_width_ = width;
+  SPDNN_CUDA_CHECK(prepare_tail_kernel<Weight>(tail_rows_, tail_width_));
   std::vector<TailLayer<Weight>> table;
   for (int32_t l = 0; l < layers_; ++l)
     table.push_back(bind_tail_layer<Weight>(packed_.layout[l], weights_.get() + packed_.offset[l]));

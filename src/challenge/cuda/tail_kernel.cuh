@@ -62,8 +62,7 @@ __global__ void __launch_bounds__(kTailThreads) tail_kernel(TailArgs<Weight> a) 
 #pragma unroll
       for (int r = 0; r < MaxRows; ++r) {
         if (r >= rows) continue;
-        const float z = acc[r];
-        const float out = z != 0.0f ? fminf(fmaxf(__fadd_rn(z, a.bias), 0.0f), a.clip) : 0.0f;
+        const float out = activate(acc[r], a.bias, a.clip);
         y[r * a.width + v] = out;
         if (out != 0.0f) nonzero[r] += weight;
       }

@@ -8,6 +8,7 @@
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/io.hpp"
+#include "support/input_rows.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -384,18 +385,10 @@ namespace {
 
 // The inputs of `x` that `net` keeps to its last layer, by the reference engine, at most `count` of them.
 Features survivors_of(const Network& net, const Features& x, int64_t count) {
-  Features few;
-  few.matrix.cols = x.matrix.cols;
-  for (const int64_t id : make_engine("reference")->run(net, x, {}).categories) {
-    if (few.count() == count) break;
-    const auto cols = x.matrix.row_cols(id - 1);
-    const auto values = x.matrix.row_values(id - 1);
-    few.matrix.col_idx.insert(few.matrix.col_idx.end(), cols.begin(), cols.end());
-    few.matrix.values.insert(few.matrix.values.end(), values.begin(), values.end());
-    few.matrix.row_ptr.push_back(few.matrix.nnz());
-    ++few.matrix.rows;
-  }
-  return few;
+  std::vector<int64_t> ids;
+  for (const int64_t id : make_engine("reference")->run(net, x, {}).categories)
+    if (static_cast<int64_t>(ids.size()) < count) ids.push_back(id - 1);
+  return test::inputs_at(x, ids);
 }
 
 }  // namespace
