@@ -283,7 +283,6 @@ int run(const RunOptionsCli& o) {
     j["execution"] = {{"kernel", e.kernel}, {"batches", e.batches}, {"batch_inputs", e.batch_inputs},
                       {"weights_streamed", e.weights_streamed}, {"half_weights", e.half_weights},
                       {"half_weights_exact", e.half_weights_exact}};
-    if (e.tail_from > 0) j["execution"]["tail_from_layer"] = e.tail_from;
   }
   j["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < r.layers.size(); ++l) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # spdnn alone, several settings on the same generated files, in one GPU call: cheaper than the peers kit
 # (carried_run.sh) when only spdnn's settings are compared. Carried binaries as in carried_run.sh.
-# Run (device): NETS="1024x120 16384x480" SETS="base:--mode=structure tail:SPDNN_FEW_ROWS=1+--mode=structure" \
+# Run (device): NETS="1024x120 16384x480" SETS="base: structure:--mode=structure" \
 #   bash bench/challenge/carried_sweep.sh
 #   SETS  tag:SETTING+SETTING entries, each ENV=VALUE for the environment or an option of `spdnn run`
 #         (--mode=structure); "base:" runs with nothing set. Every entry runs twice and its categories are

@@ -8,7 +8,7 @@ of 64 rows) when all 64 rows are zero there (column_kernel.cuh). The challenge's
 upsampled and thresholded; this upsamples them the same way (nearest, > 128) and prints the fraction of
 (position, 64-row slice) steps that are zero over the slice, in the official order and in orders that put
 similar images together (image centroid, principal components, which of 256 contiguous position blocks
-hold a nonzero: row_order.hpp's key, and an 8 x 8 coarse pattern of the image).
+hold a nonzero, and an 8 x 8 coarse pattern of the image).
 MNIST is read from $SPDNN_MNIST or ../shared/data/mnist/train-images-idx3-ubyte.gz."""
 import gzip
 import os
@@ -44,9 +44,9 @@ def main():
     _, _, vt = np.linalg.svd(sample[:5000], full_matrices=False)
     p = sample @ vt[:2].T
     print(f"by principal comp.: {zero_steps(x[np.lexsort((p[:, 1], np.round(p[:, 0] * 2)))]):.1%}")
-    blocks = x.reshape(count, 256, -1).any(axis=2)  # row_order.hpp's key: 256 contiguous position blocks
+    blocks = x.reshape(count, 256, -1).any(axis=2)  # 256 contiguous position blocks (tried on the GPU in 143dbb6)
     key = np.packbits(blocks, axis=1)
-    print(f"by 256 blocks:      {zero_steps(x[np.lexsort(key.T[::-1])]):.1%}  (SPDNN_ROW_ORDER=pattern)")
+    print(f"by 256 blocks:      {zero_steps(x[np.lexsort(key.T[::-1])]):.1%}")
     coarse = up.reshape(count, 8, side // 8, 8, side // 8).mean((2, 4)) > 64
     key = np.packbits(coarse.reshape(count, -1), axis=1)
     print(f"by 8 x 8 pattern:   {zero_steps(x[np.lexsort(key.T[::-1])]):.1%}")

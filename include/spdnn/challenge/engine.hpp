@@ -92,7 +92,6 @@ struct ExecutionInfo {
   bool half_weights = false;
   bool half_weights_exact = true;  // every weight representable in fp16: results bit-identical to fp32
   std::string kernel;              // the kernel configuration that ran
-  int32_t tail_from = 0;           // the first layer (1-based) the few-rows tail ran in any batch; 0: none
 };
 
 // One part of a partitioned run (one GPU, or one engine).

@@ -27,7 +27,6 @@
 #include "challenge/cuda/layer_loop.hpp"
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
-#include "challenge/cuda/row_order.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
@@ -136,14 +135,6 @@ int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<f
     fused += b.fused ? 1 : 0;
   }
   return fused;
-}
-
-// SPDNN_ROW_ORDER: "ids" (the default) or "pattern" (row_order.hpp), to measure.
-bool row_order_by_pattern() {
-  const char* env = std::getenv("SPDNN_ROW_ORDER");
-  if (env == nullptr || std::string(env) == "ids") return false;
-  if (std::string(env) == "pattern") return true;
-  throw Error(Errc::usage, fmt::format("SPDNN_ROW_ORDER={}: expected ids or pattern", env));
 }
 
 // The one value every stored input entry has (bit for bit), when the inputs go to the first layer as
@@ -264,15 +255,10 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
                             : merge_rows      ? ", one output per neuron group, equal rows merged"
                                               : ", one output per neuron group");
 
-  // The inputs that can be active at all (nonempty rows), in id order, or for feature-major layers
-  // grouped by where their nonzeros are when asked (SPDNN_ROW_ORDER=pattern; row_order.hpp).
+  // The inputs that can be active at all (nonempty rows), in id order.
   std::vector<int32_t> rows;
   for (int64_t r = 0; r < x.count(); ++r)
     if (x.matrix.row_nnz(r) > 0) rows.push_back(static_cast<int32_t>(r));
-  if (row_order_by_pattern() && feature_major) {
-    order_rows_by_pattern(x.matrix, rows);
-    info.kernel += ", inputs ordered by pattern";
-  }
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -290,10 +276,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);
-  if (loop.tail_rows() > 0) info.kernel += fmt::format(", the last layers in one block at {} rows or fewer", loop.tail_rows());
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
-  info.tail_from = loop.tail_from();
   distinct_rows = loop.distinct_rows();
   if (opt.on_layer) opt.on_layer(layers, layers);
   result.execution = info;

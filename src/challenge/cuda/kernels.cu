@@ -1,13 +1,10 @@
 // Kernel definitions and their launchers: the layer kernels instantiated from lists of shapes, the
-// few-rows tail, the input densification, the feature-major row selection, and the final gather of
-// survivors' ids.
-#include <algorithm>
+// input densification, the feature-major row selection, and the final gather of survivors' ids.
 #include <tuple>
 
 #include "challenge/cuda/column_kernel.cuh"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
-#include "challenge/cuda/tail_kernel.cuh"
 
 namespace spdnn::cuda {
 
@@ -160,33 +157,6 @@ template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*
 template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, cudaStream_t);
 template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
                                                  cudaStream_t);
-
-// The tail's two buffers of max_rows rows of `width` floats.
-static size_t tail_shared_bytes(int max_rows, int32_t width) {
-  return 2 * static_cast<size_t>(max_rows) * width * sizeof(float);
-}
-
-int tail_capacity(int32_t width, size_t shared_limit) {
-  const size_t row_bytes = tail_shared_bytes(1, width);  // a row in each of the two buffers
-  return static_cast<int>(std::min<size_t>(kTailRows, width > 0 ? shared_limit / row_bytes : 0));
-}
-
-template <class Weight>
-cudaError_t prepare_tail_kernel(int max_rows, int32_t width) {
-  return cudaFuncSetAttribute(&tail_kernel<Weight>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                              static_cast<int>(tail_shared_bytes(max_rows, width)));
-}
-
-template <class Weight>
-cudaError_t launch_tail_kernel(const TailArgs<Weight>& args, cudaStream_t stream) {
-  tail_kernel<Weight><<<1, kTailThreads, tail_shared_bytes(args.max_rows, args.width), stream>>>(args);
-  return cudaGetLastError();
-}
-
-template cudaError_t prepare_tail_kernel<float>(int, int32_t);
-template cudaError_t prepare_tail_kernel<__half>(int, int32_t);
-template cudaError_t launch_tail_kernel<float>(const TailArgs<float>&, cudaStream_t);
-template cudaError_t launch_tail_kernel<__half>(const TailArgs<__half>&, cudaStream_t);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream) {

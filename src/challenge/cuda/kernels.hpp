@@ -22,15 +22,6 @@ template <class Weight>
 cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
                                 bool fused, cudaStream_t stream);
 
-// The few-rows tail (tail_kernel.cuh): the rows of `width` floats one block holds in `shared_limit` bytes
-// (at most kTailRows; 0: none fit); raising its shared memory limit for max_rows such rows, once; and its
-// launch, a block of args.max_rows rows.
-int tail_capacity(int32_t width, size_t shared_limit);
-template <class Weight>
-cudaError_t prepare_tail_kernel(int max_rows, int32_t width);
-template <class Weight>
-cudaError_t launch_tail_kernel(const TailArgs<Weight>& args, cudaStream_t stream);
-
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);
 // The rows as bits (LayerArgs::in_bits): `words` words a row, cleared, then a bit set per entry.

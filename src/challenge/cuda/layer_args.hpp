@@ -80,46 +80,6 @@ struct LayerArgs {
   int32_t in_words;
   int32_t outputs;            // outputs of this layer (neurons, or groups in structure mode)
   int32_t stride;             // floats per feature row (the network's neurons); feature-major: per position
-  // Nonzero once the few-rows tail (tail_kernel.cuh) has run the batch's remaining layers: the layer
-  // kernel then returns at once. nullptr: no tail.
-  const int32_t* tail_done;
-  float bias, clip;
-};
-
-// One layer for the few-rows tail (tail_kernel.cuh): its sliced-ELL layout (LayerArgs' fields of the same
-// names) and the launch shape the layout's steps are laid out for (LayerKernelConfig::threads and
-// outputs_per_thread).
-template <class Weight>
-struct TailLayer {
-  const int32_t* tile_chunks;
-  const int64_t* chunk_map;
-  const int64_t* chunk_ell;
-  const int32_t* chunk_k;
-  const int32_t* map;
-  const uint16_t* ell_idx;
-  const Weight* ell_val;
-  const int32_t* out_weight;
-  int32_t outputs, threads, per;
-};
-
-// The few-rows tail: layers [from, layers) of a batch in one block, if at most `max_rows` rows are left
-// before layer `from` (and no tail has run yet); the rows of each layer stay in shared memory, `width`
-// floats each (the widest layer's outputs). It reads side `from`'s rows and writes the last layer's into
-// side `layers` as the layer kernels would (rows 0.., their list, ids and multiplicities), and every
-// layer's counts (LayerLoop's counts, nnz and, with merged rows, inputs).
-template <class Weight>
-struct TailArgs {
-  const TailLayer<Weight>* layer;  // device array: every layer of the network
-  int32_t from, layers, max_rows, width;
-  const float* in_feat;
-  const int32_t *in_list, *in_ids, *in_mult;  // in_mult, out_mult: nullptr without merged rows
-  float* out_feat;
-  int32_t *out_list, *out_ids, *out_mult;
-  int64_t stride;                             // floats a feature row in global memory
-  int32_t* counts;                            // rows before each layer (counts[from]) and after it
-  unsigned long long* nnz;                    // each layer's nonzeros, added to
-  int32_t* inputs;                            // inputs each layer's rows stand for, added to; nullptr: none
-  int32_t* done;                              // set by the tail that runs: its first layer, 1-based
   float bias, clip;
 };
 

@@ -132,13 +132,4 @@ void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* 
   a.out_weight = b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr;
 }
 
-// The few-rows tail's view of a sliced-ELL layer (tail_kernel.cuh) in a blob at `base`.
-template <class Weight>
-TailLayer<Weight> bind_tail_layer(const BlobLayout& b, const unsigned char* base) {
-  LayerArgs<Weight> a{};
-  bind_layer(a, b, base);
-  return {a.tile_chunks, a.chunk_map, a.chunk_ell, a.chunk_k, a.map, a.ell_idx, a.ell_val, a.out_weight,
-          a.outputs, b.kernel.threads, b.kernel.outputs_per_thread};
-}
-
 }  // namespace spdnn::cuda

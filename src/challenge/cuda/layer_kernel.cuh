@@ -197,7 +197,6 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
   __shared__ int row_nnz[Rows];
   __shared__ int64_t row_base[2][Rows];  // offset of each row in `in`; -1 past the active rows
 
-  if (a.tail_done != nullptr && *a.tail_done != 0) return;  // the few-rows tail ran this layer (tail_kernel.cuh)
   const int tile = blockIdx.x, o = threadIdx.x;
   const int out0 = tile * TileOutputs + o * Per;  // the thread's first output position
   const int rows_active = *a.count;

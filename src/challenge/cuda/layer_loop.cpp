@@ -107,12 +107,11 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   }
   SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(tiles_done_.get(), 0, tiles_done_.size() * sizeof(int32_t), compute_.s));
-  int64_t max_batch_nnz = 0;  // rows_ may be in any order (row_order.hpp)
+  int64_t max_batch_nnz = 0;
   const int64_t candidates = static_cast<int64_t>(rows_.size());
   for (int64_t b0 = 0; b0 < candidates; b0 += batch_) {
-    int64_t nnz = 0;
-    for (int64_t k = b0; k < std::min(candidates, b0 + batch_); ++k) nnz += x_.matrix.row_nnz(rows_[k]);
-    max_batch_nnz = std::max(max_batch_nnz, nnz);
+    const int64_t b1 = std::min(candidates, b0 + batch_);
+    max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
   if (input_value_) {  // a row's words, or feature-major a position's
     input_words_ = static_cast<int32_t>(((feature_major_ ? batch_ : n_) + 31) / 32);
@@ -130,44 +129,6 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   }
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
-  setup_tail();
-}
-
-// The few-rows tail, when asked (SPDNN_FEW_ROWS=1; off by default until measured): row-major layers
-// whose weights stay resident, without balancing meetings (the tail runs to the last layer), and rows
-// narrow enough that at least one fits a block's shared memory twice.
-template <class Weight>
-void LayerLoop<Weight>::setup_tail() {
-  const char* env = std::getenv("SPDNN_FEW_ROWS");
-  if (env == nullptr || std::string(env) == "0") return;
-  if (std::string(env) != "1") throw Error(Errc::usage, fmt::format("SPDNN_FEW_ROWS={}: expected 0 or 1", env));
-  if (feature_major_ || plan_.weights_streamed || !meet_.empty() || layers_ < 5) return;
-  int32_t width = 0;
-  for (const BlobLayout& b : packed_.layout) width = std::max(width, b.outputs);
-  constexpr size_t kStaticShared = 1024;  // the tail's own shared variables
-  tail_rows_ = tail_capacity(width, prop_.sharedMemPerBlockOptin - kStaticShared);
-  if (tail_rows_ == 0) return;
-  tail_width_ = width;
-  SPDNN_CUDA_CHECK(prepare_tail_kernel<Weight>(tail_rows_, tail_width_));
-  std::vector<TailLayer<Weight>> table;
-  for (int32_t l = 0; l < layers_; ++l)
-    table.push_back(bind_tail_layer<Weight>(packed_.layout[l], weights_.get() + packed_.offset[l]));
-  tail_layers_.allocate(table.size(), "the few-rows tail's layer table");
-  SPDNN_CUDA_CHECK(cudaMemcpy(tail_layers_.get(), table.data(), table.size() * sizeof(table[0]), cudaMemcpyHostToDevice));
-  tail_done_.allocate(1, "the few-rows tail's flag");
-}
-
-// Layers [from, layers_) in one block if few enough rows are left before layer `from` (tail_kernel.cuh).
-template <class Weight>
-void LayerLoop<Weight>::enqueue_tail(int32_t from) {
-  const Side in = side(from), out = side(layers_);
-  TailArgs<Weight> t{};
-  t.layer = tail_layers_.get(), t.from = from, t.layers = layers_, t.max_rows = tail_rows_, t.width = tail_width_;
-  t.in_feat = in.feat, t.in_list = in.list, t.in_ids = in.ids, t.in_mult = merge_rows_ ? in.mult : nullptr;
-  t.out_feat = out.feat, t.out_list = out.list, t.out_ids = out.ids, t.out_mult = merge_rows_ ? out.mult : nullptr;
-  t.stride = n_, t.counts = counts_.get(), t.nnz = nnz_.get(), t.inputs = merge_rows_ ? inputs_.get() : nullptr;
-  t.done = tail_done_.get(), t.bias = net_.bias, t.clip = net_.clip;
-  SPDNN_CUDA_CHECK(launch_tail_kernel<Weight>(t, compute_.s));
 }
 
 template <class Weight>
@@ -198,7 +159,6 @@ void LayerLoop<Weight>::upload_batch(int64_t b0, int32_t r0) {
   SPDNN_CUDA_CHECK(cudaMemsetAsync(counts_.get(), 0, counts_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemcpyAsync(counts_.get(), &r0, sizeof r0, cudaMemcpyHostToDevice, compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(nnz_.get(), 0, nnz_.size() * sizeof(unsigned long long), compute_.s));
-  if (tail_rows_ > 0) SPDNN_CUDA_CHECK(cudaMemsetAsync(tail_done_.get(), 0, sizeof(int32_t), compute_.s));
   if (merge_rows_) {
     SPDNN_CUDA_CHECK(launch_fill(mult_a_.get(), r0, 1, compute_.s));
     SPDNN_CUDA_CHECK(cudaMemsetAsync(inputs_.get(), 0, inputs_.size() * sizeof(int32_t), compute_.s));
@@ -241,7 +201,6 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
   }
   // With meetings, rows arrive in free slots anywhere in the batch's buffers.
   const int rows = static_cast<int>(meet_.empty() ? r0 : batch_);
-  const int32_t* tail_done = tail_rows_ > 0 ? tail_done_.get() : nullptr;
   for (int32_t l = from; l < to; ++l) {
     const Side in = side(l), out = side(l + 1);
     const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
@@ -251,7 +210,6 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.bias = net_.bias, a.clip = net_.clip;
     a.stride = feature_major_ ? static_cast<int32_t>(batch_) : n_;
-    a.tail_done = tail_done;
     if (l > 0) a.in_nnz = nnz_.get() + l - 1;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
@@ -267,8 +225,6 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                       std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    // The tail, where tried, counts in this layer's time (--layer-times): it runs this layer and the rest.
-    if (tail_done != nullptr && tail_tried_before(l)) enqueue_tail(l);
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, compute_.s));
     if (feature_major_)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
@@ -276,7 +232,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {
       SPDNN_CUDA_CHECK(launch_row_merge(out.feat, n_, packed_.layout[l].outputs, out.list, counts_.get() + l + 1, out.ids,
-                                        out.mult, log_.get(), log_count_.get(), scratch_, tail_done, compute_.s));
+                                        out.mult, log_.get(), log_count_.get(), scratch_, compute_.s));
       SPDNN_CUDA_SYNC_IF_DEBUG("row_merge");
     }
     if (plan_.weights_streamed) {
@@ -369,11 +325,6 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   if (merge_rows_) {
     inputs.resize(layers_ + 1);
     SPDNN_CUDA_CHECK(cudaMemcpy(inputs.data(), inputs_.get(), (layers_ + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost));
-  }
-  if (tail_rows_ > 0) {
-    int32_t from = 0;  // the tail's flag holds the first layer it ran (1-based)
-    SPDNN_CUDA_CHECK(cudaMemcpy(&from, tail_done_.get(), sizeof from, cudaMemcpyDeviceToHost));
-    if (from > 0) tail_from_ = tail_from_ == 0 ? from : std::min(tail_from_, from);
   }
   distinct_rows_.resize(layers_, 0);
   for (int32_t l = 0; l < layers_; ++l) distinct_rows_[l] += counts[l + 1];

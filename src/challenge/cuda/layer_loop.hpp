@@ -43,14 +43,6 @@ class LayerLoop {
   // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
 
-  // The most rows the few-rows tail takes (tail_kernel.cuh; SPDNN_FEW_ROWS=1), 0 when it is off.
-  int tail_rows() const { return tail_rows_; }
-  // The first layer (1-based) the tail ran in any batch so far; 0: it never did.
-  int32_t tail_from() const { return tail_from_; }
-  // The layers before which the tail is tried: after the merges of layer 4 on (merges_after), where
-  // the rows are fewest.
-  static bool tail_tried_before(int32_t l) { return l >= 4 && merges_after(l); }
-
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
   static bool merges_after(int32_t k) {
@@ -64,8 +56,6 @@ class LayerLoop {
     int32_t *list, *ids, *mult;
   };
   Side side(int32_t l);
-  void setup_tail();
-  void enqueue_tail(int32_t from);
   void upload_batch(int64_t b0, int32_t r0);
   void stream_layer(int32_t l);
   void enqueue_layers(int32_t from, int32_t to, int32_t r0);
@@ -114,14 +104,6 @@ class LayerLoop {
   DeviceBuffer<int64_t> in_ptr_;
   DeviceBuffer<int32_t> in_cols_;
   DeviceBuffer<float> in_vals_;
-
-  // The few-rows tail (tail_kernel.cuh): the rows it takes (0: off), its rows' width, every layer's
-  // layout, and the flag that it has run this batch.
-  int tail_rows_ = 0;
-  int32_t tail_width_ = 0;
-  int32_t tail_from_ = 0;
-  DeviceBuffer<TailLayer<Weight>> tail_layers_;
-  DeviceBuffer<int32_t> tail_done_;
 
   // Per run: rows received by balancing (numbered from x.count() up), each layer's count before rows
   // moved at a meeting (-1: no meeting there), whether meetings go on, the kept features.

@@ -13,17 +13,10 @@ namespace {
 
 constexpr uint64_t kNoRow = ~0ull;  // the key of list positions past the count: sorted last
 
-// skipped (`*skip` nonzero): the list goes to `kept` unchanged, so that the merge leaves it as it is.
 __global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* list,
-                                 const int32_t* count, int32_t capacity, uint64_t* keys, int32_t* rows,
-                                 const int32_t* skip, int32_t* kept, int32_t* kept_count) {
+                                 const int32_t* count, int32_t capacity, uint64_t* keys, int32_t* rows) {
   const int lane = threadIdx.x % 32, warps = gridDim.x * blockDim.x / 32;
   const int32_t n = *count;
-  if (skip != nullptr && *skip != 0) {
-    for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) kept[i] = list[i];
-    if (blockIdx.x == 0 && threadIdx.x == 0) *kept_count = n;
-    return;
-  }
   for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < capacity; i += warps) {
     if (i >= n) {
       if (lane == 0) keys[i] = kNoRow, rows[i] = -1;
@@ -40,9 +33,7 @@ __global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t widt
 
 __global__ void merge_runs_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* count,
                                   const uint64_t* keys, const int32_t* rows, const int32_t* ids, int32_t* multiplicity,
-                                  MergedInput* log, int32_t* log_count, int32_t* kept, int32_t* kept_count,
-                                  const int32_t* skip) {
-  if (skip != nullptr && *skip != 0) return;
+                                  MergedInput* log, int32_t* log_count, int32_t* kept, int32_t* kept_count) {
   const int lane = threadIdx.x % 32, warps = gridDim.x * blockDim.x / 32;
   const int32_t n = *count;
   for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < n; i += warps) {
@@ -96,21 +87,19 @@ size_t row_merge_sort_bytes(int32_t capacity) {
 
 cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
                              const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
-                             const RowMergeScratch& s, const int32_t* skip, cudaStream_t stream) {
+                             const RowMergeScratch& s, cudaStream_t stream) {
   if (s.capacity == 0) return cudaSuccess;
   int32_t* kept_count = s.kept + s.capacity;  // `kept` has one word more: the count of kept rows
   cudaError_t e = cudaMemsetAsync(kept_count, 0, sizeof(int32_t), stream);
   if (e != cudaSuccess) return e;
-  hash_rows_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, list, count, s.capacity, s.keys, s.rows, skip,
-                                                               s.kept, kept_count);
+  hash_rows_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, list, count, s.capacity, s.keys, s.rows);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   size_t bytes = s.sort_bytes;
   e = cub::DeviceRadixSort::SortPairs(s.sort_storage, bytes, s.keys, s.keys_sorted, s.rows, s.rows_sorted, s.capacity,
                                       0, 64, stream);
   if (e != cudaSuccess) return e;
   merge_runs_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, count, s.keys_sorted, s.rows_sorted,
-                                                                ids, multiplicity, log, log_count, s.kept, kept_count,
-                                                                skip);
+                                                                ids, multiplicity, log, log_count, s.kept, kept_count);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   e = cudaMemcpyAsync(list, s.kept, static_cast<size_t>(s.capacity) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);
   if (e != cudaSuccess) return e;

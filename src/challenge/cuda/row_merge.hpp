@@ -38,10 +38,9 @@ size_t row_merge_sort_bytes(int32_t capacity);
 // `width`): rows with equal hashes are compared bit for bit with the first of their run, and an equal
 // one leaves the list, adds its multiplicity to that row's, and appends (its input id, the other's) to
 // `log` (`*log_count` entries). `list` and `*count` are rewritten with the rows that stay, in no
-// particular order. Enqueued on `stream` without host synchronization (graph capture allowed). Nothing
-// changes where `*skip` is nonzero (the few-rows tail has run: LayerArgs::tail_done); skip may be null.
+// particular order. Enqueued on `stream` without host synchronization (graph capture allowed).
 cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
                              const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
-                             const RowMergeScratch& scratch, const int32_t* skip, cudaStream_t stream);
+                             const RowMergeScratch& scratch, cudaStream_t stream);
 
 }  // namespace spdnn::cuda

@@ -2,13 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <optional>
 
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/error.hpp"
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/io.hpp"
-#include "support/input_rows.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -115,25 +113,6 @@ TEST(CudaEngine, RadixNetWithSyntheticDigits) {
   Network net = radixnet_network({4096, 40, 5});
   Features x = challenge_inputs(synthetic_digits(400, 6), 4096).features;
   expect_same_as_reference(*gpu, net, x, {});
-}
-
-// Inputs in pattern order (SPDNN_ROW_ORDER=pattern, row_order.hpp) through feature-major layers: the
-// reference's answer, counts and features, also in batches (each batch a run of the sorted rows); the
-// report says so, and an unknown order is a usage error.
-TEST(CudaEngine, PatternRowOrderMatchesTheReference) {
-  SPDNN_REQUIRE_CUDA(gpu);
-  test::ScopedEnv order("SPDNN_ROW_ORDER", "pattern");
-  const Network net = radixnet_network({4096, 40, 5});
-  const Features x = challenge_inputs(synthetic_digits(400, 6), 4096).features;
-  expect_same_as_reference(*gpu, net, x, {});
-  RunOptions batched;
-  batched.batch_inputs = 150;
-  expect_same_as_reference(*gpu, net, x, batched);
-  const std::string kernel = gpu->run(net, x, {}).execution->kernel;
-  EXPECT_NE(kernel.find("feature-major"), std::string::npos) << kernel;
-  EXPECT_NE(kernel.find(", inputs ordered by pattern"), std::string::npos) << kernel;
-  test::ScopedEnv bad("SPDNN_ROW_ORDER", "random");
-  EXPECT_EQ(test::error_from([&] { gpu->run(net, x, {}); }).code(), Errc::usage);
 }
 
 TEST(CudaEngine, ForcedBatchingStreamingAndHalfWeights) {
@@ -348,6 +327,8 @@ TEST(CudaEngine, OfficialFirst1200Images) {
 
 namespace spdnn {
 
+// A batch far beyond device memory: an error that names the allocation, not an abort, and the
+// engine (and device) still work afterwards.
 // Structure mode on the GPU: one output per group of equivalent neurons and equal rows merged, the
 // reference's answer, counts and features bit for bit, also with forced batches, streamed weights and fp16
 // weights, and on a network with nothing to find (where auto runs general).
@@ -381,69 +362,6 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
   EXPECT_EQ(gpu->run(random, rx, opt).structure->mode, Mode::general);
 }
 
-namespace {
-
-// The inputs of `x` that `net` keeps to its last layer, by the reference engine, at most `count` of them.
-Features survivors_of(const Network& net, const Features& x, int64_t count) {
-  std::vector<int64_t> ids;
-  for (const int64_t id : make_engine("reference")->run(net, x, {}).categories)
-    if (static_cast<int64_t>(ids.size()) < count) ids.push_back(id - 1);
-  return test::inputs_at(x, ids);
-}
-
-}  // namespace
-
-// The few-rows tail (SPDNN_FEW_ROWS=1, tail_kernel.cuh): once at most 8 rows are left before layer 4, 6,
-// 8, 12, ..., one block runs the remaining layers. The reference's answer, counts and features bit for
-// bit in structure mode (rows merged and not, batches, fp16 weights), in general mode's row-major layers,
-// with rows that die inside the tail and with every row dead before it; the report gives the layer it
-// took over at, and the tail stays off for feature-major layers and streamed weights. Problems of 500 and
-// 333 inputs run the layer kernels first; six of their survivors start below the tail's limit.
-TEST(CudaEngine, FewRowsTailMatchesTheReference) {
-  SPDNN_REQUIRE_CUDA(gpu);
-  test::ScopedEnv tail("SPDNN_FEW_ROWS", "1");
-  const Network radix = radixnet_network({1024, 30, 7});
-  const Features x = challenge_inputs(synthetic_digits(500, 8), 1024).features;
-  const Features few = survivors_of(radix, x, 6);
-  ASSERT_EQ(few.count(), 6);
-  for (int variant = 0; variant < 4; ++variant) {
-    SCOPED_TRACE(variant);
-    RunOptions opt;
-    opt.mode = Mode::structure;
-    if (variant == 1) opt.batch_inputs = 96;
-    if (variant == 2) opt.half_weights = true;
-    std::optional<test::ScopedEnv> unmerged;
-    if (variant == 3) unmerged.emplace("SPDNN_MERGE_ROWS", "0");
-    expect_same_as_reference(*gpu, radix, x, opt);
-    expect_same_as_reference(*gpu, radix, few, opt);
-    const RunResult r = gpu->run(radix, few, opt);
-    EXPECT_EQ(r.execution->tail_from, 5);  // six rows before layer 4 (0-based): the first attempt takes them
-    EXPECT_NE(r.execution->kernel.find("the last layers in one block at 8 rows or fewer"), std::string::npos)
-        << r.execution->kernel;
-  }
-  const ShapeProblems problems(100);
-  const auto& [r1024, digits, random, rx] = problems;
-  const Features random_few = survivors_of(random, rx, 6);
-  ASSERT_EQ(random_few.count(), 6);
-  expect_same_as_reference(*gpu, random, rx, {});
-  expect_same_as_reference(*gpu, random, random_few, {});
-  EXPECT_EQ(gpu->run(random, random_few, {}).execution->tail_from, 5);
-  RandomNetworkSpec dying;  // every row dead after the first layer: the tail takes over with none
-  dying.neurons = 500, dying.layers = 8, dying.per_row = 10, dying.value = 0.1f, dying.bias = -100.f;
-  const RunResult dead = gpu->run(random_network(dying), random_features(100, 500, 0.2, 9), {});
-  EXPECT_TRUE(dead.categories.empty());
-  EXPECT_EQ(dead.layers.back().active_inputs, 0);
-  EXPECT_EQ(dead.execution->tail_from, 5);
-  RunOptions streamed;
-  streamed.mode = Mode::structure, streamed.stream_weights = true;
-  expect_same_as_reference(*gpu, radix, few, streamed);
-  EXPECT_EQ(gpu->run(radix, few, streamed).execution->tail_from, 0);
-  const Network wide = radixnet_network({4096, 8, 3});  // feature-major in general mode: no tail
-  EXPECT_EQ(gpu->run(wide, challenge_inputs(synthetic_digits(6, 3), 4096).features, {}).execution->tail_from, 0);
-  test::ScopedEnv bad("SPDNN_FEW_ROWS", "yes");
-  EXPECT_EQ(test::error_from([&] { gpu->run(radix, few, {}); }).code(), Errc::usage);
-}
-
 // Structure mode at 16384 neurons, past the first RadiX-Net period (layer 11 on: inputs permuted): the
 // layers whose narrow tiles would be several chunks stage whole rows of 1024 groups (whole_row_kernel),
 // bit for bit the reference's.
@@ -461,8 +379,6 @@ TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
       << r.execution->kernel;
 }
 
-// A batch far beyond device memory: an error that names the allocation, not an abort, and the
-// engine (and device) still work afterwards.
 TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
   SPDNN_REQUIRE_CUDA(gpu);
   Network net = radixnet_network({65536, 2, 1});
