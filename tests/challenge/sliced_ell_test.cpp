@@ -12,7 +12,6 @@
 #include "spdnn/challenge/generate.hpp"
 #include "spdnn/challenge/structure.hpp"
 #include "support/layer_rows.hpp"
-#include "support/planted_groups.hpp"
 #include "support/test_support.hpp"
 
 namespace spdnn {
@@ -204,7 +203,13 @@ class SlicedEllStructure : public testing::TestWithParam<int> {};  // outputs pe
 TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
   // With 2 outputs a thread, chunks of 37 positions: tiles of several chunks, cut by positions.
   const cuda::LayerKernelConfig kernel{16, 128 / GetParam(), GetParam(), GetParam() == 2 ? 37 : 512};
-  const Network planted = test::planted_pairs_network();  // groups of two
+  Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
+  for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
+    std::vector<Triplet> t;
+    for (const Triplet& e : csr_to_triplets(w))
+      if (e.col < 100) t.push_back(e), t.push_back({e.row, e.col + 100, e.value});
+    w = csr_from_triplets(200, 200, t, "planted");
+  }
   const Network radix = radixnet_network({1024, 14, 2});
   const Features radix_x = challenge_inputs(synthetic_digits(120, 6), 1024).features;
   const Features planted_x = random_features(150, 200, 0.3, 9);
