@@ -18,13 +18,8 @@
 set -uo pipefail
 out=${OUT:-out}
 bin=${BIN:-$PWD/.carry/bin}
-mkdir -p "$out" /tmp/carried-libs
-for b in "$bin"/*; do
-  ldd "$b" 2>/dev/null | awk '/not found/{print $1}' | while read -r l; do
-    [ -e "$PWD/.peers/lib/$l" ] && ln -sf "$PWD/.peers/lib/$l" "/tmp/carried-libs/$l"
-  done
-done
-export LD_LIBRARY_PATH=/tmp/carried-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+mkdir -p "$out"
+source bench/challenge/carried_libs.sh "$bin"
 nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 if [ "${TESTS:-1}" = 1 ] && [ -x "$bin/spdnn_gpu_tests" ]; then
   SPDNN_DATA_DIR=$PWD/.carry/data timeout 200 "$bin/spdnn_gpu_tests" \

@@ -13,6 +13,7 @@ out=${OUT:-out}
 bin=${BIN:-$PWD/.carry/bin}/spdnn
 data=/tmp/carried-sweep
 mkdir -p "$out" "$data"
+source bench/challenge/carried_libs.sh "$(dirname "$bin")"
 for net in ${NETS:?NxL ...}; do
   N=${net%x*} L=${net#*x}
   [ -f "$data/sparse-images-$N.spdnn" ] ||
