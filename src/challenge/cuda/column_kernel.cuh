@@ -32,6 +32,25 @@ __device__ __forceinline__ const char* mad_wide(int32_t a, int32_t b, const char
   return d;
 }
 
+// L2 residency: a layer's features stream through L2 once per reading group pair (tens of MB to GBs a
+// layer), while its weights (9 MB at 65536 neurons) are read again for every slice of rows. Features are
+// loaded and stored evict-first and weights loaded evict-last, so the stream does not push the weights
+// out: 2.4% less inference time at 65536 x 120 (H100).
+__device__ __forceinline__ float load_streamed(const float* p) {
+  float v;
+  asm("ld.global.cs.nc.f32 %0, [%1];" : "=f"(v) : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint4 load_kept(const uint4* p) {
+  uint64_t keep;
+  uint4 v;
+  asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(keep));
+  asm("ld.global.nc.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p), "l"(keep));
+  return v;
+}
+
 // Row k0 + 32 r + lane's value at position `pos`, for each of the thread's rows (`at[r]`: where the row is
 // in `in`; rows past the active ones read row 0, a value the caller never stores, so the loads need no
 // predicate; `live[r]`: the row is active). A position is stride x 4 bytes, below 2^31 for any batch
@@ -48,7 +67,7 @@ __device__ __forceinline__ void load_position(const LayerArgs<Weight>& a, int32_
     const char* column = mad_wide(pos, a.stride * static_cast<int32_t>(sizeof(float)), reinterpret_cast<const char*>(a.in));
 #pragma unroll
     for (int r = 0; r < RowsPerThread; ++r)
-      x[r] = __ldg(reinterpret_cast<const float*>(mad_wide(at[r], static_cast<int32_t>(sizeof(float)), column)));
+      x[r] = load_streamed(reinterpret_cast<const float*>(mad_wide(at[r], static_cast<int32_t>(sizeof(float)), column)));
   }
 }
 
@@ -60,7 +79,7 @@ __device__ __forceinline__ void load_step(const WeightStep<Weight, Per>* step, f
   if constexpr (Bytes % 16 == 0) {
     uint4 raw[Bytes / 16];
 #pragma unroll
-    for (int i = 0; i < Bytes / 16; ++i) raw[i] = __ldg(reinterpret_cast<const uint4*>(step) + i);
+    for (int i = 0; i < Bytes / 16; ++i) raw[i] = load_kept(reinterpret_cast<const uint4*>(step) + i);
     const Weight* values = reinterpret_cast<const Weight*>(raw);
 #pragma unroll
     for (int j = 0; j < Per; ++j) w[j] = weight_to_float(values[j]);
@@ -156,7 +175,7 @@ __device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][
     for (int j = 0; j < Per; ++j) {
       if (out0 + j >= outputs) break;
       const float y = activate(acc[r][j], bias, clip);
-      out[static_cast<int64_t>(out0 + j) * ld + k] = y;
+      __stcs(out + static_cast<int64_t>(out0 + j) * ld + k, y);
       nonzero[r] += y != 0.0f;
     }
   }
