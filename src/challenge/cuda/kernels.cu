@@ -101,35 +101,12 @@ __global__ void densify_columns_kernel(const int64_t* row_ptr, const int32_t* co
     for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x) out[cols[p] * ld + r] = vals[p];
 }
 
-// Position-major bits from row-major ones (densify_bits_kernel's, `row_words` words a row): a warp takes
-// 32 rows (one output word) and 8 words of positions, and each ballot over its lanes' row words turns one
-// position's bits into that position's word. A block's 8 warps take 8 consecutive output words, so the 8
-// words of one position are written together (32 bytes). Every word of `out` is written (zero past
-// `rows`). Building the bits this way instead of with a global atomicOr a nonzero: see launch below.
-constexpr int kTransposeWarps = 8, kTransposeWords = 8;
-__global__ void __launch_bounds__(32 * kTransposeWarps)
-    transpose_bits_kernel(const uint32_t* rows_bits, int32_t rows, int32_t row_words, int32_t neurons, int32_t words,
-                          uint32_t* out) {
-  const int lane = threadIdx.x % 32;
-  const int32_t word = blockIdx.x * kTransposeWarps + threadIdx.x / 32;  // output word: rows 32 word ..
-  if (word >= words) return;                                              // warp-uniform; no block barrier
-  const int64_t r = static_cast<int64_t>(word) * 32 + lane;
-  const int32_t pw0 = blockIdx.y * kTransposeWords;
-  uint32_t v[kTransposeWords];
-#pragma unroll
-  for (int k = 0; k < kTransposeWords; ++k)
-    v[k] = r < rows && pw0 + k < row_words ? rows_bits[r * row_words + pw0 + k] : 0u;
-#pragma unroll
-  for (int k = 0; k < kTransposeWords; ++k) {
-    uint32_t mine = 0;
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      const uint32_t b = __ballot_sync(0xffffffffu, (v[k] >> j) & 1u);
-      if (lane == j) mine = b;
-    }
-    const int64_t p = static_cast<int64_t>(pw0 + k) * 32 + lane;
-    if (p < neurons) out[p * words + word] = mine;
-  }
+// Position-major bits: bit r % 32 of out[col * words + r / 32] for row r's entries (rows share words).
+__global__ void densify_column_bits_kernel(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int64_t words,
+                                           uint32_t* out) {
+  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
+    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x)
+      atomicOr(out + cols[p] * words + r / 32, 1u << (r % 32));
 }
 
 __global__ void iota_kernel(int32_t* a, int32_t n) {
@@ -206,17 +183,12 @@ cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, 
   return cudaGetLastError();
 }
 
-// Row-major bits first (each word written once, by its first nonzero), then transposed 32 x 32 at a time:
-// a global atomicOr a nonzero into the position-major words took 5.25 ms at 65536 neurons and 60000
-// inputs (392 M nonzeros, H100), and a lane walking each row through shared memory 10 ms.
 cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t neurons,
-                                       int32_t words, uint32_t* out, uint32_t* scratch, cudaStream_t stream) {
+                                       int32_t words, uint32_t* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  const int32_t row_words = (neurons + 31) / 32;
-  cudaError_t e = launch_densify_bits(row_ptr, cols, rows, row_words, scratch, stream);
+  cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(neurons) * words * sizeof(uint32_t), stream);
   if (e != cudaSuccess) return e;
-  const dim3 grid((words + kTransposeWarps - 1) / kTransposeWarps, (row_words + kTransposeWords - 1) / kTransposeWords);
-  transpose_bits_kernel<<<grid, 32 * kTransposeWarps, 0, stream>>>(scratch, rows, row_words, neurons, words, out);
+  densify_column_bits_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, rows, words, out);
   return cudaGetLastError();
 }
 

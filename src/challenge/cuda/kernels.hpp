@@ -30,10 +30,9 @@ cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int
 // The rows position-major for feature-major layers: `neurons` positions of `ld` floats, cleared, then filled.
 cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                                    int32_t neurons, int64_t ld, float* out, cudaStream_t stream);
-// Position-major bits (column_kernel.cuh): `neurons` positions of `words` words, a bit per entry, every word
-// written; `scratch` holds rows x ceil(neurons / 32) words (the row-major bits on the way).
+// Position-major bits (column_kernel.cuh): `neurons` positions of `words` words, cleared, then a bit per entry.
 cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t neurons,
-                                       int32_t words, uint32_t* out, uint32_t* scratch, cudaStream_t stream);
+                                       int32_t words, uint32_t* out, cudaStream_t stream);
 // After a feature-major layer (column_kernel.cuh: select_rows_kernel): the marked rows, in order.
 cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32_t* active, const int32_t* ids_in,
                                int32_t* ids_out, int32_t* next_active, int32_t* next_count, cudaStream_t stream);

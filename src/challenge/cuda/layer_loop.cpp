@@ -187,10 +187,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
       for (int32_t l = 0; l < std::min(layers_, 2); ++l) stream_layer(l);
     }
     if (input_value_ && feature_major_) {
-      // Layer 0 reads its inputs from the bits alone, so its input features are free for the row-major bits.
-      static_assert(sizeof(float) == sizeof(uint32_t), "a float of features holds a word of bits");
-      SPDNN_CUDA_CHECK(launch_densify_column_bits(in_ptr_.get(), in_cols_.get(), r0, n_, input_words_, in_bits_.get(),
-                                                  reinterpret_cast<uint32_t*>(feat_a_.get()), compute_.s));
+      SPDNN_CUDA_CHECK(launch_densify_column_bits(in_ptr_.get(), in_cols_.get(), r0, n_, input_words_, in_bits_.get(), compute_.s));
     } else if (input_value_) {
       SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
     } else if (feature_major_) {
