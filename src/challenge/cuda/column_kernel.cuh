@@ -35,7 +35,8 @@ __device__ __forceinline__ const char* mad_wide(int32_t a, int32_t b, const char
 // L2 residency: a layer's features stream through L2 once per reading group pair (tens of MB to GBs a
 // layer), while its weights (9 MB at 65536 neurons) are read again for every slice of rows. Features are
 // loaded and stored evict-first and weights loaded evict-last, so the stream does not push the weights
-// out: 2.4% less inference time at 65536 x 120 (H100).
+// out: 179.3 against 183.8 ms at 65536 x 120, 43.24 against 43.9 ms at 16384 x 120 (H100, same call,
+// bench/results/general_designs_s29_h100.md).
 __device__ __forceinline__ float load_streamed(const float* p) {
   float v;
   asm("ld.global.cs.nc.f32 %0, [%1];" : "=f"(v) : "l"(p));
