@@ -17,7 +17,7 @@ nlohmann::ordered_json report_header(const std::string& device) {
   gmtime_r(&now, &utc);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return {{"spdnn_version", SPDNN_VERSION}, {"commit", SPDNN_GIT_COMMIT}, {"device", device}, {"date", date},
+  return {{"spdnn_version", SPDNN_VERSION}, {"commit", git_commit()}, {"device", device}, {"date", date},
           {"command", command_line()}};
 }
 

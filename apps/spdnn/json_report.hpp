@@ -8,6 +8,10 @@
 
 namespace spdnn::app {
 
+// The commit this binary was built from, "+dirty" with uncommitted changes to tracked files, or "unknown"
+// (generated at build time: cmake/git_commit.cmake).
+const char* git_commit();
+
 // {spdnn_version, commit, device, date (UTC, ISO 8601), command}.
 nlohmann::ordered_json report_header(const std::string& device);
 

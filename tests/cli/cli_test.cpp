@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "spdnn/challenge/engine.hpp"
@@ -47,6 +48,28 @@ TEST(Cli, FailedVerificationExitsOneAndWritesTheReport) {
     EXPECT_TRUE(j.contains(key)) << key;
   Outcome v = spdnn_cli(fmt::format("verify {} {}", (p.dir / "wrong.tsv").string(), (p.dir / "wrong.tsv").string()));
   EXPECT_EQ(v.exit_code, 0);
+}
+
+// A report names the commit its binary was built from (taken at build time, not when the build folder was
+// configured), marked "+dirty" where tracked files differed; "unknown" outside a git checkout.
+TEST(Cli, ReportNamesTheCommitItWasBuiltFrom) {
+  std::string head;
+  {
+    std::unique_ptr<FILE, int (*)(FILE*)> git(popen("git -C " SPDNN_SOURCE_DIR " rev-parse --short HEAD 2>/dev/null", "r"), pclose);
+    std::array<char, 64> line{};
+    if (git && fgets(line.data(), line.size(), git.get()) != nullptr) head = line.data();
+    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();
+  }
+  SmallProblem p;
+  Outcome o = spdnn_cli(p.run_args() + " --json " + (p.dir / "r.json").string());
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  std::ifstream in(p.dir / "r.json");
+  const std::string commit = nlohmann::json::parse(in)["commit"].get<std::string>();
+  if (head.empty()) {
+    EXPECT_EQ(commit, "unknown");
+  } else {
+    EXPECT_TRUE(commit == head || commit == head + "+dirty") << commit << " built, checkout at " << head;
+  }
 }
 
 TEST(Cli, DataFolderInTheOfficialLayout) {
