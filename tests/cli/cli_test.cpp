@@ -55,7 +55,7 @@ TEST(Cli, FailedVerificationExitsOneAndWritesTheReport) {
 TEST(Cli, ReportNamesTheCommitItWasBuiltFrom) {
   std::string head;
   {
-    std::unique_ptr<FILE, int (*)(FILE*)> git(popen("git -C " SPDNN_SOURCE_DIR " rev-parse --short HEAD 2>/dev/null", "r"), pclose);
+    std::unique_ptr<FILE, int (*)(FILE*)> git(popen("git -C '" SPDNN_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null", "r"), pclose);
     std::array<char, 64> line{};
     if (git && fgets(line.data(), line.size(), git.get()) != nullptr) head = line.data();
     while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();

@@ -32,8 +32,8 @@ __device__ __forceinline__ const char* mad_wide(int32_t a, int32_t b, const char
   return d;
 }
 
-// L2 residency: a layer's features stream through L2 once per reading group pair (tens of MB to GBs a
-// layer), while its weights (9 MB at 65536 neurons) are read again for every slice of rows. Features are
+// L2 residency: a layer's features pass through L2 (0.5 to 14 GB a layer at 65536 neurons), while its
+// weights (9 MB there) are read again for every slice of rows. Features are
 // loaded and stored evict-first and weights loaded evict-last, so the stream does not push the weights
 // out: 179.3 against 183.8 ms at 65536 x 120, 43.24 against 43.9 ms at 16384 x 120 (H100, same call,
 // bench/results/general_designs_s29_h100.md).
