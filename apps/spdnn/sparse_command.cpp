@@ -172,14 +172,9 @@ Command add_sparse_command(CLI::App& app) {
         layers.back().ns.push_back(todo[i].n);
         layer_of[i] = layers.size() - 1;
       }
-      const auto t0 = std::chrono::steady_clock::now();
       size_t modules = 0;
       const std::vector<double> seconds = precompile_sparse_linears(
-          layers, arch, options.linear, bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : 0, [&](size_t done, size_t total) {
-            modules = total;
-            fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", done, total,
-                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          });
+          layers, arch, options.linear, bo->jobs > 0 ? static_cast<unsigned>(bo->jobs) : 0, compile_progress(&modules));
       for (size_t i = 0; i < todo.size(); ++i) todo[i].precompile_s = seconds[layer_of[i]];
       if (bo->compile_only) {
         fmt::print("compiled {} kernel modules for sm_{} into {}\n", modules, arch,

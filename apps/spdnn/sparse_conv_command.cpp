@@ -231,14 +231,9 @@ int bench_conv(const BenchOptions& o) {
     const int arch = o.arch > 0 ? o.arch : current_gpu_arch();
     std::vector<PrecompileConv2d> layers;
     for (const auto& f : filters) layers.push_back({&f.filter.w, nullptr, {f.filter.geometry}});  // any batch
-    const auto t0 = std::chrono::steady_clock::now();
     size_t modules = 0;
     compile_s = precompile_sparse_conv2ds(layers, arch, options.linear, o.jobs > 0 ? static_cast<unsigned>(o.jobs) : 0,
-                                          [&](size_t done, size_t total) {
-                                            modules = total;
-                                            fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", done, total,
-                                                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-                                          });
+                                          compile_progress(&modules));
     if (o.compile_only) {
       fmt::print("compiled {} kernel modules for sm_{} into {}\n", modules, arch,
                  options.linear.cache_dir.empty() ? std::string("the default kernel cache") : options.linear.cache_dir.string());

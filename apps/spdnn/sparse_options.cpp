@@ -41,13 +41,15 @@ std::string report_path(const std::string& path) {
   return relative.empty() || *relative.begin() == ".." ? path : relative.generic_string();
 }
 
-void compile_with_progress(const LayerSizes& layer) {
-  const auto start = std::chrono::steady_clock::now();
-  precompile_layers({layer}, 0, [&](size_t done, size_t total) {
+std::function<void(size_t, size_t)> compile_progress(size_t* modules) {
+  return [modules, start = std::chrono::steady_clock::now()](size_t done, size_t total) {
+    if (modules != nullptr) *modules = total;
     fmt::print(stderr, "compiling kernels: {}/{} modules, {:.0f} s\n", done, total,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  });
+  };
 }
+
+void compile_with_progress(const LayerSizes& layer) { precompile_layers({layer}, 0, compile_progress()); }
 
 std::string layer_name(const std::string& path) {
   std::string name = fs::path(path).filename().string();

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -75,8 +76,12 @@ CsrMatrix load_weights(const std::string& path, uint64_t seed);
 // A weight file's name without its folder and extensions (".../x.smtx.gz" -> "x").
 std::string layer_name(const std::string& path);
 
-// Compiles what the first prepare() of `layer` for `size` would, on all cores, printing "compiling kernels:
-// i/n modules, t s" to stderr as modules finish (long for large filters); nothing where all is cached.
+// The progress of a compile on a pool of threads: "compiling kernels: i/n modules, t s" on stderr when it
+// starts (i = 0) and as modules finish (a large filter's module takes minutes); `*modules` (optional) gets n.
+std::function<void(size_t, size_t)> compile_progress(size_t* modules = nullptr);
+
+// Compiles what the first prepare() of `layer` for `size` would, on all cores, with compile_progress;
+// nothing where all is cached.
 void compile_with_progress(const LayerSizes& layer);
 
 // How a layer got its kernel, one line for the terminal.

@@ -75,7 +75,7 @@ std::vector<double> precompile_sparse_conv2ds(const std::vector<PrecompileConv2d
 // layers for these sizes would compile, each layer with its own options, so that those calls only load
 // and tune: a model's layers compile together instead of one after another. A linear layer's sizes are
 // column counts N (size[0]); a convolution's are (batch, height, width). Returns the modules compiled
-// (cached ones are skipped); `progress` gets (done, in all) after each.
+// (cached ones are skipped); `progress` gets (0, in all) before the first and (done, in all) after each.
 struct LayerSizes {
   const SparseLinear* linear = nullptr;  // one of the two
   const SparseConv2d* conv = nullptr;

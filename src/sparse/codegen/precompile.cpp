@@ -52,6 +52,7 @@ std::vector<double> run_tasks(std::vector<Task> tasks, size_t layers, unsigned j
   // Largest matrices first, so that the longest compiles do not start last.
   std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.nnz > b.nnz; });
   std::vector<double> seconds(layers, 0.0);
+  if (progress && !tasks.empty()) progress(0, tasks.size());  // the largest module can take minutes
   std::atomic<size_t> next{0};
   size_t done = 0;
   std::mutex mutex;
