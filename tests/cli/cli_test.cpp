@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "spdnn/challenge/engine.hpp"
@@ -53,13 +52,9 @@ TEST(Cli, FailedVerificationExitsOneAndWritesTheReport) {
 // A report names the commit its binary was built from (taken at build time, not when the build folder was
 // configured), marked "+dirty" where tracked files differed; "unknown" outside a git checkout.
 TEST(Cli, ReportNamesTheCommitItWasBuiltFrom) {
-  std::string head;
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> git(popen("git -C '" SPDNN_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null", "r"), pclose);
-    std::array<char, 64> line{};
-    if (git && fgets(line.data(), line.size(), git.get()) != nullptr) head = line.data();
-    while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();
-  }
+  const Outcome git = test::shell("git -C '" SPDNN_SOURCE_DIR "' rev-parse --short HEAD");
+  std::string head = git.exit_code == 0 ? git.output : "";
+  while (!head.empty() && (head.back() == '\n' || head.back() == '\r')) head.pop_back();
   SmallProblem p;
   Outcome o = spdnn_cli(p.run_args() + " --json " + (p.dir / "r.json").string());
   ASSERT_EQ(o.exit_code, 0) << o.output;

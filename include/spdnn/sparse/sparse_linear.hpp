@@ -120,8 +120,8 @@ class SparseLinear {
 // `arch` (90 for H100), or only options.config when set, into the cache of `options` (whose mode must be
 // on), so that layers built later load instead of compiling: for each layer (weights, bias) every N of
 // `ns`, one module per task on `jobs` threads (0: all cores), largest matrices first. `progress` is called
-// with (0, modules in all) before the first and (modules done, modules in all) after each. Returns each layer's compile seconds (0 where everything
-// was cached or the matrix takes the generic kernel). A fixed config the emitter cannot produce is
+// with (0, modules in all) before the first and (modules done, modules in all) after each. Returns each
+// layer's compile seconds (0 where everything was cached or the matrix takes the generic kernel). A fixed config the emitter cannot produce is
 // Error(usage); a candidate that fails to compile is left for the layer, which falls back with the reason.
 struct PrecompileLayer {
   const CsrMatrix* w = nullptr;
