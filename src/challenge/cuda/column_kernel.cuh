@@ -3,7 +3,8 @@
 //
 // Work items are (slice of Rows = 32 x RowsPerThread rows, tile of Threads / 32 groups): each warp computes
 // one group of Per outputs for the slice, a lane per row and RowsPerThread rows a lane, reading each input
-// position's 32 rows as 128 contiguous bytes straight from global memory (nothing is staged). The grid is
+// position's 32 rows as 128 contiguous bytes straight from global memory (column_staged_kernel.cuh
+// stages them in shared memory instead, and uses this file's helpers for the rest). The grid is
 // persistent and walks the items slice by slice, so every group reading a slice's inputs runs while that
 // slice (16 MB at 65536 neurons and 64 rows) is in L2: an input read by two groups comes from DRAM once.
 // A warp issues the loads of 8 steps before it multiplies them, to keep loads in flight.
@@ -182,8 +183,41 @@ __device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][
   }
 }
 
+// The item's outputs stored, each row with a nonzero output marked for select_rows_kernel, and their
+// nonzeros added to the thread's count.
+template <int RowsPerThread, int Per, class Weight>
+__device__ __forceinline__ void finish_item(const LayerArgs<Weight>& a, const float (&acc)[RowsPerThread][Per], int out0, int k0,
+                                            const bool (&live)[RowsPerThread], unsigned long long& nonzeros) {
+  int nonzero[RowsPerThread];
+  store_outputs<RowsPerThread, Per>(acc, a.out, a.stride, out0, a.outputs, k0, live, a.bias, a.clip, nonzero);
+#pragma unroll
+  for (int r = 0; r < RowsPerThread; ++r) {
+    const int k = k0 + 32 * r + static_cast<int>(threadIdx.x % 32);
+    // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
+    if (nonzero[r] > 0) {
+      if (a.row_total[k] == 0) a.row_total[k] = 1;
+      nonzeros += static_cast<unsigned long long>(nonzero[r]);
+    }
+  }
+}
+
 // A layer votes on its steps (Skip) below 1 / kSkipBelow of its inputs nonzero.
 inline constexpr unsigned long long kSkipBelow = 4;
+
+// Inputs sparse enough for skipping all-zero steps to pay (the first layer's bits always are): below
+// 1 / kSkipBelow of the active rows' values nonzero (layers are N x N, so a row has `outputs` inputs).
+// Where inputs are denser the vote costs more than it saves: about 4 of a step's 80 instructions.
+template <class Weight>
+__device__ __forceinline__ bool sparse_inputs(const LayerArgs<Weight>& a, int rows_active) {
+  return a.in_nnz != nullptr && *a.in_nnz * kSkipBelow < static_cast<unsigned long long>(rows_active) * a.outputs;
+}
+
+// The sum of the threads' counts, added to the layer's nonzeros once a warp.
+__device__ __forceinline__ void add_nonzeros(unsigned long long* total, unsigned long long nonzeros) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
+  if (threadIdx.x % 32 == 0 && nonzeros > 0) atomicAdd(total, nonzeros);
+}
 
 // Slices > 1: an item is Slices consecutive slices of one tile, so a warp walks its group's steps Slices
 // times from L1 and loads the next slice's row list while it computes this one. Measured slower (four
@@ -200,11 +234,7 @@ __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a)
   const int rows_active = *a.count;
   const int slices = (rows_active + Rows - 1) / Rows;
   const int64_t items = static_cast<int64_t>((slices + Slices - 1) / Slices) * tiles;
-  const int64_t ld = a.stride;
-  // Inputs sparse enough for skipping all-zero steps to pay (the first layer's bits always are): below
-  // 1 / kSkipBelow of the active rows' values nonzero (layers are N x N, so a row has `outputs` inputs).
-  // Where inputs are denser the vote costs more than it saves: about 4 of a step's 80 instructions.
-  const bool sparse_in = a.in_nnz != nullptr && *a.in_nnz * kSkipBelow < static_cast<unsigned long long>(rows_active) * a.outputs;
+  const bool sparse_in = sparse_inputs(a, rows_active);
   unsigned long long nonzeros = 0;
   auto row_list = [&](int k0, int32_t (&at)[RowsPerThread]) {
 #pragma unroll
@@ -233,25 +263,13 @@ __global__ void __launch_bounds__(Threads, 3) column_kernel(LayerArgs<Weight> a)
       if (a.in_bits != nullptr) accumulate_group<RowsPerThread, Per, true, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
       else if (sparse_in) accumulate_group<RowsPerThread, Per, false, true, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
       else accumulate_group<RowsPerThread, Per, false, false, HeldPositions, Fused>(a, s_begin, s_end, k0, at, live, acc);
-      int nonzero[RowsPerThread];
-      store_outputs<RowsPerThread, Per>(acc, a.out, ld, out0, a.outputs, k0, live, a.bias, a.clip, nonzero);
-#pragma unroll
-      for (int r = 0; r < RowsPerThread; ++r) {
-        const int k = k0 + 32 * r + lane;
-        // A racy mark is enough: every writer writes 1, and select_rows reads it after the launch.
-        if (nonzero[r] > 0) {
-          if (a.row_total[k] == 0) a.row_total[k] = 1;
-          nonzeros += static_cast<unsigned long long>(nonzero[r]);
-        }
-      }
+      finish_item(a, acc, out0, k0, live, nonzeros);
       if (Slices > 1)
 #pragma unroll
         for (int r = 0; r < RowsPerThread; ++r) at[r] = at_next[r];
     }
   }
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
-  if (lane == 0 && nonzeros > 0) atomicAdd(a.nnz, nonzeros);
+  add_nonzeros(a.nnz, nonzeros);
 }
 
 // After a feature-major layer of `*count` rows: next_active = the marked rows in ascending order,

@@ -61,8 +61,14 @@ constexpr int64_t kHeldFrom = int64_t{1} << 20;
 // H100 it measured 1.41x (4096 x 480), 1.81x (16384 x 480) and 1.87x (65536 x 120) the sliced-ELL
 // kernels, and 0.87x at 1024 x 120, whose layers are too small to fill the GPU this way
 // (bench/results/general_peers_columns_h100.md).
-constexpr LayerKernelConfig kColumnKernels[] = {
-    {64, 256, 16, 0, 0, false, true}, {64, 256, 4, 0, 0, false, true}, {64, 256, 1, 0, 0, false, true}};
+// Each warp stages 16 steps' inputs and weights by bulk copies, a stage ahead of its multiplies
+// (column_staged_kernel.cuh): 100.0 against 86.8 TE/s at 65536 x 120 and 101.8 against 89.6 at 16384 x 120
+// reading them directly (H100, same call; a steady-state layer at 65536 x 120 0.59 against 0.82 ms;
+// bench/results/general_designs_s30_h100.md). Groups of 4 and 1 are staged alike, tested but not timed.
+// SPDNN_LAYER_KERNEL=columns,64,256,16 reads directly.
+constexpr LayerKernelConfig kColumnKernels[] = {{64, 256, 16, 0, 0, false, true, 16},
+                                                {64, 256, 4, 0, 0, false, true, 16},
+                                                {64, 256, 1, 0, 0, false, true, 16}};
 constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 
 // The candidates for a network, in order of preference: the feature-major ones for general mode from
@@ -74,8 +80,8 @@ constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 // bench/results/structure_kernels_h100.md).
 // SPDNN_LAYER_KERNEL="rows,threads,outputs[,chunk[,register steps]]" forces one kernel on every layer that
 // it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
-// "columns,rows,threads,outputs[,held positions]" one feature-major kernel, in general mode (structure
-// mode keeps its own).
+// "columns,rows,threads,outputs[,held positions[,staged steps]]" one feature-major kernel, in general
+// mode (structure mode keeps its own).
 std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit,
                                              bool meetings) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
@@ -87,10 +93,11 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   if (columns && groups == nullptr) {
     if (std::string(env) == "columns") return {std::begin(kColumnKernels), std::end(kColumnKernels)};
     LayerKernelConfig c{0, 0, 0, 0, 0, false, true};
-    if (std::sscanf(env, "columns,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity) < 3 ||
+    if (std::sscanf(env, "columns,%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
+                    &c.stage_steps) < 3 ||
         !has_layer_kernel(c))
       throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape "
-                                           "(columns,rows,threads,outputs[,held positions])", env));
+                                           "(columns,rows,threads,outputs[,held positions[,staged steps]])", env));
     return {c};
   }
   if (env == nullptr || *env == '\0') {
@@ -241,7 +248,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
     if (feature_major)
       shapes += fmt::format("{}{} rows x {} threads x {} output{} a group{} ({})", shapes.empty() ? "" : "; ", k.rows,
                             k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
-                            k.chunk_capacity > 0 ? fmt::format(", {} positions held a warp", k.chunk_capacity) : "",
+                            k.chunk_capacity > 0 ? fmt::format(", {} positions held a warp", k.chunk_capacity)
+                            : k.stage_steps > 0  ? fmt::format(", {} steps staged a warp", k.stage_steps)
+                                                 : "",
                             layers_used);
     else
       shapes += fmt::format("{}{} rows x {} threads x {} output{}{}, {}-input chunks ({})", shapes.empty() ? "" : "; ",

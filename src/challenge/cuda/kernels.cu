@@ -1,8 +1,10 @@
 // Kernel definitions and their launchers: the layer kernels instantiated from lists of shapes, the
 // input densification, the feature-major row selection, and the final gather of survivors' ids.
+#include <climits>
 #include <tuple>
 
 #include "challenge/cuda/column_kernel.cuh"
+#include "challenge/cuda/column_staged_kernel.cuh"
 #include "challenge/cuda/kernels.hpp"
 #include "challenge/cuda/layer_kernel.cuh"
 
@@ -22,15 +24,18 @@ using Shapes = std::tuple<Shape<16, 256, 1>, Shape<16, 256, 1, 32>, Shape<16, 10
                           Shape<16, 64, 4>, Shape<16, 256, 4>, Shape<8, 128, 4>, Shape<32, 64, 2>>;
 
 // The feature-major kernels {rows a thread, threads, outputs a group, slices an item, positions a warp
-// holds} (column_kernel.cuh; configured as {32 x rows a thread x slices, threads, outputs, held}): groups
-// of 16 (RadiX-Net's equal input sets), 4, and single outputs for networks without such groups; four
-// slices an item, and 32 held positions, for measurement.
-template <int RowsPerThread, int Threads, int Per, int Slices = 1, int Held = 0>
+// holds, steps a warp stages} (column_kernel.cuh, column_staged_kernel.cuh; configured as {32 x rows a
+// thread x slices, threads, outputs, held, ..., stage steps}): groups of 16 (RadiX-Net's equal input
+// sets), 4, and single outputs for networks without such groups, read directly or staged; four slices an
+// item, and 32 held positions, for measurement.
+template <int RowsPerThread, int Threads, int Per, int Slices = 1, int Held = 0, int Staged = 0>
 struct ColumnShape {
-  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices, held = Held;
+  static constexpr int rows_per_thread = RowsPerThread, threads = Threads, per = Per, slices = Slices, held = Held,
+                       staged = Staged;
 };
 using ColumnShapes = std::tuple<ColumnShape<2, 256, 16>, ColumnShape<2, 256, 4>, ColumnShape<2, 256, 1>,
-                                ColumnShape<2, 256, 16, 4>, ColumnShape<2, 256, 16, 1, 32>>;
+                                ColumnShape<2, 256, 16, 1, 0, 16>, ColumnShape<2, 256, 4, 1, 0, 16>,
+                                ColumnShape<2, 256, 1, 1, 0, 16>, ColumnShape<2, 256, 16, 4>, ColumnShape<2, 256, 16, 1, 32>>;
 
 template <class Weight>
 using KernelFn = void (*)(LayerArgs<Weight>);
@@ -41,7 +46,8 @@ void visit_column_shape(const LayerKernelConfig& s, F&& f) {
   std::apply(
       [&](auto... shape) {
         ((32 * shape.rows_per_thread * shape.slices == s.rows && shape.threads == s.threads &&
-                  shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && s.register_steps == 0
+                  shape.per == s.outputs_per_thread && shape.held == s.chunk_capacity && shape.staged == s.stage_steps &&
+                  s.register_steps == 0
               ? f.template operator()<decltype(shape)>()
               : void()),
          ...);
@@ -57,7 +63,11 @@ KernelFn<Weight> find_kernel(const LayerKernelConfig& s, bool fused = false) {
     visit_column_shape(s, [&]<class Shape>() {
       constexpr int R = Shape::rows_per_thread, T = Shape::threads, P = Shape::per, S = Shape::slices;
       constexpr bool Held = Shape::held != 0;
-      fn = fused ? &column_kernel<R, T, P, S, Held, true, Weight> : &column_kernel<R, T, P, S, Held, false, Weight>;
+      if constexpr (Shape::staged > 0)
+        fn = fused ? &column_staged_kernel<R, T, P, Shape::staged, true, Weight>
+                   : &column_staged_kernel<R, T, P, Shape::staged, false, Weight>;
+      else
+        fn = fused ? &column_kernel<R, T, P, S, Held, true, Weight> : &column_kernel<R, T, P, S, Held, false, Weight>;
     });
     return fn;
   }
@@ -101,12 +111,66 @@ __global__ void densify_columns_kernel(const int64_t* row_ptr, const int32_t* co
     for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x) out[cols[p] * ld + r] = vals[p];
 }
 
-// Position-major bits: bit r % 32 of out[col * words + r / 32] for row r's entries (rows share words).
-__global__ void densify_column_bits_kernel(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int64_t words,
-                                           uint32_t* out) {
-  for (int32_t r = blockIdx.x; r < rows; r += gridDim.x)
-    for (int64_t p = row_ptr[r] + threadIdx.x; p < row_ptr[r + 1]; p += blockDim.x)
-      atomicOr(out + cols[p] * words + r / 32, 1u << (r % 32));
+// Position-major bits: bit r % 32 of out[p * words + r / 32] for each entry (r, p), each word written once
+// with no global atomics (one atomicOr an entry took 5.3 ms for 392 M entries at 65536 neurons; this made
+// the whole inference 2.5% faster there, H100, bench/results/general_designs_s30_h100.md). A
+// block takes 256 rows (8 words, a warp's 32 rows a word) and kBitsChunks chunks of kBitsChunk positions;
+// a lane finds its row's first entry in the block's positions by binary search (columns ascend within a
+// row), then a warp reads each of its rows' entries in a chunk coalesced, 128 at a time, sets their bits in
+// shared memory, and moves the row's cursor on. The chunk goes out as 32 contiguous bytes a position.
+inline constexpr int kBitsRows = 256, kBitsChunk = 1024, kBitsChunks = 8, kBitsPad = 4;
+__global__ void __launch_bounds__(kBitsRows) densify_column_bits_kernel(const int64_t* row_ptr, const int32_t* cols, int32_t rows,
+                                                                        int32_t neurons, int32_t words, uint32_t* out) {
+  constexpr int Words = kBitsRows / 32, Batch = 4;
+  // tile[w][p]: word w of chunk position p. The pad puts a warp's stores (4 positions x 8 words) on 32 banks.
+  __shared__ uint32_t tile[Words][kBitsChunk + kBitsPad];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int w0 = blockIdx.x * Words;
+  const int32_t p_begin = blockIdx.y * kBitsChunk * kBitsChunks;
+  const int32_t p_end = min(neurons, p_begin + kBitsChunk * kBitsChunks);
+  const int32_t r = blockIdx.x * kBitsRows + threadIdx.x;  // this lane's row
+  int64_t cursor = 0, row_end = 0;
+  if (r < rows) {
+    int64_t lo = row_ptr[r], hi = row_ptr[r + 1];
+    row_end = hi;
+    while (lo < hi) {  // the first entry at or after p_begin
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (__ldg(cols + mid) < p_begin) lo = mid + 1;
+      else hi = mid;
+    }
+    cursor = lo;
+  }
+  for (int i = threadIdx.x; i < Words * (kBitsChunk + kBitsPad); i += kBitsRows) (&tile[0][0])[i] = 0;
+  __syncthreads();
+  for (int32_t c0 = p_begin; c0 < p_end; c0 += kBitsChunk) {
+    const int32_t c1 = min(p_end, c0 + kBitsChunk);
+    for (int j = 0; j < 32; ++j) {  // the warp's rows, one at a time
+      int64_t q = __shfl_sync(0xffffffffu, cursor, j);
+      const int64_t end = __shfl_sync(0xffffffffu, row_end, j);
+      while (q < end) {  // entries q.. of row j while they fall in the chunk, Batch x 32 loads in flight
+        int32_t c[Batch];
+#pragma unroll
+        for (int u = 0; u < Batch; ++u) c[u] = q + u * 32 + lane < end ? __ldg(cols + q + u * 32 + lane) : INT_MAX;
+        int taken = 0;
+#pragma unroll
+        for (int u = 0; u < Batch; ++u) {
+          const bool in = c[u] < c1;  // a prefix of the entries: columns ascend
+          if (in) atomicOr(&tile[warp][c[u] - c0], 1u << j);
+          taken += __popc(__ballot_sync(0xffffffffu, in));
+        }
+        q += taken;
+        if (taken < Batch * 32) break;
+      }
+      if (lane == j) cursor = q;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < Words * kBitsChunk; i += kBitsRows) {
+      const int p = i / Words, w = i % Words;
+      if (c0 + p < c1 && w0 + w < words) out[static_cast<int64_t>(c0 + p) * words + w0 + w] = tile[w][p];
+      tile[w][p] = 0;
+    }
+    __syncthreads();
+  }
 }
 
 __global__ void iota_kernel(int32_t* a, int32_t n) {
@@ -133,12 +197,15 @@ int blocks_for(int64_t n, int threads) { return static_cast<int>(std::min<int64_
 
 bool has_layer_kernel(const LayerKernelConfig& config) { return find_kernel<float>(config) != nullptr; }
 
+// Both the fused and the separately rounded kernel of a feature-major shape (either may launch).
 template <class Weight>
 cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_per_sm) {
   KernelFn<Weight> fn = find_kernel<Weight>(config);
   if (fn == nullptr) return cudaErrorInvalidValue;
-  const size_t shared = config.shared_bytes();
-  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
+  const int shared = static_cast<int>(config.shared_bytes());
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, shared);
+  if (e == cudaSuccess && config.feature_major)
+    e = cudaFuncSetAttribute(find_kernel<Weight>(config, true), cudaFuncAttributeMaxDynamicSharedMemorySize, shared);
   if (e != cudaSuccess) return e;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, fn, config.threads, shared);
 }
@@ -186,9 +253,8 @@ cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, 
 cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t neurons,
                                        int32_t words, uint32_t* out, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  cudaError_t e = cudaMemsetAsync(out, 0, static_cast<size_t>(neurons) * words * sizeof(uint32_t), stream);
-  if (e != cudaSuccess) return e;
-  densify_column_bits_kernel<<<std::min(rows, 65535), 128, 0, stream>>>(row_ptr, cols, rows, words, out);
+  const dim3 grid((rows + kBitsRows - 1) / kBitsRows, (neurons + kBitsChunk * kBitsChunks - 1) / (kBitsChunk * kBitsChunks));
+  densify_column_bits_kernel<<<grid, kBitsRows, 0, stream>>>(row_ptr, cols, rows, neurons, words, out);
   return cudaGetLastError();
 }
 

@@ -30,7 +30,8 @@ cudaError_t launch_densify_bits(const int64_t* row_ptr, const int32_t* cols, int
 // The rows position-major for feature-major layers: `neurons` positions of `ld` floats, cleared, then filled.
 cudaError_t launch_densify_columns(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                                    int32_t neurons, int64_t ld, float* out, cudaStream_t stream);
-// Position-major bits (column_kernel.cuh): `neurons` positions of `words` words, cleared, then a bit per entry.
+// Position-major bits (column_kernel.cuh): `neurons` positions of `words` words, a bit per entry; every word
+// of the first (rows + 255) / 256 x 8 written, the rest left as they are (no row reads them).
 cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* cols, int32_t rows, int32_t neurons,
                                        int32_t words, uint32_t* out, cudaStream_t stream);
 // After a feature-major layer (column_kernel.cuh: select_rows_kernel): the marked rows, in order.

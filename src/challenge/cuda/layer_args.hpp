@@ -17,8 +17,10 @@ namespace spdnn::cuda {
 // feature_major: the features are stored position-major ([position][row]; column_kernel.cuh) and each
 // warp computes one group of `outputs_per_thread` outputs over one merged input list (column_layout.hpp)
 // for an item of `rows` rows (32 x the rows a thread x the slices an item), a block `threads / 32`
-// groups; nothing is staged (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions,
-// one a lane). Every layer of a network has the same feature layout.
+// groups (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions, one a lane).
+// stage_steps > 0 (feature-major only): a warp copies the inputs and weights of that many steps at a time
+// into shared memory by bulk copies, a stage ahead of its multiplies (column_staged_kernel.cuh); 0: it
+// reads them straight from global memory. Every layer of a network has the same feature layout.
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;
@@ -27,11 +29,21 @@ struct LayerKernelConfig {
   int register_steps = 0;
   bool single_chunk = false;
   bool feature_major = false;
+  int stage_steps = 0;
+
+  // The rows a staged step holds: a slice of 64 rows whose input rows span more (rows that died in the
+  // layer before leave gaps) reads its inputs straight from global memory.
+  static constexpr int kStageSpan = 88;
+  static constexpr int kStages = 2;
 
   int tile_outputs() const { return (feature_major ? threads / 32 : threads) * outputs_per_thread; }
-  // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes).
+  // Staged rows: one chunk, or two with held steps (the next pass is staged while this one computes);
+  // feature-major: each warp's stages (for fp32 weights, the larger) and their barriers.
   size_t shared_bytes() const {
-    if (feature_major) return 0;
+    if (feature_major)
+      return stage_steps == 0 ? 0
+                              : static_cast<size_t>(threads / 32) * kStages *
+                                    (stage_steps * (kStageSpan + outputs_per_thread) * sizeof(float) + sizeof(uint64_t));
     return static_cast<size_t>(register_steps > 0 ? 2 : 1) * chunk_capacity * rows * sizeof(float);
   }
   bool operator==(const LayerKernelConfig&) const = default;

@@ -63,6 +63,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       layers_(net.num_layers()),
       batch_(plan.batch),
       feature_major_(!packed.layout.empty() && packed.layout.front().kernel.feature_major),
+      ld_(feature_major_ ? (batch_ + 3) / 4 * 4 : n_),
       merge_rows_(merge_rows),
       input_value_(input_value) {
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
@@ -76,7 +77,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
   }
   packed_.blob = {};
-  const size_t feat = static_cast<size_t>(batch_) * n_;
+  const size_t feat = static_cast<size_t>(feature_major_ ? ld_ * n_ : batch_ * n_);
   feat_a_.allocate(feat, "features (current layer)");
   feat_b_.allocate(feat, "features (next layer)");
   list_a_.allocate(batch_, "active list");
@@ -113,19 +114,20 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     const int64_t b1 = std::min(candidates, b0 + batch_);
     max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
-  if (input_value_) {  // a row's words, or feature-major a position's
-    input_words_ = static_cast<int32_t>(((feature_major_ ? batch_ : n_) + 31) / 32);
+  if (input_value_) {  // a row's words, or feature-major a position's, whole sectors of 8 (densify_column_bits)
+    input_words_ = feature_major_ ? static_cast<int32_t>((batch_ + 255) / 256 * 8) : static_cast<int32_t>((n_ + 31) / 32);
     in_bits_.allocate(static_cast<size_t>(feature_major_ ? n_ : batch_) * input_words_, "input rows as bits");
   }
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
   in_vals_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input values");
-  for (const BlobLayout& b : packed_.layout) {
-    if (std::any_of(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == b.kernel; })) continue;
+  for (int32_t l = 0; l < layers_; ++l) {
+    const LayerKernelConfig kernel = layer_kernel(l);
+    if (std::any_of(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })) continue;
     int blocks = 0;
-    SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(b.kernel, &blocks));
+    SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(kernel, &blocks));
     if (blocks == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
-    blocks_per_sm_.emplace_back(b.kernel, blocks);
+    blocks_per_sm_.emplace_back(kernel, blocks);
   }
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
@@ -133,6 +135,15 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
 
 template <class Weight>
 LayerLoop<Weight>::~LayerLoop() = default;
+
+// The layout's kernel, except that a first layer reading bits reads them directly: its inputs are
+// contiguous 4-byte words, and the staged kernel's two blocks an SM made it 1.33x slower (65536 x 120, H100).
+template <class Weight>
+LayerKernelConfig LayerLoop<Weight>::layer_kernel(int32_t l) const {
+  LayerKernelConfig kernel = packed_.layout[l].kernel;
+  if (l == 0 && input_value_) kernel.stage_steps = 0;
+  return kernel;
+}
 
 template <class Weight>
 typename LayerLoop<Weight>::Side LayerLoop<Weight>::side(int32_t l) {
@@ -191,7 +202,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     } else if (input_value_) {
       SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
     } else if (feature_major_) {
-      SPDNN_CUDA_CHECK(launch_densify_columns(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, batch_, feat_a_.get(), compute_.s));
+      SPDNN_CUDA_CHECK(launch_densify_columns(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, ld_, feat_a_.get(), compute_.s));
     } else {
       SPDNN_CUDA_CHECK(cudaMemsetAsync(feat_a_.get(), 0, static_cast<size_t>(r0) * n_ * sizeof(float), compute_.s));
       SPDNN_CUDA_CHECK(launch_densify(in_ptr_.get(), in_cols_.get(), in_vals_.get(), r0, n_, feat_a_.get(), compute_.s));
@@ -209,12 +220,12 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts_.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.bias = net_.bias, a.clip = net_.clip;
-    a.stride = feature_major_ ? static_cast<int32_t>(batch_) : n_;
+    a.stride = static_cast<int32_t>(ld_);
     if (l > 0) a.in_nnz = nnz_.get() + l - 1;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
-    const LayerKernelConfig& kernel = packed_.layout[l].kernel;
+    const LayerKernelConfig kernel = layer_kernel(l);
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
     const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;
@@ -360,7 +371,7 @@ void LayerLoop<Weight>::keep_survivors(int32_t survivors, const std::vector<int3
   SPDNN_CUDA_CHECK(cudaMemcpy(list.data(), side(layers_).list, survivors * sizeof(int32_t), cudaMemcpyDeviceToHost));
   for (int32_t k = 0; k < survivors; ++k) {
     if (feature_major_)  // one float from each position
-      SPDNN_CUDA_CHECK(cudaMemcpy2D(row.data(), sizeof(float), in + list[k], batch_ * sizeof(float), sizeof(float), n_,
+      SPDNN_CUDA_CHECK(cudaMemcpy2D(row.data(), sizeof(float), in + list[k], ld_ * sizeof(float), sizeof(float), n_,
                                     cudaMemcpyDeviceToHost));
     else
       SPDNN_CUDA_CHECK(cudaMemcpy(row.data(), in + static_cast<size_t>(list[k]) * n_, n_ * sizeof(float), cudaMemcpyDeviceToHost));

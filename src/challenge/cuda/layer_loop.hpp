@@ -56,6 +56,7 @@ class LayerLoop {
     int32_t *list, *ids, *mult;
   };
   Side side(int32_t l);
+  LayerKernelConfig layer_kernel(int32_t l) const;
   void upload_batch(int64_t b0, int32_t r0);
   void stream_layer(int32_t l);
   void enqueue_layers(int32_t from, int32_t to, int32_t r0);
@@ -76,8 +77,11 @@ class LayerLoop {
   const std::vector<int32_t> rows_;
   const int32_t n_, layers_;
   const int64_t batch_;
-  // The layers' feature layout (LayerKernelConfig::feature_major): features are [position][batch_ rows].
+  // The layers' feature layout (LayerKernelConfig::feature_major): features are [position][ld_ floats],
+  // batch_ rows rounded up to whole 16-byte units (column_staged_kernel.cuh copies them); else
+  // [row][n_ floats].
   const bool feature_major_;
+  const int64_t ld_;
   std::vector<std::pair<LayerKernelConfig, int>> blocks_per_sm_;  // of each kernel the layers use
   std::deque<Event> layer_begin_, layer_end_;                      // per layer, with RunOptions::layer_times
 

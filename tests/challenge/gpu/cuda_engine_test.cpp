@@ -174,21 +174,25 @@ TEST(CudaEngine, EveryKernelShapeMatchesTheReference) {
   EXPECT_EQ(test::error_from([&] { gpu->run(radix, x, {}); }).code(), Errc::usage);
 }
 
-// Position-major features (SPDNN_LAYER_KERNEL=columns, or one feature-major shape): the reference's
-// answer, counts and features bit for bit on RadiX-Net (groups of 16) with batches, streamed and fp16
-// weights, on random networks of odd sizes (groups of 4 or single outputs, padded where lists differ),
-// when every row dies, and past a RadiX-Net period at 16384 neurons; structure mode keeps its layout.
+// Position-major features (SPDNN_LAYER_KERNEL=columns, or one feature-major shape, read directly or
+// staged by bulk copies): the reference's answer, counts and features bit for bit on RadiX-Net (groups of
+// 16) with batches, streamed and fp16 weights, on random networks of odd sizes (groups of 4 or single
+// outputs, padded where lists differ), when every row dies, and past a RadiX-Net period at 16384 neurons;
+// structure mode keeps its layout.
 TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
   const ShapeProblems problems(1100);
   const auto& [radix, x, random, rx] = problems;
   const std::pair<const char*, const char*> shapes[] = {
-      {"columns", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
+      {"columns", "feature-major 64 rows x 256 threads x 16 outputs a group, 16 steps staged a warp (25 layers)"},
       {"columns,64,256,16", "feature-major 64 rows x 256 threads x 16 outputs a group (25 layers)"},
       {"columns,64,256,4", "feature-major 64 rows x 256 threads x 4 outputs a group (25 layers)"},
       {"columns,64,256,1", "feature-major 64 rows x 256 threads x 1 output a group (25 layers)"},
       {"columns,256,256,16", "feature-major 256 rows x 256 threads x 16 outputs a group (25 layers)"},
-      {"columns,64,256,16,32", "feature-major 64 rows x 256 threads x 16 outputs a group, 32 positions held a warp (25 layers)"}};
+      {"columns,64,256,16,32", "feature-major 64 rows x 256 threads x 16 outputs a group, 32 positions held a warp (25 layers)"},
+      {"columns,64,256,16,0,16", "feature-major 64 rows x 256 threads x 16 outputs a group, 16 steps staged a warp (25 layers)"},
+      {"columns,64,256,4,0,16", "feature-major 64 rows x 256 threads x 4 outputs a group, 16 steps staged a warp (25 layers)"},
+      {"columns,64,256,1,0,16", "feature-major 64 rows x 256 threads x 1 output a group, 16 steps staged a warp (25 layers)"}};
   for (auto [shape, text] : shapes) {
     SCOPED_TRACE(shape);
     test::ScopedEnv force("SPDNN_LAYER_KERNEL", shape);
