@@ -13,21 +13,29 @@
 
 #include "challenge/cuda/column_kernel.cuh"
 
+// Bulk copies and transaction-counting mbarriers are Hopper's (sm_90): built for an older architecture,
+// the helpers trap, and the engine offers these kernels only on devices of compute capability 9 and up.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+#define SPDNN_HOPPER_ASM(...) __trap()
+#else
+#define SPDNN_HOPPER_ASM(...) asm volatile(__VA_ARGS__)
+#endif
+
 namespace spdnn::cuda {
 
 __device__ __forceinline__ uint32_t shared_address(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 
 __device__ __forceinline__ void barrier_init(uint64_t* bar) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(shared_address(bar)) : "memory");
+  SPDNN_HOPPER_ASM("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(shared_address(bar)) : "memory");
 }
 // The stage's one arrival, and the bytes its copies will bring.
 __device__ __forceinline__ void barrier_expect_bytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes) : "memory");
+  SPDNN_HOPPER_ASM("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t phase) {
   uint32_t done = 0;
   do {
-    asm volatile(
+    SPDNN_HOPPER_ASM(
         "{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}"
         : "=r"(done)
         : "r"(shared_address(bar)), "r"(phase)
@@ -36,7 +44,7 @@ __device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t phase) {
 }
 // `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to shared memory, counted on `bar`.
 __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+  SPDNN_HOPPER_ASM("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
                    shared_address(dst)),
                "l"(src), "r"(bytes), "r"(shared_address(bar))
                : "memory");
@@ -62,7 +70,7 @@ __device__ __forceinline__ void issue_stage(const LayerArgs<Weight>& a, const St
   const int32_t pos = lane < n ? __ldg(a.step_pos + s + lane) : 0;
   // The stage's last reads (generic proxy) are done before the copies (async proxy) overwrite it.
   __syncwarp();
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+  SPDNN_HOPPER_ASM("fence.proxy.async.shared::cta;" ::: "memory");
   if (lane == 0)
     barrier_expect_bytes(bar, static_cast<uint32_t>(n * it.span_bytes) + (StageWeights ? n * static_cast<uint32_t>(sizeof(Step)) : 0u));
   __syncwarp();
@@ -128,7 +136,7 @@ __global__ void __launch_bounds__(Threads, 2) column_staged_kernel(LayerArgs<Wei
   uint64_t* bars = reinterpret_cast<uint64_t*>(stage_memory + Warps * Stages * StageFloats) + warp * Stages;
   if (lane == 0)
     for (int st = 0; st < Stages; ++st) barrier_init(bars + st);
-  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  SPDNN_HOPPER_ASM("fence.mbarrier_init.release.cluster;" ::: "memory");
   __syncwarp();
 
   const int groups = (a.outputs + Per - 1) / Per, tiles = (groups + Warps - 1) / Warps;

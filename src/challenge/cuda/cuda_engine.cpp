@@ -82,8 +82,10 @@ constexpr int64_t kColumnsFrom = int64_t{1} << 17;
 // it fits, and the general one on the rest (for measurements); "columns" the feature-major candidates and
 // "columns,rows,threads,outputs[,held positions[,staged steps]]" one feature-major kernel, in general
 // mode (structure mode keeps its own).
+// bulk_copies: the device has them (compute capability 9 and up); without, the feature-major kernels
+// read their inputs directly.
 std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGroups* groups, size_t shared_limit,
-                                             bool meetings) {
+                                             bool meetings, bool bulk_copies) {
   const char* env = std::getenv("SPDNN_LAYER_KERNEL");
   if ((env == nullptr || *env == '\0') && groups == nullptr && !meetings && net.num_layers() > 0 &&
       net.edges() / net.num_layers() >= kColumnsFrom && groups_share_inputs(net))
@@ -91,13 +93,21 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   const bool columns = env != nullptr && std::string(env).starts_with("columns");
   if (columns && groups != nullptr) env = nullptr;
   if (columns && groups == nullptr) {
-    if (std::string(env) == "columns") return {std::begin(kColumnKernels), std::end(kColumnKernels)};
+    if (std::string(env) == "columns") {
+      std::vector<LayerKernelConfig> kernels(std::begin(kColumnKernels), std::end(kColumnKernels));
+      if (!bulk_copies)
+        for (LayerKernelConfig& k : kernels) k.stage_steps = 0;
+      return kernels;
+    }
     LayerKernelConfig c{0, 0, 0, 0, 0, false, true};
     if (std::sscanf(env, "columns,%d,%d,%d,%d,%d", &c.rows, &c.threads, &c.outputs_per_thread, &c.chunk_capacity,
                     &c.stage_steps) < 3 ||
         !has_layer_kernel(c))
       throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: no feature-major kernel of that shape "
                                            "(columns,rows,threads,outputs[,held positions[,staged steps]])", env));
+    if (c.stage_steps > 0 && !bulk_copies)
+      throw Error(Errc::usage, fmt::format("SPDNN_LAYER_KERNEL={}: staged steps need a GPU of compute capability 9.0 "
+                                           "or later (bulk copies)", env));
     return {c};
   }
   if (env == nullptr || *env == '\0') {
@@ -214,7 +224,7 @@ template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
                                 const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
   const std::vector<LayerKernelConfig> kernels =
-      layer_kernels(net, groups, prop_.sharedMemPerBlockOptin, opt.exchange && !opt.exchange_after.empty());
+      layer_kernels(net, groups, prop_.sharedMemPerBlockOptin, opt.exchange && !opt.exchange_after.empty(), prop_.major >= 9);
   for (const LayerKernelConfig& k : kernels)
     if (!has_layer_kernel(k))
       throw Error(Errc::unsupported, fmt::format("no layer kernel for {} rows x {} threads x {} outputs", k.rows, k.threads,
