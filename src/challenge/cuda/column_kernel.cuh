@@ -73,15 +73,24 @@ __device__ __forceinline__ void load_position(const LayerArgs<Weight>& a, int32_
   }
 }
 
+// 16-byte loads of weights: from global memory, kept in L2 (the default); plain (the staged kernel's copies
+// in shared memory).
+struct KeptLoad {
+  __device__ __forceinline__ uint4 operator()(const uint4* p) const { return load_kept(p); }
+};
+struct PlainLoad {
+  __device__ __forceinline__ uint4 operator()(const uint4* p) const { return *p; }
+};
+
 // One step's Per weights, in 16-byte loads where the step is a multiple of 16 bytes (scalar loads cost 16
 // instructions a step at Per = 16, as many as a quarter of the multiplies).
-template <class Weight, int Per>
-__device__ __forceinline__ void load_step(const WeightStep<Weight, Per>* step, float (&w)[Per]) {
+template <class Weight, int Per, class Load16 = KeptLoad>
+__device__ __forceinline__ void load_step(const WeightStep<Weight, Per>* step, float (&w)[Per], Load16 load16 = {}) {
   constexpr int Bytes = sizeof(WeightStep<Weight, Per>);
   if constexpr (Bytes % 16 == 0) {
     uint4 raw[Bytes / 16];
 #pragma unroll
-    for (int i = 0; i < Bytes / 16; ++i) raw[i] = load_kept(reinterpret_cast<const uint4*>(step) + i);
+    for (int i = 0; i < Bytes / 16; ++i) raw[i] = load16(reinterpret_cast<const uint4*>(step) + i);
     const Weight* values = reinterpret_cast<const Weight*>(raw);
 #pragma unroll
     for (int j = 0; j < Per; ++j) w[j] = weight_to_float(values[j]);

@@ -61,7 +61,7 @@ struct StagedItem {
 };
 
 // Steps [s, s + n) of the item: staged steps copied into stage `st` (positions loaded a lane a step).
-template <int Per, int Steps, class Weight, int RowsPerThread>
+template <int Per, class Weight, int RowsPerThread>
 __device__ __forceinline__ void issue_stage(const LayerArgs<Weight>& a, const StagedItem<RowsPerThread>& it, int s, int n,
                                             float* feats, void* weights, uint64_t* bar) {
   using Step = WeightStep<Weight, Per>;
@@ -100,16 +100,8 @@ __device__ __forceinline__ void add_staged_steps(const LayerArgs<Weight>& a, con
     for (int r = 0; r < RowsPerThread; ++r) x[r] = feats[u * LayerKernelConfig::kStageSpan + index[r]];
     if (Skip && !any_nonzero(x)) continue;
     float w[Per];
-    if constexpr (StageWeights) {
-      uint4 raw[sizeof(Step) / 16];
-#pragma unroll
-      for (int i = 0; i < static_cast<int>(sizeof(Step) / 16); ++i) raw[i] = reinterpret_cast<const uint4*>(weights)[u * sizeof(Step) / 16 + i];
-      const Weight* values = reinterpret_cast<const Weight*>(raw);
-#pragma unroll
-      for (int j = 0; j < Per; ++j) w[j] = weight_to_float(values[j]);
-    } else {
-      load_step(reinterpret_cast<const Step*>(a.step_val) + s + u, w);
-    }
+    if constexpr (StageWeights) load_step(static_cast<const Step*>(weights) + u, w, PlainLoad{});
+    else load_step(reinterpret_cast<const Step*>(a.step_val) + s + u, w);
 #pragma unroll
     for (int j = 0; j < Per; ++j)
 #pragma unroll
@@ -123,7 +115,6 @@ __device__ __forceinline__ void add_staged_steps(const LayerArgs<Weight>& a, con
 template <int RowsPerThread, int Threads, int Per, int Steps, bool Fused, class Weight>
 __global__ void __launch_bounds__(Threads, 2) column_staged_kernel(LayerArgs<Weight> a) {
   static_assert(Threads % 32 == 0 && Steps >= 1 && Steps <= 32, "whole warps, a lane a step");
-  using Step = WeightStep<Weight, Per>;
   constexpr int Warps = Threads / 32, Rows = 32 * RowsPerThread, Stages = LayerKernelConfig::kStages;
   constexpr int Span = LayerKernelConfig::kStageSpan;
   static_assert(Span % 4 == 0 && Span >= Rows + 4, "a stage step holds a slice and its alignment in 16-byte units");
@@ -178,7 +169,7 @@ __global__ void __launch_bounds__(Threads, 2) column_staged_kernel(LayerArgs<Wei
   StagedItem<RowsPerThread> cur = find_item(blockIdx.x), nxt;
   int s = cur.s_begin;
   if (cur.item >= 0 && cur.span_bytes > 0)
-    issue_stage<Per, Steps>(a, cur, s, min(Steps, cur.s_end - s), stages, stages + Steps * Span, bars);
+    issue_stage<Per>(a, cur, s, min(Steps, cur.s_end - s), stages, stages + Steps * Span, bars);
   float acc[RowsPerThread][Per];
 #pragma unroll
   for (int r = 0; r < RowsPerThread; ++r)
@@ -194,12 +185,12 @@ __global__ void __launch_bounds__(Threads, 2) column_staged_kernel(LayerArgs<Wei
     int s_next = s + n;
     if (!last) {
       if (cur.span_bytes > 0)
-        issue_stage<Per, Steps>(a, cur, s_next, min(Steps, cur.s_end - s_next), next_feats, next_feats + Steps * Span, next_bar);
+        issue_stage<Per>(a, cur, s_next, min(Steps, cur.s_end - s_next), next_feats, next_feats + Steps * Span, next_bar);
     } else {
       nxt = find_item(cur.item + gridDim.x);
       s_next = nxt.s_begin;
       if (nxt.item >= 0 && nxt.span_bytes > 0)
-        issue_stage<Per, Steps>(a, nxt, s_next, min(Steps, nxt.s_end - s_next), next_feats, next_feats + Steps * Span, next_bar);
+        issue_stage<Per>(a, nxt, s_next, min(Steps, nxt.s_end - s_next), next_feats, next_feats + Steps * Span, next_bar);
     }
     if (cur.span_bytes > 0) {
       const float* feats = stages + (t % Stages) * StageFloats;
