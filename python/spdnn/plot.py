@@ -6,8 +6,9 @@
   structure mode the rows actually computed;
 - a benchmark summary with ``cases`` (e.g. bench/results/structure_cpu2core.json): TeraEdges/s per network,
   one bar per mode or engine;
-- a side-by-side summary with the peers (``networks``, e.g. bench/results/structure_peers_wide_h100.json):
-  TeraEdges/s per network of spdnn's modes beside the HPEC 2020 code and XY-2021;
+- a side-by-side summary with the peers (``networks`` or ``calls``, e.g. bench/results/challenge_peers_h100.json,
+  general_peers_staged_h100.json, or the peers kit's summary.json): TeraEdges/s per network of spdnn's modes
+  beside the HPEC 2020 code and XY-2021;
 - a whole-model benchmark (bench/models/e2e.py: ``cases`` of a ``model``): each replaced layer's speedup
   over dense PyTorch fp32, one panel per model and batch;
 - a pruned-layer benchmark (``spdnn sparse bench`` or ``spdnn sparse conv bench``: ``cases`` with
@@ -99,12 +100,30 @@ _PEER_SERIES = [("spdnn_general", "spdnn general"), ("spdnn_structure", "spdnn s
                 ("xy2021_wall", "XY-2021 (wall)"), ("xy2021_event", "XY-2021 (kernel events)")]
 
 
+def peer_rows(report):
+    """(rows, gpu, commit) of a side-by-side report, one flat row a network (the keys of _PEER_SERIES), from
+    any of its three forms: flat ``networks`` (bench/results/structure_peers_*.json, challenge_peers_*.json),
+    ``calls`` each with its ``networks`` and spdnn's general figure as ``spdnn`` (general_peers_*.json), or
+    the peers kit's own summary.json (``networks`` with each engine's ``best``, and ``environment``)."""
+    if "calls" in report:
+        rows = [dict(n, spdnn_general=n.get("spdnn_general", n.get("spdnn"))) for c in report["calls"] for n in c["networks"]]
+        return rows, report.get("gpu", ""), report.get("commit", "")
+    nets = report["networks"]
+    if nets and "best" in nets[0]:
+        rows = [{"network": n["network"], "spdnn_general": n["best"].get("spdnn"), "hpec20": n["best"].get("hpec20"),
+                 "xy2021_wall": n["best"].get("xy2021_wall"), "xy2021_event": n["best"].get("xy2021_event")} for n in nets]
+        env = report.get("environment", [])
+        gpu = env[1] if len(env) > 1 else ""
+        commit = next((line.split(":", 1)[1].strip() for line in env if line.startswith("spdnn commit:")), "")
+        return rows, gpu, commit
+    return nets, report.get("gpu", ""), report.get("commit", "")
+
+
 def plot_peers(report, out):
     """TeraEdges/s per network: spdnn's modes beside the peers."""
-    nets = report["networks"]
+    nets, gpu, commit = peer_rows(report)
     series = [(label, [n.get(key) or 0 for n in nets]) for key, label in _PEER_SERIES if any(n.get(key) for n in nets)]
-    _grouped_bars([n["network"] for n in nets], series,
-                  f"{report.get('gpu', '').split(',')[0]}, spdnn at {report.get('commit', '')}", out)
+    _grouped_bars([n["network"] for n in nets], series, f"{gpu.split(',')[0]}, spdnn at {commit}", out)
 
 
 # The baselines of the pruned-layer benchmarks (`spdnn sparse bench`, `spdnn sparse conv bench`): path, label.
@@ -172,14 +191,14 @@ def plot_report(report, out):
     if "cases" in report:
         plot_cases(report, out)
         return "cases"
-    if "networks" in report:
+    if "networks" in report or "calls" in report:
         plot_peers(report, out)
         return "peers"
     if "layers" in report:
         plot_layers(report, out)
         return "layers"
     raise ValueError("not an spdnn report: it has neither 'layers' (a run), 'cases' (a benchmark) nor 'networks' "
-                     "(a side-by-side with the peers)")
+                     "or 'calls' (a side-by-side with the peers)")
 
 
 def main(argv=None):

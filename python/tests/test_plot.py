@@ -34,6 +34,25 @@ def test_a_side_by_side_plots_spdnn_beside_the_peers(tmp_path):
     assert out.read_bytes()[:8] == PNG
 
 
+def test_every_form_of_side_by_side_gives_spdnn_and_the_peers(tmp_path):
+    # calls with their networks (general_peers_*.json), spdnn's general figure as "spdnn"
+    calls = json.loads((REPO / "bench/results/general_peers_staged_h100.json").read_text())
+    rows, gpu, commit = plot.peer_rows(calls)
+    want = {n["network"]: n for c in calls["calls"] for n in c["networks"]}
+    assert [r["network"] for r in rows] == list(want) and gpu.startswith("NVIDIA") and commit
+    assert all(r["spdnn_general"] == want[r["network"]]["spdnn"] and r["xy2021_wall"] > 0 for r in rows)
+    # the peers kit's own summary.json: each engine's best of its repetitions
+    kit = {"environment": ["name, memory", "NVIDIA H100 80GB HBM3, 81559 MiB", "spdnn commit: abc1234"],
+           "networks": [{"network": "1024x120", "spdnn": [{"teraedges_per_s": 50.0}],
+                         "best": {"spdnn": 51.0, "hpec20": 23.7, "xy2021_wall": 17.9, "xy2021_event": 42.4}}]}
+    assert plot.peer_rows(kit) == ([{"network": "1024x120", "spdnn_general": 51.0, "hpec20": 23.7, "xy2021_wall": 17.9,
+                                     "xy2021_event": 42.4}], "NVIDIA H100 80GB HBM3, 81559 MiB", "abc1234")
+    for name, report in (("calls", calls), ("kit", kit)):
+        out = tmp_path / f"{name}.png"
+        assert plot.plot_report(report, out) == "peers"
+        assert out.read_bytes()[:8] == PNG
+
+
 def test_a_kernel_benchmark_plots_speedups_over_its_baselines(tmp_path):
     out = tmp_path / "linear.png"
     assert plot.plot_report(REPO / "bench/results/sparse_rn50_0.9_b1_h200.json", out) == "kernel speedups"
