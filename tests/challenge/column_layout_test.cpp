@@ -32,6 +32,10 @@ TEST_P(ColumnLayout, RowsMatchTheReferenceLayerExactly) {
   Network net = c.radixnet ? radixnet_network({c.neurons, 8, 3})
                            : random_network({.neurons = c.neurons, .layers = 2, .per_row = c.per_row, .value = 0.1f,
                                              .random_values = true, .bias = -0.2f, .seed = 11});
+  if (c.radixnet) {  // RadiX-Net's pattern with varied values: a group's outputs share an input list, not weights
+    gen::Rng values(7);
+    for (float& v : net.layers.back().values) v *= static_cast<float>(0.5 + values.uniform());
+  }
   const int32_t n = c.neurons;
   gen::Rng rng(5);  // a random previous order: inputs read from scattered positions
   const std::vector<int32_t> prev_order = gen::random_permutation(n, rng);

@@ -30,21 +30,37 @@ ColumnLayer build_column_layer(const CsrMatrix& t, const std::vector<int32_t>& i
   std::vector<Entry> e;
   int64_t steps = 0;
   for (int32_t g = 0; g < groups; ++g) {
-    e.clear();
-    for (int32_t j = 0; j < per && g * per + j < c.neurons; ++j) {
-      const int32_t out = c.out_order[g * per + j];
-      auto cols = t.row_cols(out);
-      auto vals = t.row_values(out);
-      for (size_t q = 0; q < cols.size(); ++q) e.push_back({cols[q], j, vals[q]});
-    }
-    if (per > 1) std::stable_sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) { return a.input < b.input; });
-    for (size_t q = 0; q < e.size(); ++q) {
-      if (q == 0 || e[q].input != e[q - 1].input) {
-        c.step_pos.push_back(in_position[e[q].input]);
+    // Outputs with one input list (RadiX-Net's groups, and single outputs) take it as it is: a step per
+    // input, in ascending input id. The sort below would give the same steps, at half of the layout's
+    // time on a RadiX-Net layer.
+    const int32_t first = g * per, count = std::min(per, c.neurons - first);
+    const auto list = t.row_cols(c.out_order[first]);
+    bool one_list = true;
+    for (int32_t j = 1; j < count && one_list; ++j) one_list = std::ranges::equal(t.row_cols(c.out_order[first + j]), list);
+    if (one_list) {
+      for (size_t q = 0; q < list.size(); ++q) {
+        c.step_pos.push_back(in_position[list[q]]);
         c.step_val.resize(c.step_val.size() + per, 0.0f);
-        ++steps;
+        for (int32_t j = 0; j < count; ++j) c.step_val[(c.step_pos.size() - 1) * per + j] = t.row_values(c.out_order[first + j])[q];
       }
-      c.step_val[(c.step_pos.size() - 1) * per + e[q].output] = e[q].value;
+      steps += static_cast<int64_t>(list.size());
+    } else {
+      e.clear();
+      for (int32_t j = 0; j < count; ++j) {
+        const int32_t out = c.out_order[first + j];
+        auto cols = t.row_cols(out);
+        auto vals = t.row_values(out);
+        for (size_t q = 0; q < cols.size(); ++q) e.push_back({cols[q], j, vals[q]});
+      }
+      std::stable_sort(e.begin(), e.end(), [](const Entry& a, const Entry& b) { return a.input < b.input; });
+      for (size_t q = 0; q < e.size(); ++q) {
+        if (q == 0 || e[q].input != e[q - 1].input) {
+          c.step_pos.push_back(in_position[e[q].input]);
+          c.step_val.resize(c.step_val.size() + per, 0.0f);
+          ++steps;
+        }
+        c.step_val[(c.step_pos.size() - 1) * per + e[q].output] = e[q].value;
+      }
     }
     if (steps > std::numeric_limits<int32_t>::max())
       throw Error(Errc::unsupported, fmt::format("column layout: more than 2^31 - 1 steps in one layer ({} outputs a group)", per));
