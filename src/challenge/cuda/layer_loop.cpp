@@ -121,13 +121,12 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
   in_vals_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input values");
-  for (int32_t l = 0; l < layers_; ++l) {
-    const LayerKernelConfig kernel = layer_kernel(l);
-    if (std::any_of(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })) continue;
+  for (const BlobLayout& b : packed_.layout) {
+    if (std::any_of(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == b.kernel; })) continue;
     int blocks = 0;
-    SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(kernel, &blocks));
+    SPDNN_CUDA_CHECK(prepare_layer_kernel<Weight>(b.kernel, &blocks));
     if (blocks == 0) throw Error(Errc::unsupported, "layer kernel cannot run on this device (shared memory)");
-    blocks_per_sm_.emplace_back(kernel, blocks);
+    blocks_per_sm_.emplace_back(b.kernel, blocks);
   }
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
@@ -135,15 +134,6 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
 
 template <class Weight>
 LayerLoop<Weight>::~LayerLoop() = default;
-
-// The layout's kernel, except that a first layer reading bits reads them directly: its inputs are
-// contiguous 4-byte words, and the staged kernel's two blocks an SM made it 1.33x slower (65536 x 120, H100).
-template <class Weight>
-LayerKernelConfig LayerLoop<Weight>::layer_kernel(int32_t l) const {
-  LayerKernelConfig kernel = packed_.layout[l].kernel;
-  if (l == 0 && input_value_) kernel.stage_steps = 0;
-  return kernel;
-}
 
 template <class Weight>
 typename LayerLoop<Weight>::Side LayerLoop<Weight>::side(int32_t l) {
@@ -225,7 +215,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
-    const LayerKernelConfig kernel = layer_kernel(l);
+    const LayerKernelConfig& kernel = packed_.layout[l].kernel;
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
     const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;

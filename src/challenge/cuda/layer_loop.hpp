@@ -56,7 +56,6 @@ class LayerLoop {
     int32_t *list, *ids, *mult;
   };
   Side side(int32_t l);
-  LayerKernelConfig layer_kernel(int32_t l) const;
   void upload_batch(int64_t b0, int32_t r0);
   void stream_layer(int32_t l);
   void enqueue_layers(int32_t from, int32_t to, int32_t r0);
