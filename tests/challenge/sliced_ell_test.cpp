@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <optional>
 #include <set>
 
+#include "challenge/cuda/column_layout.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 #include "core/rng.hpp"
 #include "spdnn/challenge/engine.hpp"
@@ -197,12 +199,17 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
 // Structure mode's layouts through a whole network, as the kernel computes them: each layer has one output
 // per group, reads its inputs through the previous layer's groups (one staged slot per position) and
 // counts each nonzero output for its group's neurons. Features, per-layer counts and categories must
-// equal the cpu engine's.
-class SlicedEllStructure : public testing::TestWithParam<int> {};  // outputs per thread
+// equal the cpu engine's. With a feature-major first layer (the engine's, on inputs as bits), layer 1 is
+// the column layout over its groups, and the sliced-ELL layers after it read its outputs where it put them.
+class SlicedEllStructure : public testing::TestWithParam<std::tuple<int, bool>> {};  // outputs per thread, first layer
 
 TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
+  const auto [per, columns_first] = GetParam();
   // With 2 outputs a thread, chunks of 37 positions: tiles of several chunks, cut by positions.
-  const cuda::LayerKernelConfig kernel{16, 128 / GetParam(), GetParam(), GetParam() == 2 ? 37 : 512};
+  const cuda::LayerKernelConfig kernel{16, 128 / per, per, per == 2 ? 37 : 512};
+  // The engine's feature-major candidates: groups of 16, 4 and 1 outputs.
+  const cuda::LayerKernelConfig first[] = {{64, 256, 16, 0, 0, false, true}, {64, 256, 4, 0, 0, false, true},
+                                           {64, 256, 1, 0, 0, false, true}};
   Network planted = random_network({.neurons = 200, .layers = 6, .per_row = 10, .value = 0.2f, .bias = -0.3f, .seed = 4});
   for (CsrMatrix& w : planted.layers) {  // columns 0..99 copied onto 100..199: groups of two
     std::vector<Triplet> t;
@@ -218,6 +225,13 @@ TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
     const NeuronGroups groups = find_neuron_groups(*net);
     std::vector<cuda::SlicedEllLayer> layouts;
     std::vector<int32_t> previous;
+    std::optional<cuda::ColumnLayer> column;
+    if (columns_first) {
+      column = cuda::layout_columns(net->layers[0], {}, first, &groups.layers[0]);
+      EXPECT_EQ(column->neurons, groups.layers[0].groups());
+      EXPECT_EQ(column->out_order,
+                cuda::layout_layer(net->layers[0], {}, nullptr, &groups.layers[0], {&kernel, 1}).out_order);
+    }
     for (int32_t l = 0; l < net->num_layers(); ++l) {
       const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
       layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], {&kernel, 1}));
@@ -236,9 +250,12 @@ TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
       std::vector<float> row(n, 0.0f);
       for (int64_t p = x->matrix.row_ptr[r]; p < x->matrix.row_ptr[r + 1]; ++p) row[x->matrix.col_idx[p]] = x->matrix.values[p];
       for (int32_t l = 0; l < net->num_layers(); ++l) {
-        row = cuda::sliced_ell_row(layouts[l], row, net->bias, net->clip);
+        const bool col = l == 0 && column;
+        row = col ? cuda::column_layer_row(*column, row, net->bias, net->clip)
+                  : cuda::sliced_ell_row(layouts[l], row, net->bias, net->clip);
+        const std::vector<int32_t>& weight = col ? column->out_weight : layouts[l].out_weight;
         int64_t nnz = 0;
-        for (size_t p = 0; p < row.size(); ++p) nnz += row[p] != 0.0f ? layouts[l].out_weight[p] : 0;
+        for (size_t p = 0; p < row.size(); ++p) nnz += row[p] != 0.0f ? weight[p] : 0;
         got[l].nnz += nnz, got[l].active_inputs += nnz > 0;
       }
       std::vector<float> expect(n, 0.0f);
@@ -258,6 +275,6 @@ TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(OutputsPerThread, SlicedEllStructure, testing::Values(1, 2, 4));
+INSTANTIATE_TEST_SUITE_P(OutputsPerThread, SlicedEllStructure, testing::Combine(testing::Values(1, 2, 4), testing::Bool()));
 
 }  // namespace spdnn

@@ -70,12 +70,17 @@ ColumnLayer build_column_layer(const CsrMatrix& t, const std::vector<int32_t>& i
 }
 
 ColumnLayer layout_columns(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
-                           std::span<const LayerKernelConfig> candidates) {
-  const CsrMatrix inputs_of = transpose(w);
-  std::vector<int32_t> order = group_outputs(inputs_of);
-  const LayerKernelConfig kernel = choose_layer_kernel(inputs_of, order, candidates);
-  return build_column_layer(inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order, nullptr),
-                            std::move(order), kernel);
+                           std::span<const LayerKernelConfig> candidates, const LayerGroups* groups) {
+  const LayerOutputs outputs = layer_outputs(w, groups);
+  std::vector<int32_t> order = group_outputs(outputs.inputs_of);
+  const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, candidates);
+  ColumnLayer c = build_column_layer(outputs.inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order, nullptr),
+                                     std::move(order), kernel);
+  if (!outputs.weight.empty()) {
+    c.out_weight.resize(c.out_order.size());
+    for (size_t p = 0; p < c.out_order.size(); ++p) c.out_weight[p] = outputs.weight[c.out_order[p]];
+  }
+  return c;
 }
 
 bool groups_share_inputs(const Network& net, int32_t per) {

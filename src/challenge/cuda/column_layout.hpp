@@ -18,6 +18,7 @@
 
 #include "challenge/cuda/layer_args.hpp"
 #include "spdnn/challenge/network.hpp"
+#include "spdnn/challenge/structure.hpp"
 #include "spdnn/csr.hpp"
 
 namespace spdnn::cuda {
@@ -29,6 +30,9 @@ struct ColumnLayer {
   std::vector<int32_t> group_steps;  // groups + 1: the step range of each group
   std::vector<int32_t> step_pos;     // per step: the input's physical position (previous layer's order)
   std::vector<float> step_val;       // [step][output of the group]: weight; 0 for padding
+  // Structure mode: per physical output position, the neurons its value stands for (its group's size),
+  // so that the nonzeros counted are those of every neuron. Empty: one each.
+  std::vector<int32_t> out_weight;
 
   int32_t groups() const { return static_cast<int32_t>(group_steps.size()) - 1; }
 };
@@ -41,8 +45,11 @@ ColumnLayer build_column_layer(const CsrMatrix& inputs_of, const std::vector<int
 
 // The layout of layer `w` after a layer whose output order was `previous_order` (empty for layer 1), for
 // the first of the feature-major `candidates` whose padded work is small enough (choose_layer_kernel).
+// With `groups` (structure mode's first layer, whose inputs are neurons) one output per group of
+// equivalent neurons, in the order sliced_ell.hpp's layout_layer gives them, so that the next layer's
+// sliced-ELL layout reads them where it expects them.
 ColumnLayer layout_columns(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
-                           std::span<const LayerKernelConfig> candidates);
+                           std::span<const LayerKernelConfig> candidates, const LayerGroups* groups = nullptr);
 
 // Whether a network's outputs come in groups that share input lists (its middle layer, sorted, pads at
 // most kMaxPaddedWork times the nonzeros with `per` outputs a group), where the feature-major layout was

@@ -136,6 +136,18 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
   return {c, kGeneralKernel};
 }
 
+// Structure mode's first layer, where the inputs go as bits: the feature-major candidates over its groups
+// of equivalent neurons (reading the bits directly: no dense inputs to clear and fill), its output
+// transposed into the rows the sliced-ELL layers after it read. SPDNN_FIRST_LAYER=rows keeps it sliced
+// ELL (for comparisons).
+std::vector<LayerKernelConfig> structure_first_layer_kernels(const NeuronGroups* groups) {
+  const char* env = std::getenv("SPDNN_FIRST_LAYER");
+  if (groups == nullptr || (env != nullptr && std::string(env) == "rows")) return {};
+  std::vector<LayerKernelConfig> kernels(std::begin(kColumnKernels), std::end(kColumnKernels));
+  for (LayerKernelConfig& k : kernels) k.stage_steps = 0;  // bits are read directly (see run_typed)
+  return kernels;
+}
+
 // Marks the feature-major layers whose products are exact (exact_products.hpp) to multiply-add with one
 // rounding, and returns how many: the first layer's inputs are `input_value` (bits) or unknown, a later
 // layer's are the previous layer's outputs. SPDNN_EXACT_FMA=0 turns it off, for comparisons.
@@ -244,13 +256,16 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && groups == nullptr)
     for (int32_t k : opt.exchange_after)
       if (k >= 1 && k < layers) meet.push_back(k);
-  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups);
+  const bool feature_major = kernels.front().feature_major;
+  std::vector<LayerKernelConfig> first = structure_first_layer_kernels(groups);
+  const std::optional<float> input_value = bits_input_value(x, feature_major || !first.empty());
+  if (!input_value) first.clear();
+  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first);
   info.half_weights_exact = packed.exact;
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
   // "feature-major 64 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
   std::string shapes;
-  const bool feature_major = kernels.front().feature_major;
   for (const LayerKernelConfig& k : kernels) {
     const auto used = std::count_if(packed.layout.begin(), packed.layout.end(), [&](const BlobLayout& b) { return b.kernel == k; });
     if (used == 0) continue;
@@ -281,7 +296,11 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  const std::optional<float> input_value = bits_input_value(x, feature_major);
+  if (packed.first_columns) {
+    const LayerKernelConfig& k = packed.layout.front().kernel;
+    info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group, transposed", k.rows,
+                               k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s");
+  }
   if (input_value) info.kernel += ", inputs as bits";
   if (const int fused = mark_fused_layers(packed, net, input_value); fused > 0)
     info.kernel += fmt::format(", exact fused multiply-adds ({} layer{})", fused, fused == 1 ? "" : "s");

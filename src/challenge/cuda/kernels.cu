@@ -181,6 +181,26 @@ __global__ void gather_ids_kernel(const int32_t* list, const int32_t* count, con
   for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < *count; k += gridDim.x * blockDim.x) out[k] = ids[list[k]];
 }
 
+// A 32 x 32 tile of (rows, positions) through shared memory: read 32 rows of a position (128 bytes),
+// written as 32 positions of a row. The padded column keeps both passes free of bank conflicts.
+constexpr int kTransposeTile = 32, kTransposeRows = 8;
+__global__ void __launch_bounds__(kTransposeTile * kTransposeRows)
+    columns_to_rows_kernel(const float* __restrict__ in, int64_t ld, int32_t positions, const int32_t* count,
+                           float* __restrict__ out, int32_t stride) {
+  __shared__ float tile[kTransposeTile][kTransposeTile + 1];
+  const int32_t rows = *count, k0 = blockIdx.x * kTransposeTile, p0 = blockIdx.y * kTransposeTile;
+  if (k0 >= rows) return;  // block-uniform
+  for (int j = threadIdx.y; j < kTransposeTile; j += kTransposeRows) {
+    const int32_t p = p0 + j, k = k0 + static_cast<int32_t>(threadIdx.x);
+    if (p < positions && k < rows) tile[j][threadIdx.x] = __ldcs(in + p * ld + k);
+  }
+  __syncthreads();
+  for (int j = threadIdx.y; j < kTransposeTile; j += kTransposeRows) {
+    const int32_t k = k0 + j, p = p0 + static_cast<int32_t>(threadIdx.x);
+    if (p < positions && k < rows) out[static_cast<int64_t>(k) * stride + p] = tile[threadIdx.x][j];
+  }
+}
+
 // Scatter: dst row index[k] = src row k. Gather: dst row k = src row index[k].
 template <bool Scatter>
 __global__ void copy_rows_kernel(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons) {
@@ -261,6 +281,14 @@ cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* co
 cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32_t* active, const int32_t* ids_in,
                                int32_t* ids_out, int32_t* next_active, int32_t* next_count, cudaStream_t stream) {
   select_rows_kernel<<<1, kSelectThreads, 0, stream>>>(count, marks, active, ids_in, ids_out, next_active, next_count);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_columns_to_rows(const float* in, int64_t ld, int32_t positions, const int32_t* count, int32_t capacity,
+                                   float* out, int32_t stride, cudaStream_t stream) {
+  if (capacity == 0 || positions == 0) return cudaSuccess;
+  const dim3 grid((capacity + kTransposeTile - 1) / kTransposeTile, (positions + kTransposeTile - 1) / kTransposeTile);
+  columns_to_rows_kernel<<<grid, dim3(kTransposeTile, kTransposeRows), 0, stream>>>(in, ld, positions, count, out, stride);
   return cudaGetLastError();
 }
 

@@ -20,7 +20,8 @@ namespace spdnn::cuda {
 // groups (register_steps is 0; chunk_capacity 32: a warp holds 32 steps' positions, one a lane).
 // stage_steps > 0 (feature-major only): a warp copies the inputs and weights of that many steps at a time
 // into shared memory by bulk copies, a stage ahead of its multiplies (column_staged_kernel.cuh); 0: it
-// reads them straight from global memory. Every layer of a network has the same feature layout.
+// reads them straight from global memory. Every layer of a network has the same feature layout, but for
+// structure mode's first layer (layer_pack.hpp: first_candidates).
 struct LayerKernelConfig {
   int rows = 16;
   int threads = 256;

@@ -16,7 +16,8 @@
 
 namespace spdnn::cuda {
 
-// Byte offsets of each array inside a blob (16-byte aligned); a feature-major layer has only the last three.
+// Byte offsets of each array inside a blob (16-byte aligned); a feature-major layer has only the last three
+// and out_weight.
 struct BlobLayout {
   size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, out_weight, bytes;
   size_t group_steps, step_pos, step_val;
@@ -99,11 +100,13 @@ BlobLayout pack_layer(const ColumnLayer& c, std::vector<unsigned char>& blob, bo
   BlobLayout b{};
   b.tiles = c.groups();
   b.outputs = c.neurons;
+  b.weighted = !c.out_weight.empty();
   b.kernel = c.kernel;
   BlobWriter w;
   w.add(b.group_steps, c.group_steps);
   w.add(b.step_pos, c.step_pos);
   w.reserve(b.step_val, c.step_val.size() * sizeof(Weight));
+  w.add(b.out_weight, c.out_weight);
   b.bytes = w.finish(blob);
   auto* stored = reinterpret_cast<Weight*>(blob.data() + b.step_val);
   store_weights(c.step_val, stored, exact);
@@ -115,6 +118,7 @@ BlobLayout pack_layer(const ColumnLayer& c, std::vector<unsigned char>& blob, bo
 template <class Weight>
 void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* base) {
   a.outputs = b.outputs;
+  a.out_weight = b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr;
   if (b.kernel.feature_major) {
     a.group_steps = reinterpret_cast<const int32_t*>(base + b.group_steps);
     a.step_pos = reinterpret_cast<const int32_t*>(base + b.step_pos);
@@ -129,7 +133,6 @@ void bind_layer(LayerArgs<Weight>& a, const BlobLayout& b, const unsigned char* 
   a.map = reinterpret_cast<const int32_t*>(base + b.map);
   a.ell_idx = reinterpret_cast<const uint16_t*>(base + b.ell_idx);
   a.ell_val = reinterpret_cast<const Weight*>(base + b.ell_val);
-  a.out_weight = b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr;
 }
 
 }  // namespace spdnn::cuda

@@ -62,10 +62,13 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       n_(net.neurons),
       layers_(net.num_layers()),
       batch_(plan.batch),
-      feature_major_(!packed.layout.empty() && packed.layout.front().kernel.feature_major),
-      ld_(feature_major_ ? (batch_ + 3) / 4 * 4 : n_),
+      feature_major_(!packed.layout.empty() && packed.layout.front().kernel.feature_major && !packed.first_columns),
+      first_columns_(packed.first_columns),
+      ld_(feature_major_ || first_columns_ ? (batch_ + 3) / 4 * 4 : n_),
       merge_rows_(merge_rows),
       input_value_(input_value) {
+  if (first_columns_ && !input_value_)
+    throw Error(Errc::unsupported, "a feature-major first layer before sliced-ELL layers reads its inputs as bits");
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
   if (plan_.weights_streamed) {
     pinned_ = std::make_unique<Pinned>(packed_.total_bytes());
@@ -77,7 +80,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
   }
   packed_.blob = {};
-  const size_t feat = static_cast<size_t>(feature_major_ ? ld_ * n_ : batch_ * n_);
+  const size_t feat = static_cast<size_t>(feature_major_ || first_columns_ ? ld_ * n_ : batch_ * n_);
   feat_a_.allocate(feat, "features (current layer)");
   feat_b_.allocate(feat, "features (next layer)");
   list_a_.allocate(batch_, "active list");
@@ -115,8 +118,9 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     max_batch_nnz = std::max(max_batch_nnz, x_.matrix.row_ptr[rows_[b1 - 1] + 1] - x_.matrix.row_ptr[rows_[b0]]);
   }
   if (input_value_) {  // a row's words, or feature-major a position's, whole sectors of 8 (densify_column_bits)
-    input_words_ = feature_major_ ? static_cast<int32_t>((batch_ + 255) / 256 * 8) : static_cast<int32_t>((n_ + 31) / 32);
-    in_bits_.allocate(static_cast<size_t>(feature_major_ ? n_ : batch_) * input_words_, "input rows as bits");
+    const bool columns = feature_major_ || first_columns_;
+    input_words_ = columns ? static_cast<int32_t>((batch_ + 255) / 256 * 8) : static_cast<int32_t>((n_ + 31) / 32);
+    in_bits_.allocate(static_cast<size_t>(columns ? n_ : batch_) * input_words_, "input rows as bits");
   }
   in_ptr_.allocate(batch_ + 1, "input row offsets");
   in_cols_.allocate(std::max<int64_t>(max_batch_nnz, 1), "input columns");
@@ -187,7 +191,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
       for (int s = 0; s < 2; ++s) SPDNN_CUDA_CHECK(cudaEventRecord(slot_free_[s].e, compute_.s));
       for (int32_t l = 0; l < std::min(layers_, 2); ++l) stream_layer(l);
     }
-    if (input_value_ && feature_major_) {
+    if (input_value_ && (feature_major_ || first_columns_)) {
       SPDNN_CUDA_CHECK(launch_densify_column_bits(in_ptr_.get(), in_cols_.get(), r0, n_, input_words_, in_bits_.get(), compute_.s));
     } else if (input_value_) {
       SPDNN_CUDA_CHECK(launch_densify_bits(in_ptr_.get(), in_cols_.get(), r0, input_words_, in_bits_.get(), compute_.s));
@@ -210,25 +214,37 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     a.in = in.feat, a.out = out.feat, a.active = in.list, a.count = counts_.get() + l, a.ids_in = in.ids, a.ids_out = out.ids;
     a.next_active = out.list, a.next_count = counts_.get() + l + 1, a.row_total = row_total_.get();
     a.tiles_done = tiles_done_.get(), a.nnz = nnz_.get() + l, a.bias = net_.bias, a.clip = net_.clip;
-    a.stride = static_cast<int32_t>(ld_);
+    const LayerKernelConfig& kernel = packed_.layout[l].kernel;
+    // A feature-major first layer before row-major ones writes to its input side (its inputs are bits).
+    const bool transposed = l == 0 && first_columns_;
+    if (transposed) a.out = in.feat;
+    a.stride = static_cast<int32_t>(kernel.feature_major ? ld_ : n_);
     if (l > 0) a.in_nnz = nnz_.get() + l - 1;
     bind_layer(a, packed_.layout[l], base);
     if (merge_rows_) a.mult_in = in.mult, a.mult_out = out.mult, a.next_inputs = inputs_.get() + l + 1;
     if (l == 0 && input_value_) a.in_bits = in_bits_.get(), a.in_value = *input_value_, a.in_words = input_words_;
-    const LayerKernelConfig& kernel = packed_.layout[l].kernel;
     const int blocks_per_sm =
         std::find_if(blocks_per_sm_.begin(), blocks_per_sm_.end(), [&](const auto& k) { return k.first == kernel; })->second;
     const int tiles = packed_.layout[l].tiles, row_blocks = (rows + kernel.rows - 1) / kernel.rows;
     // Feature-major: a persistent grid over the layer's items (column_kernel.cuh), as many blocks as fit.
-    const int blocks = feature_major_ ? blocks_per_sm * prop_.multiProcessorCount : tiles;
-    const int grid_rows = feature_major_ ? 1
-                                         : std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
-                                                      std::max(1, std::min(row_blocks, 65535)));
+    const int blocks = kernel.feature_major ? blocks_per_sm * prop_.multiProcessorCount : tiles;
+    const int grid_rows = kernel.feature_major ? 1
+                                               : std::clamp(blocks_per_sm * prop_.multiProcessorCount * 2 / std::max(tiles, 1), 1,
+                                                            std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, compute_.s));
-    if (feature_major_)
+    if (kernel.feature_major)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
+    if (transposed) {
+      // Rows in the layout the next layer reads; rows stay where they were (every multiplicity is 1 before
+      // the first merge), so the inputs they stand for are the rows kept.
+      SPDNN_CUDA_CHECK(launch_columns_to_rows(a.out, ld_, packed_.layout[l].outputs, a.count, r0, out.feat, n_, compute_.s));
+      if (merge_rows_) {
+        SPDNN_CUDA_CHECK(launch_fill(out.mult, r0, 1, compute_.s));
+        SPDNN_CUDA_CHECK(cudaMemcpyAsync(a.next_inputs, a.next_count, sizeof(int32_t), cudaMemcpyDeviceToDevice, compute_.s));
+      }
+    }
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {

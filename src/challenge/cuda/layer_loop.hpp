@@ -78,8 +78,10 @@ class LayerLoop {
   const int64_t batch_;
   // The layers' feature layout (LayerKernelConfig::feature_major): features are [position][ld_ floats],
   // batch_ rows rounded up to whole 16-byte units (column_staged_kernel.cuh copies them); else
-  // [row][n_ floats].
+  // [row][n_ floats]. first_columns_ (structure mode, inputs as bits): only the first layer is
+  // feature-major; it writes to the free input side and its output is transposed into rows for the next.
   const bool feature_major_;
+  const bool first_columns_;
   const int64_t ld_;
   std::vector<std::pair<LayerKernelConfig, int>> blocks_per_sm_;  // of each kernel the layers use
   std::deque<Event> layer_begin_, layer_end_;                      // per layer, with RunOptions::layer_times

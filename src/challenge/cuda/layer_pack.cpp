@@ -13,14 +13,20 @@ namespace spdnn::cuda {
 
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
-                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups) {
+                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups,
+                           std::span<const LayerKernelConfig> first_candidates) {
   const int32_t n = net.neurons, layers = net.num_layers();
   // One feature layout for the whole network: feature-major candidates only, or none.
   const bool feature_major = !candidates.empty() && candidates.front().feature_major;
   if (std::any_of(candidates.begin(), candidates.end(), [&](const LayerKernelConfig& k) { return k.feature_major != feature_major; }))
     throw Error(Errc::unsupported, "layer kernels of both feature layouts given for one network");
   if (feature_major && groups != nullptr) throw Error(Errc::unsupported, "structure mode has no feature-major layout");
+  if (!first_candidates.empty() && (groups == nullptr || feature_major ||
+                                    std::any_of(first_candidates.begin(), first_candidates.end(),
+                                                [](const LayerKernelConfig& k) { return !k.feature_major; })))
+    throw Error(Errc::unsupported, "a feature-major first layer is structure mode's, before sliced-ELL layers");
   PackedNetwork p;
+  p.first_columns = !first_candidates.empty() && layers > 0;
   p.blob.resize(layers);
   p.layout.resize(layers);
   std::vector<char> exact(layers, 1);
@@ -44,7 +50,11 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
       for (int32_t l = first; l < end; ++l) {
         bool ok = true;
         std::vector<int32_t> order;
-        if (feature_major) {
+        if (l == 0 && !first_candidates.empty()) {
+          ColumnLayer c = layout_columns(net.layers[l], previous, first_candidates, groups_of(l));
+          p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
+          order = std::move(c.out_order);
+        } else if (feature_major) {
           ColumnLayer c = layout_columns(net.layers[l], previous, candidates);
           p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
           order = std::move(c.out_order);
@@ -74,8 +84,8 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
 }
 
 template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
-                                          const NeuronGroups*);
+                                          const NeuronGroups*, std::span<const LayerKernelConfig>);
 template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
-                                           const NeuronGroups*);
+                                           const NeuronGroups*, std::span<const LayerKernelConfig>);
 
 }  // namespace spdnn::cuda

@@ -23,6 +23,7 @@ struct PackedNetwork {
   bool exact = true;                             // every weight survived the conversion to the weight type
   std::vector<int32_t> last_position;            // per neuron: where the last layer put its value
   std::vector<int32_t> last_order;               // the last layer's output order (position -> output)
+  bool first_columns = false;                    // structure mode's first layer is feature-major (first_candidates)
   // The physical output order after each layer count asked for (balancing meetings move rows in neuron
   // order, so they need it).
   std::map<int32_t, std::shared_ptr<const std::vector<int32_t>>> order_after;
@@ -34,9 +35,12 @@ struct PackedNetwork {
 // suits it (sliced_ell.hpp: choose_layer_kernel), in parallel over ranges of layers (OpenMP). Feature-major
 // candidates (all or none of them) give every layer the column layout (column_layout.hpp). With `groups` (structure mode),
 // each layer computes one output per group of equivalent neurons (sliced_ell.hpp: layout_layer); orders
-// are then over groups, and balancing meetings (order_after) are not supported.
+// are then over groups, and balancing meetings (order_after) are not supported. `first_candidates`
+// (feature-major, structure mode only): the first layer takes the column layout over its groups, in the
+// order the sliced-ELL layout would give them (the engine transposes its output for the next layer).
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
-                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups = nullptr);
+                           std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups = nullptr,
+                           std::span<const LayerKernelConfig> first_candidates = {});
 
 }  // namespace spdnn::cuda

@@ -223,7 +223,10 @@ TEST(CudaEngine, FeatureMajorLayoutMatchesTheReference) {
     RunOptions structure;
     structure.mode = Mode::structure;
     expect_same_as_reference(*gpu, radix, x, structure);
-    EXPECT_EQ(gpu->run(radix, x, structure).execution->kernel.find("feature-major"), std::string::npos);
+    // Structure mode keeps its own kernels: sliced ELL after a feature-major first layer of its own.
+    const std::string kernel = gpu->run(radix, x, structure).execution->kernel;
+    EXPECT_TRUE(kernel.starts_with("sliced-ELL ")) << kernel;
+    EXPECT_NE(kernel.find(", first layer feature-major 64 rows x 256 threads x "), std::string::npos) << kernel;
   }
   test::ScopedEnv force("SPDNN_LAYER_KERNEL", "columns");
   // Random columns pad too much in groups of 16 (padded_work): smaller groups.
@@ -335,20 +338,26 @@ namespace spdnn {
 // engine (and device) still work afterwards.
 // Structure mode on the GPU: one output per group of equivalent neurons and equal rows merged, the
 // reference's answer, counts and features bit for bit, also with forced batches, streamed weights and fp16
-// weights, and on a network with nothing to find (where auto runs general).
+// weights, and on a network with nothing to find (where auto runs general). The challenge's inputs (one
+// value) go to a feature-major first layer as bits; inputs of several values (variant 4) to a sliced-ELL one.
 TEST(CudaEngine, StructureModeMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
   const Network radix = radixnet_network({1024, 30, 7});
   const Features x = challenge_inputs(synthetic_digits(500, 8), 1024).features;
-  for (int variant = 0; variant < 4; ++variant) {
+  Features valued = x;
+  for (size_t e = 0; e < valued.matrix.values.size(); ++e) valued.matrix.values[e] = e % 3 == 0 ? 0.5f : 1.0f;
+  for (int variant = 0; variant < 5; ++variant) {
     SCOPED_TRACE(variant);
     RunOptions opt;
     opt.mode = Mode::structure;
     if (variant == 1) opt.batch_inputs = 96;
     if (variant == 2) opt.stream_weights = true;
     if (variant == 3) opt.half_weights = true;
-    expect_same_as_reference(*gpu, radix, x, opt);
-    const RunResult r = gpu->run(radix, x, opt);
+    const Features& in = variant == 4 ? valued : x;
+    expect_same_as_reference(*gpu, radix, in, opt);
+    const RunResult r = gpu->run(radix, in, opt);
+    EXPECT_EQ(r.execution->kernel.find("first layer feature-major 64 rows") != std::string::npos, variant != 4)
+        << r.execution->kernel;
     ASSERT_TRUE(r.structure);
     EXPECT_EQ(r.structure->mode, Mode::structure);
     EXPECT_EQ(r.structure->distinct_neurons.front(), 64);
