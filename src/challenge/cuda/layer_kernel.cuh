@@ -153,6 +153,22 @@ __device__ __forceinline__ void finish_rows(const LayerArgs<Weight>& a, const fl
     if (lane == 0 && warp_nnz > 0) atomicAdd(&row_nnz[r], warp_nnz);
   }
   __syncthreads();  // row_nnz complete
+  if (gridDim.x == 1) {
+    // One tile: the block has every output of its rows, so it lists the survivors itself, without the
+    // round trips of the counters below (what a layer of few rows waits for).
+    if (o < Rows && k0 + o < rows_active) {
+      a.ids_out[k0 + o] = a.ids_in[a.active[k0 + o]];
+      const int inputs = a.mult_in != nullptr ? a.mult_in[a.active[k0 + o]] : 1;
+      if (a.mult_in != nullptr) a.mult_out[k0 + o] = inputs;
+      if (row_nnz[o] > 0) {
+        a.next_active[atomicAdd(a.next_count, 1)] = k0 + o;
+        atomicAdd(a.nnz, static_cast<unsigned long long>(row_nnz[o]) * static_cast<unsigned long long>(inputs));
+        if (a.next_inputs != nullptr) atomicAdd(a.next_inputs, inputs);
+      }
+    }
+    __syncthreads();  // row_nnz read before the next pass resets it
+    return;
+  }
   if (o < Rows && k0 + o < rows_active) {
     if (row_nnz[o] > 0) atomicAdd(&a.row_total[k0 + o], row_nnz[o]);
     if (tile == 0) {
@@ -263,7 +279,19 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
         const int width = a.chunk_k[c];
         const uint16_t* idx = a.ell_idx + a.chunk_ell[c];
         const Step* val = reinterpret_cast<const Step*>(a.ell_val + a.chunk_ell[c] * Per);
-        for (int q = 0; q < width; ++q) add_step<Rows, Per>(acc, staged4, idx[q * Threads + o], val[q * Threads + o]);
+        // The steps' loads a batch at a time, all in flight before their multiplies: with few rows a
+        // layer is the chain of these loads, one round trip a batch instead of one every step or two.
+        constexpr int Batch = Per >= 8 ? 1 : 8 / Per;
+        int q = 0;
+        for (; q + Batch <= width; q += Batch) {
+          int slot[Batch];
+          Step step[Batch];
+#pragma unroll
+          for (int u = 0; u < Batch; ++u) slot[u] = idx[(q + u) * Threads + o], step[u] = val[(q + u) * Threads + o];
+#pragma unroll
+          for (int u = 0; u < Batch; ++u) add_step<Rows, Per>(acc, staged4, slot[u], step[u]);
+        }
+        for (; q < width; ++q) add_step<Rows, Per>(acc, staged4, idx[q * Threads + o], val[q * Threads + o]);
         __syncthreads();  // everyone done reading before the next chunk overwrites it
       }
       finish_rows<Rows, Per>(a, acc, k0, rows_active, out0, row_nnz);
