@@ -232,17 +232,29 @@ cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_pe
 
 template <class Weight>
 cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
-                                bool fused, cudaStream_t stream) {
+                                bool fused, bool dependent, cudaStream_t stream) {
   KernelFn<Weight> fn = find_kernel<Weight>(config, fused && config.feature_major);
   if (fn == nullptr) return cudaErrorInvalidValue;
-  fn<<<dim3(tiles, grid_rows), config.threads, config.shared_bytes(), stream>>>(args);
-  return cudaGetLastError();
+  if (config.feature_major || !dependent) {
+    fn<<<dim3(tiles, grid_rows), config.threads, config.shared_bytes(), stream>>>(args);
+    return cudaGetLastError();
+  }
+  cudaLaunchAttribute attribute = dependent_launch_attribute(true);
+  cudaLaunchConfig_t launch{};
+  launch.gridDim = dim3(tiles, grid_rows);
+  launch.blockDim = dim3(config.threads);
+  launch.dynamicSmemBytes = config.shared_bytes();
+  launch.stream = stream;
+  launch.attrs = &attribute;
+  launch.numAttrs = 1;
+  return cudaLaunchKernelEx(&launch, fn, args);
 }
 
 template cudaError_t prepare_layer_kernel<float>(const LayerKernelConfig&, int*);
 template cudaError_t prepare_layer_kernel<__half>(const LayerKernelConfig&, int*);
-template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, cudaStream_t);
-template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool,
+template cudaError_t launch_layer_kernel<float>(const LayerKernelConfig&, const LayerArgs<float>&, int, int, bool, bool,
+                                                cudaStream_t);
+template cudaError_t launch_layer_kernel<__half>(const LayerKernelConfig&, const LayerArgs<__half>&, int, int, bool, bool,
                                                  cudaStream_t);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,

@@ -18,9 +18,11 @@ bool has_layer_kernel(const LayerKernelConfig& config);
 template <class Weight>
 cudaError_t prepare_layer_kernel(const LayerKernelConfig& config, int* blocks_per_sm);
 // fused: a feature-major layer whose products are exact (exact_products.hpp) multiply-adds with one rounding.
+// dependent: a sliced-ELL layer launches as a programmatic dependent of the kernel before it
+// (cuda/dependent_launch.hpp; compute capability 9.0 and up).
 template <class Weight>
 cudaError_t launch_layer_kernel(const LayerKernelConfig& config, const LayerArgs<Weight>& args, int tiles, int grid_rows,
-                                bool fused, cudaStream_t stream);
+                                bool fused, bool dependent, cudaStream_t stream);
 
 cudaError_t launch_densify(const int64_t* row_ptr, const int32_t* cols, const float* vals, int32_t rows,
                            int32_t neurons, float* out, cudaStream_t stream);

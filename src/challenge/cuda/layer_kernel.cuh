@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "challenge/cuda/layer_args.hpp"
+#include "cuda/dependent_launch.hpp"
 
 namespace spdnn::cuda {
 
@@ -215,7 +216,13 @@ __global__ void __launch_bounds__(Threads, min_blocks(Rows, Threads, Per, RegSte
 
   const int tile = blockIdx.x, o = threadIdx.x;
   const int out0 = tile * TileOutputs + o * Per;  // the thread's first output position
+  // Launched as a programmatic dependent (LayerLoop, sm_90+): everything below reads the previous layer's
+  // results. With rows for one pass only, the blocks that have them let the next layer's grid launch
+  // now (the others exit at once, which counts the same), so its launch overlaps this layer's chain of
+  // loads; with more rows the grid's later waves need the slots, and the next one waits for its end.
+  wait_for_prior_grids();
   const int rows_active = *a.count;
+  if (rows_active <= Rows && blockIdx.y == 0) allow_dependent_grids();
   const int c_begin = a.tile_chunks[tile], c_end = a.tile_chunks[tile + 1];
   const int pass = gridDim.y * Rows;
   auto set_row_base = [&](int k0, int b) {

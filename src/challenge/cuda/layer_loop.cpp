@@ -31,6 +31,11 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+bool env_is(const char* name, const char* value) {
+  const char* env = std::getenv(name);
+  return env != nullptr && std::string(env) == value;
+}
+
 }  // namespace
 
 template <class Weight>
@@ -66,7 +71,8 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       first_columns_(packed.first_columns),
       ld_(feature_major_ || first_columns_ ? (batch_ + 3) / 4 * 4 : n_),
       merge_rows_(merge_rows),
-      input_value_(input_value) {
+      input_value_(input_value),
+      dependent_launch_(prop.major >= 9 && !env_is("SPDNN_DEPENDENT_LAUNCH", "0")) {
   if (first_columns_ && !input_value_)
     throw Error(Errc::unsupported, "a feature-major first layer before sliced-ELL layers reads its inputs as bits");
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
@@ -233,7 +239,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                             std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, compute_.s));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, dependent_launch_, compute_.s));
     if (kernel.feature_major)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (transposed) {

@@ -109,6 +109,9 @@ class LayerLoop {
   DeviceBuffer<int64_t> in_ptr_;
   DeviceBuffer<int32_t> in_cols_;
   DeviceBuffer<float> in_vals_;
+  // Sliced-ELL layers launch as programmatic dependents of the kernel before them (sm_90+; layer_kernel.cuh
+  // says when they let the next one start); SPDNN_DEPENDENT_LAUNCH=0: plain launches, for comparisons.
+  const bool dependent_launch_;
 
   // Per run: rows received by balancing (numbered from x.count() up), each layer's count before rows
   // moved at a meeting (-1: no meeting there), whether meetings go on, the kept features.
