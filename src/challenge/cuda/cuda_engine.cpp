@@ -167,8 +167,9 @@ int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<f
 }
 
 // The one value every stored input entry has (bit for bit), when the inputs go to the first layer as
-// bits (LayerArgs::in_bits) and there is one. Feature-major layers read them so unless
-// SPDNN_INPUT_BITS=0: a warp's 32 rows are one word. The sliced-ELL kernels only when SPDNN_INPUT_BITS=1:
+// bits (LayerArgs::in_bits) and there is one. Feature-major first layers (general mode's, and structure
+// mode's) read them so unless SPDNN_INPUT_BITS=0: a warp's 32 rows are one word. A sliced-ELL first layer
+// only when SPDNN_INPUT_BITS=1:
 // their staging from bits measured slower than from floats at 16384 and 65536 neurons, more than the
 // clearing and filling it saves (bench/results/structure_kernels_h100.md).
 std::optional<float> bits_input_value(const Features& x, bool feature_major) {
