@@ -28,6 +28,7 @@
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
+#include "core/env.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
 #include "spdnn/error.hpp"
@@ -141,8 +142,7 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
 // transposed into the rows the sliced-ELL layers after it read. SPDNN_FIRST_LAYER=rows keeps it sliced
 // ELL (for comparisons).
 std::vector<LayerKernelConfig> structure_first_layer_kernels(const NeuronGroups* groups) {
-  const char* env = std::getenv("SPDNN_FIRST_LAYER");
-  if (groups == nullptr || (env != nullptr && std::string(env) == "rows")) return {};
+  if (groups == nullptr || env_equals("SPDNN_FIRST_LAYER", "rows")) return {};
   std::vector<LayerKernelConfig> kernels(std::begin(kColumnKernels), std::end(kColumnKernels));
   for (LayerKernelConfig& k : kernels) k.stage_steps = 0;  // bits are read directly (see run_typed)
   return kernels;
@@ -152,8 +152,7 @@ std::vector<LayerKernelConfig> structure_first_layer_kernels(const NeuronGroups*
 // rounding, and returns how many: the first layer's inputs are `input_value` (bits) or unknown, a later
 // layer's are the previous layer's outputs. SPDNN_EXACT_FMA=0 turns it off, for comparisons.
 int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<float> input_value) {
-  const char* env = std::getenv("SPDNN_EXACT_FMA");
-  if (env != nullptr && std::string(env) == "0") return 0;
+  if (env_equals("SPDNN_EXACT_FMA", "0")) return 0;
   int fused = 0;
   for (size_t l = 0; l < packed.layout.size(); ++l) {
     BlobLayout& b = packed.layout[l];
@@ -173,9 +172,8 @@ int mark_fused_layers(PackedNetwork& packed, const Network& net, std::optional<f
 // their staging from bits measured slower than from floats at 16384 and 65536 neurons, more than the
 // clearing and filling it saves (bench/results/structure_kernels_h100.md).
 std::optional<float> bits_input_value(const Features& x, bool feature_major) {
-  const char* env = std::getenv("SPDNN_INPUT_BITS");
   const std::vector<float>& v = x.matrix.values;
-  const bool wanted = feature_major ? env == nullptr || std::string(env) != "0" : env != nullptr && std::string(env) == "1";
+  const bool wanted = feature_major ? !env_equals("SPDNN_INPUT_BITS", "0") : env_equals("SPDNN_INPUT_BITS", "1");
   if (!wanted || v.empty()) return std::nullopt;
   const auto first = std::bit_cast<uint32_t>(v.front());
   for (float f : v)
@@ -248,8 +246,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   ExecutionInfo info;
   info.half_weights = std::is_same_v<Weight, __half>;
   // Structure mode merges equal rows (row_merge.hpp); SPDNN_MERGE_ROWS=0 turns that off, for comparisons.
-  const char* merge = std::getenv("SPDNN_MERGE_ROWS");
-  const bool merge_rows = groups != nullptr && !(merge != nullptr && std::string(merge) == "0");
+  const bool merge_rows = groups != nullptr && !env_equals("SPDNN_MERGE_ROWS", "0");
 
   // Balancing meetings (partitioned runs) after these layer counts: rows leave and arrive in neuron order,
   // so the physical order of the features there is kept too.

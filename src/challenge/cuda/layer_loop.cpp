@@ -20,6 +20,7 @@
 #include <unordered_set>
 
 #include "challenge/cpu/grouped_rows.hpp"
+#include "core/env.hpp"
 #include "cuda/check.hpp"
 #include "spdnn/error.hpp"
 
@@ -29,11 +30,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-bool env_is(const char* name, const char* value) {
-  const char* env = std::getenv(name);
-  return env != nullptr && std::string(env) == value;
 }
 
 }  // namespace
@@ -72,7 +68,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       ld_(feature_major_ || first_columns_ ? (batch_ + 3) / 4 * 4 : n_),
       merge_rows_(merge_rows),
       input_value_(input_value),
-      dependent_launch_(prop.major >= 9 && !env_is("SPDNN_DEPENDENT_LAUNCH", "0")) {
+      dependent_launch_(prop.major >= 9 && !env_equals("SPDNN_DEPENDENT_LAUNCH", "0")) {
   if (first_columns_ && !input_value_)
     throw Error(Errc::unsupported, "a feature-major first layer before sliced-ELL layers reads its inputs as bits");
   weights_.allocate(plan_.weight_device_bytes, plan_.weights_streamed ? "two streamed weight layers" : "the network's weights");
@@ -415,10 +411,9 @@ void LayerLoop<Weight>::expand_merged(RunResult& result, const std::vector<int32
 
 template <class Weight>
 void LayerLoop<Weight>::run(RunResult& result) {
-  const char* graphs_env = std::getenv("SPDNN_CUDA_GRAPHS");  // "0" disables graphs (for measurements)
-  // (Debug synchronization after each launch cannot happen inside a capture.)
-  const bool graphs = (graphs_env == nullptr || std::string(graphs_env) != "0") && !sync_after_launch() &&
-                      !plan_.weights_streamed;
+  // SPDNN_CUDA_GRAPHS=0 disables graphs (for measurements). (Debug synchronization after each launch
+  // cannot happen inside a capture.)
+  const bool graphs = !env_equals("SPDNN_CUDA_GRAPHS", "0") && !sync_after_launch() && !plan_.weights_streamed;
   result.layers.resize(layers_);
   active_before_meeting_.assign(layers_ + 1, -1);
   Event t_begin(cudaEventDefault), t_end(cudaEventDefault);
