@@ -76,10 +76,7 @@ ColumnLayer layout_columns(const CsrMatrix& w, const std::vector<int32_t>& previ
   const LayerKernelConfig kernel = choose_layer_kernel(outputs.inputs_of, order, candidates);
   ColumnLayer c = build_column_layer(outputs.inputs_of, input_positions(static_cast<int32_t>(w.rows), previous_order, nullptr),
                                      std::move(order), kernel);
-  if (!outputs.weight.empty()) {
-    c.out_weight.resize(c.out_order.size());
-    for (size_t p = 0; p < c.out_order.size(); ++p) c.out_weight[p] = outputs.weight[c.out_order[p]];
-  }
+  c.out_weight = position_weights(outputs, c.out_order);
   return c;
 }
 

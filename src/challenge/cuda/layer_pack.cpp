@@ -50,12 +50,9 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
       for (int32_t l = first; l < end; ++l) {
         bool ok = true;
         std::vector<int32_t> order;
-        if (l == 0 && !first_candidates.empty()) {
-          ColumnLayer c = layout_columns(net.layers[l], previous, first_candidates, groups_of(l));
-          p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
-          order = std::move(c.out_order);
-        } else if (feature_major) {
-          ColumnLayer c = layout_columns(net.layers[l], previous, candidates);
+        if (feature_major || (l == 0 && p.first_columns)) {
+          ColumnLayer c = feature_major ? layout_columns(net.layers[l], previous, candidates)
+                                        : layout_columns(net.layers[l], previous, first_candidates, groups_of(l));
           p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
           order = std::move(c.out_order);
         } else {

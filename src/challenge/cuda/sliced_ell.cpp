@@ -165,6 +165,14 @@ LayerOutputs layer_outputs(const CsrMatrix& w, const LayerGroups* groups) {
   return out;
 }
 
+std::vector<int32_t> position_weights(const LayerOutputs& outputs, const std::vector<int32_t>& out_order) {
+  std::vector<int32_t> weights;
+  if (outputs.weight.empty()) return weights;
+  weights.reserve(out_order.size());
+  for (int32_t output : out_order) weights.push_back(outputs.weight[output]);
+  return weights;
+}
+
 std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>& previous_order,
                                      const LayerGroups* previous_groups) {
   std::vector<int32_t> at(static_cast<size_t>(neurons));
@@ -221,10 +229,7 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
                               s.chunks(), s.max_chunk_k()));
     rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
   }
-  if (!outputs.weight.empty()) {
-    s.out_weight.resize(s.out_order.size());
-    for (size_t p = 0; p < s.out_order.size(); ++p) s.out_weight[p] = outputs.weight[s.out_order[p]];
-  }
+  s.out_weight = position_weights(outputs, s.out_order);
   return s;
 }
 

@@ -97,6 +97,9 @@ struct LayerOutputs {
 };
 LayerOutputs layer_outputs(const CsrMatrix& w, const LayerGroups* groups);
 
+// Per physical output position (`out_order`), the neurons its value stands for; empty without groups.
+std::vector<int32_t> position_weights(const LayerOutputs& outputs, const std::vector<int32_t>& out_order);
+
 // Where each input neuron of a layer sits in the feature rows: the previous layer's physical order
 // (`previous_order[p]` = output at position p; empty for the inputs of layer 1: neuron i at i), read
 // through the previous layer's groups when it has them (a neuron sits where its group does).
