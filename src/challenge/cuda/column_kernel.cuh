@@ -172,12 +172,11 @@ __device__ __forceinline__ void accumulate_group(const LayerArgs<Weight>& a, int
 
 // The bias, ReLU and clip of the thread's sums (a zero sum stays zero: the bias goes to the product's
 // nonzeros, as in the challenge), stored at row k0 + 32 r + lane of positions out0, out0 + 1, ... of `out`
-// (`ld` floats a position); nonzero[r]: row r's nonzero outputs (0 for rows that are not live), each
-// counted for the neurons it stands for (`weight`, structure mode; nullptr: one each).
+// (`ld` floats a position); nonzero[r]: row r's nonzero outputs (0 for rows that are not live).
 template <int RowsPerThread, int Per>
 __device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][Per], float* out, int64_t ld, int out0,
                                               int outputs, int k0, const bool (&live)[RowsPerThread], float bias, float clip,
-                                              const int32_t* weight, int (&nonzero)[RowsPerThread]) {
+                                              int (&nonzero)[RowsPerThread]) {
 #pragma unroll
   for (int r = 0; r < RowsPerThread; ++r) {
     nonzero[r] = 0;
@@ -188,7 +187,7 @@ __device__ __forceinline__ void store_outputs(const float (&acc)[RowsPerThread][
       if (out0 + j >= outputs) break;
       const float y = activate(acc[r][j], bias, clip);
       __stcs(out + static_cast<int64_t>(out0 + j) * ld + k, y);
-      if (y != 0.0f) nonzero[r] += weight == nullptr ? 1 : __ldg(weight + out0 + j);
+      nonzero[r] += y != 0.0f;
     }
   }
 }
@@ -199,7 +198,7 @@ template <int RowsPerThread, int Per, class Weight>
 __device__ __forceinline__ void finish_item(const LayerArgs<Weight>& a, const float (&acc)[RowsPerThread][Per], int out0, int k0,
                                             const bool (&live)[RowsPerThread], unsigned long long& nonzeros) {
   int nonzero[RowsPerThread];
-  store_outputs<RowsPerThread, Per>(acc, a.out, a.stride, out0, a.outputs, k0, live, a.bias, a.clip, a.out_weight, nonzero);
+  store_outputs<RowsPerThread, Per>(acc, a.out, a.stride, out0, a.outputs, k0, live, a.bias, a.clip, nonzero);
 #pragma unroll
   for (int r = 0; r < RowsPerThread; ++r) {
     const int k = k0 + 32 * r + static_cast<int>(threadIdx.x % 32);

@@ -182,18 +182,27 @@ __global__ void gather_ids_kernel(const int32_t* list, const int32_t* count, con
 }
 
 // A 32 x 32 tile of (rows, positions) through shared memory: read 32 rows of a position (128 bytes),
-// written as 32 positions of a row. The padded column keeps both passes free of bank conflicts.
+// written as 32 positions of a row. The padded column keeps both passes free of bank conflicts. Each
+// nonzero read is counted for the neurons its position stands for (`weight`; nullptr: one each) into
+// `nnz`: the layer's count, which the column kernel, counting each output once, leaves to this pass.
 constexpr int kTransposeTile = 32, kTransposeRows = 8;
 __global__ void __launch_bounds__(kTransposeTile * kTransposeRows)
     columns_to_rows_kernel(const float* __restrict__ in, int64_t ld, int32_t positions, const int32_t* count,
-                           float* __restrict__ out, int32_t stride) {
+                           float* __restrict__ out, int32_t stride, const int32_t* weight, unsigned long long* nnz) {
   __shared__ float tile[kTransposeTile][kTransposeTile + 1];
   const int32_t rows = *count, k0 = blockIdx.x * kTransposeTile, p0 = blockIdx.y * kTransposeTile;
   if (k0 >= rows) return;  // block-uniform
+  unsigned long long nonzeros = 0;
   for (int j = threadIdx.y; j < kTransposeTile; j += kTransposeRows) {
     const int32_t p = p0 + j, k = k0 + static_cast<int32_t>(threadIdx.x);
-    if (p < positions && k < rows) tile[j][threadIdx.x] = __ldcs(in + p * ld + k);
+    if (p < positions && k < rows) {
+      const float v = __ldcs(in + p * ld + k);
+      tile[j][threadIdx.x] = v;
+      if (v != 0.0f) nonzeros += weight == nullptr ? 1 : static_cast<unsigned long long>(__ldg(weight + p));
+    }
   }
+  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
+  if (threadIdx.x == 0 && nonzeros > 0) atomicAdd(nnz, nonzeros);
   __syncthreads();
   for (int j = threadIdx.y; j < kTransposeTile; j += kTransposeRows) {
     const int32_t k = k0 + j, p = p0 + static_cast<int32_t>(threadIdx.x);
@@ -297,10 +306,12 @@ cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32
 }
 
 cudaError_t launch_columns_to_rows(const float* in, int64_t ld, int32_t positions, const int32_t* count, int32_t capacity,
-                                   float* out, int32_t stride, cudaStream_t stream) {
+                                   float* out, int32_t stride, const int32_t* weight, unsigned long long* nnz,
+                                   cudaStream_t stream) {
   if (capacity == 0 || positions == 0) return cudaSuccess;
   const dim3 grid((capacity + kTransposeTile - 1) / kTransposeTile, (positions + kTransposeTile - 1) / kTransposeTile);
-  columns_to_rows_kernel<<<grid, dim3(kTransposeTile, kTransposeRows), 0, stream>>>(in, ld, positions, count, out, stride);
+  columns_to_rows_kernel<<<grid, dim3(kTransposeTile, kTransposeRows), 0, stream>>>(in, ld, positions, count, out, stride,
+                                                                                   weight, nnz);
   return cudaGetLastError();
 }
 

@@ -40,9 +40,11 @@ cudaError_t launch_densify_column_bits(const int64_t* row_ptr, const int32_t* co
 cudaError_t launch_select_rows(const int32_t* count, int32_t* marks, const int32_t* active, const int32_t* ids_in,
                                int32_t* ids_out, int32_t* next_active, int32_t* next_count, cudaStream_t stream);
 // Feature-major features (`positions` positions of `ld` floats) into rows of `stride` floats, for the
-// first `*count` rows (device memory; `capacity` bounds the grid): row k's position p = in[p * ld + k].
+// first `*count` rows (device memory; `capacity` bounds the grid): row k's position p = in[p * ld + k];
+// the nonzeros read, each counted `weight[p]` times (nullptr: once), are added to `*nnz`.
 cudaError_t launch_columns_to_rows(const float* in, int64_t ld, int32_t positions, const int32_t* count, int32_t capacity,
-                                   float* out, int32_t stride, cudaStream_t stream);
+                                   float* out, int32_t stride, const int32_t* weight, unsigned long long* nnz,
+                                   cudaStream_t stream);
 cudaError_t launch_iota(int32_t* a, int32_t n, cudaStream_t stream);
 // Rows of `neurons` floats: scatter writes dst row index[k] = src row k; gather dst row k = src row index[k].
 cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index, int32_t rows, int32_t neurons,

@@ -96,6 +96,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   tiles_done_.allocate(batch_ / std::max(1, std::min(min_rows, static_cast<int>(batch_))) + 1, "per-row-block tile counters");
   counts_.allocate(layers_ + 1, "per-layer active counts");
   nnz_.allocate(std::max(layers_, 1), "per-layer nonzero counts");
+  if (first_columns_) unread_nnz_.allocate(1, "the first layer's unweighted nonzero count");
   if (merge_rows_) {
     const auto capacity = static_cast<int32_t>(batch_);
     mult_a_.allocate(batch_, "row multiplicities");
@@ -219,7 +220,9 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     const LayerKernelConfig& kernel = packed_.layout[l].kernel;
     // A feature-major first layer before row-major ones writes to its input side (its inputs are bits).
     const bool transposed = l == 0 && first_columns_;
-    if (transposed) a.out = in.feat;
+    // ... and leaves the layer's nonzero count, each output counted for its group's neurons, to the
+    // transpose (its own, once an output, goes to a word nobody reads).
+    if (transposed) a.out = in.feat, a.nnz = unread_nnz_.get();
     a.stride = static_cast<int32_t>(kernel.feature_major ? ld_ : n_);
     if (l > 0) a.in_nnz = nnz_.get() + l - 1;
     bind_layer(a, packed_.layout[l], base);
@@ -241,7 +244,8 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     if (transposed) {
       // Rows in the layout the next layer reads; rows stay where they were (every multiplicity is 1 before
       // the first merge), so the inputs they stand for are the rows kept.
-      SPDNN_CUDA_CHECK(launch_columns_to_rows(a.out, ld_, packed_.layout[l].outputs, a.count, r0, out.feat, n_, compute_.s));
+      SPDNN_CUDA_CHECK(launch_columns_to_rows(a.out, ld_, packed_.layout[l].outputs, a.count, r0, out.feat, n_, a.out_weight,
+                                              nnz_.get() + l, compute_.s));
       if (merge_rows_) {
         SPDNN_CUDA_CHECK(launch_fill(out.mult, r0, 1, compute_.s));
         SPDNN_CUDA_CHECK(cudaMemcpyAsync(a.next_inputs, a.next_count, sizeof(int32_t), cudaMemcpyDeviceToDevice, compute_.s));

@@ -93,7 +93,7 @@ class LayerLoop {
   Event slot_ready_[2], slot_free_[2];
   DeviceBuffer<float> feat_a_, feat_b_;
   DeviceBuffer<int32_t> list_a_, list_b_, ids_a_, ids_b_, categories_, row_total_, tiles_done_, counts_;
-  DeviceBuffer<unsigned long long> nnz_;
+  DeviceBuffer<unsigned long long> nnz_, unread_nnz_;
   // Row merging (merge_rows): multiplicities per side, inputs per layer, the merge log, scratch.
   const bool merge_rows_;
   DeviceBuffer<int32_t> mult_a_, mult_b_, inputs_, log_count_, merge_rows_buf_, merge_kept_;
