@@ -151,8 +151,8 @@ EngineRequest engine_request(const RunOptionsCli& o, const dist::World& w) {
   return r;
 }
 
-// The structure report over all ranks: the distinct and saturated rows of every rank added up (the
-// neuron groups are the same on every rank).
+// The structure report over all ranks: the distinct, saturated and carried rows of every rank added up
+// (the neuron groups are the same on every rank).
 void reduce_structure(const dist::World& w, StructureReport& s) {
   const bool saturated = !s.saturated_rows.empty();
   std::vector<LayerStats> rows(s.distinct_rows.size());
@@ -161,6 +161,12 @@ void reduce_structure(const dist::World& w, StructureReport& s) {
   for (size_t l = 0; l < rows.size(); ++l) {
     s.distinct_rows[l] = rows[l].active_inputs;
     if (saturated) s.saturated_rows[l] = rows[l].nnz;
+  }
+  if (!s.carried_at_clip.empty()) {
+    std::vector<LayerStats> carried(s.carried_at_clip.size());
+    for (size_t l = 0; l < carried.size(); ++l) carried[l] = {s.carried_at_clip[l], 0};
+    carried = w.reduce_layers(carried);
+    for (size_t l = 0; l < carried.size(); ++l) s.carried_at_clip[l] = carried[l].active_inputs;
   }
   s.discovery_s = w.max(s.discovery_s), s.row_grouping_s = w.max(s.row_grouping_s);
 }
@@ -292,6 +298,7 @@ int run(const RunOptionsCli& o) {
       if (l < s->distinct_neurons.size()) layer["distinct_neurons"] = s->distinct_neurons[l];
       if (l < s->distinct_rows.size()) layer["distinct_rows"] = s->distinct_rows[l];
       if (l < s->saturated_rows.size()) layer["saturated_rows"] = s->saturated_rows[l];
+      if (l < s->carried_at_clip.size()) layer["carried_at_clip"] = s->carried_at_clip[l];
     }
     j["layers"].push_back(layer);
   }
@@ -308,9 +315,10 @@ int run(const RunOptionsCli& o) {
     fmt::print("mode        {} ({}); discovery {:.3f} s, row grouping {:.3f} s\n", to_string(s->mode), s->reason,
                s->discovery_s, s->row_grouping_s);
     if (!s->distinct_rows.empty())
-      fmt::print("structure   last layer: {} distinct neurons, {} distinct rows for {} active inputs{}\n",
+      fmt::print("structure   last layer: {} distinct neurons, {} distinct rows for {} active inputs{}{}\n",
                  s->distinct_neurons.back(), s->distinct_rows.back(), r.layers.back().active_inputs,
-                 s->saturated_rows.empty() ? "" : fmt::format(" ({} saturated)", s->saturated_rows.back()));
+                 s->saturated_rows.empty() ? "" : fmt::format(" ({} saturated)", s->saturated_rows.back()),
+                 s->carried_at_clip.empty() ? "" : fmt::format(" ({} carried at the clip)", s->carried_at_clip.back()));
   }
   if (r.execution)
     fmt::print("execution   {}; {} batch(es) of up to {} inputs; weights {}{}\n", r.execution->kernel, r.execution->batches,

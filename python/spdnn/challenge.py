@@ -169,7 +169,7 @@ class Result:
             layer = {"layer": i + 1, "active_inputs": a, "nnz": z}
             if self.structure is not None:
                 layer["distinct_neurons"] = int(self.structure["distinct_neurons"][i])
-                for key in ("distinct_rows", "saturated_rows"):
+                for key in ("distinct_rows", "saturated_rows", "carried_at_clip"):
                     if len(self.structure[key]) > i:
                         layer[key] = int(self.structure[key][i])
             layers.append(layer)

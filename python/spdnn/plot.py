@@ -43,6 +43,8 @@ def plot_layers(report, out):
         top.plot(x, [l["distinct_rows"] for l in layers], label="distinct rows computed")
     if layers and "saturated_rows" in layers[0]:
         top.plot(x, [l["saturated_rows"] for l in layers], label="saturated inputs", linestyle=":")
+    if layers and "carried_at_clip" in layers[0]:
+        top.plot(x, [l["carried_at_clip"] for l in layers], label="inputs carried at the clip", linestyle="--")
     top.set_yscale("symlog")
     top.set_ylabel("rows")
     top.legend()

@@ -33,6 +33,7 @@ nb::dict structure_dict(const StructureReport& s) {
   d["distinct_neurons"] = to_numpy(s.distinct_neurons);
   d["distinct_rows"] = to_numpy(s.distinct_rows);
   d["saturated_rows"] = to_numpy(s.saturated_rows);
+  d["carried_at_clip"] = to_numpy(s.carried_at_clip);
   return d;
 }
 

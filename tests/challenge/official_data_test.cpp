@@ -52,7 +52,8 @@ TEST(OfficialData, First1200ImagesGiveTheNineteenOfficialCategories) {
   EXPECT_EQ(cpu.layers, ref.layers);
 
   // Structure mode finds the official layers' neuron groups (64 of 16; 32 of 32 in every 6th layer)
-  // and gives the same answer and counts; the 19 survivors end as one saturated row.
+  // and gives the same answer and counts; the 19 survivors end saturated, carried at the clip (every
+  // official layer keeps the row at the clip there), none computed.
   RunOptions structure;
   structure.mode = Mode::structure;
   RunResult st = make_engine("cpu")->run(net, x, structure);
@@ -60,8 +61,9 @@ TEST(OfficialData, First1200ImagesGiveTheNineteenOfficialCategories) {
   EXPECT_EQ(st.layers, ref.layers);
   ASSERT_TRUE(st.structure);
   for (int32_t l = 0; l < 120; ++l) ASSERT_EQ(st.structure->distinct_neurons[l], l % 6 == 5 ? 32 : 64) << l;
-  EXPECT_EQ(st.structure->distinct_rows.back(), 1);
+  EXPECT_EQ(st.structure->distinct_rows.back(), 0);
   EXPECT_EQ(st.structure->saturated_rows.back(), 19);
+  EXPECT_EQ(st.structure->carried_at_clip.back(), 19);
 }
 
 TEST(OfficialData, FullTruthHasTheOfficialCount) {

@@ -6,6 +6,7 @@
 //    and split between balanced parts that move merged rows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <numeric>
 
@@ -217,7 +218,9 @@ TEST(StructureMode, SaturatedRowsAreCounted) {
   const RunResult got = run("cpu", net, x, Mode::structure);
   expect_same_answer(got, run("reference", net, x, Mode::general));
   EXPECT_EQ(got.structure->saturated_rows.back(), 30);
-  EXPECT_EQ(got.structure->distinct_rows.back(), 1);
+  // Every layer keeps the row at the clip (bias 100): the merged row is carried, none computed.
+  EXPECT_EQ(got.structure->carried_at_clip.back(), 30);
+  EXPECT_EQ(got.structure->distinct_rows.back(), 0);
 }
 
 // Balanced parts move rows that stand for several inputs: they leave as their members, one by one.
@@ -250,6 +253,70 @@ TEST(StructureMode, BalancedPartsMoveMergedRows) {
     ASSERT_TRUE(got.structure);
     EXPECT_EQ(got.structure->distinct_neurons.front(), 95);
   }
+}
+
+// A RadiX-Net network with two layers that do not keep the row at the clip: layer 5 (0-based) with one
+// column a quarter of its weight (32 x 32 x 0.015625 - 0.3 < 32), layer 9 with every weight halved
+// (32 - 0.3 after the bias).
+Network radixnet_with_leaks() {
+  Network net = radixnet_network({1024, 12, 3});
+  for (size_t q = 0; q < net.layers[5].values.size(); ++q)
+    if (net.layers[5].col_idx[q] == 3) net.layers[5].values[q] *= 0.25f;
+  for (float& v : net.layers[9].values) v *= 0.5f;
+  return net;
+}
+
+// Whether layer l alone takes one input at the clip in every neuron to the same, by the reference engine.
+bool reference_keeps_clip_row(const Network& net, int32_t l) {
+  Network one{net.neurons, net.bias, net.clip, {net.layers[l]}};
+  std::vector<Triplet> t;
+  for (int32_t j = 0; j < net.neurons; ++j) t.push_back({0, j, net.clip});
+  Features x;
+  x.matrix = csr_from_triplets(1, net.neurons, t, "the row at the clip");
+  RunOptions opt;
+  opt.keep_features = true;
+  const RunResult r = make_engine("reference")->run(one, x, opt);
+  return r.features->nnz() == net.neurons &&
+         std::all_of(r.features->values.begin(), r.features->values.end(), [&](float v) { return v == net.clip; });
+}
+
+// clip_row_kept: boundary b is kept when every layer from b on keeps the row at the clip, each layer
+// decided by the reference engine on that one row; a zero sum (a column with no inputs) and a clip of
+// zero keep nothing.
+TEST(ClipRowKept, MatchesTheReferenceLayerByLayer) {
+  const Network net = radixnet_with_leaks();
+  std::vector<char> want(net.num_layers() + 1, 1);
+  for (int32_t l = net.num_layers() - 1; l >= 0; --l) want[l] = reference_keeps_clip_row(net, l) && want[l + 1];
+  EXPECT_EQ(clip_row_kept(net, 2), want);
+  EXPECT_EQ(std::count(want.begin(), want.end(), 1), 3);  // after layer 9: boundaries 10, 11, 12
+  const std::vector<char> radix = clip_row_kept(radixnet_network({1024, 12, 3}));
+  EXPECT_TRUE(std::all_of(radix.begin(), radix.end(), [](char c) { return c == 1; }));
+  Network empty_column = radixnet_network({1024, 4, 1});
+  for (size_t q = 0; q < empty_column.layers[2].values.size(); ++q)
+    if (empty_column.layers[2].col_idx[q] == 7) empty_column.layers[2].values[q] = 0.0f;
+  EXPECT_EQ(clip_row_kept(empty_column), (std::vector<char>{0, 0, 0, 1, 1}));
+  Network no_clip = radixnet_network({1024, 3, 1});
+  no_clip.clip = 0.0f;
+  EXPECT_EQ(clip_row_kept(no_clip), (std::vector<char>{0, 0, 0, 0}));
+}
+
+// Rows at the clip carried (structure mode): on RadiX-Net 1024 x 100 with a layer (40) that does not keep
+// the row at the clip, rows are carried only after it, and every survivor is at the end; the reference's
+// answer, counts and features.
+TEST(StructureMode, RowsAtTheClipAreCarriedOnlyWhereEveryLaterLayerKeepsThem) {
+  Network net = radixnet_network({1024, 100, 7});
+  for (size_t q = 0; q < net.layers[40].values.size(); ++q)
+    if (net.layers[40].col_idx[q] == 3) net.layers[40].values[q] *= 0.25f;
+  const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
+  const RunResult want = run("reference", net, x, Mode::general);
+  ASSERT_GT(want.categories.size(), 10u);
+  const RunResult got = run("cpu", net, x, Mode::structure);
+  expect_same_answer(got, want);
+  const std::vector<int64_t>& carried = got.structure->carried_at_clip;
+  ASSERT_EQ(carried.size(), 100u);
+  EXPECT_EQ(carried[39], 0);
+  EXPECT_EQ(carried.back(), want.layers.back().active_inputs);
+  EXPECT_EQ(got.structure->distinct_rows.back(), 0);
 }
 
 TEST(StructureMode, ModeNamesRoundTrip) {

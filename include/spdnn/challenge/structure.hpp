@@ -50,6 +50,14 @@ struct NeuronGroups {
 // verify candidates exactly). `threads` 0 = all. Throws Error(mismatch) if the network is invalid.
 NeuronGroups find_neuron_groups(const Network& net, int threads = 0);
 
+// Per layer boundary b = 0..L (the input of layer b; L: after the last layer): whether a row with every
+// neuron at the clip there stays at the clip through every layer after it, bit for bit in the engines'
+// arithmetic (each output sums clip x w over its inputs ascending, products rounded before the sum, then
+// bias, ReLU and clip). Such a row survives every later layer with all N neurons nonzero, so an engine
+// may carry it instead of computing it (GLARE's observation about saturated inputs, here checked
+// exactly for the network at hand). All false when the clip is not positive. `threads` 0 = all.
+std::vector<char> clip_row_kept(const Network& net, int threads = 0);
+
 
 // What a run in structure mode found and what it cost (RunResult::structure).
 struct StructureReport {
@@ -61,6 +69,9 @@ struct StructureReport {
   std::vector<int64_t> distinct_rows;       // per layer: active rows actually computed after it
   std::vector<int64_t> saturated_rows;      // per layer: active inputs with every neuron at the clip
                                             // (empty where an engine does not count them)
+  std::vector<int64_t> carried_at_clip;     // per layer: active inputs not computed there, their row being
+                                            // at the clip with every later layer keeping it so (clip_row_kept;
+                                            // empty where an engine does not carry them)
 };
 
 // An engine's first step in mode structure or auto: discovery, the choice, and the report's first part

@@ -147,4 +147,22 @@ bool saturated(const ActiveRows& y, int64_t r, const LayerGroups* g, int32_t neu
          std::all_of(y.vals.begin() + y.row_ptr[r], y.vals.begin() + y.row_ptr[r + 1], [&](float v) { return v == clip; });
 }
 
+int64_t take_saturated(ActiveRows& y, const LayerGroups* g, int32_t neurons, float clip,
+                       std::vector<std::pair<int64_t, int64_t>>& carried) {
+  int64_t inputs = 0, kept = 0, p = 0;
+  for (int64_t r = 0; r < y.rows(); ++r) {
+    const int64_t begin = y.row_ptr[r], end = y.row_ptr[r + 1];
+    if (saturated(y, r, g, neurons, clip)) {
+      carried.emplace_back(y.ids[r], y.copies[r]);
+      inputs += y.copies[r];
+      continue;
+    }
+    y.ids[kept] = y.ids[r], y.copies[kept] = y.copies[r];
+    for (int64_t q = begin; q < end; ++q, ++p) y.cols[p] = y.cols[q], y.vals[p] = y.vals[q];
+    y.row_ptr[++kept] = p;
+  }
+  y.ids.resize(kept), y.copies.resize(kept), y.row_ptr.resize(kept + 1), y.cols.resize(p), y.vals.resize(p);
+  return inputs;
+}
+
 }  // namespace spdnn::cpu

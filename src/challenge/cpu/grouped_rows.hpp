@@ -48,4 +48,9 @@ void append_grouped(ActiveRows& y, int64_t id, std::span<const int32_t> cols, st
 int64_t neuron_nnz(const ActiveRows& y, int64_t r, const LayerGroups* g);
 bool saturated(const ActiveRows& y, int64_t r, const LayerGroups* g, int32_t neurons, float clip);
 
+// Takes the saturated rows out of `y` (the others keep their order), appending (id, copies) of each to
+// `carried`; returns the inputs they stand for.
+int64_t take_saturated(ActiveRows& y, const LayerGroups* g, int32_t neurons, float clip,
+                       std::vector<std::pair<int64_t, int64_t>>& carried);
+
 }  // namespace spdnn::cpu

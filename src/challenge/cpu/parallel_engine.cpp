@@ -13,6 +13,7 @@
 #include "challenge/cpu/engines.hpp"
 #include "challenge/cpu/row_product.hpp"
 #include "challenge/cpu/structure_path.hpp"
+#include "core/env.hpp"
 #include "core/parallel_errors.hpp"
 
 namespace spdnn::cpu {
@@ -72,7 +73,14 @@ class ParallelEngine final : public Engine {
       r.structure = std::move(plan.report);
       return r;
     }
-    return run_structure(net, x, opt, *plan.groups, std::move(plan.report), started);
+    // Where rows at the clip can be carried, found with the groups (SPDNN_CLIP_ROWS=0: not, for comparisons).
+    std::vector<char> clip_kept;
+    if (!env_equals("SPDNN_CLIP_ROWS", "0")) {
+      const auto t0 = std::chrono::steady_clock::now();
+      clip_kept = clip_row_kept(net, opt.threads);
+      plan.report.discovery_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    return run_structure(net, x, opt, *plan.groups, clip_kept, std::move(plan.report), started);
   }
 
  private:

@@ -3,7 +3,9 @@
 //   - a row visits its input neurons i ascending, reading y[i] from i's group, so each computed output
 //     sums the same products in the same order as the general path (bit-identical);
 //   - rows that come out bitwise equal are merged (one computed, the others carried as copies), since
-//     equal rows stay equal through every later layer.
+//     equal rows stay equal through every later layer;
+//   - rows at the clip in every neuron leave, where every later layer keeps such a row so (clip_kept):
+//     counted at every later layer with all neurons nonzero, survivors with the clip as features.
 // Counts, categories and features are expanded back to every neuron and every input.
 #include "challenge/cpu/structure_path.hpp"
 
@@ -130,7 +132,8 @@ int64_t exchange_rows(ActiveRows& y, int64_t give, const LayerGroups* g, int32_t
 }  // namespace
 
 RunResult run_structure(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups& groups,
-                        StructureReport report, std::chrono::steady_clock::time_point started) {
+                        const std::vector<char>& clip_kept, StructureReport report,
+                        std::chrono::steady_clock::time_point started) {
   const int threads = opt.threads > 0 ? opt.threads : omp_get_max_threads();
   const int32_t layers = net.num_layers();
   RunResult result;
@@ -163,6 +166,9 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   result.inference_begin_unix = unix_seconds();
 
   size_t meeting = opt.exchange ? 0 : opt.exchange_after.size();
+  std::vector<std::pair<int64_t, int64_t>> carried;  // (input, inputs it stands for) carried at the clip
+  int64_t carried_inputs = 0;
+  auto carries_at = [&](int32_t k) { return !opt.exchange && static_cast<size_t>(k) < clip_kept.size() && clip_kept[k]; };
   std::vector<ThreadScratch> scratch;
   for (int t = 0; t < threads; ++t) scratch.emplace_back(net.neurons);
   std::vector<ActiveRows> parts(static_cast<size_t>(threads) * 16);
@@ -183,6 +189,9 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
 
     LayerStats stats;
     int64_t saturated_inputs = 0;
+    if (l + 1 < layers && carries_at(l + 1))
+      carried_inputs += take_saturated(y, out_groups, net.neurons, net.clip, carried);
+    stats.active_inputs = carried_inputs, stats.nnz = carried_inputs * net.neurons, saturated_inputs = carried_inputs;
     for (int64_t r = 0; r < y.rows(); ++r) {
       stats.active_inputs += y.copies[r];
       stats.nnz += y.copies[r] * neuron_nnz(y, r, out_groups);
@@ -191,6 +200,7 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
     result.layers.push_back(stats);
     report.distinct_rows.push_back(y.rows());
     report.saturated_rows.push_back(saturated_inputs);
+    if (!clip_kept.empty()) report.carried_at_clip.push_back(carried_inputs);
 
     if (meeting < opt.exchange_after.size() && opt.exchange_after[meeting] == l + 1) {
       ++meeting;
@@ -206,8 +216,10 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   result.inference_end_unix = unix_seconds();
 
   // Every input whose root survived is a category; with features, each gets its root's row.
+  // Roots carried at the clip are marked -2: their features are the clip in every neuron.
   std::vector<int64_t> row_of(static_cast<size_t>(roots.size()), -1);
   for (int64_t r = 0; r < y.rows(); ++r) row_of[y.ids[r]] = r;
+  for (const auto& [id, copies] : carried) row_of[id] = -2;
   CsrMatrix f;
   f.rows = roots.size(), f.cols = net.neurons;
   std::vector<int32_t> cols;
@@ -215,10 +227,15 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   for (int64_t id = 0; id < roots.size(); ++id) {
     const int64_t root = roots.find(id);
     const int64_t r = root >= 0 ? row_of[root] : -1;
-    if (r >= 0) {
+    if (r >= 0 || r == -2) {
       result.categories.push_back(id + 1);
       if (opt.keep_features) {
-        expand_row(y, r, stored_by(layers), net.neurons, cols, vals);
+        if (r >= 0) {
+          expand_row(y, r, stored_by(layers), net.neurons, cols, vals);
+        } else {
+          cols.resize(net.neurons), vals.assign(net.neurons, net.clip);
+          for (int32_t j = 0; j < net.neurons; ++j) cols[j] = j;
+        }
         f.col_idx.insert(f.col_idx.end(), cols.begin(), cols.end());
         f.values.insert(f.values.end(), vals.begin(), vals.end());
       }

@@ -97,6 +97,7 @@ void add_part(std::optional<StructureReport>& run, const StructureReport& part) 
   for (size_t l = 0; l < part.distinct_rows.size() && l < run->distinct_rows.size(); ++l) {
     run->distinct_rows[l] += part.distinct_rows[l];
     if (l < part.saturated_rows.size() && l < run->saturated_rows.size()) run->saturated_rows[l] += part.saturated_rows[l];
+    if (l < part.carried_at_clip.size() && l < run->carried_at_clip.size()) run->carried_at_clip[l] += part.carried_at_clip[l];
   }
 }
 
