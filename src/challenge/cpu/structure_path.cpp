@@ -189,13 +189,14 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
 
     LayerStats stats;
     int64_t saturated_inputs = 0;
-    if (l + 1 < layers && carries_at(l + 1))
-      carried_inputs += take_saturated(y, out_groups, net.neurons, net.clip, carried);
+    // Rows carried here leave no saturated row behind.
+    const bool carrying = l + 1 < layers && carries_at(l + 1);
+    if (carrying) carried_inputs += take_saturated(y, out_groups, net.neurons, net.clip, carried);
     stats.active_inputs = carried_inputs, stats.nnz = carried_inputs * net.neurons, saturated_inputs = carried_inputs;
     for (int64_t r = 0; r < y.rows(); ++r) {
       stats.active_inputs += y.copies[r];
       stats.nnz += y.copies[r] * neuron_nnz(y, r, out_groups);
-      if (saturated(y, r, out_groups, net.neurons, net.clip)) saturated_inputs += y.copies[r];
+      if (!carrying && saturated(y, r, out_groups, net.neurons, net.clip)) saturated_inputs += y.copies[r];
     }
     result.layers.push_back(stats);
     report.distinct_rows.push_back(y.rows());
