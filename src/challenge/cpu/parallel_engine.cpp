@@ -73,9 +73,10 @@ class ParallelEngine final : public Engine {
       r.structure = std::move(plan.report);
       return r;
     }
-    // Where rows at the clip can be carried, found with the groups (SPDNN_CLIP_ROWS=0: not, for comparisons).
+    // Where rows at the clip can be carried, found with the groups (SPDNN_CLIP_ROWS=0: not, for comparisons;
+    // nor with balancing meetings, which move rows).
     std::vector<char> clip_kept;
-    if (!env_equals("SPDNN_CLIP_ROWS", "0")) {
+    if (!opt.exchange && !env_equals("SPDNN_CLIP_ROWS", "0")) {
       const auto t0 = std::chrono::steady_clock::now();
       clip_kept = clip_row_kept(net, opt.threads);
       plan.report.discovery_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
