@@ -1,30 +1,29 @@
 // Which layers keep a row at the clip there (spdnn/challenge/structure.hpp: clip_row_kept).
 //
 // A row with every neuron at the clip is one fixed input; each layer's output for it is computed once
-// here, in the engines' arithmetic (products and sums rounded separately, inputs ascending: row i of W
-// before row i + 1), and compared bit for bit with the clip. Layers are independent, so they go in
-// parallel; the cost is one pass over the network's nonzeros.
+// here by the cpu engine's own arithmetic (cpu/row_product.hpp) and compared bit for bit with the clip.
+// Layers are independent, so they go in parallel; the cost is one pass over the network's nonzeros.
 #include <omp.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "challenge/cpu/row_product.hpp"
 #include "spdnn/challenge/structure.hpp"
 
 namespace spdnn {
 
 namespace {
 
-// Whether layer w maps the row at the clip to the row at the clip.
+// Whether layer w maps the row at the clip to the row at the clip (every output nonzero and at the clip).
 bool keeps_clip_row(const CsrMatrix& w, float bias, float clip) {
-  std::vector<float> acc(static_cast<size_t>(w.cols), 0.0f);
-  for (int32_t i = 0; i < w.rows; ++i)
-    for (int64_t q = w.row_ptr[i]; q < w.row_ptr[i + 1]; ++q) {
-      const float product = clip * w.values[q];  // rounded before the sum, as every engine does
-      acc[w.col_idx[q]] += product;
-    }
-  // A zero sum stays zero (no bias), and zero is not the clip.
-  return std::all_of(acc.begin(), acc.end(), [&](float z) { return z != 0.0f && std::min(std::max(z + bias, 0.0f), clip) == clip; });
+  cpu::Scratch scratch(w.cols);
+  cpu::ActiveRows out;
+  auto row_at_clip = [&](auto&& f) {
+    for (int32_t i = 0; i < w.rows; ++i) f(i, clip);
+  };
+  const int64_t made = cpu::product_row(row_at_clip, w, true, bias, clip, scratch, out);
+  return made == w.cols && std::all_of(out.vals.begin(), out.vals.end(), [&](float v) { return v == clip; });
 }
 
 }  // namespace
