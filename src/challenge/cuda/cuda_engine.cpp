@@ -31,6 +31,7 @@
 #include "core/env.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
+#include "spdnn/challenge/structure.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
@@ -210,22 +211,28 @@ class CudaEngine final : public Engine {
     std::optional<StructurePlan> plan;
     if (opt.mode != Mode::general) plan = plan_structure(net, opt.mode, opt.threads);
     const NeuronGroups* groups = plan && plan->groups ? &*plan->groups : nullptr;
-    std::vector<int64_t> distinct_rows;
-    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups, distinct_rows)
-                                   : run_typed<float>(net, x, opt, groups, distinct_rows);
+    RowsFound found;
+    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups, found) : run_typed<float>(net, x, opt, groups, found);
     if (plan) {
-      r.preprocess_s += plan->report.discovery_s;
-      if (groups != nullptr) plan->report.distinct_rows = std::move(distinct_rows);
+      plan->report.discovery_s += found.clip_s;  // inside preprocess_s already
+      r.preprocess_s += plan->report.discovery_s - found.clip_s;
+      if (groups != nullptr) plan->report.distinct_rows = std::move(found.distinct_rows);
+      plan->report.carried_at_clip = std::move(found.carried_at_clip);
       r.structure = std::move(plan->report);
     }
     return r;
   }
 
  private:
+  // What structure mode found in the rows: the rows computed per layer (merged rows once), the inputs
+  // carried at the clip per layer (empty: not carried), and the time clip_row_kept took.
+  struct RowsFound {
+    std::vector<int64_t> distinct_rows, carried_at_clip;
+    double clip_s = 0.0;
+  };
   template <class Weight>
-  // `distinct_rows` gets the rows computed per layer (in structure mode, merged rows once).
   RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups,
-                      std::vector<int64_t>& distinct_rows);
+                      RowsFound& found);
 
   int device_;
   cudaDeviceProp prop_{};
@@ -233,7 +240,7 @@ class CudaEngine final : public Engine {
 
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
-                                const NeuronGroups* groups, std::vector<int64_t>& distinct_rows) {
+                                const NeuronGroups* groups, RowsFound& found) {
   const std::vector<LayerKernelConfig> kernels =
       layer_kernels(net, groups, prop_.sharedMemPerBlockOptin, opt.exchange && !opt.exchange_after.empty(), prop_.major >= 9);
   for (const LayerKernelConfig& k : kernels)
@@ -314,10 +321,20 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && (plan.batches != 1 || feature_major)) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value);
+  // Rows at the clip are carried where every later layer keeps them there (clip_row_kept): bit for bit
+  // only where the weights are (fp16 weights that round do not); SPDNN_CLIP_ROWS=0: not, for comparisons.
+  std::vector<char> clip_kept;
+  if (merge_rows && packed.exact && !env_equals("SPDNN_CLIP_ROWS", "0")) {
+    const auto t_clip = std::chrono::steady_clock::now();
+    clip_kept = clip_row_kept(net, opt.threads);
+    found.clip_s = seconds_since(t_clip);
+    info.kernel += ", rows at the clip carried";
+  }
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value, std::move(clip_kept));
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
-  distinct_rows = loop.distinct_rows();
+  found.distinct_rows = loop.distinct_rows();
+  found.carried_at_clip = loop.carried_at_clip();
   if (opt.on_layer) opt.on_layer(layers, layers);
   result.execution = info;
   return result;

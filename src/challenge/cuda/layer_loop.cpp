@@ -51,7 +51,8 @@ struct LayerLoop<Weight>::Pinned {
 template <class Weight>
 LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt,
                              PackedNetwork& packed, const MemoryPlan& plan, std::vector<int32_t> meet,
-                             std::vector<int32_t> rows, bool merge_rows, std::optional<float> input_value)
+                             std::vector<int32_t> rows, bool merge_rows, std::optional<float> input_value,
+                             std::vector<char> clip_kept)
     : prop_(prop),
       net_(net),
       x_(x),
@@ -67,6 +68,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
       first_columns_(packed.first_columns),
       ld_(feature_major_ || first_columns_ ? (batch_ + 3) / 4 * 4 : n_),
       merge_rows_(merge_rows),
+      clip_kept_(merge_rows ? std::move(clip_kept) : std::vector<char>{}),
       input_value_(input_value),
       dependent_launch_(prop.major >= 9 && !env_equals("SPDNN_DEPENDENT_LAUNCH", "0")) {
   if (first_columns_ && !input_value_)
@@ -109,6 +111,11 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     merge_kept_.allocate(batch_ + 1, "rows kept by merging");
     scratch_.sort_bytes = row_merge_sort_bytes(capacity);
     sort_storage_.allocate(std::max<size_t>(scratch_.sort_bytes, 1), "row hash sorting");
+    if (!clip_kept_.empty()) {
+      carried_.allocate(batch_, "rows carried at the clip");
+      carried_count_.allocate(1, "the count of rows carried at the clip");
+      carried_at_clip_.assign(layers_, 0);
+    }
     scratch_ = {merge_keys_.get(), merge_keys_.get() + batch_, merge_rows_buf_.get(), merge_rows_buf_.get() + batch_,
                 merge_kept_.get(), sort_storage_.get(), scratch_.sort_bytes, capacity};
   }
@@ -171,6 +178,7 @@ void LayerLoop<Weight>::upload_batch(int64_t b0, int32_t r0) {
     SPDNN_CUDA_CHECK(launch_fill(mult_a_.get(), r0, 1, compute_.s));
     SPDNN_CUDA_CHECK(cudaMemsetAsync(inputs_.get(), 0, inputs_.size() * sizeof(int32_t), compute_.s));
     SPDNN_CUDA_CHECK(cudaMemsetAsync(log_count_.get(), 0, sizeof(int32_t), compute_.s));
+    if (!clip_kept_.empty()) SPDNN_CUDA_CHECK(cudaMemsetAsync(carried_count_.get(), 0, sizeof(int32_t), compute_.s));
   }
   SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));  // `ptr`, `cols`, `vals` are host temporaries
 }
@@ -254,8 +262,9 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
     if (!layer_end_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_end_[l].e, compute_.s, cudaEventRecordExternal));
     SPDNN_CUDA_SYNC_IF_DEBUG("layer_kernel");
     if (merge_rows_ && l + 1 < layers_ && merges_after(l + 1)) {
+      const ClipCarry carry = carries_at(l + 1) ? ClipCarry{carried_.get(), carried_count_.get(), net_.clip, l + 1} : ClipCarry{};
       SPDNN_CUDA_CHECK(launch_row_merge(out.feat, n_, packed_.layout[l].outputs, out.list, counts_.get() + l + 1, out.ids,
-                                        out.mult, log_.get(), log_count_.get(), scratch_, compute_.s));
+                                        out.mult, log_.get(), log_count_.get(), scratch_, carry, compute_.s));
       SPDNN_CUDA_SYNC_IF_DEBUG("row_merge");
     }
     if (plan_.weights_streamed) {
@@ -359,7 +368,7 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   }
   if (!layer_begin_.empty()) {
     result.layer_seconds.resize(layers_, 0.0);
-    for (int32_t l = 0; l < layers_; ++l) {
+    for (int32_t l = 0; l < ran_to_; ++l) {  // layers after a stop did not run (0 s)
       float ms = 0.0f;
       SPDNN_CUDA_CHECK(cudaEventElapsedTime(&ms, layer_begin_[l].e, layer_end_[l].e));
       result.layer_seconds[l] += ms / 1e3;
@@ -371,6 +380,7 @@ void LayerLoop<Weight>::collect_batch(RunResult& result) {
   for (int32_t k = 0; k < survivors; ++k) result.categories.push_back(int64_t{ids[k]} + 1);
   if (opt_.keep_features) kept_.resize(static_cast<size_t>(x_.count() + received_));
   if (opt_.keep_features && survivors > 0) keep_survivors(survivors, ids);
+  if (!clip_kept_.empty()) collect_carried(result, ids);
   if (merge_rows_) expand_merged(result, ids);
 }
 
@@ -429,9 +439,13 @@ void LayerLoop<Weight>::run(RunResult& result) {
     if (!started && opt_.before_inference) opt_.before_inference();
     started = true;
   };
-  // Segments between meetings; each is one graph (instantiation counts as preprocessing).
+  // Segments between meetings and checkpoints; each is one graph (instantiation counts as preprocessing).
   std::vector<int32_t> bounds{0};
   bounds.insert(bounds.end(), meet_.begin(), meet_.end());
+  const std::vector<int32_t> checks = checkpoints();
+  bounds.insert(bounds.end(), checks.begin(), checks.end());
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
   bounds.push_back(layers_);
   const size_t segments = bounds.size() - 1;
   const int64_t candidates = static_cast<int64_t>(rows_.size());
@@ -469,10 +483,22 @@ void LayerLoop<Weight>::run(RunResult& result) {
     if (result.inference_begin_unix == 0.0) result.inference_begin_unix = unix_seconds();
     SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute_.s));
     meeting_ = !meet_.empty();
+    ran_to_ = layers_;
     for (size_t g = 0; g < segments; ++g) {
       if (graphs) SPDNN_CUDA_CHECK(cudaGraphLaunch(execs[g], compute_.s));
       else enqueue_layers(bounds[g], bounds[g + 1], r0);
-      if (meeting_ && g + 1 < segments) meet_after(bounds[g + 1]);
+      if (g + 1 == segments) break;
+      if (meeting_ && std::binary_search(meet_.begin(), meet_.end(), bounds[g + 1])) meet_after(bounds[g + 1]);
+      if (std::binary_search(checks.begin(), checks.end(), bounds[g + 1])) {
+        // Every row left is carried: the layers after this cost launches only, so they do not run.
+        int32_t left = 0;
+        SPDNN_CUDA_CHECK(cudaMemcpyAsync(&left, counts_.get() + bounds[g + 1], sizeof left, cudaMemcpyDeviceToHost, compute_.s));
+        SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
+        if (left == 0) {
+          ran_to_ = bounds[g + 1];
+          break;
+        }
+      }
     }
     SPDNN_CUDA_CHECK(cudaEventRecord(t_end.e, compute_.s));
     SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));

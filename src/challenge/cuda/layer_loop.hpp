@@ -29,10 +29,12 @@ class LayerLoop {
   // counts after which to meet (RunOptions::exchange), empty for none; not with feature-major layers. Each
   // layer runs the kernel its layout was built for (BlobLayout::kernel). `merge_rows` (structure mode): rows that become bitwise
   // equal are merged after the layer counts of merges_after (row_merge.hpp). `input_value`: every input
-  // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits).
+  // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits). `clip_kept`
+  // (with merge_rows; clip_row_kept, empty: none): the merges from kCarryFrom layers on carry rows at the
+  // clip where it allows, and the batch stops at a checkpoint once no row is left to compute.
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
             const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false,
-            std::optional<float> input_value = std::nullopt);
+            std::optional<float> input_value = std::nullopt, std::vector<char> clip_kept = {});
   ~LayerLoop();
 
   // Every batch: the per-layer counts, categories, features (RunOptions::keep_features), the inference
@@ -42,6 +44,9 @@ class LayerLoop {
 
   // The rows computed after each layer (merged rows once), summed over batches.
   const std::vector<int64_t>& distinct_rows() const { return distinct_rows_; }
+  // Per layer, the inputs carried at the clip after it (StructureReport::carried_at_clip); empty when
+  // rows are not carried.
+  const std::vector<int64_t>& carried_at_clip() const { return carried_at_clip_; }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
@@ -49,6 +54,9 @@ class LayerLoop {
     const int32_t odd = k % 3 == 0 ? k / 3 : k;
     return k <= 4 || (odd & (odd - 1)) == 0;
   }
+  // Rows at the clip are looked for in the merges from this many layers on (before, few rows are), and
+  // a batch may stop at the carrying merges from kCheckFrom layers on (each check is a host round trip).
+  static constexpr int32_t kCarryFrom = 8, kCheckFrom = 16;
 
  private:
   struct Side {  // the buffers a layer reads: ping-pong by parity (layer l reads `a` when l is even)
@@ -65,6 +73,10 @@ class LayerLoop {
   void collect_batch(RunResult& result);
   void keep_survivors(int32_t survivors, const std::vector<int32_t>& ids);
   void expand_merged(RunResult& result, const std::vector<int32_t>& survivors);
+  // Carrying rows at the clip (layer_loop_carry.cpp).
+  bool carries_at(int32_t boundary) const;
+  std::vector<int32_t> checkpoints() const;
+  void collect_carried(RunResult& result, std::vector<int32_t>& survivors);
 
   const cudaDeviceProp& prop_;
   const Network& net_;
@@ -102,6 +114,13 @@ class LayerLoop {
   DeviceBuffer<unsigned char> sort_storage_;
   RowMergeScratch scratch_{};
   std::vector<int64_t> distinct_rows_;
+  // Carrying (clip_kept_ nonempty): the rows carried in this batch, the layers it ran (it stops once no
+  // row is left), the inputs carried per layer over batches.
+  const std::vector<char> clip_kept_;
+  DeviceBuffer<CarriedRow> carried_;
+  DeviceBuffer<int32_t> carried_count_;
+  int32_t ran_to_ = 0;
+  std::vector<int64_t> carried_at_clip_;
   // The inputs' one value when they go to the first layer as bits, and the batch's input rows as bits.
   const std::optional<float> input_value_;
   int32_t input_words_ = 0;

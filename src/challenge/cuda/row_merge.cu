@@ -33,7 +33,8 @@ __global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t widt
 
 __global__ void merge_runs_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* count,
                                   const uint64_t* keys, const int32_t* rows, const int32_t* ids, int32_t* multiplicity,
-                                  MergedInput* log, int32_t* log_count, int32_t* kept, int32_t* kept_count) {
+                                  MergedInput* log, int32_t* log_count, int32_t* kept, int32_t* kept_count,
+                                  ClipCarry carry) {
   const int lane = threadIdx.x % 32, warps = gridDim.x * blockDim.x / 32;
   const int32_t n = *count;
   for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < n; i += warps) {
@@ -53,15 +54,32 @@ __global__ void merge_runs_kernel(const float* feat, int64_t stride, int32_t wid
       for (int32_t j = lane; j < width && same; j += 32) same = a[j] == b[j];
       equal = __all_sync(0xffffffffu, same);
     }
+    bool at_clip = false;  // (`equal` is the warp's, so the whole warp looks or none of it)
+    if (carry.log != nullptr && !equal) {
+      const auto* a = reinterpret_cast<const uint32_t*>(feat + row * stride);
+      const uint32_t clip = __float_as_uint(carry.clip);
+      bool same = true;
+      for (int32_t j = lane; j < width && same; j += 32) same = a[j] == clip;
+      at_clip = __all_sync(0xffffffffu, same);
+    }
     if (lane != 0) continue;
     if (equal) {
       // Only the first row of a run receives, and it never merges itself, so `row`'s count is final.
       atomicAdd(&multiplicity[into], multiplicity[row]);
       log[atomicAdd(log_count, 1)] = {ids[row], ids[into]};
+    } else if (at_clip) {
+      carry.log[atomicAdd(carry.count, 1)] = {ids[row], row, 0, carry.boundary};  // inputs: once merges are done
     } else {
       kept[atomicAdd(kept_count, 1)] = row;
     }
   }
+}
+
+// The multiplicity of each row carried by the merge just done (the entries without one yet).
+__global__ void carried_inputs_kernel(ClipCarry carry, const int32_t* multiplicity) {
+  const int32_t n = *carry.count;
+  for (int32_t i = threadIdx.x; i < n; i += blockDim.x)
+    if (carry.log[i].inputs == 0) carry.log[i].inputs = multiplicity[carry.log[i].row];
 }
 
 __global__ void fill_kernel(int32_t* a, int32_t n, int32_t value) {
@@ -87,7 +105,7 @@ size_t row_merge_sort_bytes(int32_t capacity) {
 
 cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
                              const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
-                             const RowMergeScratch& s, cudaStream_t stream) {
+                             const RowMergeScratch& s, const ClipCarry& carry, cudaStream_t stream) {
   if (s.capacity == 0) return cudaSuccess;
   int32_t* kept_count = s.kept + s.capacity;  // `kept` has one word more: the count of kept rows
   cudaError_t e = cudaMemsetAsync(kept_count, 0, sizeof(int32_t), stream);
@@ -99,8 +117,12 @@ cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, i
                                       0, 64, stream);
   if (e != cudaSuccess) return e;
   merge_runs_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, count, s.keys_sorted, s.rows_sorted,
-                                                                ids, multiplicity, log, log_count, s.kept, kept_count);
+                                                                ids, multiplicity, log, log_count, s.kept, kept_count, carry);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  if (carry.log != nullptr) {
+    carried_inputs_kernel<<<1, 256, 0, stream>>>(carry, multiplicity);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  }
   e = cudaMemcpyAsync(list, s.kept, static_cast<size_t>(s.capacity) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);
   if (e != cudaSuccess) return e;
   return cudaMemcpyAsync(count, kept_count, sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);

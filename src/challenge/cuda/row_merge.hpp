@@ -18,6 +18,22 @@ struct MergedInput {
   int32_t input, into;
 };
 
+// A distinct row taken out of the active list at layer boundary `boundary` (the input of that layer)
+// because every neuron of it is at the clip and every later layer keeps it there (clip_row_kept):
+// it survives, with `inputs` inputs (its multiplicity once the merge is done), and is not computed again.
+struct CarriedRow {
+  int32_t input, row, inputs, boundary;
+};
+
+// Carrying rows at the clip during one merge: rows kept by the merge that are at `clip` leave the list
+// into `log` (`*count` entries). `log` nullptr: none are carried.
+struct ClipCarry {
+  CarriedRow* log = nullptr;
+  int32_t* count = nullptr;
+  float clip = 0.0f;
+  int32_t boundary = 0;
+};
+
 // Device buffers of one merge step, for up to `capacity` active rows (LayerLoop owns them).
 struct RowMergeScratch {
   uint64_t *keys, *keys_sorted;
@@ -38,9 +54,11 @@ size_t row_merge_sort_bytes(int32_t capacity);
 // `width`): rows with equal hashes are compared bit for bit with the first of their run, and an equal
 // one leaves the list, adds its multiplicity to that row's, and appends (its input id, the other's) to
 // `log` (`*log_count` entries). `list` and `*count` are rewritten with the rows that stay, in no
-// particular order. Enqueued on `stream` without host synchronization (graph capture allowed).
+// particular order; with `carry`, kept rows at the clip leave the list into its log instead (a warp
+// stops reading a row at its first value off the clip). Enqueued on `stream` without host
+// synchronization (graph capture allowed).
 cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
                              const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
-                             const RowMergeScratch& scratch, cudaStream_t stream);
+                             const RowMergeScratch& scratch, const ClipCarry& carry, cudaStream_t stream);
 
 }  // namespace spdnn::cuda

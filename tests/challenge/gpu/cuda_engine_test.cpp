@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/error.hpp"
@@ -390,6 +391,56 @@ TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
   const RunResult r = gpu->run(radix, x, opt);
   EXPECT_NE(r.execution->kernel.find("16 rows x 1024 threads x 1 output, 1024-input chunks ("), std::string::npos)
       << r.execution->kernel;
+}
+
+// Rows at the clip carried (structure mode, clip_row_kept): on RadiX-Net 1024 x 100 every survivor is
+// carried by the end and the batch stops before the last layers; with layer 40 not keeping the row at the
+// clip, nothing is carried before the first carrying merge after it (48: reported from layer 47 on). The
+// reference's answer, counts and features bit for bit, also in forced batches and with layer times; the
+// cpu engine's carried counts where both carry at the same boundaries.
+TEST(CudaEngine, StructureModeCarriesRowsAtTheClip) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  Network net = radixnet_network({1024, 100, 7});
+  const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    RunOptions opt;
+    opt.mode = Mode::structure;
+    if (variant == 1) opt.batch_inputs = 96;
+    if (variant == 2) opt.layer_times = true;
+    expect_same_as_reference(*gpu, net, x, opt);
+    const RunResult r = gpu->run(net, x, opt);
+    ASSERT_TRUE(r.structure);
+    const std::vector<int64_t>& carried = r.structure->carried_at_clip;
+    ASSERT_EQ(carried.size(), 100u);
+    EXPECT_EQ(carried.back(), r.layers.back().active_inputs);
+    EXPECT_EQ(r.structure->distinct_rows.back(), 0);
+    EXPECT_EQ(carried[6], 0);  // no merge carries before 8 layers
+    EXPECT_NE(r.execution->kernel.find("rows at the clip carried"), std::string::npos) << r.execution->kernel;
+    if (variant == 2) {
+      ASSERT_EQ(r.layer_seconds.size(), 100u);
+      EXPECT_EQ(r.layer_seconds.back(), 0.0);  // stopped: every row carried
+      EXPECT_GT(r.layer_seconds.front(), 0.0);
+    }
+  }
+  for (size_t q = 0; q < net.layers[40].values.size(); ++q)
+    if (net.layers[40].col_idx[q] == 3) net.layers[40].values[q] *= 0.25f;
+  RunOptions opt;
+  opt.mode = Mode::structure;
+  expect_same_as_reference(*gpu, net, x, opt);
+  const RunResult r = gpu->run(net, x, opt);
+  const std::vector<int64_t>& carried = r.structure->carried_at_clip;
+  ASSERT_EQ(carried.size(), 100u);
+  EXPECT_EQ(carried[46], 0);
+  EXPECT_GT(carried[47], 0);
+  EXPECT_EQ(carried.back(), r.layers.back().active_inputs);
+  setenv("SPDNN_CLIP_ROWS", "0", 1);
+  const RunResult plain = gpu->run(net, x, opt);
+  unsetenv("SPDNN_CLIP_ROWS");
+  EXPECT_TRUE(plain.structure->carried_at_clip.empty());
+  EXPECT_EQ(plain.categories, r.categories);
+  EXPECT_EQ(plain.layers, r.layers);
+  EXPECT_GT(plain.structure->distinct_rows.back(), 0);
 }
 
 TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
