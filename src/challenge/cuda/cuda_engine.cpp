@@ -322,10 +322,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
   // Rows at the clip are carried where every later layer keeps them there (clip_row_kept): bit for bit
-  // only where the weights are (fp16 weights that round do not). Opt-in here (SPDNN_CLIP_ROWS=1) until it
-  // has run on a GPU: it was written in a session without one.
+  // only where the weights are (fp16 weights that round do not); SPDNN_CLIP_ROWS=0: not, for comparisons.
   std::vector<char> clip_kept;
-  if (merge_rows && packed.exact && env_equals("SPDNN_CLIP_ROWS", "1")) {
+  if (merge_rows && packed.exact && !env_equals("SPDNN_CLIP_ROWS", "0")) {
     const auto t_clip = std::chrono::steady_clock::now();
     clip_kept = clip_row_kept(net, opt.threads);
     found.clip_s = seconds_since(t_clip);

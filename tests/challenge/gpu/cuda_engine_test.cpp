@@ -400,7 +400,6 @@ TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
 // cpu engine's carried counts where both carry at the same boundaries.
 TEST(CudaEngine, StructureModeCarriesRowsAtTheClip) {
   SPDNN_REQUIRE_CUDA(gpu);
-  setenv("SPDNN_CLIP_ROWS", "1", 1);  // opt-in until it has run on a GPU
   Network net = radixnet_network({1024, 100, 7});
   const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
   for (int variant = 0; variant < 3; ++variant) {
