@@ -490,7 +490,7 @@ void LayerLoop<Weight>::run(RunResult& result) {
       if (g + 1 == segments) break;
       if (meeting_ && std::binary_search(meet_.begin(), meet_.end(), bounds[g + 1])) meet_after(bounds[g + 1]);
       if (std::binary_search(checks.begin(), checks.end(), bounds[g + 1])) {
-        // Every row left is carried: the layers after this cost launches only, so they do not run.
+        // No row left to compute (carried at the clip, or dead): the layers after this would only launch.
         int32_t left = 0;
         SPDNN_CUDA_CHECK(cudaMemcpyAsync(&left, counts_.get() + bounds[g + 1], sizeof left, cudaMemcpyDeviceToHost, compute_.s));
         SPDNN_CUDA_CHECK(cudaStreamSynchronize(compute_.s));
