@@ -75,11 +75,14 @@ struct StructureReport {
 };
 
 // An engine's first step in mode structure or auto: discovery, the choice, and the report's first part
-// (mode, reason, discovery time, distinct neurons). `groups` is empty when general was chosen.
+// (mode, reason, discovery time, distinct neurons). `groups` is empty when general was chosen. With
+// `carry_rows` and structure chosen, `clip_kept` = clip_row_kept(net), its time in the discovery's
+// (SPDNN_CLIP_ROWS=0: not computed, for comparisons); empty otherwise.
 struct StructurePlan {
   std::optional<NeuronGroups> groups;
+  std::vector<char> clip_kept;
   StructureReport report;
 };
-StructurePlan plan_structure(const Network& net, Mode mode, int threads = 0);
+StructurePlan plan_structure(const Network& net, Mode mode, int threads = 0, bool carry_rows = true);
 
 }  // namespace spdnn

@@ -13,7 +13,6 @@
 #include "challenge/cpu/engines.hpp"
 #include "challenge/cpu/row_product.hpp"
 #include "challenge/cpu/structure_path.hpp"
-#include "core/env.hpp"
 #include "core/parallel_errors.hpp"
 
 namespace spdnn::cpu {
@@ -66,22 +65,15 @@ class ParallelEngine final : public Engine {
   RunResult run(const Network& net, const Features& x, const RunOptions& opt) override {
     if (opt.mode == Mode::general) return run_general(net, x, opt);
     const auto started = std::chrono::steady_clock::now();
-    StructurePlan plan = plan_structure(net, opt.mode, opt.threads);
+    // Rows at the clip are carried, except with balancing meetings, which move rows.
+    StructurePlan plan = plan_structure(net, opt.mode, opt.threads, !opt.exchange);
     if (!plan.groups) {
       RunResult r = run_general(net, x, opt);
       r.preprocess_s += plan.report.discovery_s;
       r.structure = std::move(plan.report);
       return r;
     }
-    // Where rows at the clip can be carried, found with the groups (SPDNN_CLIP_ROWS=0: not, for comparisons;
-    // nor with balancing meetings, which move rows).
-    std::vector<char> clip_kept;
-    if (!opt.exchange && !env_equals("SPDNN_CLIP_ROWS", "0")) {
-      const auto t0 = std::chrono::steady_clock::now();
-      clip_kept = clip_row_kept(net, opt.threads);
-      plan.report.discovery_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-    return run_structure(net, x, opt, *plan.groups, clip_kept, std::move(plan.report), started);
+    return run_structure(net, x, opt, *plan.groups, plan.clip_kept, std::move(plan.report), started);
   }
 
  private:

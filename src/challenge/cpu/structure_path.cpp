@@ -168,7 +168,7 @@ RunResult run_structure(const Network& net, const Features& x, const RunOptions&
   size_t meeting = opt.exchange ? 0 : opt.exchange_after.size();
   std::vector<std::pair<int64_t, int64_t>> carried;  // (input, inputs it stands for) carried at the clip
   int64_t carried_inputs = 0;
-  auto carries_at = [&](int32_t k) { return !opt.exchange && static_cast<size_t>(k) < clip_kept.size() && clip_kept[k]; };
+  auto carries_at = [&](int32_t k) { return static_cast<size_t>(k) < clip_kept.size() && clip_kept[k]; };
   std::vector<ThreadScratch> scratch;
   for (int t = 0; t < threads; ++t) scratch.emplace_back(net.neurons);
   std::vector<ActiveRows> parts(static_cast<size_t>(threads) * 16);

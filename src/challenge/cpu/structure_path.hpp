@@ -12,8 +12,8 @@ namespace spdnn::cpu {
 
 // `groups` = find_neuron_groups(net); `started` is when preprocessing began (discovery included), so
 // that preprocess_s covers it. `report` arrives with the discovery filled in and leaves completed.
-// `clip_kept` (clip_row_kept; empty: none): rows at the clip before a layer where it is true are carried,
-// not computed (without balancing meetings, which move rows).
+// `clip_kept` (clip_row_kept; empty: none, as with balancing meetings, which move rows): rows at the clip
+// before a layer where it is true are carried, not computed.
 RunResult run_structure(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups& groups,
                         const std::vector<char>& clip_kept, StructureReport report,
                         std::chrono::steady_clock::time_point started);

@@ -31,7 +31,6 @@
 #include "core/env.hpp"
 #include "cuda/check.hpp"
 #include "cuda/device.hpp"
-#include "spdnn/challenge/structure.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
@@ -211,11 +210,13 @@ class CudaEngine final : public Engine {
     std::optional<StructurePlan> plan;
     if (opt.mode != Mode::general) plan = plan_structure(net, opt.mode, opt.threads);
     const NeuronGroups* groups = plan && plan->groups ? &*plan->groups : nullptr;
+    const std::vector<char> no_clip_rows;
+    const std::vector<char>& clip_kept = plan ? plan->clip_kept : no_clip_rows;
     RowsFound found;
-    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups, found) : run_typed<float>(net, x, opt, groups, found);
+    RunResult r = opt.half_weights ? run_typed<__half>(net, x, opt, groups, clip_kept, found)
+                                   : run_typed<float>(net, x, opt, groups, clip_kept, found);
     if (plan) {
-      plan->report.discovery_s += found.clip_s;  // inside preprocess_s already
-      r.preprocess_s += plan->report.discovery_s - found.clip_s;
+      r.preprocess_s += plan->report.discovery_s;
       if (groups != nullptr) plan->report.distinct_rows = std::move(found.distinct_rows);
       plan->report.carried_at_clip = std::move(found.carried_at_clip);
       r.structure = std::move(plan->report);
@@ -224,15 +225,15 @@ class CudaEngine final : public Engine {
   }
 
  private:
-  // What structure mode found in the rows: the rows computed per layer (merged rows once), the inputs
-  // carried at the clip per layer (empty: not carried), and the time clip_row_kept took.
+  // What structure mode found in the rows: the rows computed per layer (merged rows once) and the inputs
+  // carried at the clip per layer (empty: not carried).
   struct RowsFound {
     std::vector<int64_t> distinct_rows, carried_at_clip;
-    double clip_s = 0.0;
   };
+  // `clip_kept`: StructurePlan::clip_kept (empty: rows are not carried).
   template <class Weight>
   RunResult run_typed(const Network& net, const Features& x, const RunOptions& opt, const NeuronGroups* groups,
-                      RowsFound& found);
+                      const std::vector<char>& clip_kept, RowsFound& found);
 
   int device_;
   cudaDeviceProp prop_{};
@@ -240,7 +241,7 @@ class CudaEngine final : public Engine {
 
 template <class Weight>
 RunResult CudaEngine::run_typed(const Network& net, const Features& x, const RunOptions& opt,
-                                const NeuronGroups* groups, RowsFound& found) {
+                                const NeuronGroups* groups, const std::vector<char>& clip_kept, RowsFound& found) {
   const std::vector<LayerKernelConfig> kernels =
       layer_kernels(net, groups, prop_.sharedMemPerBlockOptin, opt.exchange && !opt.exchange_after.empty(), prop_.major >= 9);
   for (const LayerKernelConfig& k : kernels)
@@ -321,16 +322,12 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (opt.exchange && (plan.batches != 1 || feature_major)) meet.clear();
   if (opt.exchange && meet.empty()) opt.exchange->leave();
 
-  // Rows at the clip are carried where every later layer keeps them there (clip_row_kept): bit for bit
-  // only where the weights are (fp16 weights that round do not); SPDNN_CLIP_ROWS=0: not, for comparisons.
-  std::vector<char> clip_kept;
-  if (merge_rows && packed.exact && !env_equals("SPDNN_CLIP_ROWS", "0")) {
-    const auto t_clip = std::chrono::steady_clock::now();
-    clip_kept = clip_row_kept(net, opt.threads);
-    found.clip_s = seconds_since(t_clip);
-    info.kernel += ", rows at the clip carried";
-  }
-  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value, std::move(clip_kept));
+  // Rows at the clip are carried where every later layer keeps them there (clip_row_kept), in the row
+  // merges: bit for bit only where the weights are (fp16 weights that round are not).
+  const bool carry_rows = merge_rows && packed.exact && !clip_kept.empty();
+  if (carry_rows) info.kernel += ", rows at the clip carried";
+  LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value,
+                         carry_rows ? clip_kept : std::vector<char>{});
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   found.distinct_rows = loop.distinct_rows();

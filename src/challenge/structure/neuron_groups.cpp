@@ -21,6 +21,7 @@
 #include <bit>
 #include <chrono>
 
+#include "core/env.hpp"
 #include "core/hash_mix.hpp"
 #include "core/parallel_errors.hpp"
 
@@ -166,7 +167,7 @@ NeuronGroups find_neuron_groups(const Network& net, int threads) {
   return out;
 }
 
-StructurePlan plan_structure(const Network& net, Mode mode, int threads) {
+StructurePlan plan_structure(const Network& net, Mode mode, int threads, bool carry_rows) {
   StructurePlan plan;
   NeuronGroups groups = find_neuron_groups(net, threads);
   StructureReport& r = plan.report;
@@ -182,6 +183,11 @@ StructurePlan plan_structure(const Network& net, Mode mode, int threads) {
   r.mode = Mode::structure;
   r.reason = fmt::format("{}: {:.1f}% of neurons are distinct", mode == Mode::automatic ? "auto" : "asked for", distinct);
   plan.groups = std::move(groups);
+  if (carry_rows && !env_equals("SPDNN_CLIP_ROWS", "0")) {
+    const auto start = std::chrono::steady_clock::now();
+    plan.clip_kept = clip_row_kept(net, threads);
+    r.discovery_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
   return plan;
 }
 
