@@ -106,18 +106,18 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
     inputs_.allocate(layers_ + 1, "per-layer input counts");
     log_.allocate(batch_, "the row merge log");
     log_count_.allocate(1, "the row merge log's length");
-    merge_keys_.allocate(2 * batch_, "row hashes");
-    merge_rows_buf_.allocate(2 * batch_, "rows by hash");
+    const int32_t table = row_merge_table_size(capacity);
+    merge_keys_.allocate(table, "the row merge's hash table");
+    merge_first_.allocate(table, "the row merge's first rows");
+    merge_slot_.allocate(batch_, "the row merge's slots");
     merge_kept_.allocate(batch_ + 1, "rows kept by merging");
-    scratch_.sort_bytes = row_merge_sort_bytes(capacity);
-    sort_storage_.allocate(std::max<size_t>(scratch_.sort_bytes, 1), "row hash sorting");
     if (!clip_kept_.empty()) {
       carried_.allocate(batch_, "rows carried at the clip");
       carried_count_.allocate(1, "the count of rows carried at the clip");
       carried_at_clip_.assign(layers_, 0);
     }
-    scratch_ = {merge_keys_.get(), merge_keys_.get() + batch_, merge_rows_buf_.get(), merge_rows_buf_.get() + batch_,
-                merge_kept_.get(), sort_storage_.get(), scratch_.sort_bytes, capacity};
+    scratch_ = {merge_keys_.get(), merge_first_.get(), merge_slot_.get(), merge_kept_.get(), table, capacity};
+    SPDNN_CUDA_CHECK(launch_row_merge_clear(scratch_, compute_.s));
   }
   SPDNN_CUDA_CHECK(cudaMemsetAsync(row_total_.get(), 0, row_total_.size() * sizeof(int32_t), compute_.s));
   SPDNN_CUDA_CHECK(cudaMemsetAsync(tiles_done_.get(), 0, tiles_done_.size() * sizeof(int32_t), compute_.s));

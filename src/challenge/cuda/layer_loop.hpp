@@ -108,10 +108,9 @@ class LayerLoop {
   DeviceBuffer<unsigned long long> nnz_, unread_nnz_;
   // Row merging (merge_rows): multiplicities per side, inputs per layer, the merge log, scratch.
   const bool merge_rows_;
-  DeviceBuffer<int32_t> mult_a_, mult_b_, inputs_, log_count_, merge_rows_buf_, merge_kept_;
+  DeviceBuffer<int32_t> mult_a_, mult_b_, inputs_, log_count_, merge_first_, merge_slot_, merge_kept_;
   DeviceBuffer<uint64_t> merge_keys_;
   DeviceBuffer<MergedInput> log_;
-  DeviceBuffer<unsigned char> sort_storage_;
   RowMergeScratch scratch_{};
   std::vector<int64_t> distinct_rows_;
   // Carrying (clip_kept_ nonempty): the rows carried in this batch, the layers it ran (it stops once no

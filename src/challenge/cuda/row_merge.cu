@@ -1,8 +1,10 @@
-// Merging equal feature rows between layers (see row_merge.hpp): hash each active row (a warp per row),
-// sort the hashes (CUB), compare each row bit for bit with the first row of its run of equal hashes, and
-// keep only the rows that equal none before them. A hash collision leaves two rows unmerged, never merges
-// different rows.
-#include <cub/device/device_radix_sort.cuh>
+// Merging equal feature rows between layers (see row_merge.hpp): hash each active row (a warp per row)
+// into an open-addressing table whose slots hold one hash and the list position of the first row that
+// claimed it, compare each row bit for bit with that row, and keep only the rows that equal none before
+// them. The work follows the active count, not the batch's capacity (a sort of every slot of the batch
+// cost more than the layers once few rows were left). A hash collision leaves two rows unmerged, never
+// merges different rows.
+#include <algorithm>
 
 #include "challenge/cuda/row_merge.hpp"
 #include "core/hash_mix.hpp"
@@ -11,41 +13,51 @@ namespace spdnn::cuda {
 
 namespace {
 
-constexpr uint64_t kNoRow = ~0ull;  // the key of list positions past the count: sorted last
+constexpr uint64_t kEmpty = ~0ull;  // the key of a free slot (no row hashes to it)
 
-__global__ void hash_rows_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* list,
-                                 const int32_t* count, int32_t capacity, uint64_t* keys, int32_t* rows) {
+// Hashes row list[i] with the warp: the lanes' hashes are summed, so that the order they finish in does
+// not matter.
+__device__ uint64_t row_hash(const uint32_t* v, int32_t width, int lane) {
+  uint64_t h = hash_mix(0, static_cast<uint64_t>(lane));
+  for (int32_t j = lane; j < width; j += 32) h = hash_mix(h, v[j]);
+  for (int offset = 16; offset > 0; offset /= 2) h += __shfl_xor_sync(0xffffffffu, h, offset);
+  return h == kEmpty ? h - 1 : h;
+}
+
+// Each listed row claims the slot of its hash (linear probing; the table has at least twice as many slots
+// as rows, so a free one is always found): the first to claim it stands for the rows that hash there.
+__global__ void claim_slots_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* list,
+                                   const int32_t* count, RowMergeScratch s) {
   const int lane = threadIdx.x % 32, warps = gridDim.x * blockDim.x / 32;
   const int32_t n = *count;
-  for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < capacity; i += warps) {
-    if (i >= n) {
-      if (lane == 0) keys[i] = kNoRow, rows[i] = -1;
-      continue;
+  const uint32_t mask = static_cast<uint32_t>(s.table_size - 1);
+  for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < n; i += warps) {
+    const uint64_t h = row_hash(reinterpret_cast<const uint32_t*>(feat + list[i] * stride), width, lane);
+    if (lane != 0) continue;
+    for (uint32_t slot = static_cast<uint32_t>(h) & mask;; slot = (slot + 1) & mask) {
+      // A plain read first: rows that converged hash alike, and most find their slot claimed already.
+      uint64_t seen = *reinterpret_cast<volatile const uint64_t*>(s.table_keys + slot);
+      if (seen == kEmpty) {
+        seen = atomicCAS(reinterpret_cast<unsigned long long*>(s.table_keys + slot), kEmpty, h);
+        if (seen == kEmpty) s.table_first[slot] = i;
+      }
+      if (seen == kEmpty || seen == h) {
+        s.slot[i] = static_cast<int32_t>(slot);
+        break;
+      }
     }
-    const int32_t row = list[i];
-    const auto* v = reinterpret_cast<const uint32_t*>(feat + row * stride);
-    uint64_t h = hash_mix(0, static_cast<uint64_t>(lane));
-    for (int32_t j = lane; j < width; j += 32) h = hash_mix(h, v[j]);
-    for (int offset = 16; offset > 0; offset /= 2) h += __shfl_xor_sync(0xffffffffu, h, offset);  // order-free
-    if (lane == 0) keys[i] = h == kNoRow ? h - 1 : h, rows[i] = row;
   }
 }
 
-__global__ void merge_runs_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* count,
-                                  const uint64_t* keys, const int32_t* rows, const int32_t* ids, int32_t* multiplicity,
-                                  MergedInput* log, int32_t* log_count, int32_t* kept, int32_t* kept_count,
-                                  ClipCarry carry) {
+__global__ void merge_rows_kernel(const float* feat, int64_t stride, int32_t width, const int32_t* list,
+                                  const int32_t* count, const int32_t* ids, int32_t* multiplicity, MergedInput* log,
+                                  int32_t* log_count, RowMergeScratch s, ClipCarry carry) {
   const int lane = threadIdx.x % 32, warps = gridDim.x * blockDim.x / 32;
   const int32_t n = *count;
+  int32_t* kept_count = s.kept + s.capacity;
   for (int32_t i = (blockIdx.x * blockDim.x + threadIdx.x) / 32; i < n; i += warps) {
-    const uint64_t key = keys[i];
-    int32_t first = 0, hi = i;  // the first position of this run of equal keys
-    while (first < hi) {
-      const int32_t mid = (first + hi) / 2;
-      if (keys[mid] < key) first = mid + 1;
-      else hi = mid;
-    }
-    const int32_t row = rows[i], into = rows[first];
+    const int32_t first = s.table_first[s.slot[i]];
+    const int32_t row = list[i], into = list[first];
     bool equal = first != i;
     if (equal) {
       const auto* a = reinterpret_cast<const uint32_t*>(feat + row * stride);
@@ -64,14 +76,24 @@ __global__ void merge_runs_kernel(const float* feat, int64_t stride, int32_t wid
     }
     if (lane != 0) continue;
     if (equal) {
-      // Only the first row of a run receives, and it never merges itself, so `row`'s count is final.
+      // Only the first row of a slot receives, and it never merges itself, so `row`'s count is final.
       atomicAdd(&multiplicity[into], multiplicity[row]);
       log[atomicAdd(log_count, 1)] = {ids[row], ids[into]};
     } else if (at_clip) {
       carry.log[atomicAdd(carry.count, 1)] = {ids[row], row, 0, carry.boundary};  // inputs: once merges are done
     } else {
-      kept[atomicAdd(kept_count, 1)] = row;
+      s.kept[atomicAdd(kept_count, 1)] = row;
     }
+  }
+}
+
+// The merge's end: the slots it claimed are freed for the next one, and the kept rows become the list
+// (the count follows, once every thread has read the old one).
+__global__ void finish_merge_kernel(int32_t* list, const int32_t* count, RowMergeScratch s) {
+  const int32_t n = *count, kept = s.kept[s.capacity];
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    s.table_keys[s.slot[i]] = kEmpty;
+    if (i < kept) list[i] = s.kept[i];
   }
 }
 
@@ -86,7 +108,11 @@ __global__ void fill_kernel(int32_t* a, int32_t n, int32_t value) {
   for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) a[i] = value;
 }
 
-int warps_grid(int32_t items) { return static_cast<int>(std::min<int64_t>((int64_t{items} + 7) / 8, 65535)); }
+// Grid-stride kernels over the active rows: enough blocks to fill the GPU when every row is active, few
+// enough that a launch over a handful of rows costs little.
+int grid_for(int32_t items, int items_per_block) {
+  return static_cast<int>(std::clamp<int64_t>((int64_t{items} + items_per_block - 1) / items_per_block, 1, 2048));
+}
 
 }  // namespace
 
@@ -96,36 +122,35 @@ cudaError_t launch_fill(int32_t* a, int32_t n, int32_t value, cudaStream_t strea
   return cudaGetLastError();
 }
 
-size_t row_merge_sort_bytes(int32_t capacity) {
-  size_t bytes = 0;
-  cub::DeviceRadixSort::SortPairs(nullptr, bytes, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
-                                  static_cast<const int32_t*>(nullptr), static_cast<int32_t*>(nullptr), capacity);
-  return bytes;
+int32_t row_merge_table_size(int32_t capacity) {
+  int32_t size = 64;
+  while (size < 2 * int64_t{capacity}) size *= 2;
+  return size;
+}
+
+cudaError_t launch_row_merge_clear(const RowMergeScratch& s, cudaStream_t stream) {
+  return cudaMemsetAsync(s.table_keys, 0xff, static_cast<size_t>(s.table_size) * sizeof(uint64_t), stream);  // kEmpty
 }
 
 cudaError_t launch_row_merge(const float* feat, int64_t stride, int32_t width, int32_t* list, int32_t* count,
                              const int32_t* ids, int32_t* multiplicity, MergedInput* log, int32_t* log_count,
                              const RowMergeScratch& s, const ClipCarry& carry, cudaStream_t stream) {
   if (s.capacity == 0) return cudaSuccess;
-  int32_t* kept_count = s.kept + s.capacity;  // `kept` has one word more: the count of kept rows
-  cudaError_t e = cudaMemsetAsync(kept_count, 0, sizeof(int32_t), stream);
+  cudaError_t e = cudaMemsetAsync(s.kept + s.capacity, 0, sizeof(int32_t), stream);  // the count of kept rows
   if (e != cudaSuccess) return e;
-  hash_rows_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, list, count, s.capacity, s.keys, s.rows);
+  const int warp_grid = grid_for(s.capacity, 8);
+  claim_slots_kernel<<<warp_grid, 256, 0, stream>>>(feat, stride, width, list, count, s);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
-  size_t bytes = s.sort_bytes;
-  e = cub::DeviceRadixSort::SortPairs(s.sort_storage, bytes, s.keys, s.keys_sorted, s.rows, s.rows_sorted, s.capacity,
-                                      0, 64, stream);
-  if (e != cudaSuccess) return e;
-  merge_runs_kernel<<<warps_grid(s.capacity), 256, 0, stream>>>(feat, stride, width, count, s.keys_sorted, s.rows_sorted,
-                                                                ids, multiplicity, log, log_count, s.kept, kept_count, carry);
+  merge_rows_kernel<<<warp_grid, 256, 0, stream>>>(feat, stride, width, list, count, ids, multiplicity, log, log_count, s,
+                                                   carry);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   if (carry.log != nullptr) {
     carried_inputs_kernel<<<1, 256, 0, stream>>>(carry, multiplicity);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
   }
-  e = cudaMemcpyAsync(list, s.kept, static_cast<size_t>(s.capacity) * sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);
-  if (e != cudaSuccess) return e;
-  return cudaMemcpyAsync(count, kept_count, sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);
+  finish_merge_kernel<<<grid_for(s.capacity, 256), 256, 0, stream>>>(list, count, s);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  return cudaMemcpyAsync(count, s.kept + s.capacity, sizeof(int32_t), cudaMemcpyDeviceToDevice, stream);
 }
 
 }  // namespace spdnn::cuda

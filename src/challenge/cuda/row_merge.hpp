@@ -34,24 +34,28 @@ struct ClipCarry {
   int32_t boundary = 0;
 };
 
-// Device buffers of one merge step, for up to `capacity` active rows (LayerLoop owns them).
+// Device buffers of one merge step, for up to `capacity` active rows (LayerLoop owns them). Between
+// merges every slot of the table is free (launch_row_merge_clear once, then each merge frees its own).
 struct RowMergeScratch {
-  uint64_t *keys, *keys_sorted;
-  int32_t *rows, *rows_sorted;
+  uint64_t* table_keys;   // table_size slots: a row hash, or free
+  int32_t* table_first;   // table_size slots: the list position of the first row that claimed the slot
+  int32_t* slot;          // capacity: each listed row's slot
   int32_t* kept;          // the rows that stay active, compacted (capacity + 1: the last word counts them)
-  void* sort_storage;     // CUB's temporary storage
-  size_t sort_bytes;
+  int32_t table_size;     // a power of two, at least twice the capacity (row_merge_table_size)
   int32_t capacity;
 };
 
 // a[0..n) = value (multiplicities start at 1).
 cudaError_t launch_fill(int32_t* a, int32_t n, int32_t value, cudaStream_t stream);
 
-// Bytes of CUB temporary storage that sorting `capacity` rows needs.
-size_t row_merge_sort_bytes(int32_t capacity);
+// The slots of the table for `capacity` rows.
+int32_t row_merge_table_size(int32_t capacity);
+
+// Frees every slot of the table (once, before the first merge).
+cudaError_t launch_row_merge_clear(const RowMergeScratch& scratch, cudaStream_t stream);
 
 // Merges the `*count` rows listed in `list` (rows of `feat`, `stride` floats, compared over their first
-// `width`): rows with equal hashes are compared bit for bit with the first of their run, and an equal
+// `width`): rows with equal hashes are compared bit for bit with the first of them to claim the hash, and an equal
 // one leaves the list, adds its multiplicity to that row's, and appends (its input id, the other's) to
 // `log` (`*log_count` entries). `list` and `*count` are rewritten with the rows that stay, in no
 // particular order; with `carry`, kept rows at the clip leave the list into its log instead (a warp
