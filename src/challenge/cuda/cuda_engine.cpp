@@ -330,6 +330,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
                          carry_rows ? clip_kept : std::vector<char>{});
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
+  if (loop.stopped_on_device()) info.kernel += ", batches stop on the device";
   found.distinct_rows = loop.distinct_rows();
   found.carried_at_clip = loop.carried_at_clip();
   if (opt.on_layer) opt.on_layer(layers, layers);

@@ -222,6 +222,10 @@ __global__ void copy_rows_kernel(const float* src, float* dst, const int32_t* in
 
 int blocks_for(int64_t n, int threads) { return static_cast<int>(std::min<int64_t>((n + threads - 1) / threads, 65535)); }
 
+__global__ void set_rows_left_kernel(cudaGraphConditionalHandle handle, const int32_t* count) {
+  cudaGraphSetConditional(handle, *count > 0 ? 1u : 0u);
+}
+
 }  // namespace
 
 bool has_layer_kernel(const LayerKernelConfig& config) { return find_kernel<float>(config) != nullptr; }
@@ -333,6 +337,27 @@ cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const i
                               int32_t capacity, cudaStream_t stream) {
   gather_ids_kernel<<<std::max(1, blocks_for(capacity, 256)), 256, 0, stream>>>(list, count, ids, out);
   return cudaGetLastError();
+}
+
+cudaError_t add_rows_left_branch(cudaGraph_t graph, cudaGraphNode_t dependency, const int32_t* count, cudaGraphNode_t* branch,
+                                 cudaGraph_t* body) {
+  cudaGraphConditionalHandle handle{};
+  cudaError_t e = cudaGraphConditionalHandleCreate(&handle, graph, 0, cudaGraphCondAssignDefault);
+  if (e != cudaSuccess) return e;
+  void* args[] = {&handle, &count};
+  cudaKernelNodeParams kernel{};
+  kernel.func = reinterpret_cast<void*>(set_rows_left_kernel);
+  kernel.gridDim = dim3(1), kernel.blockDim = dim3(1), kernel.kernelParams = args;
+  cudaGraphNode_t set = nullptr;
+  if ((e = cudaGraphAddKernelNode(&set, graph, &dependency, dependency != nullptr ? 1 : 0, &kernel)) != cudaSuccess) return e;
+  cudaGraphNodeParams node{};
+  node.type = cudaGraphNodeTypeConditional;
+  node.conditional.handle = handle;
+  node.conditional.type = cudaGraphCondTypeIf;
+  node.conditional.size = 1;
+  if ((e = cudaGraphAddNode(branch, graph, &set, nullptr, 1, &node)) != cudaSuccess) return e;
+  *body = node.conditional.phGraph_out[0];
+  return cudaSuccess;
 }
 
 }  // namespace spdnn::cuda

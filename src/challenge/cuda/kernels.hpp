@@ -52,4 +52,10 @@ cudaError_t launch_copy_rows(const float* src, float* dst, const int32_t* index,
 // out[k] = ids[list[k]] for k < *count (count in device memory); `capacity` bounds the grid.
 cudaError_t launch_gather_ids(const int32_t* list, const int32_t* count, const int32_t* ids, int32_t* out,
                               int32_t capacity, cudaStream_t stream);
+
+// Graph nodes that stop a batch on the device (conditional nodes, CUDA 12.4): after `dependency`, a
+// one-thread kernel sets a new IF condition to whether any of `*count` rows are left, and an IF node after
+// it runs `*body` (returned empty, to be filled) only then; `*branch` is the IF node.
+cudaError_t add_rows_left_branch(cudaGraph_t graph, cudaGraphNode_t dependency, const int32_t* count, cudaGraphNode_t* branch,
+                                 cudaGraph_t* body);
 }  // namespace spdnn::cuda

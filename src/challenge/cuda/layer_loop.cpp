@@ -5,8 +5,9 @@
 //               surviving rows to the next active list and counts them in device memory, where the next
 //               launch reads them; feature-major layers mark them and select_rows lists them in order).
 //               One synchronization per batch reads the counts and the survivors.
-//   graphs      the layers between meetings are captured as one CUDA graph (unless weights stream: two
-//               streams), so the per-layer launches cost one graph launch.
+//   graphs      the layers between meetings and checkpoints are captured as CUDA graphs (unless weights
+//               stream: two streams), so the per-layer launches cost one graph launch; without meetings
+//               the whole batch is one graph that stops itself (layer_loop_graphs.cpp).
 #include "challenge/cuda/layer_loop.hpp"
 
 #include <cuda_fp16.h>
@@ -452,7 +453,9 @@ void LayerLoop<Weight>::run(RunResult& result) {
   for (int64_t b0 = 0; b0 < candidates; b0 += batch_) {
     const int32_t r0 = static_cast<int32_t>(std::min(candidates, b0 + batch_) - b0);
     upload_batch(b0, r0);
-    std::vector<cudaGraphExec_t> execs(graphs ? segments : 0, nullptr);
+    // One graph that stops on the device where the host has nothing to do between segments, else one a
+    // segment (layer_loop_graphs.cpp). Instantiation counts as preprocessing.
+    std::vector<cudaGraphExec_t> execs;
     struct ExecsGuard {
       std::vector<cudaGraphExec_t>& e;
       ~ExecsGuard() {
@@ -460,20 +463,15 @@ void LayerLoop<Weight>::run(RunResult& result) {
           if (g != nullptr) cudaGraphExecDestroy(g);
       }
     } execs_guard{execs};
+    bool device_stops = false;
     if (graphs) {
       const auto t_graph = std::chrono::steady_clock::now();
-      for (size_t g = 0; g < segments; ++g) {
-        cudaGraph_t graph = nullptr;
-        SPDNN_CUDA_CHECK(cudaStreamBeginCapture(compute_.s, cudaStreamCaptureModeThreadLocal));
-        try {
-          enqueue_layers(bounds[g], bounds[g + 1], r0);
-        } catch (...) {
-          cudaStreamEndCapture(compute_.s, &graph);
-          if (graph != nullptr) cudaGraphDestroy(graph);
-          throw;
-        }
-        SPDNN_CUDA_CHECK(cudaStreamEndCapture(compute_.s, &graph));
-        cudaError_t inst = cudaGraphInstantiate(&execs[g], graph, 0);
+      if (!checks.empty() && meet_.empty() && layer_begin_.empty() && !env_equals("SPDNN_DEVICE_STOP", "0"))
+        if (cudaGraphExec_t whole = stopping_graph(bounds, r0)) execs.push_back(whole), device_stops = stopped_on_device_ = true;
+      for (size_t g = 0; !device_stops && g < segments; ++g) {
+        cudaGraph_t graph = capture_segment(bounds[g], bounds[g + 1], r0);
+        execs.push_back(nullptr);
+        cudaError_t inst = cudaGraphInstantiate(&execs.back(), graph, 0);
         cudaGraphDestroy(graph);
         SPDNN_CUDA_CHECK(inst);
       }
@@ -484,7 +482,8 @@ void LayerLoop<Weight>::run(RunResult& result) {
     SPDNN_CUDA_CHECK(cudaEventRecord(t_begin.e, compute_.s));
     meeting_ = !meet_.empty();
     ran_to_ = layers_;
-    for (size_t g = 0; g < segments; ++g) {
+    if (device_stops) SPDNN_CUDA_CHECK(cudaGraphLaunch(execs.front(), compute_.s));
+    for (size_t g = 0; !device_stops && g < segments; ++g) {
       if (graphs) SPDNN_CUDA_CHECK(cudaGraphLaunch(execs[g], compute_.s));
       else enqueue_layers(bounds[g], bounds[g + 1], r0);
       if (g + 1 == segments) break;

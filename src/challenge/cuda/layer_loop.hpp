@@ -47,6 +47,8 @@ class LayerLoop {
   // Per layer, the inputs carried at the clip after it (StructureReport::carried_at_clip); empty when
   // rows are not carried.
   const std::vector<int64_t>& carried_at_clip() const { return carried_at_clip_; }
+  // Whether a batch ran as one graph that stops itself once no row is left (layer_loop_graphs.cpp).
+  bool stopped_on_device() const { return stopped_on_device_; }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
@@ -67,6 +69,10 @@ class LayerLoop {
   void upload_batch(int64_t b0, int32_t r0);
   void stream_layer(int32_t l);
   void enqueue_layers(int32_t from, int32_t to, int32_t r0);
+  // Graphs of the layers (layer_loop_graphs.cpp): segment [from, to); the whole batch, its segments
+  // between `bounds` after the first run only while rows are left (nullptr: no conditional nodes here).
+  cudaGraph_t capture_segment(int32_t from, int32_t to, int32_t r0);
+  cudaGraphExec_t stopping_graph(const std::vector<int32_t>& bounds, int32_t r0);
   void meet_after(int32_t k);
   int64_t exchange_rows(const Side& at, int32_t* count, int32_t active, int64_t give,
                         const std::shared_ptr<const std::vector<int32_t>>& order, const Side& spare);
@@ -119,6 +125,7 @@ class LayerLoop {
   DeviceBuffer<CarriedRow> carried_;
   DeviceBuffer<int32_t> carried_count_;
   int32_t ran_to_ = 0;
+  bool stopped_on_device_ = false;
   std::vector<int64_t> carried_at_clip_;
   // The inputs' one value when they go to the first layer as bits, and the batch's input rows as bits.
   const std::optional<float> input_value_;

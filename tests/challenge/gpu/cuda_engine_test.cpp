@@ -396,20 +396,23 @@ TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
 // Rows at the clip carried (structure mode, clip_row_kept): on RadiX-Net 1024 x 100 every survivor is
 // carried by the end and the batch stops before the last layers; with layer 40 not keeping the row at the
 // clip, nothing is carried before the first carrying merge after it (48: reported from layer 47 on). The
-// reference's answer, counts and features bit for bit, also in forced batches and with layer times; the
-// cpu engine's carried counts where both carry at the same boundaries.
+// reference's answer, counts and features bit for bit, also in forced batches, with layer times and with
+// the host reading the counts (SPDNN_DEVICE_STOP=0) instead of the graph stopping itself.
 TEST(CudaEngine, StructureModeCarriesRowsAtTheClip) {
   SPDNN_REQUIRE_CUDA(gpu);
   Network net = radixnet_network({1024, 100, 7});
   const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
-  for (int variant = 0; variant < 3; ++variant) {
+  for (int variant = 0; variant < 4; ++variant) {
     SCOPED_TRACE(variant);
     RunOptions opt;
     opt.mode = Mode::structure;
     if (variant == 1) opt.batch_inputs = 96;
-    if (variant == 2) opt.layer_times = true;
+    if (variant == 2) opt.layer_times = true;  // the host reads the counts at checkpoints (events need it)
+    if (variant == 3) setenv("SPDNN_DEVICE_STOP", "0", 1);
     expect_same_as_reference(*gpu, net, x, opt);
     const RunResult r = gpu->run(net, x, opt);
+    unsetenv("SPDNN_DEVICE_STOP");
+    EXPECT_EQ(r.execution->kernel.find("stop on the device") != std::string::npos, variant <= 1) << r.execution->kernel;
     ASSERT_TRUE(r.structure);
     const std::vector<int64_t>& carried = r.structure->carried_at_clip;
     ASSERT_EQ(carried.size(), 100u);
