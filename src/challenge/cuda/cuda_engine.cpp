@@ -302,10 +302,15 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // Structure mode's first layer of one output a group from bits, a lane a word of 32 rows
+  // (first_layer_words.hpp): SPDNN_FIRST_LAYER=words, while it is measured against the feature-major kernel.
+  packed.first_words = packed.first_columns && input_value && packed.layout.front().kernel.outputs_per_thread == 1 &&
+                       env_equals("SPDNN_FIRST_LAYER", "words");
   if (packed.first_columns) {
     const LayerKernelConfig& k = packed.layout.front().kernel;
-    info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group, transposed", k.rows,
-                               k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s");
+    info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group{}, transposed", k.rows,
+                               k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
+                               packed.first_words ? " (32 rows a lane)" : "");
   }
   if (input_value) info.kernel += ", inputs as bits";
   if (const int fused = mark_fused_layers(packed, net, input_value); fused > 0)
