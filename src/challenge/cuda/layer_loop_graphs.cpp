@@ -7,7 +7,7 @@
 // one-thread kernel sets from the count of rows left, so a batch that runs out skips its remaining layers
 // without a host round trip (three a batch at 1024 x 120, each an idle GPU while the host reads a count and
 // launches the next graph). Drivers without conditional nodes (before CUDA 12.4) get one graph a segment,
-// and the host reads the count at each checkpoint.
+// and the host reads the count at each checkpoint. (Opt-in, SPDNN_DEVICE_STOP=1, until it has run on a GPU.)
 #include <cuda_fp16.h>
 
 #include "challenge/cuda/kernels.hpp"
