@@ -8,9 +8,9 @@ a forced kernel, per-layer times) (../shared/peers/README.md):
 OUT_DIR holds the kit's summary.json and results.tgz. Per network: the better of the repetitions of spdnn
 (the kit's figure), of each further run (TAG-*.json; default: structure), of HPEC'20 and of XY-2021 (wall
 and events), TeraEdges/s; spdnn over the best peer's wall figure and over XY's events; each further run over
-the best peer's wall figure and over spdnn; structure mode's discovery time; whether every run's category
-set equals spdnn's first; and, where a `layers` run (--layer-times) is there, the device time of the first
-ten layers and of all layers."""
+the best peer's wall figure and over spdnn, and its inference time; structure mode's discovery time; whether
+every run's category set equals spdnn's first; and, where a `layers` run (--layer-times) is there, the
+device time of the first layer, of the first ten and of all layers, and how many layers ran."""
 import argparse
 import json
 import pathlib
@@ -59,9 +59,12 @@ def main():
             row |= {f"spdnn_{tag}": t, f"{tag}_over_best_peer_wall": ratio(t, peer), f"{tag}_over_spdnn": ratio(t, g)}
         discovery = [j.get("structure", {}).get("discovery_s") for j in reports("structure")]
         row["discovery_s"] = min([d for d in discovery if d is not None], default=None)
+        for tag in a.also:  # inference alone (the figure's denominator), ms
+            row[f"{tag}_inference_ms"] = min([1e3 * j["timing_s"]["inference"] for j in reports(tag)], default=None)
         if reports("layers"):
             seconds = [x.get("seconds") or 0.0 for x in reports("layers")[0]["layers"]]
-            row["layers_1_10_ms"], row["layers_all_ms"] = 1e3 * sum(seconds[:10]), 1e3 * sum(seconds)
+            row["layer_1_ms"], row["layers_1_10_ms"], row["layers_all_ms"] = 1e3 * seconds[0], 1e3 * sum(seconds[:10]), 1e3 * sum(seconds)
+            row["layers_run"] = sum(1 for x in seconds if x > 0)  # a batch stops once no row is left
         row["sets_equal"] = bool(same) and all(same) and e["all_sets_equal"]
         rows.append(row)
     env = kit.get("environment", [])
@@ -82,8 +85,10 @@ def main():
         columns += [(f"{t}_over_best_peer_wall", f"{t} / best peer", 2), (f"{t}_over_spdnn", f"{t} / spdnn", 2)]
     if any(r["discovery_s"] is not None for r in rows):
         columns.append(("discovery_s", "discovery s", 2))
+    columns += [(f"{t}_inference_ms", f"{t} ms", 2) for t in a.also]
     if any("layers_all_ms" in r for r in rows):
-        columns += [("layers_1_10_ms", "layers 1-10 ms", 1), ("layers_all_ms", "all layers ms", 1)]
+        columns += [("layer_1_ms", "layer 1 ms", 2), ("layers_1_10_ms", "layers 1-10 ms", 1), ("layers_all_ms", "all layers ms", 1),
+                    ("layers_run", "layers run", 0)]
     md = [f"GPU: {gpu}. {header['spdnn']}. Command: `{a.command}`", "",
           "| network | " + " | ".join(c[1] for c in columns) + " | sets equal |",
           "|---|" + "---|" * (len(columns) + 1)]
