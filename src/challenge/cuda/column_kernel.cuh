@@ -221,13 +221,6 @@ __device__ __forceinline__ bool sparse_inputs(const LayerArgs<Weight>& a, int ro
   return a.in_nnz != nullptr && *a.in_nnz * kSkipBelow < static_cast<unsigned long long>(rows_active) * a.outputs;
 }
 
-// The sum of the threads' counts, added to the layer's nonzeros once a warp.
-__device__ __forceinline__ void add_nonzeros(unsigned long long* total, unsigned long long nonzeros) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
-  if (threadIdx.x % 32 == 0 && nonzeros > 0) atomicAdd(total, nonzeros);
-}
-
 // Slices > 1: an item is Slices consecutive slices of one tile, so a warp walks its group's steps Slices
 // times from L1 and loads the next slice's row list while it computes this one. Measured slower (four
 // slices: 0.93x at 16384 x 480, 0.71x at 65536 x 120, H100; 108 registers, and an item's rows no longer

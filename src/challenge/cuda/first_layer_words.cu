@@ -69,9 +69,7 @@ __global__ void __launch_bounds__(kThreads) first_layer_words_kernel(LayerArgs<W
       }
     }
   }
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
-  if (lane == 0 && nonzeros > 0) atomicAdd(a.nnz, nonzeros);
+  add_nonzeros(a.nnz, nonzeros);
 }
 
 }  // namespace

@@ -30,6 +30,13 @@ __device__ __forceinline__ float activate(float z, float bias, float clip) {
   return z != 0.0f ? fminf(fmaxf(__fadd_rn(z, bias), 0.0f), clip) : 0.0f;
 }
 
+// The sum of the threads' counts, added to the layer's nonzeros once a warp.
+__device__ __forceinline__ void add_nonzeros(unsigned long long* total, unsigned long long nonzeros) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_down_sync(0xffffffffu, nonzeros, offset);
+  if (threadIdx.x % 32 == 0 && nonzeros > 0) atomicAdd(total, nonzeros);
+}
+
 // Where quad q (rows 4q..4q+3) of staged slot f sits among the slot's Q = Rows/4 float4s. A 128-bit access
 // is served 8 threads at a time, 8 float4s over the 32 banks; unswizzled, 8 threads storing consecutive
 // slots (16 Q bytes apart) put slots 8/Q apart on the same banks (at 16 rows, a 4-way conflict). XOR-ing q
