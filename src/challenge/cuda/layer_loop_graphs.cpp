@@ -46,17 +46,20 @@ template <class Weight>
 cudaGraphExec_t LayerLoop<Weight>::stopping_graph(const std::vector<int32_t>& bounds, int32_t r0) {
   GraphGuard whole;
   SPDNN_CUDA_CHECK(cudaGraphCreate(&whole.g, 0));
+  // Each IF node sits in the body of the one before, so that once a batch stops nothing more is evaluated
+  // (with a check at every layer, SPDNN_CHECK_EVERY, a flat chain would still run a hundred checks).
+  cudaGraph_t into = whole.g;
   cudaGraphNode_t last = nullptr;
   for (size_t s = 0; s + 1 < bounds.size(); ++s) {
     GraphGuard segment{capture_segment(bounds[s], bounds[s + 1], r0)};
-    cudaGraph_t into = whole.g;
-    if (s > 0 && add_rows_left_branch(whole.g, last, counts_.get() + bounds[s], &last, &into) != cudaSuccess) {
-      (void)cudaGetLastError();  // no conditional nodes here: the caller falls back to the host's checks
-      return nullptr;
+    if (s > 0) {
+      cudaGraphNode_t branch = nullptr;
+      if (add_rows_left_branch(into, last, counts_.get() + bounds[s], &branch, &into) != cudaSuccess) {
+        (void)cudaGetLastError();  // no conditional nodes here: the caller falls back to the host's checks
+        return nullptr;
+      }
     }
-    cudaGraphNode_t child = nullptr;
-    SPDNN_CUDA_CHECK(cudaGraphAddChildGraphNode(&child, into, nullptr, 0, segment.g));
-    if (s == 0) last = child;
+    SPDNN_CUDA_CHECK(cudaGraphAddChildGraphNode(&last, into, nullptr, 0, segment.g));
   }
   cudaGraphExec_t exec = nullptr;
   if (cudaGraphInstantiate(&exec, whole.g, 0) != cudaSuccess) {
