@@ -10,7 +10,6 @@
 #include <cuda_fp16.h>
 
 #include "challenge/cuda/layer_loop.hpp"
-#include "core/env.hpp"
 #include "cuda/check.hpp"
 
 namespace spdnn::cuda {
@@ -21,16 +20,12 @@ bool LayerLoop<Weight>::carries_at(int32_t boundary) const {
          clip_kept_[boundary] != 0;
 }
 
-// The carrying merges from kCheckFrom on: after each, the host reads the count of rows left.
-// SPDNN_CHECK_EVERY=1 (with device stops; being measured) also checks every layer after the first of
-// them: a row that is neither carried nor dead at a merge (a straggler) then stops the batch the layer it
-// dies, not at the next merge.
+// The carrying merges from kCheckFrom on: after each, a batch with no row left stops (layer_loop_graphs.cpp).
 template <class Weight>
 std::vector<int32_t> LayerLoop<Weight>::checkpoints() const {
-  const bool every = env_equals("SPDNN_CHECK_EVERY", "1");
   std::vector<int32_t> at;
   for (int32_t b = kCheckFrom; b < layers_; ++b)
-    if ((merges_after(b) && carries_at(b)) || (every && !at.empty())) at.push_back(b);
+    if (merges_after(b) && carries_at(b)) at.push_back(b);
   return at;
 }
 

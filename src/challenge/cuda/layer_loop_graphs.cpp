@@ -7,7 +7,7 @@
 // one-thread kernel sets from the count of rows left, so a batch that runs out skips its remaining layers
 // without a host round trip (three a batch at 1024 x 120, each an idle GPU while the host reads a count and
 // launches the next graph). Drivers without conditional nodes (before CUDA 12.4) get one graph a segment,
-// and the host reads the count at each checkpoint. (Opt-in, SPDNN_DEVICE_STOP=1, until it has run on a GPU.)
+// and the host reads the count at each checkpoint; so do SPDNN_DEVICE_STOP=0 and per-layer times.
 #include <cuda_fp16.h>
 
 #include "challenge/cuda/kernels.hpp"
@@ -47,7 +47,7 @@ cudaGraphExec_t LayerLoop<Weight>::stopping_graph(const std::vector<int32_t>& bo
   GraphGuard whole;
   SPDNN_CUDA_CHECK(cudaGraphCreate(&whole.g, 0));
   // Each IF node sits in the body of the one before, so that once a batch stops nothing more is evaluated
-  // (with a check at every layer, SPDNN_CHECK_EVERY, a flat chain would still run a hundred checks).
+  // (a flat chain would still run every later check's kernel).
   cudaGraph_t into = whole.g;
   cudaGraphNode_t last = nullptr;
   for (size_t s = 0; s + 1 < bounds.size(); ++s) {
