@@ -15,6 +15,8 @@
 #           layers::--layer-times"; default: per-layer times of this build
 #   GTEST   the GPU tests to run (default: the cuda engine's); TESTS=0: none
 #   LIMIT   seconds the call may take (default 570)
+# It leaves six files in $OUT (gpu.txt, gtest.log, peers/{results.tgz,run.log,summary.json,summary.md}); the
+# device tool brings back at most 8, so a caller that adds runs of its own packs $OUT into one tgz.
 set -uo pipefail
 out=${OUT:-out}
 bin=${BIN:-$PWD/.carry/bin}
