@@ -15,12 +15,19 @@
 #           layers::--layer-times"; default: per-layer times of this build
 #   GTEST   the GPU tests to run (default: the cuda engine's); TESTS=0: none
 #   LIMIT   seconds the call may take (default 570)
-# It leaves six files in $OUT (gpu.txt, gtest.log, peers/{results.tgz,run.log,summary.json,summary.md}); the
-# device tool brings back at most 8, so a caller that adds runs of its own packs $OUT into one tgz.
+#   PACK=1  at the end, $OUT holds one file, all.tgz, with everything (the device tool brings back at most 8
+#           files: this script leaves 6, gpu.txt, gtest.log, peers/{results.tgz,run.log,summary.json,summary.md},
+#           so a caller that adds files of its own sets PACK=1 and writes them before it calls this)
 set -uo pipefail
 out=${OUT:-out}
 bin=${BIN:-$PWD/.carry/bin}
 mkdir -p "$out"
+pack() {
+  [ "${PACK:-0}" = 1 ] || return 0
+  local all
+  all=$(mktemp --suffix=.tgz) && tar czf "$all" -C "$out" . && find "$out" -mindepth 1 -delete && mv "$all" "$out/all.tgz"
+}
+trap pack EXIT
 source bench/challenge/carried_libs.sh "$bin"
 nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 if [ "${TESTS:-1}" = 1 ] && [ -x "$bin/spdnn_gpu_tests" ]; then
