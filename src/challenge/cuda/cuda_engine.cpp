@@ -140,7 +140,7 @@ std::vector<LayerKernelConfig> layer_kernels(const Network& net, const NeuronGro
 // Structure mode's first layer, where the inputs go as bits: the feature-major candidates over its groups
 // of equivalent neurons (reading the bits directly: no dense inputs to clear and fill), its output
 // transposed into the rows the sliced-ELL layers after it read. SPDNN_FIRST_LAYER=rows keeps it sliced
-// ELL (for comparisons).
+// ELL (for comparisons); =words runs it a lane a word (run_typed).
 std::vector<LayerKernelConfig> structure_first_layer_kernels(const NeuronGroups* groups) {
   if (groups == nullptr || env_equals("SPDNN_FIRST_LAYER", "rows")) return {};
   std::vector<LayerKernelConfig> kernels(std::begin(kColumnKernels), std::end(kColumnKernels));
@@ -268,6 +268,11 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (!input_value) first.clear();
   PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first);
   info.half_weights_exact = packed.exact;
+  // SPDNN_FIRST_LAYER=words: that first layer, where it has one output a group, a lane a word of 32 rows
+  // (first_layer_words.hpp). Exact, but opt-in: layer 1 of 65536 x 4 8.15 -> 7.3 ms, whole runs -1% to +1%
+  // (bench/results/structure_designs_s35_h100.md).
+  packed.first_words = packed.first_columns && input_value && packed.layout.front().kernel.outputs_per_thread == 1 &&
+                       env_equals("SPDNN_FIRST_LAYER", "words");
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
   // "feature-major 64 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
@@ -302,10 +307,6 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  // Structure mode's first layer of one output a group from bits, a lane a word of 32 rows
-  // (first_layer_words.hpp): SPDNN_FIRST_LAYER=words, while it is measured against the feature-major kernel.
-  packed.first_words = packed.first_columns && input_value && packed.layout.front().kernel.outputs_per_thread == 1 &&
-                       env_equals("SPDNN_FIRST_LAYER", "words");
   if (packed.first_columns) {
     const LayerKernelConfig& k = packed.layout.front().kernel;
     info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group{}, transposed", k.rows,
