@@ -127,8 +127,8 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 // Deep layers at small batches have few pixels and long rows (512 x 4608 on 7 x 7 pixels), where even
 // 8-row groups make fewer than two blocks of 128 threads per SM of an H100 (264), each thread a long chain
 // of loads; there 2-row groups are tried, four times the threads with a quarter of the chain, and 8-row
-// groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose one of
-// these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with
+// and 4-row groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose
+// one of these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with
 // ptxas -O1 (fixed_n = 1), as linear kernels whose offsets are literals do. Threads of several output
 // rows (cols > 1) are not candidates: measured slower at batch 8 (emit_conv2d.hpp).
 std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
@@ -146,6 +146,7 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
   constexpr int64_t kFewBlocks = 264;
   if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
     if (p.cols >= 512) add(split(8));
+    if (p.cols >= 512) add(split(4));  // DLMC 512 x 4608 at 95%, batch 1: 12.9 us, 8 rows split 15.3 (s36)
     add(config(p.capped(2)));
   }
   for (const Rule& rule : {kRules[0], kRules[1]})

@@ -108,7 +108,7 @@ TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
 }
 
 // A convolution's candidates: configurations its emitter accepts (one pixel a thread), rows by the
-// filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows and 8 rows split 4 ways
+// filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows and 8 and 4 rows split 4 ways
 // where even 8-row groups make few blocks, 32 rows split 4 ways for long rows, N's schedule (ptxas -O1).
 // Rows are listed negative where K is split.
 TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
@@ -123,11 +123,12 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
     return rows;
   };
   // 512 x 512 x 3 x 3 at 90% (236k nonzeros): 32 rows; at batch 1 on 7 x 7 pixels, 16 groups of 32 rows
-  // make 16 blocks, so 8 rows too, and 64 groups of 8 rows make 64 blocks, so 2 rows too; at batch 8 on
-  // 7 x 7, 256 blocks of 8 rows are still few; at batch 8 on 28 x 28 there are blocks enough.
+  // make 16 blocks, so 8 rows too, and 64 groups of 8 rows make 64 blocks, so 2 rows and 8 and 4 rows
+  // split too; at batch 8 on 7 x 7, 256 blocks of 8 rows are still few; at batch 8 on 28 x 28 there are
+  // blocks enough.
   const CsrMatrix big = random_weights(512, 4608, 0.1, 3);
-  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8}));
-  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -32}));
+  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -4}));
+  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -4, -32}));
   EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
   // An untuned layer runs the first candidate: with few blocks, the split 8-row groups; else by size.
   const KernelConfig first = sparse_conv2d_candidates(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -30,7 +31,7 @@ namespace {
 
 // Runs the emitted source on the CPU for every thread item (B = `outputs` vertically adjacent output pixels),
 // statement by statement: the kernel's corner (h0, w0 from its stride and padding), each group's bounds
-// tests, guarded loads, multiply-adds (fused, as __fmaf_rn), bias, ReLU and guarded stores; with K split,
+// tests, base pointers (the corner or the zeros), loads, multiply-adds (fused, as __fmaf_rn), bias, ReLU and guarded stores; with K split,
 // each slice's partial sums and the finish that adds them in slice order (float adds, left to right). Only
 // the statement forms the emitter writes are understood; anything else in a function is a test failure.
 std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const std::vector<float>& x, bool relu,
@@ -44,7 +45,8 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
   EXPECT_EQ(row_step, B * stride) << "B output rows a thread";
   const std::regex header(R"(void (group|finish)(\d+)(?:_(\d+))?\()");
   const std::regex bound(R"(const bool (row|col)_ok(\d+) = static_cast<unsigned>\([hw]0 \+ (\d+)\) < (\d+)u;)");
-  const std::regex load(R"(const float (x\d+_\d+_\d+) = row_ok(\d+) && col_ok(\d+) \? __ldg\(xj \+ (\d+)ll\) : 0\.0f;)");
+  const std::regex base(R"(const float\* __restrict__ (base\d+_\d+) = row_ok(\d+) && col_ok(\d+) \? xj \+ (\d+) : zeros;)");
+  const std::regex load(R"(const float (x\d+_\d+_\d+) = __ldg\((base\d+_\d+) \+ (\d+)\);)");
   const std::regex fma(R"(a(\d+_\d+) = __fmaf_rn\((x\d+_\d+_\d+), ([-0-9a-fx.p+]+)f, a\d+_\d+\);)");
   const std::regex store(
       R"(const float b = ([-0-9a-fx.p+]+)f; a(\d+_\d+) = act\(__fadd_rn\(a\d+_\d+, b\)\);(?: if \(h0 < (-?\d+)\))? yj\[(\d+)ull\] = a\d+_\d+;)");
@@ -69,16 +71,21 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
         const bool finish = m[1] == "finish";
         const int64_t slice = m[3].matched ? std::stoll(m[3]) : -1;
         std::map<std::string, bool> test;
+        std::map<std::string, std::optional<int64_t>> bases;  // offset from the corner, or none: the zeros
         std::map<std::string, float> v, a;
         std::istringstream lines(function);
         for (std::string line; std::getline(lines, line);) {
           if (std::regex_search(line, m, bound)) {
             const int64_t base = m[1] == "row" ? h0 : w0, limit = std::stoll(m[4]);
             test[m[1].str() + m[2].str()] = base + std::stoll(m[3]) >= 0 && base + std::stoll(m[3]) < limit;
-          } else if (std::regex_search(line, m, load)) {
+          } else if (std::regex_search(line, m, base)) {
             const bool inside = test.at("row" + m[2].str()) && test.at("col" + m[3].str());
+            EXPECT_EQ(bases.count(m[1]), 0u) << "declared twice: " << line;
+            bases[m[1]] = inside ? std::optional<int64_t>(xj + std::stoll(m[4])) : std::nullopt;
+          } else if (std::regex_search(line, m, load)) {
             EXPECT_EQ(v.count(m[1]), 0u) << "loaded twice: " << line;
-            v[m[1]] = inside ? x.at(static_cast<size_t>(xj + std::stoll(m[4]))) : 0.0f;
+            const std::optional<int64_t> at = bases.at(m[2]);
+            v[m[1]] = at ? x.at(static_cast<size_t>(*at + std::stoll(m[3]))) : 0.0f;
           } else if (line.find("__fmaf_rn") != std::string::npos) {
             for (auto it = std::sregex_iterator(line.begin(), line.end(), fma); it != std::sregex_iterator(); ++it) {
               float& acc = a[(*it)[1]];
@@ -165,15 +172,17 @@ INSTANTIATE_TEST_SUITE_P(RowsAThread, EmitConv2d,
                                          Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1, 1, 2}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2, 1, 4},
                                          Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4}));
 
-TEST(EmitConv2dText, OneGuardedLoadPerDistinctColumnAndExactWeights) {
-  // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): offset 1*35 + 2*7 + 0 = 49 from the corner, behind
-  // the tests of row 2 and column 0. Rows 0 and 1 (one group) share it: one load, two multiply-adds.
+TEST(EmitConv2dText, OneLoadPerDistinctColumnAndExactWeights) {
+  // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): channel 1's plane (35) from the base pointer of
+  // (r 2, s 0), which is the corner + 2*7 + 0 = 14 when the tests of row 2 and column 0 pass, else the zeros. Rows 0 and 1 (one group) share it: one load, two multiply-adds.
   Conv2dShape s;
   s.channels = 2, s.height = 5, s.width = 7, s.out_channels = 3, s.padding = 1;
   const CsrMatrix w = csr_from_triplets(3, 18, {{0, 15, 0.75f}, {1, 15, -1.5f}, {1, 4, 2.0f}, {2, 0, 0.125f}}, "w");
   const std::string src = emit_sparse_conv2d(w, {}, false, s, {.rows = 2});
-  EXPECT_NE(src.find("const float x1_2_0 = row_ok2 && col_ok0 ? __ldg(xj + 49ll) : 0.0f;"), std::string::npos) << src;
-  EXPECT_NE(src.find("const float x0_1_1 = row_ok1 && col_ok1 ? __ldg(xj + 8ll) : 0.0f;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float* __restrict__ base2_0 = row_ok2 && col_ok0 ? xj + 14 : zeros;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float x1_2_0 = __ldg(base2_0 + 35);"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float* __restrict__ base1_1 = row_ok1 && col_ok1 ? xj + 8 : zeros;"), std::string::npos) << src;
+  EXPECT_NE(src.find("const float x0_1_1 = __ldg(base1_1 + 0);"), std::string::npos) << src;
   size_t loads = 0;
   for (size_t p = src.find("__ldg("); p != std::string::npos; p = src.find("__ldg(", p + 1)) ++loads;
   EXPECT_EQ(loads, 3u) << "columns 4 and 15 in group 0, column 0 in group 1";

@@ -2,8 +2,9 @@
 // from the same pieces as the sparse linear kernel (emit_parts.hpp): the convolution is the linear layer
 // Y = W * im2col(X), with im2col never built. A thread computes one output pixel (n, p, q) for a row
 // group of out-channels; the load of filter column (c, r, s) is the input pixel (c, p*stride + r*dilation
-// - padding, q*stride + s*dilation - padding), at an offset compiled in as an immediate from the thread's
-// corner, behind one of R + S bounds tests computed once per thread (zero padding). Loads of one column
+// - padding, q*stride + s*dilation - padding), at an offset compiled in as an immediate from one of the
+// thread's R x S base pointers: the corner's pixel at (r, s), or a zero-filled image where that pixel lies
+// in the padding (the bounds tests are made once per thread, not once per load). Loads of one column
 // by neighbouring threads are neighbouring pixels, so they coalesce, and the nine taps of a channel reuse
 // each pixel through L1.
 //
@@ -32,15 +33,19 @@
 namespace spdnn::codegen {
 
 // The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y, unsigned
-// images) with X and Y NCHW of the compiled shape and `images` images (any batch); grid.x * lanes threads
+// images, const float* zeros) with X and Y NCHW of the compiled shape, `images` images (any batch) and
+// `zeros` at least conv2d_zeros(shape) zero floats; grid.x * lanes threads
 // walk the images * conv2d_thread_items items (B output pixels each), grid.y the row groups (row_groups(
 // config, K)).
 inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
 // Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the
 // linear emitter's kEmitRevision), so that modules of an earlier emitter are rebuilt, not loaded.
-// 2: the batch an argument; K split within a block. 3: B output rows a thread.
-inline constexpr uint64_t kConv2dEmitRevision = 3;
+// 2: the batch an argument; K split within a block. 3: B output rows a thread. 4: loads from base pointers.
+inline constexpr uint64_t kConv2dEmitRevision = 4;
+
+// The zero floats a kernel's loads in the padding read: one input image (C x H x W).
+inline int64_t conv2d_zeros(const Conv2dShape& shape) { return shape.channels * shape.height * shape.width; }
 
 // The blocks of B = config.cols output rows of an image (the last one short where B does not divide P), and
 // the threads' items of `shape` (its batch included): blocks x Q, B output pixels each.

@@ -7,6 +7,7 @@
 #include "cuda/dependent_launch.hpp"
 #include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/emit_conv2d.hpp"
+#include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
 
@@ -27,6 +28,13 @@ Conv2dLauncher::Conv2dLauncher(const CsrMatrix& w, const std::vector<float>& bia
   upload(taps_, filter_taps(w, filter), "sparse filter (taps)");
   upload(values_, w.values, "sparse filter (values)");
   upload(bias_, bias, "bias");
+}
+
+void Conv2dLauncher::reserve_zeros(const Conv2dShape& shape) {
+  const auto floats = static_cast<size_t>(codegen::conv2d_zeros(shape));
+  if (!zeros_.empty() && zeros_.back().size() >= floats) return;
+  zeros_.emplace_back(floats, "sparse conv2d zero padding");
+  SPDNN_CUDA_CHECK(cudaMemset(zeros_.back().get(), 0, floats * sizeof(float)));
 }
 
 void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const {
@@ -52,8 +60,11 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
   cudaLaunchAttribute attribute = dependent_launch_attribute(dependent_launch_);
   config.attrs = &attribute;
   config.numAttrs = 1;
+  if (zeros_.empty() || zeros_.back().size() < static_cast<size_t>(codegen::conv2d_zeros(shape)))
+    throw Error(Errc::usage, "sparse conv2d: launched for " + to_string(shape) + " before its zero padding was reserved");
   unsigned images = static_cast<unsigned>(shape.batch);
-  void* args[] = {const_cast<float**>(&x), &y, &images};
+  const float* zeros = zeros_.back().get();
+  void* args[] = {const_cast<float**>(&x), &y, &images, const_cast<float**>(&zeros)};
   SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(c.module->kernel), args));
   SPDNN_CUDA_SYNC_IF_DEBUG("generated sparse_conv2d kernel");
 }

@@ -29,6 +29,11 @@ class Conv2dLauncher {
 
   LoadedModules& modules() { return modules_; }
 
+  // Makes the zero-filled buffer the generated kernels read in the padding large enough for `shape`
+  // (codegen::conv2d_zeros), before launch() is called for it (not while a stream is being captured). A
+  // smaller buffer stays allocated: graphs captured before may launch with it.
+  void reserve_zeros(const Conv2dShape& shape);
+
   // y = act(conv(x, W) + b) for x and y NCHW of `shape` (a module must have been compiled for it), on
   // `stream`, asynchronously.
   void launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const;
@@ -39,6 +44,7 @@ class Conv2dLauncher {
   DeviceBuffer<int64_t> row_ptr_;
   DeviceBuffer<FilterTap> taps_;
   DeviceBuffer<float> values_, bias_;
+  std::vector<DeviceBuffer<float>> zeros_;  // the last the largest; earlier ones kept for graphs captured with them
   LoadedModules modules_{codegen::kConv2dKernelName};
 };
 

@@ -109,8 +109,11 @@ struct SparseConv2d::Impl {
     cuda::KernelRequest request{
         .store = p.store.get(),
         .slots = {[this](const std::string& key) { return launcher->modules().find(key); },
-                  [this](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
-                      -> const cuda::LoadedModule& { return launcher->modules().load(key, c, 0, cubin); }},
+                  [this, s](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
+                      -> const cuda::LoadedModule& {
+                    launcher->reserve_zeros(s);  // what a generated kernel reads in the padding (not captured)
+                    return launcher->modules().load(key, c, 0, cubin);
+                  }},
         .launch = [this, s](const cuda::Choice& c, const float* x, float* y, cudaStream_t st) { launcher->launch(c, s, x, y, st); },
         .candidates = sparse_conv2d_candidates(w, s, arch),
         .tuning_key = {},

@@ -40,8 +40,10 @@ std::vector<float> run_emitted(const Conv2dShape& s, const CsrMatrix& w, const s
   cudaKernel_t kernel = nullptr;
   SPDNN_CUDA_CHECK(cudaLibraryLoadData(&library, m.cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
   SPDNN_CUDA_CHECK(cudaLibraryGetKernel(&kernel, library, codegen::kConv2dKernelName));
-  cuda::DeviceBuffer<float> dx, dy;
+  cuda::DeviceBuffer<float> dx, dy, zeros;
   dx.allocate(x.size(), "conv input");
+  zeros.allocate(static_cast<size_t>(codegen::conv2d_zeros(s)), "conv zero padding");
+  SPDNN_CUDA_CHECK(cudaMemset(zeros.get(), 0, zeros.size() * sizeof(float)));
   dy.allocate(static_cast<size_t>(s.output_size()), "conv output");
   SPDNN_CUDA_CHECK(cudaMemcpy(dx.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
   SPDNN_CUDA_CHECK(cudaMemset(dy.get(), 0xff, static_cast<size_t>(s.output_size()) * sizeof(float)));  // NaN: unwritten
@@ -53,7 +55,8 @@ std::vector<float> run_emitted(const Conv2dShape& s, const CsrMatrix& w, const s
   const float* xp = dx.get();
   float* yp = dy.get();
   unsigned images = static_cast<unsigned>(s.batch);
-  void* args[] = {&xp, &yp, &images};
+  const float* zp = zeros.get();
+  void* args[] = {&xp, &yp, &images, &zp};
   SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&launch, reinterpret_cast<const void*>(kernel), args));
   std::vector<float> y(static_cast<size_t>(s.output_size()));
   SPDNN_CUDA_CHECK(cudaMemcpy(y.data(), dy.get(), y.size() * sizeof(float), cudaMemcpyDeviceToHost));
