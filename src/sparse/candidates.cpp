@@ -130,14 +130,22 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 // and 4-row groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose
 // one of these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with
 // ptxas -O1 (fixed_n = 1), as linear kernels whose offsets are literals do. Threads of several output
-// rows (cols > 1) are not candidates: measured slower at batch 8 (emit_conv2d.hpp).
+// rows (cols > 1) are not candidates: measured slower at batch 8 (emit_conv2d.hpp). No candidate's
+// functions hold much more than 4096 nonzeros (its rows are halved until they fit; see add below).
 std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Conv2dShape& shape, int arch) {
   const int64_t pixels = shape.batch * shape.out_height() * shape.out_width();
   const Problem p{w.rows, w.cols, w.nnz(), pixels, arch, static_cast<int>(std::clamp<int64_t>(w.rows, 1, 128))};
   std::vector<KernelConfig> out;
-  auto add = [&out](KernelConfig c) {
+  // A function's compile time grows faster than its size (ptxas), and a long one ran slowly too: DLMC
+  // 512 x 4608 at 95%, 32-row groups unsplit (7.4k nonzeros a function) took 186 s to compile on 2 cores
+  // against 41-74 s for the other candidates, and 37-48 us against 13-18 at batch 1 and 8 (s36). So a
+  // candidate's rows are halved until its functions hold at most about this many nonzeros (the mean row's
+  // times rows / slices).
+  constexpr int64_t kMaxFunctionNnz = 4096;
+  auto add = [&out, &p](KernelConfig c) {
     c.prefetch = kCandidatePrefetch;
     c.fixed_n = 1;
+    while (c.rows > 1 && p.nnz * c.rows / std::max<int64_t>(p.rows, 1) / c.block_slices > kMaxFunctionNnz) c.rows /= 2;
     if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
   };
   auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };

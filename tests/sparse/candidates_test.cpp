@@ -122,19 +122,21 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
     }
     return rows;
   };
-  // 512 x 512 x 3 x 3 at 90% (236k nonzeros): 32 rows; at batch 1 on 7 x 7 pixels, 16 groups of 32 rows
-  // make 16 blocks, so 8 rows too, and 64 groups of 8 rows make 64 blocks, so 2 rows and 8 and 4 rows
-  // split too; at batch 8 on 7 x 7, 256 blocks of 8 rows are still few; at batch 8 on 28 x 28 there are
-  // blocks enough.
+  // 512 x 512 x 3 x 3 at 90% (236k nonzeros, 460 a row): 32 rows by size, halved to 8 so that a function
+  // holds at most 4096 nonzeros (32-row groups split 4 ways keep their 32); at batch 1 on 7 x 7 pixels 64
+  // groups of 8 rows make 64 blocks, so 2 rows and 8 and 4 rows split too; at batch 8 on 7 x 7, 256 blocks
+  // of 8 rows are still few; at batch 8 on 28 x 28 there are blocks enough.
   const CsrMatrix big = random_weights(512, 4608, 0.1, 3);
-  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -4}));
-  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 32, -8, -4, -32}));
-  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
+  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, -8, -4}));
+  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, -8, -4, -32}));
+  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{8, -32}));
+  // At 98% (92 a row) the 32 rows fit: 2.9k nonzeros a function.
+  EXPECT_EQ(rows_of(random_weights(512, 4608, 0.02, 3), {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
   // An untuned layer runs the first candidate: with few blocks, the split 8-row groups; else by size.
   const KernelConfig first = sparse_conv2d_candidates(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();
   EXPECT_EQ(first.rows, 8);
   EXPECT_EQ(first.block_slices, 4);
-  EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}, 90).front().rows, 32);
+  EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}, 90).front().rows, 8);
   // A small filter tries 16, 32 and 8 rows, capped at its 12 out-channels (and 2 rows: 2 x 1 blocks).
   EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 12}));
   EXPECT_FALSE(sparse_conv2d_candidates(random_weights(3, 27, 0.0, 5), {1, 3, 5, 5, 3, 3, 3, 1, 1, 1}, 90).empty());
