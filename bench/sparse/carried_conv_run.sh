@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Sparse convolutions (#29) on the device with binaries built on a workstation and carried (no build on
+# the device, which takes minutes of the call): GPU tests, then `spdnn sparse conv bench` steps. Results in
+# $OUT as one all.tgz, packed after each step (a call cut short still brings back what was done).
+#
+# Prepare (workstation): the nompi build of bench/challenge/carried_run.sh, then
+#   mkdir -p .carry/bin && strip -o .carry/bin/spdnn build/nompi/bin/spdnn
+#   strip -o .carry/bin/spdnn_gpu_tests build/nompi/bin/spdnn_gpu_tests
+#   for s in 0.9 0.95; do mkdir -p .carry/data/dlmc/rn50/magnitude_pruning/$s
+#     cp ../shared/data/dlmc/rn50/magnitude_pruning/$s/bottleneck_2_* .carry/data/dlmc/rn50/magnitude_pruning/$s/; done
+#   cp ../shared/data/dlmc/rn50_batchsizes.txt .carry/data/dlmc/ && mkdir -p .carry/data/sparsert
+#   cp -r ../shared/data/sparsert/resnet50_3x3 .carry/data/sparsert/
+# and carry .carry/bin, .carry/data/dlmc and .carry/data/sparsert.
+# Run (device): STEPS="tests compile95 dlmc95" bash bench/sparse/carried_conv_run.sh
+#   tests      the convolution and SparseLinear GPU tests (about 200 s: the real filters compile)
+#   compileNN  the tuned DLMC NN% set's modules into the kernel cache, on all cores, no timing (NN = 90, 95)
+#   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
+#   untunedNN  the same with each layer's first candidate
+#   sparsert   the real SparseRT filters at 90% and 95%, every path
+# Tuning compiles about 94 modules for the 95% set: more than 300 s on 16 cores. The cache
+# ($KERNEL_CACHE, default /tmp/spdnn-kernels) stays on a warm machine, so a compile step in one call and
+# the bench in the next (within the machine's idle time) split the work. STEP_S caps each step (seconds).
+set -uo pipefail
+R=${OUT:-out}
+out=$(mktemp -d)
+bin=${BIN:-$PWD/.carry/bin}
+cache=${KERNEL_CACHE:-/tmp/spdnn-kernels}
+mkdir -p "$R"
+pack() { tar czf "$R/all.tgz" -C "$out" .; }
+source bench/challenge/carried_libs.sh "$bin" >/dev/null
+export SPDNN_DATA_DIR=$PWD/.carry/data
+nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+bench() {  # name, then spdnn sparse conv bench options
+  local name=$1; shift
+  timeout "${STEP_S:-300}" "$bin/spdnn" sparse conv bench --rounds 3 --cache-dir "$cache" --json "$out/$name.json" "$@" \
+    >"$out/$name.log" 2>&1
+  echo "[$SECONDS s] $name exit $?: $(tail -1 "$out/$name.log")"
+  pack
+}
+dlmc=(--set dlmc --batch 1 8 --paths specialized cudnn_fp32 cudnn_tf32 cudnn_fp16)
+for step in ${STEPS:-tests dlmc95}; do
+  case $step in
+    tests)
+      timeout "${STEP_S:-300}" "$bin/spdnn_gpu_tests" --gtest_filter='SparseConv2d*:Conv2dEmitted*:SparseLinear*' \
+        >"$out/gtest.log" 2>&1
+      echo "[$SECONDS s] tests exit $?"; grep -E "^\[ +(FAILED|SKIPPED|PASSED) |tests ran" "$out/gtest.log" | head -20
+      pack ;;
+    compile90 | compile95) bench "$step" --set dlmc --sparsity "0.${step#compile}" --batch 1 8 --compile-only ;;
+    dlmc90 | dlmc95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#dlmc}" ;;
+    untuned90 | untuned95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#untuned}" --no-tune ;;
+    sparsert) bench sparsert --set sparsert --sparsity 0.9 0.95 --batch 1 8 ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
+pack
