@@ -10,16 +10,20 @@
 #     cp ../shared/data/dlmc/rn50/magnitude_pruning/$s/bottleneck_2_* .carry/data/dlmc/rn50/magnitude_pruning/$s/; done
 #   cp ../shared/data/dlmc/rn50_batchsizes.txt .carry/data/dlmc/ && mkdir -p .carry/data/sparsert
 #   cp -r ../shared/data/sparsert/resnet50_3x3 .carry/data/sparsert/
-# and carry .carry/bin, .carry/data/dlmc and .carry/data/sparsert.
+# and carry .carry/bin, .carry/data/dlmc, .carry/data/sparsert (and .carry/kernels.tgz, below).
 # Run (device): STEPS="tests compile95 dlmc95" bash bench/sparse/carried_conv_run.sh
 #   tests      the convolution and SparseLinear GPU tests (about 200 s: the real filters compile)
 #   compileNN  the tuned DLMC NN% set's modules into the kernel cache, on all cores, no timing (NN = 90, 95)
 #   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
 #   untunedNN  the same with each layer's first candidate
 #   sparsert   the real SparseRT filters at 90% and 95%, every path
-# Tuning compiles about 94 modules for the 95% set: more than 300 s on 16 cores. The cache
-# ($KERNEL_CACHE, default /tmp/spdnn-kernels) stays on a warm machine, so a compile step in one call and
-# the bench in the next (within the machine's idle time) split the work. STEP_S caps each step (seconds).
+# Tuning compiles 94 modules for the 95% set: 429 s on the 2-core workstation (829 s of CPU, 104 MB, 36 MB
+# gzipped), so fill the cache there and carry it:
+#   spdnn sparse conv bench --set dlmc --sparsity 0.95 --batch 1 8 --compile-only --arch 90 --cache-dir /tmp/k
+#   tar czf .carry/kernels.tgz -C /tmp/k .        # unpacked into the cache here when present
+# (the device took more than 300 s for the same set before candidates were capped at 4096 nonzeros a
+# function). The cache ($KERNEL_CACHE, default /tmp/spdnn-kernels) also stays on a warm machine, so a
+# compile step in one call and the bench in the next split the work. STEP_S caps each step (seconds).
 set -uo pipefail
 R=${OUT:-out}
 out=$(mktemp -d)
@@ -27,6 +31,7 @@ bin=${BIN:-$PWD/.carry/bin}
 cache=${KERNEL_CACHE:-/tmp/spdnn-kernels}
 mkdir -p "$R"
 pack() { tar czf "$R/all.tgz" -C "$out" .; }
+mkdir -p "$cache" && [ -f .carry/kernels.tgz ] && tar xzf .carry/kernels.tgz -C "$cache"
 source bench/challenge/carried_libs.sh "$bin" >/dev/null
 export SPDNN_DATA_DIR=$PWD/.carry/data
 nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv,noheader | tee "$out/gpu.txt"
