@@ -31,6 +31,10 @@ def main():
             conv = conv or "shape" in case
             groups[(case.get("set", ""), case["sparsity"], case.get("batch", f"N={case.get('n')}"))].append(case)
     paths, baselines = CONV if conv else LINEAR
+    # Only the paths some case timed (a run may leave some out: --paths).
+    timed = {p for cs in groups.values() for c in cs for p in c["timings"]}
+    paths = [p for p in paths if p in timed]
+    baselines = [(b, label) for b, label in baselines if b in timed]
     for version, commit, command in runs:
         print(f"spdnn {version}, commit {commit}: `{command}`  ")
     print(f"Device: {device}. Geometric means in microseconds per call; specialized = spdnn's generated kernel "
