@@ -153,8 +153,10 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
   // one of them on every SparseRT filter at batch 1 (bench/results/sparse_conv_sparsert_h100.md).
   constexpr int64_t kFewBlocks = 264;
   if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
-    if (p.cols >= 512) add(split(8));
-    if (p.cols >= 512) add(split(4));  // DLMC 512 x 4608 at 95%, batch 1: 12.9 us, 8 rows split 15.3 (s36)
+    if (p.cols >= 512) {
+      add(split(8));
+      add(split(4));  // DLMC 512 x 4608 at 95%, batch 1: 12.9 us, 8 rows split 15.3 (s36)
+    }
     add(config(p.capped(2)));
   }
   for (const Rule& rule : {kRules[0], kRules[1]})

@@ -68,7 +68,10 @@ class TapLoads {
   void put_bases(fmt::memory_buffer& out, const std::vector<detail::Entry>& e, size_t first, size_t last) const {
     std::set<std::pair<int64_t, int64_t>> bases;
     for (size_t i = first; i < last; ++i)
-      for (int b = 0; b < outputs_; ++b) bases.insert({tap(e[i].col, b).k, tap(e[i].col, b).t});
+      for (int b = 0; b < outputs_; ++b) {
+        const Tap p = tap(e[i].col, b);
+        bases.insert({p.k, p.t});
+      }
     for (const auto& [k, t] : bases)
       put(out, "    const float* __restrict__ base{0}_{1} = row_ok{0} && col_ok{1} ? xj + {2} : zeros;\n", k, t,
           k * s_.width + t * s_.dilation);
