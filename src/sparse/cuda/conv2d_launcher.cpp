@@ -37,6 +37,15 @@ void Conv2dLauncher::reserve_zeros(const Conv2dShape& shape) {
   SPDNN_CUDA_CHECK(cudaMemset(zeros_.back().get(), 0, floats * sizeof(float)));
 }
 
+dim3 Conv2dLauncher::grid(const KernelConfig& s, const Conv2dShape& shape) const {
+  const int64_t items = codegen::conv2d_thread_items(shape, s);  // B output pixels each
+  // The kernel walks the items with a grid-stride loop, so the grid may stop short of covering them; a
+  // block covers `lanes` items (all its threads, or one set of them where K is split).
+  const int64_t lanes = codegen::lanes(s);
+  return dim3(static_cast<unsigned>(std::min<int64_t>((items + lanes - 1) / lanes, int64_t{1} << 30)),
+              static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
+}
+
 void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const {
   if (c.module == nullptr) {
     const GenericConv2dView view{row_ptr_.get(), taps_.get(), values_.get()};
@@ -46,14 +55,9 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
     return;
   }
   const KernelConfig s = config_of(c);
-  const int64_t items = codegen::conv2d_thread_items(shape, s);  // B output pixels each
-  if (items == 0) return;
   cudaLaunchConfig_t config{};
-  // The kernel walks the items with a grid-stride loop, so the grid may stop short of covering them; a
-  // block covers `lanes` items (all its threads, or one set of them where K is split).
-  const int64_t lanes = codegen::lanes(s);
-  config.gridDim = dim3(static_cast<unsigned>(std::min<int64_t>((items + lanes - 1) / lanes, int64_t{1} << 30)),
-                        static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
+  config.gridDim = grid(s, shape);
+  if (config.gridDim.x == 0) return;
   config.blockDim = dim3(static_cast<unsigned>(s.threads));
   config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
   config.stream = stream;

@@ -34,6 +34,9 @@ class Conv2dLauncher {
   // smaller buffer stays allocated: graphs captured before may launch with it.
   void reserve_zeros(const Conv2dShape& shape);
 
+  // The grid of a generated kernel of `config` for `shape` (none where the output is empty).
+  dim3 grid(const KernelConfig& config, const Conv2dShape& shape) const;
+
   // y = act(conv(x, W) + b) for x and y NCHW of `shape` (a module must have been compiled for it), on
   // `stream`, asynchronously.
   void launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const;

@@ -59,6 +59,7 @@ struct KernelRequest {
   codegen::ModuleStore* store;
   ModuleSlots slots;
   ChoiceLaunch launch;
+  std::function<dim3(const KernelConfig&)> grid;  // of a generated configuration, for the untuned block width
   std::vector<KernelConfig> candidates;  // best guess first
   std::string tuning_key;                // of the remembered choice: everything the timing depends on
   int64_t n;                             // ModuleStore's n, and the columns (pixels) that tuning covers

@@ -80,6 +80,12 @@ GenericView Launcher::view() const {
   return {row_ptr_.get(), col_idx_.get(), values_.get(), rows_, cols_, narrow_plan_.view(), wide_plan_.view()};
 }
 
+dim3 Launcher::grid(const KernelConfig& s, int64_t n) const {
+  const int64_t columns_per_block = static_cast<int64_t>(codegen::lanes(s)) * s.cols;
+  return dim3(static_cast<unsigned>((n + columns_per_block - 1) / columns_per_block),
+              static_cast<unsigned>(codegen::grid_rows(s, rows_)));
+}
+
 void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
   if (c.module == nullptr) {
     SPDNN_CUDA_CHECK(launch_generic_sparse_linear(view(), has_bias_ ? bias_.get() : nullptr, relu_, x, y, n,
@@ -90,10 +96,8 @@ void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cuda
   const KernelConfig s = config_of(c);
   if (c.module->stride != 0 && c.module->stride != n)  // choices are made per N: reaching this is a bug in spdnn
     throw Error(Errc::usage, fmt::format("sparse linear: a module compiled for N = {} launched with N = {}", c.module->stride, n));
-  const int64_t columns_per_block = static_cast<int64_t>(codegen::lanes(s)) * s.cols;
   cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>((n + columns_per_block - 1) / columns_per_block),
-                        static_cast<unsigned>(codegen::grid_rows(s, rows_)));
+  config.gridDim = grid(s, n);
   config.blockDim = dim3(static_cast<unsigned>(s.threads));
   config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
   config.stream = stream;

@@ -64,6 +64,9 @@ class Launcher {
 
   LoadedModules& modules() { return modules_; }
 
+  // The grid of a generated kernel of `config` over n columns.
+  dim3 grid(const KernelConfig& config, int64_t n) const;
+
   // y (M x n) = act(W x + b) on `stream`, asynchronously.
   void launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const;
 

@@ -115,6 +115,7 @@ struct SparseConv2d::Impl {
                     return launcher->modules().load(key, c, 0, cubin);
                   }},
         .launch = [this, s](const cuda::Choice& c, const float* x, float* y, cudaStream_t st) { launcher->launch(c, s, x, y, st); },
+        .grid = [this, s](const KernelConfig& c) { return launcher->grid(c, s); },
         .candidates = sparse_conv2d_candidates(w, s, arch),
         .tuning_key = {},
         .n = pixels,

@@ -75,6 +75,7 @@ struct SparseLinear::Impl {
                   [this, n](const std::string& key, const KernelConfig& c, const std::vector<char>& cubin)
                       -> const cuda::LoadedModule& { return launcher->modules().load(key, c, codegen::compiled_stride(c, n), cubin); }},
         .launch = [this, n](const cuda::Choice& c, const float* x, float* y, cudaStream_t s) { launcher->launch(c, x, y, n, s); },
+        .grid = [this, n](const KernelConfig& c) { return launcher->grid(c, n); },
         .candidates = sparse_linear_candidates(w, n, arch, options.fixed_stride),
         .tuning_key = {},
         .n = n,
