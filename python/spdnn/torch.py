@@ -31,13 +31,14 @@ def sparsity(weight):
 
 
 class SparseLinear(torch.nn.Module):
-    """``nn.Linear`` on a kernel generated for its (pruned) weight: ``y = x @ W.T + b`` over the last axis."""
+    """``nn.Linear`` on a kernel generated for its (pruned) weight: ``y = x @ W.T + b`` over the last axis
+    (then ReLU, fused into the kernel, with ``relu``)."""
 
-    def __init__(self, linear, tune=True):
+    def __init__(self, linear, tune=True, relu=False):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         bias = linear.bias.detach() if linear.bias is not None else None
-        self.kernel = _Kernel(linear.weight.detach(), bias=bias, tune=tune)
+        self.kernel = _Kernel(linear.weight.detach(), bias=bias, relu=relu, tune=tune)
 
     def _kernel_for(self, shape):
         """(the spdnn layer, its size) that computes an input of ``shape``."""
@@ -58,18 +59,19 @@ class SparseConv1x1(torch.nn.Module):
     convolution, which reads NCHW as it is instead of permuting it to channels x (images x pixels) and back
     (two extra passes over the activations, as long as the layer itself at ResNet-50 sizes)."""
 
-    def __init__(self, conv, tune=True):
+    def __init__(self, conv, tune=True, relu=False):
         super().__init__()
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
-        self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias, tune=tune)
-        self._weight, self._bias, self._tune = conv.weight.detach(), bias, tune
+        self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias,
+                              relu=relu, tune=tune)
+        self._weight, self._bias, self._tune, self._relu = conv.weight.detach(), bias, tune, relu
         self._batched = None
 
     def batched(self):
         """The convolution kernel of batches of several images (built on first use)."""
         if self._batched is None:
-            self._batched = _ConvKernel(self._weight, bias=self._bias, tune=self._tune)
+            self._batched = _ConvKernel(self._weight, bias=self._bias, relu=self._relu, tune=self._tune)
         return self._batched
 
     def _kernel_for(self, shape):
@@ -87,14 +89,15 @@ class SparseConv1x1(torch.nn.Module):
 
 
 class SparseConv2d(torch.nn.Module):
-    """An ``nn.Conv2d`` (groups 1, zero padding) on a convolution kernel generated for its pruned filter."""
+    """An ``nn.Conv2d`` (groups 1, zero padding) on a convolution kernel generated for its pruned filter (then
+    ReLU, fused into the kernel, with ``relu``)."""
 
-    def __init__(self, conv, tune=True):
+    def __init__(self, conv, tune=True, relu=False):
         super().__init__()
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
         self.kernel = _ConvKernel(conv.weight.detach(), bias=bias, stride=conv.stride, padding=_padding(conv),
-                                  dilation=conv.dilation, tune=tune)
+                                  dilation=conv.dilation, relu=relu, tune=tune)
 
     def _kernel_for(self, shape):
         """(the spdnn layer, its size) that computes an input of ``shape``."""
@@ -171,6 +174,37 @@ def fold_batchnorms(model, inplace=False):
     return _copy_unless(model, inplace), [Decision(n, k, 0.0, False, why) for n, k in norms]
 
 
+_RELU_FUNCTIONS = (torch.relu, torch.nn.functional.relu, torch.relu_)
+
+
+def relu_followers(model):
+    """{layer name: ReLU node} of a ``torch.fx.GraphModule``: each ``nn.Linear`` and ``nn.Conv2d`` whose
+    output is read by one ReLU alone (an ``nn.ReLU`` module, ``torch.relu``, ``F.relu`` or ``.relu()``), where
+    the ReLU can run inside the layer's kernel instead of as a pass of its own. Empty for other models.
+    Runs anywhere PyTorch does (no GPU needed)."""
+    if not isinstance(model, torch.fx.GraphModule):
+        return {}
+    modules, followers = dict(model.named_modules()), {}
+
+    def is_relu(node):
+        if node.op == "call_module":
+            return isinstance(modules.get(node.target), torch.nn.ReLU)
+        if node.op == "call_function":
+            return node.target in _RELU_FUNCTIONS
+        return node.op == "call_method" and node.target in ("relu", "relu_")
+
+    calls = {}
+    for node in model.graph.nodes:
+        if node.op == "call_module" and isinstance(modules.get(node.target), (torch.nn.Linear, torch.nn.Conv2d)):
+            calls.setdefault(node.target, []).append(node)
+    for name, nodes in calls.items():
+        users = list(nodes[0].users)
+        # A layer called more than once keeps its ReLU: its kernel serves every call.
+        if len(nodes) == 1 and len(users) == 1 and is_relu(users[0]) and users[0].args[:1] == (nodes[0],):
+            followers[name] = users[0]
+    return followers
+
+
 def _copy_unless(model, inplace):
     return model if inplace else copy.deepcopy(model)
 
@@ -211,7 +245,8 @@ def _kernel_sizes(module, shapes):
     return list(sizes.items())
 
 
-def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, example_input=None, tune=True):
+def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, example_input=None, tune=True,
+             fuse_relu=True):
     """Returns (model, decisions): the model with its sparse enough ``nn.Linear`` and ``nn.Conv2d``
     layers running on spdnn kernels (a copy unless ``inplace``), and one :class:`Decision` per layer
     looked at, replaced or kept, with the reason. With ``fold_batchnorm`` (the default) the BatchNorm
@@ -220,13 +255,16 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, exampl
     layer's kernels for those inputs' sizes are compiled at once, on all cores (:func:`spdnn.precompile`),
     instead of one layer after another on the first call. With ``tune=False`` each layer compiles and runs
     its first candidate kernel instead of timing a few: a start several times faster, kernels that may be
-    slower."""
+    slower. With ``fuse_relu`` (the default), a ReLU that alone reads a replaced layer's output runs inside
+    that layer's kernel (:func:`relu_followers`; needs the ``GraphModule`` that folding makes) instead of as
+    a pass of its own."""
     if fold_batchnorm:
         model, decisions = fold_batchnorms(model, inplace)
     else:
         model, decisions = _copy_unless(model, inplace), []
     shapes = _input_shapes(model, example_input) if example_input is not None else {}
-    compile_list = []
+    relus = relu_followers(model) if fuse_relu else {}
+    compile_list, fused = [], []
     for parent_name, parent in list(model.named_modules()):
         for child_name, child in list(parent.named_children()):
             name = f"{parent_name}.{child_name}" if parent_name else child_name
@@ -243,12 +281,19 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, exampl
             if ok and s < min_sparsity:
                 ok, why = False, f"fewer zeros than min_sparsity {min_sparsity:g}"
             if ok:
-                replacement = make(child, tune=tune)
+                replacement = make(child, tune=tune, relu=name in relus)
                 setattr(parent, child_name, replacement)
-                why = "spdnn kernel"
+                why = "spdnn kernel, ReLU fused" if name in relus else "spdnn kernel"
+                if name in relus:
+                    fused.append(name)
                 if name in shapes:
                     compile_list += _kernel_sizes(replacement, shapes[name])
             decisions.append(Decision(name, kind, s, ok, why))
+    for name in fused:  # the layer's kernel applies the ReLU: its node passes the layer's output on
+        relus[name].replace_all_uses_with(relus[name].args[0])
+        model.graph.erase_node(relus[name])
+    if fused:
+        model.recompile()
     if compile_list:
         _precompile(compile_list)
     return model, decisions

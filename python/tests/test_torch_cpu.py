@@ -96,3 +96,42 @@ def test_example_input_shapes_reach_every_layer_and_leave_the_model_as_it_was():
     one = torch.randn(1, 8, 20, 20)
     assert st._input_shapes(model, [one, x, one]) == {"0": [(1, 8, 20, 20), (3, 8, 20, 20)],
                                                       "2": [(1, 16, 20, 20), (3, 16, 20, 20)], "4": [(1, 648), (3, 648)]}
+
+
+def test_relu_followers_are_the_relus_that_alone_read_a_layer():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 1)
+            self.c, self.d = torch.nn.Conv2d(4, 4, 1), torch.nn.Linear(4 * 36, 3)
+            self.shared, self.act = torch.nn.Conv2d(4, 4, 1), torch.nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            y = self.act(self.a(x))                  # fused: the module's ReLU alone reads a
+            z = torch.nn.functional.relu(self.b(y))  # fused: F.relu
+            w = self.c(z)
+            w = w.relu() + w                         # kept: c's output is read twice
+            s = torch.relu(self.shared(w))           # kept: shared is called twice
+            s = self.shared(s)
+            return torch.relu(self.d(s.flatten(1)))  # fused
+
+    traced = torch.fx.symbolic_trace(Net())
+    assert sorted(st.relu_followers(traced)) == ["a", "b", "d"]
+    assert st.relu_followers(Net()) == {}  # no graph, nothing to fuse
+
+
+def test_fused_relu_leaves_the_folded_graph_computing_the_same():
+    model = conv_bn().eval()
+    folded, _ = st.fold_batchnorms(model)
+    relus = st.relu_followers(folded)
+    assert list(relus) == ["0"]  # conv 0 -> (BatchNorm, folded) -> ReLU; conv 3 and the Linear have none
+    x = torch.randn(2, 12, 5, 6)
+    with torch.no_grad():
+        want = folded(x)
+        # What sparsify does with a fused ReLU, with the layer's kernel replaced by its dense layer and ReLU.
+        conv = folded.get_submodule("0")
+        folded.add_submodule("0", torch.nn.Sequential(conv, torch.nn.ReLU()))
+        relus["0"].replace_all_uses_with(relus["0"].args[0])
+        folded.graph.erase_node(relus["0"])
+        folded.recompile()
+        assert torch.equal(folded(x), want)

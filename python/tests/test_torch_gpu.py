@@ -151,3 +151,17 @@ def test_sparsify_keeps_batchnorm_in_training_mode_and_says_why():
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules()) == 2
     _, unfolded = st.sparsify(model.eval(), min_sparsity=0.7, fold_batchnorm=False)
     assert not any(d.kind == "BatchNorm2d" for d in unfolded)
+
+
+def test_sparsify_fuses_the_relu_after_a_replaced_layer():
+    model = conv_bn_model().eval()
+    fast, decisions = st.sparsify(model, min_sparsity=0.7)
+    by_name = {d.name: d for d in decisions}
+    assert "ReLU fused" in by_name["0"].why and "ReLU" not in by_name["3"].why, [str(d) for d in decisions]
+    assert not any(n.op == "call_module" and n.target == "2" for n in fast.graph.nodes)  # the ReLU's own pass
+    x = torch.randn(3, 24, 5, 7, device="cuda")
+    with torch.no_grad():
+        assert close(fast(x), model.double()(x.double()))
+        unfused, _ = st.sparsify(model, min_sparsity=0.7, fuse_relu=False)
+        assert any(n.target == "2" for n in unfused.graph.nodes)
+        assert torch.equal(unfused(x), fast(x))
