@@ -162,6 +162,8 @@ def test_sparsify_fuses_the_relu_after_a_replaced_layer():
     x = torch.randn(3, 24, 5, 7, device="cuda")
     with torch.no_grad():
         assert close(fast(x), model.double()(x.double()))
-        unfused, _ = st.sparsify(model, min_sparsity=0.7, fuse_relu=False)
+        # Bit for bit where both run the same kernel configuration (tuning may pick another for each).
+        fused, _ = st.sparsify(model, min_sparsity=0.7, tune=False)
+        unfused, _ = st.sparsify(model, min_sparsity=0.7, tune=False, fuse_relu=False)
         assert any(n.target == "2" for n in unfused.graph.nodes)
-        assert torch.equal(unfused(x), fast(x))
+        assert torch.equal(unfused(x), fused(x))

@@ -19,6 +19,7 @@
 #include "spdnn/sparse/conv2d.hpp"
 #include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
+#include "support/ptx_interpreter.hpp"
 #include "support/random_weights.hpp"
 #include "support/test_support.hpp"
 #ifdef SPDNN_HAVE_CUDA
@@ -28,6 +29,38 @@
 
 namespace spdnn::codegen {
 namespace {
+
+// A group (or slice, slice >= 0) function written as inline PTX, for one thread item: its statement run by
+// the PTX interpreter with X, the zeros, Y and the partial sums at distinct made-up addresses (the
+// operands: xj, zeros, yj or part, h0, w0, lanes), stores to Y written there and partial sums to `parts`.
+void run_ptx(const std::string& function, int64_t slice, int64_t image, int64_t xj, int64_t yj, int64_t h0, int64_t w0,
+             const std::vector<float>& x, std::vector<float>* y, std::map<int64_t, std::map<int64_t, float>>* parts) {
+  (void)image;
+  constexpr int64_t kX = int64_t{1} << 40, kZeros = int64_t{2} << 40, kY = int64_t{3} << 40, kPart = int64_t{4} << 40;
+  constexpr int64_t kLanes = 96;  // any: the stride between a thread's partial sums
+  test::PtxMachine ptx;
+  ptx.operands = {kX + 4 * xj, kZeros, slice >= 0 ? kPart : kY + 4 * yj, h0, w0, kLanes};
+  ptx.load = [&](int64_t at) -> float {
+    if (at >= kX && at < kX + 4 * static_cast<int64_t>(x.size())) return x[static_cast<size_t>((at - kX) / 4)];
+    EXPECT_TRUE(at >= kZeros && at < kY) << "a load from neither X nor the zeros";
+    return 0.0f;
+  };
+  ptx.store = [&](int64_t at, float value) {
+    if (slice >= 0) {
+      EXPECT_EQ((at - kPart) % (4 * kLanes), 0) << "partial sums lie lanes apart";
+      (*parts)[slice][(at - kPart) / (4 * kLanes)] = value;
+      return;
+    }
+    const int64_t i = (at - kY) / 4;
+    ASSERT_TRUE(at >= kY && i < static_cast<int64_t>(y->size())) << "a store outside Y";
+    (*y)[static_cast<size_t>(i)] = value;
+  };
+  std::vector<std::string> lines;
+  std::istringstream in(function.substr(function.find("asm volatile(")));
+  for (std::string line; std::getline(in, line) && line.rfind("  ::", 0) != 0;)
+    if (!line.empty() && line[0] == '"') lines.push_back(line);
+  ptx.run(lines);
+}
 
 // Runs the emitted source on the CPU for every thread item (B = `outputs` vertically adjacent output pixels),
 // statement by statement: the kernel's corner (h0, w0 from its stride and padding), each group's bounds
@@ -70,6 +103,10 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
         EXPECT_TRUE(std::regex_search(function, m, header)) << function.substr(0, 80);
         const bool finish = m[1] == "finish";
         const int64_t slice = m[3].matched ? std::stoll(m[3]) : -1;
+        if (function.find("asm volatile(") != std::string::npos) {  // inline PTX (emit_conv2d_ptx.hpp)
+          run_ptx(function, slice, image, xj, yj, h0, w0, x, &y, &parts);
+          continue;
+        }
         std::map<std::string, bool> test;
         std::map<std::string, std::optional<int64_t>> bases;  // offset from the corner, or none: the zeros
         std::map<std::string, float> v, a;
@@ -148,13 +185,15 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   std::vector<float> x(static_cast<size_t>(s.input_size())), bias(static_cast<size_t>(s.out_channels));
   for (float& v : x) v = value(rng);
   for (float& b : bias) b = value(rng);
-  for (bool relu : {false, true}) {
-    const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices), .prefetch = 4,
-                              .block_slices = c.slices};
-    const std::string src = emit_sparse_conv2d(w, bias, relu, s, config);
-    const std::vector<float> y = interpret(src, s, x, relu, c.outputs);
-    EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, relu)), 1e-5) << to_string(s);
-  }
+  for (bool ptx : {false, true})
+    for (bool relu : {false, true}) {
+      const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices), .prefetch = 4,
+                                .block_slices = c.slices};
+      const std::string src = emit_sparse_conv2d(w, bias, relu, s, config, ptx);
+      EXPECT_EQ(src.find("asm volatile(\n") != std::string::npos, ptx) << "inline PTX where asked";
+      const std::vector<float> y = interpret(src, s, x, relu, c.outputs);
+      EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, relu)), 1e-5) << to_string(s) << (ptx ? ", PTX" : "");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
@@ -235,8 +274,9 @@ TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
   for (float& b : bias) b = value(rng);
   for (const KernelConfig config : {KernelConfig{.rows = 2, .prefetch = 4}, KernelConfig{.rows = 4, .prefetch = 4, .block_slices = 2},
                                     KernelConfig{.rows = 4, .cols = 2, .prefetch = 4, .block_slices = 2}}) {
-    SCOPED_TRACE(to_string(config));
-    const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20);
+   for (bool ptx : {false, true}) {
+    SCOPED_TRACE(to_string(config) + (ptx ? ", PTX" : ""));
+    const auto units = emit_sparse_conv2d_units(w, bias, true, s, config, 20, ptx);
     ASSERT_GE(units.size(), 3u);
     std::string groups;  // the later units' text
     for (size_t u = 1; u < units.size(); ++u) {
@@ -260,6 +300,7 @@ TEST(EmitConv2dUnits, HoldEveryGroupOnceAndComputeTheConvolution) {
     const std::string kernel = units[0].substr(units[0].find("extern \"C\" __global__"));
     const std::vector<float> y = interpret(groups + kernel, s, x, true, config.cols);
     EXPECT_LE(max_relative_error(y, conv2d_reference(s, w, x, bias, true)), 1e-5);
+   }
   }
 }
 
@@ -269,10 +310,12 @@ TEST(EmitConv2dNvrtc, UnitsLinkIntoOneModule) {
   const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.2, 23);
   for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1},
                                     KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1}}) {
-    const auto units = emit_sparse_conv2d_units(w, std::vector<float>(24, 0.5f), true, s, config, 150);
-    ASSERT_GE(units.size(), 3u);
-    const CompiledModule m = compile_and_link_cuda(units, 90, "conv_linked.cu", unit_compile_options(config));
-    EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+    for (bool ptx : {false, true}) {  // inline PTX: ptxas takes it, and the units link
+      const auto units = emit_sparse_conv2d_units(w, std::vector<float>(24, 0.5f), true, s, config, 150, ptx);
+      ASSERT_GE(units.size(), 3u);
+      const CompiledModule m = compile_and_link_cuda(units, 90, "conv_linked.cu", unit_compile_options(config));
+      EXPECT_EQ(std::string(m.cubin.data(), 4), "\x7f" "ELF");
+    }
   }
 }
 
@@ -337,8 +380,10 @@ TEST(EmitConv2dNvrtc, CompilesForHopper) {
                                     KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2},
                                     KernelConfig{.rows = 32, .cols = 2, .prefetch = 16}, KernelConfig{.rows = 16, .cols = 4, .prefetch = 8},
                                     KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
-    const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config), 90, "conv.cu");
-    EXPECT_FALSE(m.cubin.empty());
+    for (bool ptx : {false, true}) {
+      const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config, ptx), 90, "conv.cu");
+      EXPECT_FALSE(m.cubin.empty());
+    }
   }
 }
 #endif

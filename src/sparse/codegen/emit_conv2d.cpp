@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "sparse/codegen/emit.hpp"
+#include "sparse/codegen/emit_conv2d_ptx.hpp"
 #include "sparse/codegen/emit_parts.hpp"
 #include "spdnn/error.hpp"
 
@@ -91,13 +92,8 @@ class TapLoads {
   }
 
  private:
-  struct Tap {
-    int64_t c, k, t;  // channel, row offset, filter column
-  };
-  Tap tap(int32_t col, int b) const {
-    const int64_t r = col / s_.kernel_w % s_.kernel_h;
-    return {col / (s_.kernel_h * s_.kernel_w), b * s_.stride + r * s_.dilation, col % s_.kernel_w};
-  }
+  using Tap = ConvTap;
+  Tap tap(int32_t col, int b) const { return conv_tap(s_, col, b); }
   static std::string name(const Tap& p) { return fmt::format("x{}_{}_{}", p.c, p.k, p.t); }
 
   Conv2dShape s_;
@@ -149,8 +145,9 @@ void put_conv_store(fmt::memory_buffer& out, const std::vector<float>& bias, con
 
 // Row group g: its out-channels' sums over the group's filter columns, then bias, act and the stores (one
 // output plane, P*Q floats, apart); `linkage` "static ..." in one program, "extern \"C\" ..." in units.
-void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, const Conv2dShape& s,
-                    const KernelConfig& config, int64_t g, std::string_view linkage) {
+// With `ptx`, each group (or slice) function's body is one inline PTX statement (emit_conv2d_ptx.hpp).
+void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, bool relu,
+                    const Conv2dShape& s, const KernelConfig& config, int64_t g, std::string_view linkage, bool ptx) {
   const int64_t r0 = g * config.rows, r1 = std::min<int64_t>(w.rows, r0 + config.rows);
   const std::vector<Entry> e = detail::group_entries(w, r0, r1);
   const int slices = config.block_slices, B = config.cols;
@@ -165,9 +162,13 @@ void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vect
   };
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
-    products(0, e.size());
-    for (int64_t r = r0; r < r1; ++r)
-      for (int b = 0; b < B; ++b) put_conv_store(out, bias, s, B, r, r - r0, b);
+    if (ptx) {
+      put_conv2d_ptx(out, e, 0, e.size(), r1 - r0, s, config, {.bias = &bias, .relu = relu, .r0 = r0});
+    } else {
+      products(0, e.size());
+      for (int64_t r = r0; r < r1; ++r)
+        for (int b = 0; b < B; ++b) put_conv_store(out, bias, s, B, r, r - r0, b);
+    }
     put(out, "}}\n");
     return;
   }
@@ -175,9 +176,13 @@ void put_conv_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vect
   const std::vector<size_t> bounds = detail::slice_bounds(e, slices);
   for (int sl = 0; sl < slices; ++sl) {
     put(out, "{}{} {{\n", linkage, slice_signature(g, sl));
-    products(bounds[sl], bounds[sl + 1]);
-    for (int64_t a = 0; a < r1 - r0; ++a)
-      for (int b = 0; b < B; ++b) put(out, "    part[{} * lanes] = a{}_{};\n", a * B + b, a, b);
+    if (ptx) {
+      put_conv2d_ptx(out, e, bounds[sl], bounds[sl + 1], r1 - r0, s, config, {.partial = true});
+    } else {
+      products(bounds[sl], bounds[sl + 1]);
+      for (int64_t a = 0; a < r1 - r0; ++a)
+        for (int b = 0; b < B; ++b) put(out, "    part[{} * lanes] = a{}_{};\n", a * B + b, a, b);
+    }
     put(out, "}}\n");
   }
   put(out, "{}{} {{\n", linkage, finish_signature(g));
@@ -266,20 +271,23 @@ void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfi
 }  // namespace
 
 std::string emit_sparse_conv2d(const CsrMatrix& w, const std::vector<float>& bias, bool relu, const Conv2dShape& s,
-                               const KernelConfig& config) {
+                               const KernelConfig& config, bool inline_ptx) {
   check_inputs(w, bias, s, config);
   const int64_t groups = row_groups(config, w.rows);
+  const bool ptx = inline_ptx && conv2d_fits_ptx(s, config);
   fmt::memory_buffer out;
   put_preamble(out, w, relu, s, config);
-  for (int64_t g = 0; g < groups; ++g) put_conv_group(out, w, bias, s, config, g, kStatic);
+  for (int64_t g = 0; g < groups; ++g) put_conv_group(out, w, bias, relu, s, config, g, kStatic, ptx);
   put_kernel(out, s, config, groups);
   return fmt::to_string(out);
 }
 
 std::vector<std::string> emit_sparse_conv2d_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const Conv2dShape& s, const KernelConfig& config, int64_t unit_nnz) {
+                                                  const Conv2dShape& s, const KernelConfig& config, int64_t unit_nnz,
+                                                  bool inline_ptx) {
   check_inputs(w, bias, s, config);
   const int64_t groups = row_groups(config, w.rows);
+  const bool ptx = inline_ptx && conv2d_fits_ptx(s, config);
   std::vector<std::string> units;
   fmt::memory_buffer out;
   put_preamble(out, w, relu, s, config);
@@ -300,7 +308,7 @@ std::vector<std::string> emit_sparse_conv2d_units(const CsrMatrix& w, const std:
     do {
       const int64_t r0 = g * config.rows, r1 = std::min<int64_t>(w.rows, r0 + config.rows);
       nnz += w.row_ptr[r1] - w.row_ptr[r0];
-      put_conv_group(out, w, bias, s, config, g++, kExtern);
+      put_conv_group(out, w, bias, relu, s, config, g++, kExtern, ptx);
     } while (g < groups && nnz < unit_nnz);
     units.push_back(fmt::to_string(out));
   }

@@ -69,14 +69,17 @@ Conv2dShape checked_conv2d_filter(const CsrMatrix& w, const std::vector<float>& 
 
 // CUDA C++ for Y = act(conv(X, W) + bias): W is K x C*R*S (conv2d.hpp's column order), `bias` empty or K
 // values, act ReLU when `relu`. Values are exact hexadecimal literals. Throws Error(usage) for an invalid
-// shape or configuration and Error(mismatch) for a filter or bias of the wrong size.
+// shape or configuration and Error(mismatch) for a filter or bias of the wrong size. With `inline_ptx`, the
+// group functions' bodies are inline PTX (emit_conv2d_ptx.hpp: the same code, compiled faster) where every
+// offset fits PTX's immediates.
 std::string emit_sparse_conv2d(const CsrMatrix& w, const std::vector<float>& bias, bool relu, const Conv2dShape& shape,
-                               const KernelConfig& config);
+                               const KernelConfig& config, bool inline_ptx = false);
 
 // The same kernel as separately compiled units, for filters too large for one NVRTC program, as
 // emit_sparse_linear_units: units[0] holds the kernel and declarations of the group functions, each later
 // unit whole groups of about `unit_nnz` nonzeros in all (extern "C" device functions), linked by nvJitLink.
 std::vector<std::string> emit_sparse_conv2d_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const Conv2dShape& shape, const KernelConfig& config, int64_t unit_nnz);
+                                                  const Conv2dShape& shape, const KernelConfig& config, int64_t unit_nnz,
+                                                  bool inline_ptx = false);
 
 }  // namespace spdnn::codegen

@@ -53,15 +53,26 @@ void put_accumulators(fmt::memory_buffer& out, int64_t rows, int c_count) {
 // addresses were 64-bit products, ptxas hoisted the loads itself (255 registers) and the depth changed
 // nothing measured; with the 32-bit stride it leaves them where they are written, and a depth of 32
 // pays (the layer's candidates use it: src/sparse/cuda/sparse_linear.cpp).
-void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch, int64_t stride, const LoadWriter* writer, const ValueName* name) {
+void walk_columns(const std::vector<Entry>& e, size_t first, size_t last, int prefetch,
+                  const std::function<void(int32_t col)>& load, const std::function<void(size_t, size_t)>& products) {
   std::vector<size_t> starts;  // the first entry of each distinct column
   for (size_t i = first; i < last; ++i)
     if (i == first || e[i].col != e[i - 1].col) starts.push_back(i);
   starts.push_back(last);
   const size_t columns = starts.size() - 1;
-  auto load = [&](size_t k) {
-    const int32_t col = e[starts[k]].col;
+  const size_t ahead = prefetch > 0 ? static_cast<size_t>(prefetch) : 0;
+  if (ahead > 0)
+    for (size_t k = 0; k < std::min(ahead, columns); ++k) load(e[starts[k]].col);
+  for (size_t k = 0; k < columns; ++k) {
+    if (ahead == 0) load(e[starts[k]].col);
+    else if (k + ahead < columns) load(e[starts[k + ahead]].col);
+    products(starts[k], starts[k + 1]);
+  }
+}
+
+void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
+                  int prefetch, int64_t stride, const LoadWriter* writer, const ValueName* name) {
+  auto load = [&](int32_t col) {
     if (writer != nullptr)
       (*writer)(out, col);
     else if (c_count == 1)
@@ -70,14 +81,9 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
       put(out, "    const {0} v{1} = __ldg(reinterpret_cast<const {0}*>(xj + {2}));\n", kLoadType[c_count], col,
           row_offset(col, stride));
   };
-  const size_t ahead = prefetch > 0 ? static_cast<size_t>(prefetch) : 0;
-  if (ahead > 0)
-    for (size_t k = 0; k < std::min(ahead, columns); ++k) load(k);
-  for (size_t k = 0; k < columns; ++k) {
-    if (ahead == 0) load(k);
-    else if (k + ahead < columns) load(k + ahead);
+  walk_columns(e, first, last, prefetch, load, [&](size_t begin, size_t end) {
     put(out, "   ");
-    for (size_t i = starts[k]; i < starts[k + 1]; ++i)
+    for (size_t i = begin; i < end; ++i)
       for (int c = 0; c < c_count; ++c) {
         if (name != nullptr)
           put(out, " a{}_{} = __fmaf_rn({}, ", e[i].row, c, (*name)(e[i].col, c));
@@ -88,7 +94,7 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
         put(out, ", a{}_{});", e[i].row, c);
       }
     put(out, "\n");
-  }
+  });
 }
 
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a).

@@ -53,8 +53,14 @@ using LoadWriter = std::function<void(fmt::memory_buffer& out, int32_t col)>;
 // The name of the value that multiplies column `col` for a thread's output c (c < c_count).
 using ValueName = std::function<std::string(int32_t col, int c)>;
 
+// The order of a function's statements: load(col) once per distinct column of entries [first, last), and
+// products(begin, end) for the entries of each column in turn, each column's load `prefetch` columns ahead
+// of its products (emit_parts.cpp says why). Every emitted form (C++ statements, PTX) follows it.
+void walk_columns(const std::vector<Entry>& e, size_t first, size_t last, int prefetch,
+                  const std::function<void(int32_t col)>& load, const std::function<void(size_t, size_t)>& products);
+
 // One load per distinct column of entries [first, last), each followed by the multiply-adds of every row
-// that has a nonzero there (the reuse), loads written `prefetch` columns ahead (emit_parts.cpp says why). The
+// that has a nonzero there (the reuse), loads written `prefetch` columns ahead (walk_columns). The
 // load is `xj + row_offset(col, stride)` into v<col> (a float, or a vector of c_count adjacent columns whose
 // components multiply), or what `load` writes when given, the values then named by `name`.
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,

@@ -45,7 +45,7 @@ class ModuleStore {
  private:
   const CsrMatrix& w_;
   const std::vector<float>& bias_;
-  bool relu_;
+  bool relu_, inline_ptx_ = false;
   std::optional<Conv2dShape> conv_;
   std::vector<std::string> user_options_;
   int arch_;
