@@ -118,4 +118,21 @@ TEST(KernelConfig, CandidateRulesGiveValidDistinctConfigurations) {
   EXPECT_TRUE(cluster) << "long rows at small N split K over a cluster on sm_90";
 }
 
+// An untuned layer keeps its first candidate's width where that fills the SMs, else halves it down to 128
+// threads: the measured cases (132 SMs; DLMC 512 x 4608, 8-row groups split 4 ways: 64 row groups, a block
+// covers threads / 4 pixels) and the limits.
+TEST(KernelConfig, UntunedWidthFillsTheSmsOrSpreadsTheWork) {
+  const KernelConfig split{.rows = 8, .threads = 512, .bound = 512, .block_slices = 4};
+  auto grid = [](int64_t pixels) {
+    return [pixels](int threads) { return 64 * ((pixels + threads / 4 - 1) / (threads / 4)); };
+  };
+  EXPECT_EQ(untuned_threads(split, 132, grid(8 * 49)), 512) << "batch 8: 256 blocks at 512 threads";
+  EXPECT_EQ(untuned_threads(split, 132, grid(49)), 128) << "batch 1: 64 blocks at 512 and 256, 128 at 128";
+  EXPECT_EQ(untuned_threads(split, 2, grid(49)), 512) << "a small GPU is filled at once";
+  const KernelConfig plain{.rows = 32};  // 128 threads: never below
+  EXPECT_EQ(untuned_threads(plain, 132, [](int) { return int64_t{1}; }), 128);
+  const KernelConfig eight{.rows = 4, .threads = 1024, .bound = 1024, .block_slices = 8};  // sets of 32 at 256
+  EXPECT_EQ(untuned_threads(eight, 132, [](int) { return int64_t{1}; }), 256) << "whole warps per set";
+}
+
 }  // namespace spdnn

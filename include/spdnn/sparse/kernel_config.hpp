@@ -5,6 +5,8 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,5 +71,9 @@ KernelConfig module_of(const KernelConfig& config);
 // (each a slice or a row group).
 inline int slices_of(const KernelConfig& c) { return c.cluster_slices * c.block_slices; }
 inline int thread_sets(const KernelConfig& c) { return c.block_slices * c.block_groups; }
+
+// An untuned layer's block width: `config.threads` (its first candidate's), halved down to 128 threads
+// (whole warps per thread set) while `blocks(threads)`, its grid at that width, is smaller than `sms`.
+int untuned_threads(const KernelConfig& config, int sms, const std::function<int64_t(int threads)>& blocks);
 
 }  // namespace spdnn

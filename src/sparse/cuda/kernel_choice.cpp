@@ -22,23 +22,12 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 // mean of five rounds of CUDA-graph replays.
 constexpr uint64_t kTuningMethod = 2;
 
-// An untuned layer's block width: its first candidate's, halved (down to 128 threads) while its grid has
-// fewer blocks than the GPU has SMs. Where one width fills the SMs, warps of one block share its code
-// stream; where none does, more blocks spread the work. DLMC 512 x 4608 at 95%, 8-row groups split 4
-// ways (H100, s36): batch 8, 512 threads (256 blocks) 27.8 us against 53.9 at 128 (832 blocks); batch 1,
-// 128 threads (128 blocks) 11.5 us against 15.3 at 512 (64 blocks).
-int untuned_threads(const LoadedModule& module, int threads, const std::function<dim3(const KernelConfig&)>& grid) {
+// The SMs of the current device, for untuned_threads.
+int multiprocessors() {
   int device = 0, sms = 0;
   SPDNN_CUDA_CHECK(cudaGetDevice(&device));
   SPDNN_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  KernelConfig c = module.config;
-  auto blocks = [&](int t) {
-    c.threads = t;
-    const dim3 g = grid(c);
-    return int64_t{g.x} * g.y * g.z;
-  };
-  while (threads / 2 >= 128 && (threads / 2) % (32 * thread_sets(c)) == 0 && blocks(threads) < sms) threads /= 2;
-  return threads;
+  return sms;
 }
 
 }  // namespace
@@ -150,7 +139,15 @@ Choice choose_kernel(const SparseLinearOptions& options, const KernelRequest& r,
   }
   if (!error.empty()) report->notes.push_back("a candidate kernel failed: " + error);
   if (remembered) return Choice{loaded.front(), remembered->threads};
-  if (!options.tune) return Choice{loaded.front(), untuned_threads(*loaded.front(), configs.front().threads, r.grid)};
+  if (!options.tune) {
+    KernelConfig first = loaded.front()->config;
+    first.threads = configs.front().threads;
+    return Choice{loaded.front(), untuned_threads(first, multiprocessors(), [&](int threads) {
+                    first.threads = threads;
+                    const dim3 g = r.grid(first);
+                    return int64_t{g.x} * g.y * g.z;
+                  })};
+  }
 
   const Timed timed = time_candidates(r.launch, tuning_choices(loaded, r.n, options.tune_against_generic), r.x_size,
                                       r.y_size, report);
