@@ -2,7 +2,7 @@
 # One GPU call for the whole-model benchmark: build spdnn with its Python extension for sm_90
 # (bench/challenge/device_build.sh), optionally run the PyTorch GPU tests (PYTEST=1), then e2e.py with the
 # given arguments, reading MobileNet's weights from .carry/data/sparsert/mobilenet (carry it along).
-# Usage on the device: bench/models/device_run.sh [e2e.py options]; the report in $OUT/e2e.json
+# Usage on the device: SPDNN_COMMIT=<commit> bench/models/device_run.sh [e2e.py options]; the report in $OUT/e2e.json
 # (summarize.py turns it into a table). One call holds about one model and sparsity: ResNet-50 at 95%
 # compiled for about 430 s cold on 16 cores untuned (--no-tune), several times that tuned. The kernel
 # cache lies in build/device/kernels, so a call cut short leaves what it compiled to the next call on the

@@ -15,6 +15,7 @@ of spdnn and a GPU. The JSON is rewritten after every case."""
 import argparse
 import copy
 import json
+import os
 import pathlib
 import statistics
 import sys
@@ -147,6 +148,8 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--no-tune", action="store_true", help="each layer's first candidate kernel, untimed (a faster start)")
     ap.add_argument("--command", default=" ".join(sys.argv))
+    ap.add_argument("--commit", default=os.environ.get("SPDNN_COMMIT", "unknown"),
+                    help="the spdnn commit the report names (default $SPDNN_COMMIT): the device's copy has no history")
     a = ap.parse_args()
     if not torch.cuda.is_available() or spdnn.gpu_count() == 0:
         sys.exit("e2e.py: needs a GPU that both PyTorch and spdnn can use")
@@ -158,7 +161,8 @@ def main():
     cases, notes = [], []
 
     def write(complete):  # after every case, so that a run cut short keeps what it measured
-        report = {"spdnn_version": spdnn.__version__, "torch": torch.__version__, "gpu": torch.cuda.get_device_name(),
+        report = {"spdnn_version": spdnn.__version__, "commit": a.commit, "torch": torch.__version__,
+                  "gpu": torch.cuda.get_device_name(),
                   "command": a.command, "complete": complete, "layer_times": "graph", "notes": notes, "cases": cases}
         a.json.write_text(json.dumps(report, indent=1) + "\n")
 
