@@ -67,13 +67,7 @@ class TapLoads {
 
   // The base pointers of every (k, t) the function's columns [first, last) of `e` use, before its loads.
   void put_bases(fmt::memory_buffer& out, const std::vector<detail::Entry>& e, size_t first, size_t last) const {
-    std::set<std::pair<int64_t, int64_t>> bases;
-    for (size_t i = first; i < last; ++i)
-      for (int b = 0; b < outputs_; ++b) {
-        const Tap p = tap(e[i].col, b);
-        bases.insert({p.k, p.t});
-      }
-    for (const auto& [k, t] : bases)
+    for (const auto& [k, t] : conv_bases(s_, e, first, last, outputs_))
       put(out, "    const float* __restrict__ base{0}_{1} = row_ok{0} && col_ok{1} ? xj + {2} : zeros;\n", k, t,
           k * s_.width + t * s_.dilation);
   }
@@ -122,10 +116,7 @@ std::string finish_signature(int64_t g) {
 // The bounds tests of the taps' rows (each distinct offset of B output rows) and columns (unsigned:
 // negative is out too).
 void put_bounds_tests(fmt::memory_buffer& out, const Conv2dShape& s, int outputs) {
-  std::set<int64_t> offsets;
-  for (int b = 0; b < outputs; ++b)
-    for (int64_t r = 0; r < s.kernel_h; ++r) offsets.insert(b * s.stride + r * s.dilation);
-  for (int64_t k : offsets) put(out, "    const bool row_ok{0} = static_cast<unsigned>(h0 + {0}) < {1}u;\n", k, s.height);
+  for (int64_t k : conv_row_offsets(s, outputs)) put(out, "    const bool row_ok{0} = static_cast<unsigned>(h0 + {0}) < {1}u;\n", k, s.height);
   for (int64_t t = 0; t < s.kernel_w; ++t)
     put(out, "    const bool col_ok{} = static_cast<unsigned>(w0 + {}) < {}u;\n", t, t * s.dilation, s.width);
 }

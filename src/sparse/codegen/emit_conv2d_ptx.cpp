@@ -16,6 +16,24 @@ ConvTap conv_tap(const Conv2dShape& s, int32_t col, int b) {
   return {col / (s.kernel_h * s.kernel_w), b * s.stride + r * s.dilation, col % s.kernel_w};
 }
 
+std::set<int64_t> conv_row_offsets(const Conv2dShape& s, int outputs) {
+  std::set<int64_t> offsets;
+  for (int b = 0; b < outputs; ++b)
+    for (int64_t r = 0; r < s.kernel_h; ++r) offsets.insert(b * s.stride + r * s.dilation);
+  return offsets;
+}
+
+std::set<std::pair<int64_t, int64_t>> conv_bases(const Conv2dShape& s, const std::vector<Entry>& e, size_t first,
+                                                 size_t last, int outputs) {
+  std::set<std::pair<int64_t, int64_t>> bases;
+  for (size_t i = first; i < last; ++i)
+    for (int b = 0; b < outputs; ++b) {
+      const ConvTap tap = conv_tap(s, e[i].col, b);
+      bases.insert({tap.k, tap.t});
+    }
+  return bases;
+}
+
 bool conv2d_fits_ptx(const Conv2dShape& s, const KernelConfig& config) {
   const int64_t plane = s.height * s.width, out_plane = s.out_height() * s.out_width();
   const int64_t largest = std::max({s.channels * plane + (config.cols * s.stride + s.kernel_h * s.dilation) * s.width,
@@ -64,10 +82,7 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
   line("cvta.to.global.u64 %%vd0, %0;");
   line("cvta.to.global.u64 %%vd1, %1;");
   // Bounds tests of the rows and columns the taps reach (unsigned: negative is out too), as C++ writes them.
-  std::set<int64_t> offsets;
-  for (int b = 0; b < B; ++b)
-    for (int64_t k = 0; k < s.kernel_h; ++k) offsets.insert(b * s.stride + k * s.dilation);
-  for (int64_t k : offsets) {
+  for (int64_t k : conv_row_offsets(s, B)) {
     const std::string t = r.fresh();
     line(fmt::format("add.s32 {}, %3, {};", t, k));
     line(fmt::format("setp.lt.u32 {}, {}, {};", p(fmt::format("row{}", k)), t, s.height));
@@ -80,13 +95,7 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
   for (int64_t a = 0; a < rows; ++a)
     for (int b = 0; b < B; ++b) line(fmt::format("mov.f32 {}, 0f00000000;", f(fmt::format("a{}_{}", a, b))));
   // Base pointers: the corner's pixel at (k, t), or the zeros.
-  std::set<std::pair<int64_t, int64_t>> bases;
-  for (size_t i = first; i < last; ++i)
-    for (int b = 0; b < B; ++b) {
-      const ConvTap tap = conv_tap(s, e[i].col, b);
-      bases.insert({tap.k, tap.t});
-    }
-  for (const auto& [k, t] : bases) {
+  for (const auto& [k, t] : conv_bases(s, e, first, last, B)) {
     const std::string inside = p.fresh(), corner = rd.fresh();
     line(fmt::format("and.pred {}, {}, {};", inside, p(fmt::format("row{}", k)), p(fmt::format("col{}", t))));
     line(fmt::format("add.s64 {}, %%vd0, {};", corner, (k * s.width + t * s.dilation) * 4));

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "sparse/codegen/emit_parts.hpp"
@@ -25,6 +27,12 @@ struct ConvTap {
   int64_t c, k, t;
 };
 ConvTap conv_tap(const Conv2dShape& s, int32_t col, int b);
+
+// The row offsets k that B output rows a thread reach (each bounds-tested once), and the (k, t) base
+// pointers that entries [first, last) of a function use: what both emitted forms declare.
+std::set<int64_t> conv_row_offsets(const Conv2dShape& s, int outputs);
+std::set<std::pair<int64_t, int64_t>> conv_bases(const Conv2dShape& s, const std::vector<detail::Entry>& e, size_t first,
+                                                 size_t last, int outputs);
 
 // Whether every offset of `shape`'s loads and stores fits PTX's 32-bit immediates (else C++ statements).
 bool conv2d_fits_ptx(const Conv2dShape& shape, const KernelConfig& config);
