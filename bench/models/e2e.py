@@ -147,6 +147,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--no-tune", action="store_true", help="each layer's first candidate kernel, untimed (a faster start)")
+    ap.add_argument("--inline-ptx", action="store_true", help="convolutions' generated functions as inline PTX (compile faster)")
     ap.add_argument("--command", default=" ".join(sys.argv))
     ap.add_argument("--commit", default=os.environ.get("SPDNN_COMMIT", "unknown"),
                     help="the spdnn commit the report names (default $SPDNN_COMMIT): the device's copy has no history")
@@ -173,13 +174,15 @@ def main():
         device = next(dense.parameters()).device
         examples = [torch.randn(batch, 3, 224, 224, device=device) for batch in a.batch]
         start = time.perf_counter()
-        fast, decisions = st.sparsify(dense, min_sparsity=0.7, example_input=examples, tune=not a.no_tune)
+        fast, decisions = st.sparsify(dense, min_sparsity=0.7, example_input=examples, tune=not a.no_tune,
+                                      inline_ptx=a.inline_ptx)
         sparsify_s = time.perf_counter() - start
         print(f"{name}: sparsified in {sparsify_s:.0f} s", flush=True)
         for batch in a.batch:
             case = run_case(name, dense, fast, decisions, batch, a.rounds, a.iters)
             case["sparsify_s"] = sparsify_s  # folding, replacing and compiling every kernel (not tuning)
             case["tuned"] = not a.no_tune
+            case["inline_ptx"] = a.inline_ptx
             cases.append(case)
             print(f"{name}, batch {batch}: spdnn {case['ms']['spdnn']:.3f} ms; fp32 {case['ms']['fp32']:.3f} "
                   f"({case['speedup']['fp32']:.2f}x), TF32 {case['speedup']['tf32']:.2f}x, fp16 {case['speedup']['fp16']:.2f}x; "

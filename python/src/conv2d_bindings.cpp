@@ -39,8 +39,9 @@ void bind_conv2d(nb::module_& m) {
           [](SparseConv2d* self, int64_t out_channels, int64_t channels, int64_t kernel_h, int64_t kernel_w, int64_t stride,
              int64_t padding, int64_t dilation, HostArray<int64_t> indptr, HostArray<int32_t> indices, HostArray<float> data,
              HostArray<float> bias, bool relu, bool specialize, const std::string& cache, const std::string& cache_dir,
-             bool tune) {
-            const SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
+             bool tune, bool inline_ptx) {
+            SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
+            o.inline_ptx = inline_ptx;
             Conv2dShape filter;
             filter.channels = channels, filter.out_channels = out_channels, filter.kernel_h = kernel_h,
             filter.kernel_w = kernel_w, filter.stride = stride, filter.padding = padding, filter.dilation = dilation;
@@ -48,7 +49,8 @@ void bind_conv2d(nb::module_& m) {
             new (self) SparseConv2d(std::move(w), std::vector<float>(bias.data(), bias.data() + bias.shape(0)), filter, o);
           },
           "out_channels"_a, "channels"_a, "kernel_h"_a, "kernel_w"_a, "stride"_a, "padding"_a, "dilation"_a, "indptr"_a,
-          "indices"_a, "data"_a, "bias"_a, "relu"_a, "specialize"_a, "cache"_a, "cache_dir"_a, "tune"_a)
+          "indices"_a, "data"_a, "bias"_a, "relu"_a, "specialize"_a, "cache"_a, "cache_dir"_a, "tune"_a,
+          "inline_ptx"_a = false)
       .def("output_shape",
            [](const SparseConv2d& s, int64_t batch, int64_t height, int64_t width) {
              const Conv2dShape c = s.shape(batch, height, width);

@@ -98,11 +98,13 @@ def test_conv_without_a_gpu_says_why_and_bad_geometry_first():
 @needs_gpu
 @pytest.mark.parametrize("k,c,size,stride,padding,dilation,batch", [(37, 19, 13, 1, 1, 1, 1), (20, 33, 9, 2, 1, 1, 3),
                                                                     (8, 5, 7, 1, 2, 2, 2), (64, 64, 56, 1, 1, 1, 1)])
-def test_conv_numpy_in_and_out_matches_float64(k, c, size, stride, padding, dilation, batch, tmp_path):
+@pytest.mark.parametrize("inline_ptx", [False, True])
+def test_conv_numpy_in_and_out_matches_float64(k, c, size, stride, padding, dilation, batch, inline_ptx, tmp_path):
     w, rng = pruned_filter(k, c, 3, 0.1, seed=k + c)
     b = rng.standard_normal(k).astype(np.float32)
     x = rng.standard_normal((batch, c, size, size)).astype(np.float32)
-    layer = spdnn.SparseConv2d(w, bias=b, stride=stride, padding=padding, dilation=dilation, relu=True, cache_dir=tmp_path)
+    layer = spdnn.SparseConv2d(w, bias=b, stride=stride, padding=padding, dilation=dilation, relu=True, cache_dir=tmp_path,
+                               inline_ptx=inline_ptx)
     y = layer(x)
     want = np.maximum(conv_reference(x, w, stride, padding, dilation) + b[None, :, None, None], 0)
     assert y.shape == want.shape == layer.output_shape(batch, size, size)

@@ -82,6 +82,35 @@ TEST(SparseConv2d, OddShapesMatchFloat64AndTheGenericKernelBitForBit) {
   EXPECT_LE(max_relative_error(layer.forward_host(x, 2, 8, 8), conv2d_reference(one, single, x, {}, false)), 0.0);
 }
 
+// Inline PTX (emit_conv2d_ptx.hpp) is the C++ form's code written out: the same sums in the same order, so
+// the same bits, for whole groups, K split and several output rows a thread.
+TEST(SparseConv2d, InlinePtxGivesTheCppFormsBits) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  const Conv2dShape shapes[] = {{2, 33, 13, 13, 17, 3, 3, 2, 1, 1}, {1, 19, 56, 56, 35, 3, 3, 1, 1, 1}, {2, 4, 9, 9, 6, 3, 3, 1, 2, 2}};
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    const Conv2dShape& s = shapes[i];
+    SCOPED_TRACE(to_string(s));
+    const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.2, static_cast<uint32_t>(i + 31));
+    const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), static_cast<uint32_t>(300 + i));
+    const std::vector<float> bias = random_values(static_cast<size_t>(s.out_channels), static_cast<uint32_t>(400 + i));
+    const auto want = conv2d_reference(s, w, x, bias, true);
+    for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1},
+                                      KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1},
+                                      KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2}}) {
+      SparseLinearOptions cpp = isolated(dir, true), ptx = isolated(dir, true);
+      cpp.config = ptx.config = config;
+      ptx.inline_ptx = true;
+      SparseConv2d a(w, bias, s, cpp), b(w, bias, s, ptx);
+      const std::vector<float> ya = a.forward_host(x, s.batch, s.height, s.width);
+      const std::vector<float> yb = b.forward_host(x, s.batch, s.height, s.width);
+      EXPECT_EQ(b.report().path, "specialized") << b.report().reason;
+      EXPECT_LE(max_relative_error(yb, want), 1e-5) << to_string(config);
+      EXPECT_TRUE(bitwise_equal(ya, yb)) << to_string(config);
+    }
+  }
+}
+
 TEST(SparseConv2d, OneLayerServesSeveralInputSizes) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
