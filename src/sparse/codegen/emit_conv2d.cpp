@@ -126,12 +126,11 @@ void put_bounds_tests(fmt::memory_buffer& out, const Conv2dShape& s, int outputs
 // is not stored.
 void put_conv_store(fmt::memory_buffer& out, const std::vector<float>& bias, const Conv2dShape& s, int outputs,
                     int64_t r, int64_t a, int b) {
-  const int64_t P = s.out_height(), Q = s.out_width();
   put(out, "    {{ const float b = ");
   detail::append_float(out, bias.empty() ? 0.0f : bias[r]);
   put(out, "; a{0}_{1} = act(__fadd_rn(a{0}_{1}, b));", a, b);
-  if (P % outputs != 0 && b > 0) put(out, " if (h0 < {})", (P - b) * s.stride - s.padding);  // row p0 + b < P
-  put(out, " yj[{}ull] = a{}_{}; }}\n", r * P * Q + b * Q, a, b);
+  if (const auto limit = conv_row_guard(s, outputs, b)) put(out, " if (h0 < {})", *limit);  // row p0 + b < P
+  put(out, " yj[{}ull] = a{}_{}; }}\n", conv_store_offset(s, r, b), a, b);
 }
 
 // Row group g: its out-channels' sums over the group's filter columns, then bias, act and the stores (one

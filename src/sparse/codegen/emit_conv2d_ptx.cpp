@@ -34,6 +34,15 @@ std::set<std::pair<int64_t, int64_t>> conv_bases(const Conv2dShape& s, const std
   return bases;
 }
 
+int64_t conv_store_offset(const Conv2dShape& s, int64_t r, int b) {
+  return r * s.out_height() * s.out_width() + b * s.out_width();
+}
+
+std::optional<int64_t> conv_row_guard(const Conv2dShape& s, int outputs, int b) {
+  if (s.out_height() % outputs == 0 || b == 0) return std::nullopt;
+  return (s.out_height() - b) * s.stride - s.padding;
+}
+
 bool conv2d_fits_ptx(const Conv2dShape& s, const KernelConfig& config) {
   const int64_t plane = s.height * s.width, out_plane = s.out_height() * s.out_width();
   const int64_t largest = std::max({s.channels * plane + (config.cols * s.stride + s.kernel_h * s.dilation) * s.width,
@@ -72,7 +81,6 @@ class Registers {
 void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int64_t rows,
                     const Conv2dShape& s, const KernelConfig& config, const PtxSums& sums) {
   const int B = config.cols;
-  const int64_t P = s.out_height(), Q = s.out_width();
   // Prefixes of their own: NVVM substitutes the operands (%0 ...) with its registers (%rd1, %r2, %f3, %p4),
   // which registers of the same names declared in the statement's scope would shadow (on an H100 that read
   // the wrong pointers: an illegal address).
@@ -143,12 +151,12 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
           line(fmt::format("selp.f32 {0}, 0f00000000, {0}, {1};", acc, negative));
         }
         std::string guard;
-        if (P % B != 0 && b > 0) {  // output row p0 + b < P
+        if (const auto limit = conv_row_guard(s, B, b)) {
           guard = p.fresh();
-          line(fmt::format("setp.lt.s32 {}, %3, {};", guard, (P - b) * s.stride - s.padding));
+          line(fmt::format("setp.lt.s32 {}, %3, {};", guard, *limit));
           guard = "@" + guard + " ";
         }
-        line(fmt::format("{}st.global.f32 [%%vd2+{}], {};", guard, ((sums.r0 + a) * P * Q + b * Q) * 4, acc));
+        line(fmt::format("{}st.global.f32 [%%vd2+{}], {};", guard, conv_store_offset(s, sums.r0 + a, b) * 4, acc));
       }
   }
   put(out, "  asm volatile(\n\"{{\\n\"\n");

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -33,6 +34,12 @@ ConvTap conv_tap(const Conv2dShape& s, int32_t col, int b);
 std::set<int64_t> conv_row_offsets(const Conv2dShape& s, int outputs);
 std::set<std::pair<int64_t, int64_t>> conv_bases(const Conv2dShape& s, const std::vector<detail::Entry>& e, size_t first,
                                                  size_t last, int outputs);
+
+// Where output row b of a thread (of B) and out-channel r lies from the thread's yj, in floats, and the
+// bound h0 must stay below for that row to exist (p0 + b < P), where some thread's last rows lie past the
+// image (B does not divide P): the stores both emitted forms write.
+int64_t conv_store_offset(const Conv2dShape& s, int64_t r, int b);
+std::optional<int64_t> conv_row_guard(const Conv2dShape& s, int outputs, int b);
 
 // Whether every offset of `shape`'s loads and stores fits PTX's 32-bit immediates (else C++ statements).
 bool conv2d_fits_ptx(const Conv2dShape& shape, const KernelConfig& config);
