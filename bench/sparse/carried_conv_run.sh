@@ -17,6 +17,8 @@
 #   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
 #   untunedNN  the same with each layer's first candidate
 #   sparsert   the real SparseRT filters at 90% and 95%, every path
+#   ptx        inline PTX against the C++ form: its GPU test (bit for bit), then the SparseRT filters untuned
+#              in both forms (specialized path, every output checked against float64)
 # Tuning compiles 94 modules for the 95% set: 429 s on the 2-core workstation (829 s of CPU, 104 MB, 36 MB
 # gzipped), so fill the cache there and carry it:
 #   spdnn sparse conv bench --set dlmc --sparsity 0.95 --batch 1 8 --compile-only --arch 90 --cache-dir /tmp/k
@@ -54,6 +56,13 @@ for step in ${STEPS:-tests dlmc95}; do
     dlmc90 | dlmc95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#dlmc}" ;;
     untuned90 | untuned95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#untuned}" --no-tune ;;
     sparsert) bench sparsert --set sparsert --sparsity 0.9 0.95 --batch 1 8 ;;
+    ptx)
+      timeout "${STEP_S:-300}" "$bin/spdnn_gpu_tests" --gtest_filter='SparseConv2d.InlinePtx*' >"$out/gtest_ptx.log" 2>&1
+      echo "[$SECONDS s] ptx test exit $?"
+      for form in cpp ptx; do
+        extra=(); [ $form = ptx ] && extra=(--inline-ptx)
+        bench "sparsert_$form" --set sparsert --sparsity 0.9 0.95 --batch 1 8 --no-tune --paths specialized "${extra[@]}"
+      done ;;
     *) echo "unknown step $step" ;;
   esac
 done
