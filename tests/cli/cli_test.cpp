@@ -281,6 +281,15 @@ TEST(Cli, SparseBenchCompileOnlyFillsTheCacheWithoutAGpu) {
   EXPECT_EQ(count_modules(dir / "fixed"), 2 * count_modules(dir / "argument"));
   EXPECT_EQ(count_modules(dir / "argument"), modules) << "the same candidates as the first run, for any N";
   EXPECT_EQ(count_modules(dir / "one"), 1u);
+  // Untuned, a layer compiles its first candidate only, and none below 64 columns (where it takes the
+  // generic kernel: kUntunedGenericBelowN).
+  const std::string untuned = fmt::format("sparse bench --compile-only --arch 90 --no-tune --matrices {} --cache-dir ",
+                                          (dir / "m.smtx").string());
+  const Outcome narrow = spdnn_cli(untuned + (dir / "narrow").string() + " --n 63");
+  ASSERT_EQ(narrow.exit_code, 0) << narrow.output;
+  EXPECT_NE(narrow.output.find("compiled 0 kernel modules"), std::string::npos) << narrow.output;
+  ASSERT_EQ(spdnn_cli(untuned + (dir / "wide").string() + " --n 64").exit_code, 0);
+  EXPECT_EQ(count_modules(dir / "wide"), 1u);
 #else
   expect_one_line_error(o, "sparse linear layers need a GPU build of spdnn");
 #endif

@@ -44,6 +44,24 @@ TEST(Candidates, TallGroupsWhereXIsWide) {
   EXPECT_EQ(tallest(big, 6272), 32) << "too large to compile them";
 }
 
+// An untuned layer runs the first candidate: 8-row groups where 32-row groups would make fewer than 64
+// blocks of 256 columns (a large matrix at small N), else the rows chosen by size.
+TEST(Candidates, EightRowsFirstWhereThirtyTwoLeaveSmsIdle) {
+  auto first_rows = [](int64_t rows, int64_t cols, int64_t n) {
+    return checked_candidates(random_weights(rows, cols, 0.1, 7), n).front().rows;
+  };
+  EXPECT_EQ(first_rows(256, 1024, 196), 8) << "8 groups of 32 rows";
+  EXPECT_EQ(first_rows(1024, 512, 196), 8) << "32 groups";
+  EXPECT_EQ(first_rows(512, 2048, 392), 8) << "16 groups x 2 column tiles";
+  EXPECT_EQ(first_rows(256, 1024, 1568), 8) << "8 groups x 7 column tiles";
+  EXPECT_EQ(first_rows(2048, 512, 392), 32) << "64 groups x 2 column tiles";
+  EXPECT_EQ(first_rows(1024, 512, 1568), 32) << "32 groups x 7 column tiles";
+  EXPECT_EQ(first_rows(128, 512, 784), 32) << "6.5k nonzeros: small enough for 32-row groups";
+  // Each configuration is still tried once.
+  const auto all = checked_candidates(random_weights(256, 1024, 0.1, 7), 196);
+  for (const auto& c : all) EXPECT_EQ(std::count(all.begin(), all.end(), c), 1) << to_string(c);
+}
+
 // Split K within a block (2 and 4 slices of 512 threads) is tried where rows are long (K >= 512) and
 // X is wide enough (N >= 384).
 TEST(Candidates, SplitWithinABlockWhereRowsAreLong) {

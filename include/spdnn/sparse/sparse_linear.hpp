@@ -140,6 +140,13 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
 // N in. Plain C++ (src/sparse/candidates.cpp: a table of rules with the measurements behind them).
 std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n, int arch, bool fixed_stride = true);
 
+// Without tuning a layer runs its first candidate, except below this many columns, where it runs the
+// generic kernel: a generated kernel gives each thread one column, so at N < 64 most lanes of its blocks
+// idle, while the generic kernel's lanes share each row's nonzeros. DLMC ResNet-50 1x1 layers at 90%,
+// N = 49 (H200, bench/results/sparse_rn50_0.9_b1_h200.json): first candidate 9.7-30.0 us, generic 4.8-8.8,
+// and tuning chose the generic kernel (or tied with it) in all four shapes.
+inline constexpr int64_t kUntunedGenericBelowN = 64;
+
 // The current GPU's compute capability as a number (90 for sm_90).
 int current_gpu_arch();
 

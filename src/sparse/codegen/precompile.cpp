@@ -84,9 +84,12 @@ std::vector<double> run_tasks(std::vector<Task> tasks, size_t layers, unsigned j
 const std::vector<float> kNoBias;
 
 // What a layer's first prepare() compiles from its candidates: a fixed configuration alone, else every
-// candidate when it tunes, else the first (the one it takes untuned).
-std::vector<KernelConfig> to_compile(const SparseLinearOptions& options, std::vector<KernelConfig> candidates) {
+// candidate when it tunes, else the first (the one it takes untuned), or none where it takes the generic
+// kernel untuned (`untuned_generic`: a linear layer below kUntunedGenericBelowN columns).
+std::vector<KernelConfig> to_compile(const SparseLinearOptions& options, std::vector<KernelConfig> candidates,
+                                     bool untuned_generic = false) {
   if (options.config) return {*options.config};
+  if (!options.tune && untuned_generic) return {};
   if (!options.tune && !candidates.empty()) candidates.resize(1);
   return candidates;
 }
@@ -108,7 +111,7 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
     for (int64_t n : layers[i].ns)
       if (n > 0)
         add_tasks(&tasks, &keys, stores.back().get(), i,
-                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride)), n,
+                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride), n < kUntunedGenericBelowN), n,
                   w.nnz());
   }
   return run_tasks(std::move(tasks), layers.size(), jobs, progress);
@@ -158,7 +161,7 @@ size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned jobs,
         const int64_t n = size[0];
         if (n <= 0) throw Error(Errc::usage, fmt::format("precompile_layers: N = {} columns", n));
         add_tasks(&tasks, &keys, linear_store, i,
-                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride)), n,
+                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride), n < kUntunedGenericBelowN), n,
                   w.nnz());
       } else {
         const Conv2dShape s = l.conv->shape(size[0], size[1], size[2]);

@@ -128,6 +128,10 @@ Choice choose_kernel(const SparseLinearOptions& options, const KernelRequest& r,
     remembered = t->config;
     configs = {*t->config};
   } else if (!options.tune) {
+    if (!r.untuned_generic.empty()) {
+      *generic_reason = r.untuned_generic;
+      return Choice{};
+    }
     configs.resize(1);
   }
   refuse_inside_capture(r.stream, r.what, r.remedy);

@@ -66,10 +66,12 @@ struct KernelRequest {
   size_t x_size, y_size;                 // floats of X and Y, for timing
   cudaStream_t stream;                   // the asking call's, which must not be capturing
   std::string what, remedy;              // for refuse_inside_capture
+  std::string untuned_generic;           // not empty: without tuning, the generic kernel, for this reason
 };
 
 // The kernel for `request`, as `options` say: options.config if set; else a choice remembered in the
-// cache; else the candidates (only the first without options.tune) obtained, timed against the generic
+// cache; else the candidates (only the first without options.tune, none where the request names a reason
+// for the generic kernel untuned) obtained, timed against the generic
 // kernel and the winner remembered. Returns a choice whose module is null for the generic kernel, with
 // the reason in `generic_reason`; `report` gets times, cache hits, notes and what tuning tried.
 Choice choose_kernel(const SparseLinearOptions& options, const KernelRequest& request, SparseLinearReport* report,

@@ -246,6 +246,27 @@ TEST(SparseLinear, FallsBackToTheGenericKernelWithAReason) {
   EXPECT_TRUE(fs::is_empty(empty.path())) << "load-only compiled in memory and wrote nothing";
 }
 
+// Untuned, a layer runs the generic kernel below kUntunedGenericBelowN columns (most lanes of a generated
+// kernel would idle) and its first candidate from there on; a tuned layer still compiles and times.
+TEST(SparseLinear, UntunedNarrowInputsTakeTheGenericKernel) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  SparseLinearOptions untuned = isolated(dir, true);
+  untuned.tune = false;
+  for (int64_t n : {int64_t{1}, int64_t{8}, kUntunedGenericBelowN - 1, kUntunedGenericBelowN}) {
+    const auto [w, x, ref] = layer_case(70, 300, 0.1, 8, n, true);
+    SparseLinear layer(w, {}, untuned);
+    EXPECT_LE(max_relative_error(layer.forward_host(x, n), ref), 1e-5) << "N = " << n;
+    const bool narrow = n < kUntunedGenericBelowN;
+    EXPECT_EQ(layer.report().path, narrow ? "generic" : "specialized") << "N = " << n << ": " << layer.report().reason;
+    if (narrow) EXPECT_NE(layer.report().reason.find("untuned at N = "), std::string::npos) << layer.report().reason;
+  }
+  const auto [w, x, ref] = layer_case(70, 300, 0.1, 8, 8, true);
+  SparseLinear tuned(w, {}, isolated(dir, true));
+  EXPECT_LE(max_relative_error(tuned.forward_host(x, 8), ref), 1e-5);
+  EXPECT_EQ(tuned.report().path, "specialized") << tuned.report().reason;
+}
+
 // Above 32768 nonzeros the kernel is compiled as separate units and linked: same answers.
 TEST(SparseLinear, LargeMatricesCompileInLinkedUnits) {
   SPDNN_REQUIRE_GPU();
