@@ -16,7 +16,7 @@
 #   compileNN  the tuned DLMC NN% set's modules into the kernel cache, on all cores, no timing (NN = 90, 95)
 #   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
 #   untunedNN  the same with each layer's first candidate
-#   sparsert   the real SparseRT filters at 90% and 95%, every path
+#   sparsert   the real SparseRT filters at 90% and 95%, every path (or SPARSERT_PATHS="specialized cudnn_fp32 ...")
 #   ptx        inline PTX against the C++ form: its GPU test (bit for bit), then the SparseRT filters untuned
 #              in both forms (specialized path, every output checked against float64)
 # Tuning compiles 94 modules for the 95% set: 429 s on the 2-core workstation (829 s of CPU, 104 MB, 36 MB
@@ -48,6 +48,7 @@ run_bench() {  # name, then spdnn sparse conv bench options
   pack
 }
 bench() { run_bench "$@" "${form[@]}"; }  # in the form INLINE_PTX asks for
+level() { [ "$1" = 90 ] && echo 0.9 || echo "0.$1"; }  # a step's percentage as the data folder names it
 dlmc=(--set dlmc --batch 1 8 --paths specialized cudnn_fp32 cudnn_tf32 cudnn_fp16)
 for step in ${STEPS:-tests dlmc95}; do
   case $step in
@@ -56,10 +57,10 @@ for step in ${STEPS:-tests dlmc95}; do
         >"$out/gtest.log" 2>&1
       echo "[$SECONDS s] tests exit $?"; grep -E "^\[ +(FAILED|SKIPPED|PASSED) |tests ran" "$out/gtest.log" | head -20
       pack ;;
-    compile90 | compile95) bench "$step" --set dlmc --sparsity "0.${step#compile}" --batch 1 8 --compile-only ;;
-    dlmc90 | dlmc95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#dlmc}" ;;
-    untuned90 | untuned95) bench "$step" "${dlmc[@]}" --sparsity "0.${step#untuned}" --no-tune ;;
-    sparsert) bench sparsert --set sparsert --sparsity 0.9 0.95 --batch 1 8 ;;
+    compile90 | compile95) bench "$step" --set dlmc --sparsity "$(level "${step#compile}")" --batch 1 8 --compile-only ;;
+    dlmc90 | dlmc95) bench "$step" "${dlmc[@]}" --sparsity "$(level "${step#dlmc}")" ;;
+    untuned90 | untuned95) bench "$step" "${dlmc[@]}" --sparsity "$(level "${step#untuned}")" --no-tune ;;
+    sparsert) bench sparsert --set sparsert --sparsity 0.9 0.95 --batch 1 8 ${SPARSERT_PATHS:+--paths $SPARSERT_PATHS} ;;
     ptx)
       timeout "${STEP_S:-300}" "$bin/spdnn_gpu_tests" --gtest_filter='SparseConv2d.InlinePtx*' >"$out/gtest_ptx.log" 2>&1
       echo "[$SECONDS s] ptx test exit $?"
