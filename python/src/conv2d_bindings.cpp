@@ -50,7 +50,7 @@ void bind_conv2d(nb::module_& m) {
           },
           "out_channels"_a, "channels"_a, "kernel_h"_a, "kernel_w"_a, "stride"_a, "padding"_a, "dilation"_a, "indptr"_a,
           "indices"_a, "data"_a, "bias"_a, "relu"_a, "specialize"_a, "cache"_a, "cache_dir"_a, "tune"_a,
-          "inline_ptx"_a = false)
+          "inline_ptx"_a = true)
       .def("output_shape",
            [](const SparseConv2d& s, int64_t batch, int64_t height, int64_t width) {
              const Conv2dShape c = s.shape(batch, height, width);

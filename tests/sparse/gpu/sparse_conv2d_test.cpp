@@ -100,6 +100,7 @@ TEST(SparseConv2d, InlinePtxGivesTheCppFormsBits) {
                                       KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2}}) {
       SparseLinearOptions cpp = isolated(dir, true), ptx = isolated(dir, true);
       cpp.config = ptx.config = config;
+      cpp.inline_ptx = false;
       ptx.inline_ptx = true;
       SparseConv2d a(w, bias, s, cpp), b(w, bias, s, ptx);
       const std::vector<float> ya = a.forward_host(x, s.batch, s.height, s.width);
