@@ -136,7 +136,8 @@ std::vector<KernelConfig> sparse_linear_candidates(const CsrMatrix& w, int64_t n
 // 8-row groups make fewer than two blocks of 128 threads per SM of an H100 (264), each thread a long chain
 // of loads; there 2-row groups are tried, four times the threads with a quarter of the chain, and 8-row
 // and 4-row groups split 4 ways, four times the threads with a quarter each of the same reuse (tuning chose
-// one of these at batch 1 on every real SparseRT filter, so they come first). Every candidate schedules with
+// one of these at batch 1 on every real SparseRT filter, so they come first, after 8-row groups where
+// those still make a block per SM). Every candidate schedules with
 // ptxas -O1 (fixed_n = 1), as linear kernels whose offsets are literals do. Threads of several output
 // rows (cols > 1) are not candidates: measured slower at batch 8 (emit_conv2d.hpp). No candidate's
 // functions hold much more than 4096 nonzeros (its rows are halved until they fit; see add below).
@@ -158,14 +159,21 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
   };
   auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };
   // Few blocks: these come first, since the first candidate is what an untuned layer runs, and tuning chose
-  // one of them on every SparseRT filter at batch 1 (bench/results/sparse_conv_sparsert_h100.md).
+  // one of them on every SparseRT filter at batch 1 (bench/results/sparse_conv_sparsert_h100.md). The
+  // first is 8-row groups unsplit where they still give each SM of an H100 a block of 128 pixels, else
+  // 2-row groups: in the tuning tables of the DLMC 95% set (H100, sparse_conv_dlmc_0.95_ptx_s38_h100.json)
+  // that first pick runs 5.3 / 14.7 us (geometric means, batch 1 / 8) where 8 rows split 4 ways ran 8.8 /
+  // 15.9 (tuned: 5.2 / 12.4); 256 x 2304 on 14 x 14 at batch 1 11.3-12.3 -> 4.4-5.2 us, 512 x 4608 on
+  // 7 x 7 at batch 8 27.2-27.8 -> 18.2-18.7.
   constexpr int64_t kFewBlocks = 264;
-  if (p.groups(p.capped(8)) * ((pixels + 127) / 128) < kFewBlocks) {
+  const int64_t tiles = (pixels + 127) / 128;
+  if (p.groups(p.capped(8)) * tiles < kFewBlocks) {
+    if (p.groups(p.capped(8)) * tiles >= kFewBlocks / 2) add(config(p.capped(8)));
+    add(config(p.capped(2)));
     if (p.cols >= 512) {
       add(split(8));
       add(split(4));  // DLMC 512 x 4608 at 95%, batch 1: 12.9 us, 8 rows split 15.3 (s36)
     }
-    add(config(p.capped(2)));
   }
   for (const Rule& rule : {kRules[0], kRules[1]})
     if (rule.applies(p))

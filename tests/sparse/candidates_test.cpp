@@ -150,10 +150,16 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{8, -32}));
   // At 98% (92 a row) the 32 rows fit: 2.9k nonzeros a function.
   EXPECT_EQ(rows_of(random_weights(512, 4608, 0.02, 3), {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
-  // An untuned layer runs the first candidate: with few blocks, the split 8-row groups; else by size.
+  // An untuned layer runs the first candidate: with few blocks, 8-row groups where they make at least one
+  // block per SM of an H100 (132), else 2-row groups; with enough blocks, rows by size.
   const KernelConfig first = sparse_conv2d_candidates(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();
-  EXPECT_EQ(first.rows, 8);
-  EXPECT_EQ(first.block_slices, 4);
+  EXPECT_EQ(first.rows, 2) << "64 blocks of 8-row groups";
+  EXPECT_EQ(first.block_slices, 1);
+  const KernelConfig eight = sparse_conv2d_candidates(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();
+  EXPECT_EQ(eight.rows, 8) << "256 blocks of 8-row groups";
+  EXPECT_EQ(eight.block_slices, 1);
+  const CsrMatrix first_layers = random_weights(64, 576, 0.05, 3);  // 64 x 64 x 3 x 3 on 56 x 56: 200 blocks
+  EXPECT_EQ(sparse_conv2d_candidates(first_layers, {1, 64, 56, 56, 64, 3, 3, 1, 1, 1}, 90).front().rows, 8);
   EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}, 90).front().rows, 8);
   // A small filter tries 16, 32 and 8 rows, capped at its 12 out-channels (and 2 rows: 2 x 1 blocks).
   EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 12}));
