@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -24,6 +25,11 @@ inline std::vector<float> random_values(size_t count, uint64_t seed) {
   std::vector<float> x(count);
   for (auto& v : x) v = u(rng);
   return x;
+}
+
+// Whether two outputs hold the same bits (the same sums in the same order).
+inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Options of a layer with its own cache that always takes a generated kernel (so that a test exercises

@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "sparse/codegen/emit_parts.hpp"
+#include "sparse/codegen/ptx_parts.hpp"
 #include "spdnn/error.hpp"
 
 namespace spdnn::codegen {
@@ -83,18 +85,63 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
         "}\n"));
 }
 
+// Whether a group function of `config` can be written as inline PTX: one column a thread (scalar loads and
+// stores) and N compiled in, every offset (row * N floats) within PTX's 32-bit immediates.
+bool linear_fits_ptx(const CsrMatrix& w, const KernelConfig& config, int64_t stride) {
+  return config.cols == 1 && stride > 0 &&
+         std::max(w.rows, w.cols) * stride * 4 <= std::numeric_limits<int32_t>::max();
+}
+
+// A group or slice function's body as one inline PTX statement: the loads, multiply-adds and stores of
+// put_products and put_store (or the partial sums of a slice) for entries [first, last), in the same order
+// (walk_columns), so ptxas writes the same code, while NVRTC's front end only passes a string on (the
+// convolutions' form, emit_conv2d_ptx.hpp). Operands: %0 xj, %1 yj or part, %2 lanes (a slice).
+void put_linear_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int64_t rows,
+                    int64_t r0, int64_t stride, int prefetch, const std::vector<float>* bias, bool relu) {
+  detail::PtxStatement ptx(2);  // %%vd0 xj, %%vd1 yj (or the scratch of the partial sums)
+  ptx.line("cvta.to.global.u64 %%vd0, %0;");
+  ptx.zero_accumulators(rows, 1);
+  auto x = [&ptx](int32_t col) { return ptx.f(fmt::format("x{}", col)); };
+  detail::walk_columns(
+      e, first, last, prefetch,
+      [&](int32_t col) { ptx.line(fmt::format("ld.global.nc.f32 {}, [%%vd0+{}];", x(col), int64_t{col} * stride * 4)); },
+      [&](size_t begin, size_t end) {
+        for (size_t i = begin; i < end; ++i)
+          ptx.line(fmt::format("fma.rn.f32 {0}, {1}, {2}, {0};", ptx.acc(e[i].row, 0), x(e[i].col),
+                               detail::ptx_float(e[i].value)));
+      });
+  if (bias == nullptr) {  // a slice: part[a * lanes]
+    ptx.put_partial_sums(rows, 1, "%1", "%2", "%%vd1");
+    ptx.write(out, "\"l\"(xj), \"l\"(part), \"r\"(lanes)");
+    return;
+  }
+  ptx.put_stores(rows, 1, "%%vd1", "%1",
+                 {.bias = [&](int64_t a) { return bias->empty() ? 0.0f : (*bias)[r0 + a]; },
+                  .relu = relu,
+                  .offset = [&](int64_t a, int) { return (r0 + a) * stride; },
+                  .guard = {},
+                  .guard_operand = {}});
+  ptx.write(out, "\"l\"(xj), \"l\"(yj)");
+}
+
 // Row group g (and, split K, each slice of its columns and the sum): functions of their own, with
-// `linkage` ("static ..." in one program, "extern \"C\" ..." in units linked together).
-void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, const KernelConfig& config, int64_t stride,
-               int64_t g, std::string_view linkage) {
+// `linkage` ("static ..." in one program, "extern \"C\" ..." in units linked together); their bodies as
+// inline PTX with `ptx` where linear_fits_ptx.
+void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<float>& bias, bool relu,
+               const KernelConfig& config, int64_t stride, int64_t g, std::string_view linkage, bool ptx) {
   const int c_count = config.cols, slices = slices_of(config);
   const auto [r0, r1] = group_rows(config, w, g);
   const std::vector<Entry> e = group_entries(w, r0, r1);
+  ptx = ptx && linear_fits_ptx(w, config, stride);
   if (slices == 1) {
     put(out, "{}{} {{\n", linkage, group_signature(g));
-    put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, 0, e.size(), c_count, config.prefetch, stride);
-    for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count, stride);
+    if (ptx) {
+      put_linear_ptx(out, e, 0, e.size(), r1 - r0, r0, stride, config.prefetch, &bias, relu);
+    } else {
+      put_accumulators(out, r1 - r0, c_count);
+      put_products(out, e, 0, e.size(), c_count, config.prefetch, stride);
+      for (int64_t r = r0; r < r1; ++r) put_store(out, bias, r, r - r0, c_count, stride);
+    }
     put(out, "}}\n");
     return;
   }
@@ -103,10 +150,14 @@ void put_group(fmt::memory_buffer& out, const CsrMatrix& w, const std::vector<fl
   const std::vector<size_t> bounds = slice_bounds(e, slices);
   for (int sl = 0; sl < slices; ++sl) {
     put(out, "{}{} {{\n", linkage, slice_signature(g, sl));
-    put_accumulators(out, r1 - r0, c_count);
-    put_products(out, e, bounds[sl], bounds[sl + 1], c_count, config.prefetch, stride);
-    for (int64_t a = 0; a < r1 - r0; ++a)
-      for (int c = 0; c < c_count; ++c) put(out, "    part[{} * lanes] = a{}_{};\n", a * c_count + c, a, c);
+    if (ptx) {
+      put_linear_ptx(out, e, bounds[sl], bounds[sl + 1], r1 - r0, r0, stride, config.prefetch, nullptr, relu);
+    } else {
+      put_accumulators(out, r1 - r0, c_count);
+      put_products(out, e, bounds[sl], bounds[sl + 1], c_count, config.prefetch, stride);
+      for (int64_t a = 0; a < r1 - r0; ++a)
+        for (int c = 0; c < c_count; ++c) put(out, "    part[{} * lanes] = a{}_{};\n", a * c_count + c, a, c);
+    }
     put(out, "}}\n");
   }
   // The sums, in slice order, from the S blocks of the cluster (or the S sets of threads of the block,
@@ -259,13 +310,13 @@ constexpr std::string_view kDeclare = "extern \"C\" __device__ ";
 }  // namespace
 
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                               const KernelConfig& config, int64_t n) {
+                               const KernelConfig& config, int64_t n, bool inline_ptx) {
   const int64_t stride = compiled_stride(config, n);
   check_inputs(w, bias, config);
   fmt::memory_buffer out;
   put_preamble(out, w, relu, config, stride);
   const int64_t groups = row_groups(config, w.rows);
-  for (int64_t g = 0; g < groups; ++g) put_group(out, w, bias, config, stride, g, kStatic);
+  for (int64_t g = 0; g < groups; ++g) put_group(out, w, bias, relu, config, stride, g, kStatic, inline_ptx);
   put_kernel(out, config, groups);
   return fmt::to_string(out);
 }
@@ -283,7 +334,8 @@ std::vector<std::string> unit_compile_options(const KernelConfig& config) {
 }
 
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const KernelConfig& config, int64_t unit_nnz, int64_t n) {
+                                                  const KernelConfig& config, int64_t unit_nnz, int64_t n,
+                                                  bool inline_ptx) {
   const int64_t stride = compiled_stride(config, n);
   check_inputs(w, bias, config);
   const int64_t groups = row_groups(config, w.rows);
@@ -308,7 +360,7 @@ std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std:
     do {
       const auto [r0, r1] = group_rows(config, w, g);
       nnz += w.row_ptr[r1] - w.row_ptr[r0];
-      put_group(out, w, bias, config, stride, g++, kExtern);
+      put_group(out, w, bias, relu, config, stride, g++, kExtern, inline_ptx);
     } while (g < groups && nnz < unit_nnz);
     units.push_back(fmt::to_string(out));
   }

@@ -74,9 +74,11 @@ inline constexpr const char* kKernelName = "spdnn_sparse_linear";
 // CUDA C++ for Y = act(W * X + bias): X is K x n and Y is M x n, both row-major float32, `n` a kernel
 // argument, which must equal the `n` given here when config.fixed_n compiles it in (else `n` is unused).
 // `bias` is empty or has M values; act is ReLU when `relu`. Values are written as hexadecimal float
-// literals, so the generated kernel multiplies by exactly the stored weights.
+// literals, so the generated kernel multiplies by exactly the stored weights. With `inline_ptx`, the group
+// functions' bodies are inline PTX (the same code, compiled faster; as emit_conv2d_ptx.hpp) where a thread
+// has one column, N is compiled in and every offset fits PTX's immediates.
 std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                               const KernelConfig& config, int64_t n = 0);
+                               const KernelConfig& config, int64_t n = 0, bool inline_ptx = false);
 
 // The same kernel as separately compiled units, for matrices too large for one NVRTC program (whose
 // compile time grows about quadratically with its source: 4x the nonzeros took 12x longer): units[0]
@@ -84,7 +86,8 @@ std::string emit_sparse_linear(const CsrMatrix& w, const std::vector<float>& bia
 // `unit_nnz` nonzeros in all (extern "C" device functions). Compiled with -rdc and linked (nvJitLink),
 // they also compile in parallel.
 std::vector<std::string> emit_sparse_linear_units(const CsrMatrix& w, const std::vector<float>& bias, bool relu,
-                                                  const KernelConfig& config, int64_t unit_nnz, int64_t n = 0);
+                                                  const KernelConfig& config, int64_t unit_nnz, int64_t n = 0,
+                                                  bool inline_ptx = false);
 
 // NVRTC options for the source of emit_sparse_linear: with N compiled in (fixed_n), ptxas at -O1. At its
 // default -O3 ptxas moved each load of X down to just before its first multiply-add (a median of 8

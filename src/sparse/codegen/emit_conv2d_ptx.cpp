@@ -1,15 +1,15 @@
 // A convolution group function's body as inline PTX (see emit_conv2d_ptx.hpp).
 #include "sparse/codegen/emit_conv2d_ptx.hpp"
 
-#include <bit>
 #include <limits>
-#include <map>
 #include <set>
 #include <string>
 
+#include "sparse/codegen/ptx_parts.hpp"
+
 namespace spdnn::codegen {
 
-using detail::Entry, detail::put;
+using detail::Entry, detail::ptx_float, detail::PtxStatement, detail::put;
 
 ConvTap conv_tap(const Conv2dShape& s, int32_t col, int b) {
   const int64_t r = col / s.kernel_w % s.kernel_h;
@@ -50,43 +50,12 @@ bool conv2d_fits_ptx(const Conv2dShape& s, const KernelConfig& config) {
   return largest * 4 <= std::numeric_limits<int32_t>::max();
 }
 
-namespace {
-
-// A float as PTX's exact hexadecimal immediate (0fXXXXXXXX: the bits; any value, infinities and NaN too).
-std::string ptx_float(float v) { return fmt::format("0f{:08X}", std::bit_cast<uint32_t>(v)); }
-
-// Registers of one PTX type, by name, numbered in order of first use (written %%<prefix><number>: `%%` is
-// one `%` in an asm statement).
-class Registers {
- public:
-  Registers(const char* prefix, const char* type, int reserved = 0) : prefix_(prefix), type_(type), next_(reserved) {}
-  std::string operator()(const std::string& name) {
-    auto [it, added] = numbers_.try_emplace(name, next_);
-    if (added) ++next_;
-    return fmt::format("%%{}{}", prefix_, it->second);
-  }
-  std::string fresh() { return fmt::format("%%{}{}", prefix_, next_++); }
-  void declare(fmt::memory_buffer& out) const {
-    if (next_ > 0) put(out, "\".reg .{} %%{}<{}>;\\n\"\n", type_, prefix_, next_);
-  }
-
- private:
-  const char *prefix_, *type_;
-  int next_;
-  std::map<std::string, int> numbers_;
-};
-
-}  // namespace
-
 void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int64_t rows,
                     const Conv2dShape& s, const KernelConfig& config, const PtxSums& sums) {
   const int B = config.cols;
-  // Prefixes of their own: NVVM substitutes the operands (%0 ...) with its registers (%rd1, %r2, %f3, %p4),
-  // which registers of the same names declared in the statement's scope would shadow (on an H100 that read
-  // the wrong pointers: an illegal address).
-  Registers f("vf", "f32"), rd("vd", "b64", 3), p("vp", "pred"), r("vr", "b32");  // %%vd0 xj, %%vd1 zeros, %%vd2 yj or part
-  fmt::memory_buffer body;
-  auto line = [&body](std::string_view text) { put(body, "\"{}\\n\"\n", text); };
+  PtxStatement ptx(3);  // %%vd0 xj, %%vd1 zeros, %%vd2 yj or part
+  detail::PtxRegisters &f = ptx.f, &rd = ptx.rd, &p = ptx.p, &r = ptx.r;
+  auto line = [&ptx](std::string_view text) { ptx.line(text); };
   line("cvta.to.global.u64 %%vd0, %0;");
   line("cvta.to.global.u64 %%vd1, %1;");
   // Bounds tests of the rows and columns the taps reach (unsigned: negative is out too), as C++ writes them.
@@ -100,8 +69,7 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
     line(fmt::format("add.s32 {}, %4, {};", v, t * s.dilation));
     line(fmt::format("setp.lt.u32 {}, {}, {};", p(fmt::format("col{}", t)), v, s.width));
   }
-  for (int64_t a = 0; a < rows; ++a)
-    for (int b = 0; b < B; ++b) line(fmt::format("mov.f32 {}, 0f00000000;", f(fmt::format("a{}_{}", a, b))));
+  ptx.zero_accumulators(rows, B);
   // Base pointers: the corner's pixel at (k, t), or the zeros.
   for (const auto& [k, t] : conv_bases(s, e, first, last, B)) {
     const std::string inside = p.fresh(), corner = rd.fresh();
@@ -124,46 +92,22 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
       [&](size_t begin, size_t end) {
         for (size_t i = begin; i < end; ++i)
           for (int b = 0; b < B; ++b) {
-            const std::string acc = f(fmt::format("a{}_{}", e[i].row, b));
+            const std::string acc = ptx.acc(e[i].row, b);
             line(fmt::format("fma.rn.f32 {0}, {1}, {2}, {0};", acc, f(pixel(conv_tap(s, e[i].col, b))), ptx_float(e[i].value)));
           }
       });
-  if (sums.partial) {  // part[(a * B + b) * lanes], in that order: a pointer stepped by lanes floats
-    line("cvt.s64.s32 %%vd2, %5;");
-    const std::string step = rd.fresh(), at = rd.fresh();
-    line(fmt::format("shl.b64 {}, %%vd2, 2;", step));
-    line(fmt::format("mov.b64 {}, %2;", at));
-    for (int64_t a = 0; a < rows; ++a)
-      for (int b = 0; b < B; ++b) {
-        if (a + b > 0) line(fmt::format("add.s64 {0}, {0}, {1};", at, step));
-        line(fmt::format("st.f32 [{}], {};", at, f(fmt::format("a{}_{}", a, b))));
-      }
-  } else {  // bias (a rounded add), act (a < 0 ? 0 : a, NaN kept) and the store of each output row
-    line("cvta.to.global.u64 %%vd2, %2;");
-    for (int64_t a = 0; a < rows; ++a)
-      for (int b = 0; b < B; ++b) {
-        const std::string acc = f(fmt::format("a{}_{}", a, b));
-        const float bias = sums.bias->empty() ? 0.0f : (*sums.bias)[sums.r0 + a];
-        line(fmt::format("add.rn.f32 {0}, {0}, {1};", acc, ptx_float(bias)));
-        if (sums.relu) {
-          const std::string negative = p.fresh();
-          line(fmt::format("setp.lt.f32 {}, {}, 0f00000000;", negative, acc));
-          line(fmt::format("selp.f32 {0}, 0f00000000, {0}, {1};", acc, negative));
-        }
-        std::string guard;
-        if (const auto limit = conv_row_guard(s, B, b)) {
-          guard = p.fresh();
-          line(fmt::format("setp.lt.s32 {}, %3, {};", guard, *limit));
-          guard = "@" + guard + " ";
-        }
-        line(fmt::format("{}st.global.f32 [%%vd2+{}], {};", guard, conv_store_offset(s, sums.r0 + a, b) * 4, acc));
-      }
+  if (sums.partial) {
+    ptx.put_partial_sums(rows, B, "%2", "%5", "%%vd2");
+  } else {
+    ptx.put_stores(rows, B, "%%vd2", "%2",
+                   {.bias = [&](int64_t a) { return sums.bias->empty() ? 0.0f : (*sums.bias)[sums.r0 + a]; },
+                    .relu = sums.relu,
+                    .offset = [&](int64_t a, int b) { return conv_store_offset(s, sums.r0 + a, b); },
+                    .guard = [&](int b) { return conv_row_guard(s, B, b); },
+                    .guard_operand = "%3"});
   }
-  put(out, "  asm volatile(\n\"{{\\n\"\n");
-  for (const Registers* regs : {&p, &r, &rd, &f}) regs->declare(out);
-  out.append(body.data(), body.data() + body.size());
-  put(out, "\"}}\\n\"\n  :: \"l\"(xj), \"l\"(zeros), \"l\"({}), \"r\"(h0), \"r\"(w0){} : \"memory\");\n",
-      sums.partial ? "part" : "yj", sums.partial ? ", \"r\"(lanes)" : "");
+  ptx.write(out, fmt::format("\"l\"(xj), \"l\"(zeros), \"l\"({}), \"r\"(h0), \"r\"(w0){}", sums.partial ? "part" : "yj",
+                             sums.partial ? ", \"r\"(lanes)" : ""));
 }
 
 }  // namespace spdnn::codegen

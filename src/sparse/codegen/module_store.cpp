@@ -7,6 +7,7 @@
 #include <fstream>
 #include <utility>
 
+#include "core/env.hpp"
 #include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/emit_conv2d.hpp"
 #include "sparse/codegen/nvrtc_compiler.hpp"
@@ -44,8 +45,10 @@ ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, con
       cache_(options.cache_dir, options.cache) {
   compiler_ = "nvrtc " + nvrtc_version();
   for (const auto& o : options.compiler_options) compiler_ += " " + o;
-  // Inline PTX changes what a convolution's functions are written as, so it keys their modules.
-  if (conv_ && options.inline_ptx) compiler_ += " inline-ptx", inline_ptx_ = true;
+  // Inline PTX changes what a layer's functions are written as, so it keys their modules. Linear layers
+  // take it only with SPDNN_LINEAR_PTX=1 until their form has run on a GPU (the convolutions' has: s38).
+  inline_ptx_ = options.inline_ptx && (conv_ || env_equals("SPDNN_LINEAR_PTX", "1"));
+  if (inline_ptx_) compiler_ += " inline-ptx";
   if (conv_) conv_->batch = 1;  // one module serves every batch
   if (conv_) layer_ += fmt::format(" conv2d {} revision {}", to_string(*conv_), kConv2dEmitRevision);
 }
@@ -74,13 +77,13 @@ ModuleStore::Built ModuleStore::obtain(const KernelConfig& config, int64_t n) {
   for (auto& o : single ? compile_options(config) : unit_compile_options(config)) options.push_back(std::move(o));
   if (single) {
     const std::string source = conv_ ? emit_sparse_conv2d(w_, bias_, relu_, *conv_, config, inline_ptx_)
-                                     : emit_sparse_linear(w_, bias_, relu_, config, n);
+                                     : emit_sparse_linear(w_, bias_, relu_, config, n, inline_ptx_);
     b.generate_seconds = seconds_since(t);
     t = Clock::now();
     b.cubin = compile_cuda(source, arch_, name, options).cubin;
   } else {
     const auto units = conv_ ? emit_sparse_conv2d_units(w_, bias_, relu_, *conv_, config, unit_nnz, inline_ptx_)
-                             : emit_sparse_linear_units(w_, bias_, relu_, config, unit_nnz, n);
+                             : emit_sparse_linear_units(w_, bias_, relu_, config, unit_nnz, n, inline_ptx_);
     b.generate_seconds = seconds_since(t);
     t = Clock::now();
     b.cubin = compile_and_link_cuda(units, arch_, name, options).cubin;

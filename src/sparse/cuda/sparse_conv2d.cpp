@@ -124,7 +124,8 @@ struct SparseConv2d::Impl {
         .stream = stream,
         .what = fmt::format("sparse conv2d: the kernel for input {} x {} x {} x {} is chosen on its first use", batch,
                             s.channels, height, width),
-        .remedy = fmt::format("prepare({}, {}, {})", batch, height, width)};
+        .remedy = fmt::format("prepare({}, {}, {})", batch, height, width),
+        .untuned_generic = {}};
     request.tuning_key = cuda::tuning_key(*p.store, pixels, options, request.candidates, kGenericConv2dRevision);
     std::string reason;
     p.choice = cuda::choose_kernel(options, request, &report, &reason);

@@ -83,11 +83,12 @@ struct SparseLinear::Impl {
         .y_size = static_cast<size_t>(w.rows * n),
         .stream = stream,
         .what = fmt::format("sparse linear: the kernel for N = {} is chosen on its first use", n),
-        .remedy = fmt::format("prepare({})", n)};
+        .remedy = fmt::format("prepare({})", n),
+        .untuned_generic = n < kUntunedGenericBelowN
+                               ? fmt::format("untuned at N = {} < {} columns, where the generic kernel keeps its lanes busy",
+                                             n, kUntunedGenericBelowN)
+                               : std::string()};
     request.tuning_key = cuda::tuning_key(*store, n, options, request.candidates, cuda::kGenericKernelRevision);
-    if (n < kUntunedGenericBelowN)
-      request.untuned_generic = fmt::format("untuned at N = {} < {} columns, where the generic kernel keeps its lanes busy",
-                                            n, kUntunedGenericBelowN);
     std::string reason;
     const cuda::Choice best = cuda::choose_kernel(options, request, &report, &reason);
     if (best.module == nullptr) return use_generic(n, std::move(reason));

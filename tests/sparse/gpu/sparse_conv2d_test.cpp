@@ -27,11 +27,7 @@
 namespace spdnn {
 namespace {
 
-using test::isolated, test::random_values;
-
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using test::bitwise_equal, test::isolated, test::random_values;
 
 struct Case {
   Conv2dShape shape;

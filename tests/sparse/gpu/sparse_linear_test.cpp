@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include "cuda/device_buffer.hpp"
 #include "sparse/cuda/generic_kernel.hpp"
@@ -265,6 +267,34 @@ TEST(SparseLinear, UntunedNarrowInputsTakeTheGenericKernel) {
   SparseLinear tuned(w, {}, isolated(dir, true));
   EXPECT_LE(max_relative_error(tuned.forward_host(x, 8), ref), 1e-5);
   EXPECT_EQ(tuned.report().path, "specialized") << tuned.report().reason;
+}
+
+// The linear layers' inline-PTX form (opt-in with SPDNN_LINEAR_PTX=1 until it has run on a GPU) gives the
+// C++ form's bits: whole groups, K split within a block and over a cluster, one program and (over 32768
+// nonzeros) linked units.
+TEST(SparseLinear, InlinePtxGivesTheCppFormsBits) {
+  SPDNN_REQUIRE_GPU();
+  test::TempDir dir;
+  for (const auto& [m, k, n] : {std::tuple{int64_t{70}, int64_t{300}, int64_t{49}}, std::tuple{int64_t{300}, int64_t{1200}, int64_t{196}}}) {
+    const auto [w, x, ref] = layer_case(m, k, 0.1, 21, n, true);
+    for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1},
+                                      KernelConfig{.rows = 16, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1},
+                                      KernelConfig{.rows = 8, .threads = 256, .cluster_slices = 2, .prefetch = 8, .fixed_n = 1}}) {
+      SparseLinearOptions o = isolated(dir, true);
+      o.config = config;
+      unsetenv("SPDNN_LINEAR_PTX");
+      SparseLinear cpp(w, {}, o);
+      const std::vector<float> y_cpp = cpp.forward_host(x, n);
+      setenv("SPDNN_LINEAR_PTX", "1", 1);
+      SparseLinear ptx(w, {}, o);
+      const std::vector<float> y_ptx = ptx.forward_host(x, n);
+      unsetenv("SPDNN_LINEAR_PTX");
+      EXPECT_EQ(ptx.report().path, "specialized") << ptx.report().reason;
+      EXPECT_EQ(ptx.report().modules_compiled, 1) << "its own module, not the C++ form's";
+      EXPECT_LE(max_relative_error(y_ptx, ref), 1e-5) << to_string(config) << ", " << m << " x " << k;
+      EXPECT_TRUE(test::bitwise_equal(y_cpp, y_ptx)) << to_string(config) << ", " << m << " x " << k;
+    }
+  }
 }
 
 // Above 32768 nonzeros the kernel is compiled as separate units and linked: same answers.
