@@ -71,7 +71,8 @@ class SparseLinear:
 
     The kernel for each column count N is chosen on first use (generated, compiled with NVRTC, tuned
     against the generic CSR kernel) and kept in the kernel cache (``cache_dir``, default
-    ``$SPDNN_KERNEL_CACHE`` or ``~/.cache/spdnn/kernels``). ``specialize=False`` uses the generic kernel only.
+    ``$SPDNN_KERNEL_CACHE`` or ``~/.cache/spdnn/kernels``). ``specialize=False`` uses the generic kernel only;
+    ``tune=False`` takes the first candidate untimed, or the generic kernel below 64 columns.
     Needs a CUDA build of spdnn and a GPU; otherwise construction raises :class:`spdnn.Error` saying why."""
 
     def __init__(self, weight, bias=None, relu=False, specialize=True, cache="on", cache_dir=None, tune=True):
