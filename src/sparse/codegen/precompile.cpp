@@ -84,14 +84,18 @@ std::vector<double> run_tasks(std::vector<Task> tasks, size_t layers, unsigned j
 const std::vector<float> kNoBias;
 
 // What a layer's first prepare() compiles from its candidates: a fixed configuration alone, else every
-// candidate when it tunes, else the first (the one it takes untuned), or none where it takes the generic
-// kernel untuned (`untuned_generic`: a linear layer below kUntunedGenericBelowN columns).
-std::vector<KernelConfig> to_compile(const SparseLinearOptions& options, std::vector<KernelConfig> candidates,
-                                     bool untuned_generic = false) {
+// candidate when it tunes, else the first (the one it takes untuned).
+std::vector<KernelConfig> to_compile(const SparseLinearOptions& options, std::vector<KernelConfig> candidates) {
   if (options.config) return {*options.config};
-  if (!options.tune && untuned_generic) return {};
   if (!options.tune && !candidates.empty()) candidates.resize(1);
   return candidates;
+}
+
+// The same for a linear layer at N = n, which untuned takes the generic kernel below kUntunedGenericBelowN
+// columns (and then compiles nothing).
+std::vector<KernelConfig> linear_to_compile(const SparseLinearOptions& options, const CsrMatrix& w, int64_t n, int arch) {
+  if (!options.config && !options.tune && n < kUntunedGenericBelowN) return {};
+  return to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride));
 }
 
 }  // namespace
@@ -111,7 +115,7 @@ std::vector<double> precompile_sparse_linears(const std::vector<PrecompileLayer>
     for (int64_t n : layers[i].ns)
       if (n > 0)
         add_tasks(&tasks, &keys, stores.back().get(), i,
-                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride), n < kUntunedGenericBelowN), n,
+                  linear_to_compile(options, w, n, arch), n,
                   w.nnz());
   }
   return run_tasks(std::move(tasks), layers.size(), jobs, progress);
@@ -161,7 +165,7 @@ size_t precompile_layers(const std::vector<LayerSizes>& layers, unsigned jobs,
         const int64_t n = size[0];
         if (n <= 0) throw Error(Errc::usage, fmt::format("precompile_layers: N = {} columns", n));
         add_tasks(&tasks, &keys, linear_store, i,
-                  to_compile(options, sparse_linear_candidates(w, n, arch, options.fixed_stride), n < kUntunedGenericBelowN), n,
+                  linear_to_compile(options, w, n, arch), n,
                   w.nnz());
       } else {
         const Conv2dShape s = l.conv->shape(size[0], size[1], size[2]);
