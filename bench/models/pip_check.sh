@@ -4,10 +4,11 @@
 # the installed package (not the source tree). The machine has no network: the environment is a venv over
 # the system's packages (torch, numpy, scipy, scikit-build-core, nanobind), built without isolation.
 # Usage on the device: bash bench/models/pip_check.sh   (logs in $OUT: pip.log, check.log, pytest.log)
+# VENV=DIR keeps the environment there, so that later steps of the same call can run the installed package.
 set -uo pipefail
 out=${OUT:-out}
 mkdir -p "$out"
-venv=$(mktemp -d)/venv
+venv=${VENV:-$(mktemp -d)/venv}
 python3 -m venv --system-site-packages "$venv" || exit 1
 start=$SECONDS
 "$venv/bin/python" -m pip install --no-build-isolation --no-deps --no-index --disable-pip-version-check . \
