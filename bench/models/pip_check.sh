@@ -10,6 +10,10 @@ out=${OUT:-out}
 mkdir -p "$out"
 venv=${VENV:-$(mktemp -d)/venv}
 python3 -m venv --system-site-packages "$venv" || exit 1
+# Where python3 is itself a virtual environment (the GPU machine's is), --system-site-packages reaches only
+# its base interpreter's packages: a .pth file makes python3's own (torch, scikit-build-core) visible too.
+python3 -c "import site; print('\n'.join(site.getsitepackages()))" \
+  >"$("$venv/bin/python" -c "import site; print(site.getsitepackages()[0])")/outer-site.pth" || exit 1
 start=$SECONDS
 "$venv/bin/python" -m pip install --no-build-isolation --no-deps --no-index --disable-pip-version-check . \
   >"$out/pip.log" 2>&1 || { tail -20 "$out/pip.log"; exit 1; }
