@@ -42,11 +42,6 @@ std::optional<std::string> why_invalid(const KernelConfig& c) {
   if (c.block_slices > 1 && int64_t{4} * c.rows * c.cols * c.bound > 227 * 1024)
     return fmt::format("partial sums of {} x {} for up to {} threads exceed shared memory", c.rows, c.cols, c.bound);
   if (c.fixed_n != 0 && c.fixed_n != 1) return fmt::format("fixed_n = {} (0: N an argument, 1: N compiled in)", c.fixed_n);
-  if (c.lockstep != 0 && (c.lockstep < 16 || c.lockstep > 65536))
-    return fmt::format("a barrier every {} nonzeros (0: none, or 16..65536)", c.lockstep);
-  // Every warp of the block must reach the same barriers: one code stream a block.
-  if (c.lockstep != 0 && (thread_sets(c) > 1 || c.cluster_slices > 1))
-    return std::string("lockstep barriers need one code stream a block (block_slices, block_groups, cluster_slices = 1)");
   return std::nullopt;
 }
 

@@ -152,7 +152,6 @@ std::vector<float> interpret(const std::string& src, const Conv2dShape& s, const
             const bool stored = !m[3].matched || h0 < std::stoll(m[3]);
             EXPECT_EQ(stored, row < P) << "stores the rows of the image, and only those: " << line;
             if (stored) y.at(static_cast<size_t>(yj + offset)) = r;
-          } else if (line == "    __syncthreads();") {  // lockstep: one thread has nothing to wait for
           } else if (line.find("float a0_0") == std::string::npos && line.find("void ") == std::string::npos &&
                      !(finish && (line.find("const float* p") != std::string::npos || line.find("if (s == ") != std::string::npos ||
                                   line == "  }"))) {
@@ -172,7 +171,6 @@ struct Case {
   int rows;
   int slices = 1;  // K split within a block
   int outputs = 1;  // output rows a thread (cols)
-  int lockstep = 0;  // a block barrier every this many nonzeros
 };
 
 class EmitConv2d : public testing::TestWithParam<Case> {};
@@ -190,7 +188,7 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   for (bool ptx : {false, true})
     for (bool relu : {false, true}) {
       const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices), .prefetch = 4,
-                                .block_slices = c.slices, .lockstep = c.lockstep};
+                                .block_slices = c.slices};
       const std::string src = emit_sparse_conv2d(w, bias, relu, s, config, ptx);
       EXPECT_EQ(src.find("asm volatile(\n") != std::string::npos, ptx) << "inline PTX where asked";
       const std::vector<float> y = interpret(src, s, x, relu, c.outputs);
@@ -203,7 +201,7 @@ INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
                                          Case{1, 4, 1, 3, 3, 1, 1, 1, 0.5, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16},
                                          Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2},
                                          Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4},
-                                         Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}, Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 1, 1, 16}));
+                                         Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}));
 
 // B output rows a thread: rows that do not divide P (7 = 3 * 2 + 1, 4 + 3), stride 2, dilation 2, 1 x 1,
 // K split with B rows, and a filter of no nonzeros.
@@ -211,8 +209,7 @@ INSTANTIATE_TEST_SUITE_P(RowsAThread, EmitConv2d,
                          testing::Values(Case{2, 3, 7, 5, 3, 1, 1, 1, 0.3, 4, 1, 2}, Case{1, 4, 7, 6, 3, 1, 1, 1, 0.4, 8, 1, 4},
                                          Case{2, 5, 9, 7, 3, 2, 1, 1, 0.2, 3, 1, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16, 1, 4},
                                          Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1, 1, 2}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2, 1, 4},
-                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4},
-                                         Case{2, 5, 9, 7, 3, 2, 1, 1, 0.3, 3, 1, 2, 20}));
+                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4}));
 
 TEST(EmitConv2dText, OneLoadPerDistinctColumnAndExactWeights) {
   // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): channel 1's plane (35) from the base pointer of
@@ -263,45 +260,6 @@ TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
   wide.kernel_h = 9;  // larger than the 4 x 4 image
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(csr_from_triplets(1, 162, {}, "w"), {}, false, wide, {.rows = 4}); }).code(),
             Errc::usage);
-}
-
-// lockstep = L: in each group function, in both forms, a block barrier after every L or more nonzeros (less
-// than L plus one column's products since the last), and a kernel loop in which every thread runs every
-// step (a thread past the end takes the last item) so that all meet each barrier.
-TEST(EmitConv2dText, LockstepBarriersComeEveryLNonzerosAndEveryThreadMeetsThem) {
-  Conv2dShape s;
-  s.channels = 6, s.height = s.width = 6, s.out_channels = 8, s.padding = 1;
-  const CsrMatrix w = test::random_weights(8, s.filter_columns(), 0.5, 7);
-  constexpr int kEvery = 16;
-  for (bool ptx : {false, true}) {
-    const std::string src = emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .lockstep = kEvery}, ptx);
-    const std::string fma = ptx ? "fma.rn.f32" : "__fmaf_rn(", barrier = ptx ? "bar.sync 0;" : "__syncthreads();";
-    int barriers = 0;
-    for (size_t g = src.find("void group"); g != std::string::npos; g = src.find("void group", g + 1)) {
-      const std::string body = src.substr(g, src.find("\n}\n", g) - g);
-      size_t since = 0, at = 0;
-      for (size_t next; (next = std::min(body.find(fma, at), body.find(barrier, at))) != std::string::npos;) {
-        if (body.compare(next, barrier.size(), barrier) == 0) {
-          EXPECT_GE(since, static_cast<size_t>(kEvery)) << (ptx ? "PTX" : "C++");
-          EXPECT_LT(since, static_cast<size_t>(kEvery + 4)) << "at most a column of a 4-row group past L";
-          since = 0, ++barriers;
-        } else {
-          ++since;
-        }
-        at = next + 1;
-      }
-      EXPECT_LT(since, static_cast<size_t>(kEvery + 4)) << "no barrier missed at the end";
-    }
-    EXPECT_GE(barriers, 2 * (static_cast<int>(w.nnz()) / 2 / (kEvery + 4))) << "about nnz / L barriers";
-    EXPECT_NE(src.find("j0 + threadIdx.x < items ? j0 + threadIdx.x : items - 1"), std::string::npos) << src;
-    EXPECT_EQ(src.find("j < items;"), std::string::npos) << "no thread leaves the loop early";
-    EXPECT_EQ(emit_sparse_conv2d(w, {}, false, s, {.rows = 4}, ptx).find(barrier), std::string::npos) << "none without";
-  }
-  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .threads = 256, .block_slices = 2, .lockstep = 16}); })
-                .code(),
-            Errc::usage);
-  EXPECT_EQ(test::error_from([&] { emit_sparse_linear(w, {}, false, {.rows = 4, .lockstep = 16}); }).code(), Errc::usage)
-      << "convolutions only";
 }
 
 // Units (for filters too large for one program): every group defined once, in order, across the later
@@ -421,8 +379,7 @@ TEST(EmitConv2dNvrtc, CompilesForHopper) {
   for (const KernelConfig config : {KernelConfig{.rows = 4, .prefetch = 8}, KernelConfig{.rows = 16, .prefetch = 8},
                                     KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2},
                                     KernelConfig{.rows = 32, .cols = 2, .prefetch = 16}, KernelConfig{.rows = 16, .cols = 4, .prefetch = 8},
-                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2},
-                                    KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1, .lockstep = 256}}) {
+                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
     for (bool ptx : {false, true}) {
       const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config, ptx), 90, "conv.cu");
       EXPECT_FALSE(m.cubin.empty());

@@ -31,14 +31,12 @@ std::string usage_error(std::string_view text) {
 TEST(KernelConfig, TextRoundTripsEveryField) {
   const KernelConfig defaults;
   EXPECT_EQ(to_string(defaults),
-            "rows=16,cols=1,threads=128,cluster_slices=1,prefetch=0,bound=256,block_slices=1,block_groups=1,fixed_n=0,"
-            "lockstep=0");
+            "rows=16,cols=1,threads=128,cluster_slices=1,prefetch=0,bound=256,block_slices=1,block_groups=1,fixed_n=0");
   EXPECT_EQ(parse_kernel_config(""), defaults) << "no field named: every default";
   // Each field set through the table, one at a time, to a value that is valid on its own.
   const std::pair<std::string_view, int> values[] = {{"rows", 32},          {"cols", 2},   {"threads", 64},
                                                      {"cluster_slices", 4}, {"prefetch", 32}, {"bound", 512},
-                                                     {"block_slices", 2},   {"block_groups", 2}, {"fixed_n", 1},
-                                                     {"lockstep", 256}};
+                                                     {"block_slices", 2},   {"block_groups", 2}, {"fixed_n", 1}};
   ASSERT_EQ(std::size(values), kKernelConfigFields.size());
   std::set<std::string> texts;
   for (const auto& [name, value] : values) {
@@ -80,16 +78,9 @@ TEST(KernelConfig, ChecksSayWhy) {
   EXPECT_EQ(why({.threads = 512, .bound = 512, .block_slices = 2, .block_groups = 2}), "row groups within a block do not split K");
   EXPECT_EQ(why({.threads = 64, .block_slices = 4}), "64 threads do not make 4 sets of whole warps");
   EXPECT_EQ(why({.fixed_n = 2}), "fixed_n = 2 (0: N an argument, 1: N compiled in)");
-  EXPECT_EQ(why({.lockstep = 8}), "a barrier every 8 nonzeros (0: none, or 16..65536)");
-  EXPECT_EQ(why({.lockstep = 65537}), "a barrier every 65537 nonzeros (0: none, or 16..65536)");
-  EXPECT_EQ(why({.threads = 256, .block_slices = 2, .lockstep = 64}),
-            "lockstep barriers need one code stream a block (block_slices, block_groups, cluster_slices = 1)");
-  EXPECT_EQ(why({.rows = 8, .cluster_slices = 2, .lockstep = 64}),
-            "lockstep barriers need one code stream a block (block_slices, block_groups, cluster_slices = 1)");
-  EXPECT_EQ(why({.lockstep = 16}), "valid");
   EXPECT_EQ(std::string(test::error_from([] { validate({.cols = 3}); }).what()),
             "kernel config rows=16,cols=3,threads=128,cluster_slices=1,prefetch=0,bound=256,block_slices=1,block_groups=1,"
-            "fixed_n=0,lockstep=0: 3 columns per thread (1, 2 or 4)");
+            "fixed_n=0: 3 columns per thread (1, 2 or 4)");
 }
 
 TEST(KernelConfig, AModuleIsItsConfigurationWithoutLaunchParameters) {

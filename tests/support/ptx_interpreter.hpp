@@ -22,7 +22,6 @@ class PtxMachine {
   std::vector<int64_t> operands;  // the asm statement's %0, %1, ...
   std::function<float(int64_t address)> load;
   std::function<void(int64_t address, float value)> store;
-  int barriers = 0;  // block barriers met (one thread: each is a count, nothing to wait for)
 
   // Runs the statement's lines, each as written in the C++ source ("...\n", `%%` for `%`). Returns false,
   // with a test failure, at the first line it does not understand.
@@ -112,7 +111,6 @@ class PtxMachine {
     else if (op == "ld.global.nc.f32") floats_[a[1]] = load(address(a[2]));
     else if (op == "fma.rn.f32") floats_[a[1]] = std::fma(real(a[2]), real(a[3]), real(a[4]));
     else if (op == "add.rn.f32") floats_[a[1]] = real(a[2]) + real(a[3]);
-    else if (op == "bar.sync" && a[1] == "0") ++barriers;
     else if (op == "st.f32" || op == "st.global.f32") {
       if (guard) store(address(a[1]), real(a[2]));
     } else {

@@ -26,8 +26,6 @@ struct KernelConfig {
   int block_slices = 1;     // K split within a block: sets of threads / S, each a slice (1, 2, 4, 8)
   int block_groups = 1;     // row groups within a block: sets of threads / G, each a group (1, 2, 4, 8)
   int fixed_n = 0;          // 1: the call's N is compiled in (the module serves that N only); 0: an argument
-  int lockstep = 0;         // a block barrier every this many nonzeros, so that the block's warps walk the
-                            // group's code together and one instruction fetch serves them all (0: none)
 
   bool operator==(const KernelConfig&) const = default;
 };
@@ -40,7 +38,7 @@ struct KernelConfigField {
   std::string_view meaning;
   bool launch = false;
 };
-inline constexpr std::array<KernelConfigField, 10> kKernelConfigFields{{
+inline constexpr std::array<KernelConfigField, 9> kKernelConfigFields{{
     {"rows", &KernelConfig::rows, "rows of W per group (1..128)"},
     {"cols", &KernelConfig::cols, "adjacent columns of X per thread (1, 2, 4)"},
     {"threads", &KernelConfig::threads, "threads per block (a multiple of 32, at most the bound)", true},
@@ -50,7 +48,6 @@ inline constexpr std::array<KernelConfigField, 10> kKernelConfigFields{{
     {"block_slices", &KernelConfig::block_slices, "K split within a block (1, 2, 4, 8)"},
     {"block_groups", &KernelConfig::block_groups, "row groups within a block (1, 2, 4, 8)"},
     {"fixed_n", &KernelConfig::fixed_n, "1: the call's N compiled in; 0: N an argument"},
-    {"lockstep", &KernelConfig::lockstep, "a block barrier every this many nonzeros (0: none; 16..65536)"},
 }};
 
 // Why the emitter cannot produce `config`, or nullopt when it can.

@@ -35,9 +35,6 @@ namespace {
 
 void check_inputs(const CsrMatrix& w, const std::vector<float>& bias, const KernelConfig& config) {
   validate(config);
-  if (config.lockstep != 0)
-    throw Error(Errc::usage, fmt::format("kernel config {}: lockstep barriers are generated for convolutions only",
-                                         to_string(config)));
   w.validate("sparse weights");
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != w.rows)
     throw Error(Errc::mismatch, fmt::format("sparse linear: {} biases for {} rows", bias.size(), w.rows));

@@ -79,7 +79,6 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
   }
   auto pixel = [](const ConvTap& tap) { return fmt::format("x{}_{}_{}", tap.c, tap.k, tap.t); };
   std::set<std::string> loaded;
-  detail::BarrierSpacing barriers(config.lockstep);
   detail::walk_columns(
       e, first, last, config.prefetch,
       [&](int32_t col) {
@@ -96,7 +95,6 @@ void put_conv2d_ptx(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t
             const std::string acc = ptx.acc(e[i].row, b);
             line(fmt::format("fma.rn.f32 {0}, {1}, {2}, {0};", acc, f(pixel(conv_tap(s, e[i].col, b))), ptx_float(e[i].value)));
           }
-        if (barriers.due_after(end - begin)) line("bar.sync 0;");
       });
   if (sums.partial) {
     ptx.put_partial_sums(rows, B, "%2", "%5", "%%vd2");

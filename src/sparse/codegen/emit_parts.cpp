@@ -71,8 +71,7 @@ void walk_columns(const std::vector<Entry>& e, size_t first, size_t last, int pr
 }
 
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch, int64_t stride, const LoadWriter* writer, const ValueName* name, int barrier_every) {
-  BarrierSpacing barriers(barrier_every);
+                  int prefetch, int64_t stride, const LoadWriter* writer, const ValueName* name) {
   auto load = [&](int32_t col) {
     if (writer != nullptr)
       (*writer)(out, col);
@@ -95,7 +94,6 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
         put(out, ", a{}_{});", e[i].row, c);
       }
     put(out, "\n");
-    if (barriers.due_after(end - begin)) put(out, "    __syncthreads();\n");
   });
 }
 

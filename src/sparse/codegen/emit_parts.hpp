@@ -59,34 +59,12 @@ using ValueName = std::function<std::string(int32_t col, int c)>;
 void walk_columns(const std::vector<Entry>& e, size_t first, size_t last, int prefetch,
                   const std::function<void(int32_t col)>& load, const std::function<void(size_t, size_t)>& products);
 
-// Where a group's block barriers go (KernelConfig::lockstep): after the products of the column that brings
-// the nonzeros written since the last barrier to `every` or more (0: nowhere). Every warp of a block runs
-// the same group, so all meet the same barriers, and the warps stay within `every` nonzeros of each other
-// in the code: one instruction fetch serves them all.
-class BarrierSpacing {
- public:
-  explicit BarrierSpacing(int every) : every_(every) {}
-  bool due_after(size_t nonzeros) {
-    if (every_ == 0) return false;
-    since_ += nonzeros;
-    if (since_ < static_cast<size_t>(every_)) return false;
-    since_ = 0;
-    return true;
-  }
-
- private:
-  int every_;
-  size_t since_ = 0;
-};
-
 // One load per distinct column of entries [first, last), each followed by the multiply-adds of every row
 // that has a nonzero there (the reuse), loads written `prefetch` columns ahead (walk_columns). The
 // load is `xj + row_offset(col, stride)` into v<col> (a float, or a vector of c_count adjacent columns whose
 // components multiply), or what `load` writes when given, the values then named by `name`.
-// With barrier_every, a __syncthreads() where BarrierSpacing puts one.
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
-                  int prefetch, int64_t stride, const LoadWriter* load = nullptr, const ValueName* name = nullptr,
-                  int barrier_every = 0);
+                  int prefetch, int64_t stride, const LoadWriter* load = nullptr, const ValueName* name = nullptr);
 
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a) at
 // yj + row_offset(r, stride).

@@ -108,38 +108,6 @@ TEST(SparseConv2d, InlinePtxGivesTheCppFormsBits) {
   }
 }
 
-// Block barriers (lockstep) change when warps run, not what they compute: the bits of the same configuration
-// without them, in both forms, where the last block's threads outnumber the pixels left (they compute the
-// last pixel again and store the same values).
-TEST(SparseConv2d, LockstepBarriersKeepTheBits) {
-  SPDNN_REQUIRE_GPU();
-  test::TempDir dir;
-  const Conv2dShape shapes[] = {{2, 33, 13, 13, 17, 3, 3, 2, 1, 1}, {3, 19, 56, 56, 35, 3, 3, 1, 1, 1}, {8, 70, 7, 7, 40, 3, 3, 1, 1, 1}};
-  for (size_t i = 0; i < std::size(shapes); ++i) {
-    const Conv2dShape& s = shapes[i];
-    SCOPED_TRACE(to_string(s));
-    const CsrMatrix w = test::random_weights(s.out_channels, s.filter_columns(), 0.2, static_cast<uint32_t>(i + 51));
-    const std::vector<float> x = random_values(static_cast<size_t>(s.input_size()), static_cast<uint32_t>(500 + i));
-    const std::vector<float> bias = random_values(static_cast<size_t>(s.out_channels), static_cast<uint32_t>(600 + i));
-    const auto want = conv2d_reference(s, w, x, bias, true);
-    for (bool inline_ptx : {false, true})
-      for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1, .lockstep = 16},
-                                        KernelConfig{.rows = 4, .cols = 2, .threads = 256, .prefetch = 8, .lockstep = 64},
-                                        KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .fixed_n = 1, .lockstep = 256}}) {
-        SparseLinearOptions with = isolated(dir, true), without = isolated(dir, true);
-        with.config = without.config = config;
-        without.config->lockstep = 0;
-        with.inline_ptx = without.inline_ptx = inline_ptx;
-        SparseConv2d a(w, bias, s, with), b(w, bias, s, without);
-        const std::vector<float> ya = a.forward_host(x, s.batch, s.height, s.width);
-        const std::vector<float> yb = b.forward_host(x, s.batch, s.height, s.width);
-        EXPECT_EQ(a.report().path, "specialized") << a.report().reason;
-        EXPECT_LE(max_relative_error(ya, want), 1e-5) << to_string(config);
-        EXPECT_TRUE(bitwise_equal(ya, yb)) << to_string(config) << (inline_ptx ? ", PTX" : "");
-      }
-  }
-}
-
 TEST(SparseConv2d, OneLayerServesSeveralInputSizes) {
   SPDNN_REQUIRE_GPU();
   test::TempDir dir;
