@@ -154,7 +154,7 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
   auto add = [&out, &p](KernelConfig c) {
     c.prefetch = kCandidatePrefetch;
     c.fixed_n = 1;
-    while (c.rows > 1 && p.nnz * c.rows / std::max<int64_t>(p.rows, 1) / c.block_slices > kMaxFunctionNnz) c.rows /= 2;
+    while (c.rows > 1 && p.nnz * c.rows / std::max<int64_t>(p.rows, 1) / slices_of(c) > kMaxFunctionNnz) c.rows /= 2;
     if (std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
   };
   auto split = [&p](int rows) { return KernelConfig{.rows = p.capped(rows), .threads = 512, .bound = 512, .block_slices = 4}; };
@@ -179,6 +179,15 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
     if (rule.applies(p))
       for (const KernelConfig& c : rule.configs(p)) add(c);
   if (p.cols >= 512 && pixels >= 384) add(split(32));
+  // Long rows over few pixels (a block of 512 threads covers them in at most 4 steps): K split over a
+  // cluster of S blocks on S SMs, one block of 512 threads a group's slice. There the time is the code each
+  // SM streams (bench/results/conv_lockstep_s39_h100.md: 512 x 4608 on 7 x 7 at batch 8, 8-row groups,
+  // about 100 KB an SM at one 128-byte line per 74 cycles, whatever the warps behind it); 32-row groups
+  // have the least code a nonzero (one load serves more rows), 512 threads the fewest blocks a group (each
+  // streams its code), and the cluster spreads each group's code over S SMs.
+  if (p.arch >= 90 && p.cols >= 512 && pixels <= 4 * 512)
+    for (int s : {8, 4})
+      add({.rows = p.capped(32), .threads = 512, .cluster_slices = s, .bound = 512});
   return out;
 }
 

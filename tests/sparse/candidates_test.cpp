@@ -1,9 +1,11 @@
 // The candidate rules of the generated kernels (src/sparse/candidates.cpp): which configurations are tried
 // for which matrix and N. Plain C++, no GPU.
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "sparse/codegen/emit_conv2d.hpp"
@@ -127,29 +129,35 @@ TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
 
 // A convolution's candidates: configurations its emitter accepts (one pixel a thread), rows by the
 // filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows and 8 and 4 rows split 4 ways
-// where even 8-row groups make few blocks, 32 rows split 4 ways for long rows, N's schedule (ptxas -O1).
-// Rows are listed negative where K is split.
+// where even 8-row groups make few blocks, 32 rows split 4 ways for long rows, 32 rows split 8 and 4 ways
+// over a cluster for long rows over at most 2048 pixels, N's schedule (ptxas -O1). Written "rows", "rows/S"
+// (K split within a block) and "rows@S" (over a cluster).
 TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
+  using Names = std::set<std::string>;
   auto rows_of = [](const CsrMatrix& w, const Conv2dShape& s) {
-    std::set<int> rows;
+    Names rows;
     for (const KernelConfig& c : sparse_conv2d_candidates(w, s, 90)) {
       EXPECT_EQ(codegen::why_invalid_conv2d(c), std::nullopt) << to_string(c);
       EXPECT_EQ(c.fixed_n, 1);
-      EXPECT_TRUE(c.block_slices == 1 || (c.block_slices == 4 && c.threads == 512)) << to_string(c);
-      rows.insert(c.block_slices > 1 ? -c.rows : c.rows);
+      EXPECT_TRUE(slices_of(c) == 1 || c.threads == 512) << to_string(c);
+      rows.insert(c.block_slices > 1     ? fmt::format("{}/{}", c.rows, c.block_slices)
+                  : c.cluster_slices > 1 ? fmt::format("{}@{}", c.rows, c.cluster_slices)
+                                         : std::to_string(c.rows));
     }
     return rows;
   };
   // 512 x 512 x 3 x 3 at 90% (236k nonzeros, 460 a row): 32 rows by size, halved to 8 so that a function
   // holds at most 4096 nonzeros (32-row groups split 4 ways keep their 32); at batch 1 on 7 x 7 pixels 64
   // groups of 8 rows make 64 blocks, so 2 rows and 8 and 4 rows split too; at batch 8 on 7 x 7, 256 blocks
-  // of 8 rows are still few; at batch 8 on 28 x 28 there are blocks enough.
+  // of 8 rows are still few; at batch 8 on 28 x 28 there are blocks enough, and pixels too many for clusters.
   const CsrMatrix big = random_weights(512, 4608, 0.1, 3);
-  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, -8, -4}));
-  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, -8, -4, -32}));
-  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{8, -32}));
+  EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (Names{"2", "8", "8/4", "4/4", "32@8", "32@4"}));
+  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (Names{"2", "8", "8/4", "4/4", "32/4", "32@8", "32@4"}));
+  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (Names{"8", "32/4"}));
+  EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 80).back().cluster_slices, 1)
+      << "clusters from sm_90 on";
   // At 98% (92 a row) the 32 rows fit: 2.9k nonzeros a function.
-  EXPECT_EQ(rows_of(random_weights(512, 4608, 0.02, 3), {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (std::set<int>{32, -32}));
+  EXPECT_EQ(rows_of(random_weights(512, 4608, 0.02, 3), {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (Names{"32", "32/4"}));
   // An untuned layer runs the first candidate: with few blocks, 8-row groups where they make at least one
   // block per SM of an H100 (132), else 2-row groups; with enough blocks, rows by size.
   const KernelConfig first = sparse_conv2d_candidates(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 90).front();
@@ -162,7 +170,7 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   EXPECT_EQ(sparse_conv2d_candidates(first_layers, {1, 64, 56, 56, 64, 3, 3, 1, 1, 1}, 90).front().rows, 8);
   EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}, 90).front().rows, 8);
   // A small filter tries 16, 32 and 8 rows, capped at its 12 out-channels (and 2 rows: 2 x 1 blocks).
-  EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (std::set<int>{2, 8, 12}));
+  EXPECT_EQ(rows_of(random_weights(12, 90, 0.3, 4), {2, 10, 9, 9, 12, 3, 3, 1, 1, 1}), (Names{"2", "8", "12"}));
   EXPECT_FALSE(sparse_conv2d_candidates(random_weights(3, 27, 0.0, 5), {1, 3, 5, 5, 3, 3, 3, 1, 1, 1}, 90).empty());
 }
 

@@ -171,6 +171,7 @@ struct Case {
   int rows;
   int slices = 1;  // K split within a block
   int outputs = 1;  // output rows a thread (cols)
+  bool cluster = false;  // K split over a cluster (cluster_slices = slices), not within a block
 };
 
 class EmitConv2d : public testing::TestWithParam<Case> {};
@@ -187,8 +188,9 @@ TEST_P(EmitConv2d, TheEmittedStatementsComputeTheConvolution) {
   for (float& b : bias) b = value(rng);
   for (bool ptx : {false, true})
     for (bool relu : {false, true}) {
-      const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices), .prefetch = 4,
-                                .block_slices = c.slices};
+      const KernelConfig config{.rows = c.rows, .cols = c.outputs, .threads = std::max(128, 32 * c.slices),
+                                .cluster_slices = c.cluster ? c.slices : 1, .prefetch = 4,
+                                .block_slices = c.cluster ? 1 : c.slices};
       const std::string src = emit_sparse_conv2d(w, bias, relu, s, config, ptx);
       EXPECT_EQ(src.find("asm volatile(\n") != std::string::npos, ptx) << "inline PTX where asked";
       const std::vector<float> y = interpret(src, s, x, relu, c.outputs);
@@ -201,7 +203,8 @@ INSTANTIATE_TEST_SUITE_P(OddShapes, EmitConv2d,
                                          Case{1, 4, 1, 3, 3, 1, 1, 1, 0.5, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16},
                                          Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2},
                                          Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4},
-                                         Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}));
+                                         Case{1, 2, 5, 3, 3, 1, 1, 2, 0.2, 3, 8}, Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 1, true},
+                                         Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 8, 1, true}));
 
 // B output rows a thread: rows that do not divide P (7 = 3 * 2 + 1, 4 + 3), stride 2, dilation 2, 1 x 1,
 // K split with B rows, and a filter of no nonzeros.
@@ -209,7 +212,8 @@ INSTANTIATE_TEST_SUITE_P(RowsAThread, EmitConv2d,
                          testing::Values(Case{2, 3, 7, 5, 3, 1, 1, 1, 0.3, 4, 1, 2}, Case{1, 4, 7, 6, 3, 1, 1, 1, 0.4, 8, 1, 4},
                                          Case{2, 5, 9, 7, 3, 2, 1, 1, 0.2, 3, 1, 2}, Case{1, 3, 11, 4, 3, 1, 2, 2, 0.3, 16, 1, 4},
                                          Case{2, 2, 6, 3, 1, 2, 0, 1, 0.6, 1, 1, 2}, Case{1, 3, 5, 2, 3, 1, 1, 1, 0.0, 2, 1, 4},
-                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4}));
+                                         Case{1, 5, 7, 6, 3, 1, 1, 1, 0.4, 4, 2, 2}, Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 4},
+                                         Case{2, 9, 6, 7, 3, 2, 1, 1, 0.3, 3, 4, 2, true}));
 
 TEST(EmitConv2dText, OneLoadPerDistinctColumnAndExactWeights) {
   // C = 2, 5 x 7 images; column 15 is (c 1, r 2, s 0): channel 1's plane (35) from the base pointer of
@@ -252,7 +256,7 @@ TEST(EmitConv2dText, RejectsWhatItCannotEmit) {
   s.channels = 2, s.height = s.width = 4;
   const CsrMatrix w = csr_from_triplets(1, 18, {{0, 3, 1.0f}}, "w");
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cols = 3}); }).code(), Errc::usage);
-  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .cluster_slices = 2}); }).code(), Errc::usage);
+  EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 64, .cluster_slices = 2}); }).code(), Errc::usage);
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {}, false, s, {.rows = 4, .threads = 256, .block_groups = 2}); }).code(),
             Errc::usage);
   EXPECT_EQ(test::error_from([&] { emit_sparse_conv2d(w, {1.0f, 2.0f}, false, s, {.rows = 4}); }).code(), Errc::mismatch);
@@ -379,7 +383,8 @@ TEST(EmitConv2dNvrtc, CompilesForHopper) {
   for (const KernelConfig config : {KernelConfig{.rows = 4, .prefetch = 8}, KernelConfig{.rows = 16, .prefetch = 8},
                                     KernelConfig{.rows = 8, .threads = 256, .prefetch = 8, .block_slices = 2},
                                     KernelConfig{.rows = 32, .cols = 2, .prefetch = 16}, KernelConfig{.rows = 16, .cols = 4, .prefetch = 8},
-                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2}}) {
+                                    KernelConfig{.rows = 8, .cols = 2, .threads = 256, .prefetch = 8, .block_slices = 2},
+                                    KernelConfig{.rows = 32, .threads = 512, .cluster_slices = 8, .prefetch = 32, .bound = 512, .fixed_n = 1}}) {
     for (bool ptx : {false, true}) {
       const CompiledModule m = compile_cuda(emit_sparse_conv2d(w, std::vector<float>(64, 0.5f), true, s, config, ptx), 90, "conv.cu");
       EXPECT_FALSE(m.cubin.empty());

@@ -71,18 +71,7 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
     put(out, "// The row stride of X and Y is compiled in: the kernel serves N = {} only.\n", stride);
   put(out, "static __device__ __forceinline__ float act(float a) {{ return {}; }}\n",
       relu ? "a < 0.0f ? 0.0f : a" : "a");
-  if (config.cluster_slices > 1)
-    out.append(std::string_view(
-        "// Cluster barrier (release/acquire: partial sums written before it are visible after it), and\n"
-        "// the address of the same shared variable in block `rank` of the cluster.\n"
-        "static __device__ __forceinline__ void cluster_sync() {\n"
-        "  asm volatile(\"barrier.cluster.arrive.release;\\n\\tbarrier.cluster.wait.acquire;\" ::: \"memory\");\n"
-        "}\n"
-        "static __device__ __forceinline__ const float* cluster_map(const float* p, unsigned rank) {\n"
-        "  unsigned long long q;\n"
-        "  asm(\"mapa.u64 %0, %1, %2;\" : \"=l\"(q) : \"l\"(p), \"r\"(rank));\n"
-        "  return reinterpret_cast<const float*>(q);\n"
-        "}\n"));
+  if (config.cluster_slices > 1) detail::put_cluster_helpers(out);
 }
 
 // Whether a group function of `config` can be written as inline PTX: one column a thread (scalar loads and

@@ -15,8 +15,11 @@
 // half; yet 40% slower at batch 8, where the kernel is bound by instruction fetch and B doubles the code a
 // warp streams: bench/results/sparse_conv_batch8_h200.md); block_slices (K split within a block, as the
 // linear kernel splits it: S sets of threads each run a slice of the group's taps for the same pixels, and
-// the partial sums are added in slice order through shared memory); prefetch (in filter columns) and
-// bound; threads is a launch parameter; cluster_slices and block_groups must be 1 (why_invalid_conv2d).
+// the partial sums are added in slice order through shared memory); cluster_slices (K split over a cluster
+// of S blocks, one slice each, on as many SMs: where a group's code is long and its pixels few, as in deep
+// layers at batch 8, each SM streams a slice of the code, not all of it: bench/results/conv_lockstep_s39_h100.md);
+// prefetch (in filter columns) and bound; threads is a launch parameter; block_groups must be 1
+// (why_invalid_conv2d).
 // fixed_n changes only how the module is compiled: as for a linear kernel with N compiled in, 1 schedules
 // with ptxas -O1 (compile_options), since every offset is a literal either way.
 #pragma once
@@ -35,8 +38,8 @@ namespace spdnn::codegen {
 // The kernel's name in the emitted source (extern "C"). Its signature: (const float* x, float* y, unsigned
 // images, const float* zeros) with X and Y NCHW of the compiled shape, `images` images (any batch) and
 // `zeros` at least conv2d_zeros(shape) zero floats; grid.x * lanes threads
-// walk the images * conv2d_thread_items items (B output pixels each), grid.y the row groups (row_groups(
-// config, K)).
+// walk the images * conv2d_thread_items items (B output pixels each), grid.y the row groups (grid_rows(
+// config, K): times S, in clusters of (1, S, 1), where K is split over a cluster).
 inline constexpr const char* kConv2dKernelName = "spdnn_sparse_conv2d";
 
 // Bumped whenever what the convolution emitter writes changes; hashed into its modules' keys (with the

@@ -97,6 +97,20 @@ void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t f
   });
 }
 
+void put_cluster_helpers(fmt::memory_buffer& out) {
+  out.append(std::string_view(
+      "// Cluster barrier (release/acquire: partial sums written before it are visible after it), and\n"
+      "// the address of the same shared variable in block `rank` of the cluster.\n"
+      "static __device__ __forceinline__ void cluster_sync() {\n"
+      "  asm volatile(\"barrier.cluster.arrive.release;\\n\\tbarrier.cluster.wait.acquire;\" ::: \"memory\");\n"
+      "}\n"
+      "static __device__ __forceinline__ const float* cluster_map(const float* p, unsigned rank) {\n"
+      "  unsigned long long q;\n"
+      "  asm(\"mapa.u64 %0, %1, %2;\" : \"=l\"(q) : \"l\"(p), \"r\"(rank));\n"
+      "  return reinterpret_cast<const float*>(q);\n"
+      "}\n"));
+}
+
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a).
 void put_store(fmt::memory_buffer& out, const std::vector<float>& bias, int64_t r, int64_t a, int c_count,
                int64_t stride) {

@@ -66,6 +66,10 @@ void walk_columns(const std::vector<Entry>& e, size_t first, size_t last, int pr
 void put_products(fmt::memory_buffer& out, const std::vector<Entry>& e, size_t first, size_t last, int c_count,
                   int prefetch, int64_t stride, const LoadWriter* load = nullptr, const ValueName* name = nullptr);
 
+// Split K over a cluster (cluster_slices > 1): cluster_sync(), a cluster-wide barrier that publishes the
+// partial sums written before it, and cluster_map(p, rank), the same shared address in block `rank`.
+void put_cluster_helpers(fmt::memory_buffer& out);
+
 // Bias (a rounded add, as the reference), activation and one vector store of row `r` (accumulator a) at
 // yj + row_offset(r, stride).
 void put_store(fmt::memory_buffer& out, const std::vector<float>& bias, int64_t r, int64_t a, int c_count,

@@ -43,7 +43,7 @@ dim3 Conv2dLauncher::grid(const KernelConfig& s, const Conv2dShape& shape) const
   // block covers `lanes` items (all its threads, or one set of them where K is split).
   const int64_t lanes = codegen::lanes(s);
   return dim3(static_cast<unsigned>(std::min<int64_t>((items + lanes - 1) / lanes, int64_t{1} << 30)),
-              static_cast<unsigned>(codegen::row_groups(s, out_channels_)));
+              static_cast<unsigned>(codegen::grid_rows(s, out_channels_)));
 }
 
 void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const float* x, float* y, cudaStream_t stream) const {
@@ -61,9 +61,16 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
   config.blockDim = dim3(static_cast<unsigned>(s.threads));
   config.dynamicSmemBytes = static_cast<size_t>(codegen::shared_bytes(s));
   config.stream = stream;
-  cudaLaunchAttribute attribute = dependent_launch_attribute(dependent_launch_);
-  config.attrs = &attribute;
+  cudaLaunchAttribute attributes[2] = {dependent_launch_attribute(dependent_launch_)};
+  config.attrs = attributes;
   config.numAttrs = 1;
+  if (s.cluster_slices > 1) {  // the S slices of a group form a cluster
+    cudaLaunchAttribute& cluster = attributes[config.numAttrs++];
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = 1;
+    cluster.val.clusterDim.y = static_cast<unsigned>(s.cluster_slices);
+    cluster.val.clusterDim.z = 1;
+  }
   if (zeros_.empty() || zeros_.back().size() < static_cast<size_t>(codegen::conv2d_zeros(shape)))
     throw Error(Errc::usage, "sparse conv2d: launched for " + to_string(shape) + " before its zero padding was reserved");
   unsigned images = static_cast<unsigned>(shape.batch);

@@ -1,6 +1,6 @@
 // SparseConv2d on the GPU against the float64 direct convolution: seeded random filters of odd shapes
 // (C, K not multiples of 32; 1, 7, 13 and 56 pixel images; stride 1 and 2; padding 0 and 1; dilation 2;
-// an empty filter and a single nonzero; K split within a block), generated (unsplit) and generic kernels
+// an empty filter and a single nonzero; K split within a block and over a cluster), generated (unsplit) and generic kernels
 // bit for bit alike, several input
 // sizes on one layer, CUDA-graph capture, the fallbacks, and the real pruned ResNet-50 filters. Skipped,
 // visibly, without a usable CUDA device.
@@ -55,19 +55,21 @@ TEST(SparseConv2d, OddShapesMatchFloat64AndTheGenericKernelBitForBit) {
       EXPECT_LE(max_relative_error(y, want), 1e-5) << layer.report().path << " " << layer.report().reason;
       EXPECT_LE(max_relative_error(generic, want), 1e-5);
       if (w.nnz() > 0) EXPECT_EQ(layer.report().path, "specialized") << layer.report().reason;
-      if (layer.report().config.block_slices == 1) EXPECT_TRUE(bitwise_equal(y, generic)) << "the same sums in the same order";
+      if (slices_of(layer.report().config) == 1) EXPECT_TRUE(bitwise_equal(y, generic)) << "the same sums in the same order";
       // K split within a block (partial sums added in slice order: 2 and 4 slices), and 2 and 4 output rows
       // a thread (the same sums in the same order as one), also split.
       for (const KernelConfig config : {KernelConfig{.rows = 4, .threads = 128, .prefetch = 8, .block_slices = 2},
                                         KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4},
                                         KernelConfig{.rows = 4, .cols = 2, .prefetch = 8}, KernelConfig{.rows = 8, .cols = 4, .prefetch = 8},
-                                        KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2}}) {
+                                        KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2},
+                                        KernelConfig{.rows = 8, .threads = 128, .cluster_slices = 4, .prefetch = 8},
+                                        KernelConfig{.rows = 4, .cols = 2, .threads = 512, .cluster_slices = 2, .prefetch = 8, .bound = 512}}) {
         SparseLinearOptions fixed = isolated(dir, relu);
         fixed.config = config;
         SparseConv2d fixed_layer(w, i % 2 == 0 ? bias : std::vector<float>{}, s, fixed);
         const std::vector<float> got = fixed_layer.forward_host(x, s.batch, s.height, s.width);
         EXPECT_LE(max_relative_error(got, want), 1e-5) << to_string(config);
-        if (config.block_slices == 1) EXPECT_TRUE(bitwise_equal(got, generic)) << to_string(config);
+        if (slices_of(config) == 1) EXPECT_TRUE(bitwise_equal(got, generic)) << to_string(config);
       }
     }
   }
@@ -93,7 +95,8 @@ TEST(SparseConv2d, InlinePtxGivesTheCppFormsBits) {
     const auto want = conv2d_reference(s, w, x, bias, true);
     for (const KernelConfig config : {KernelConfig{.rows = 8, .prefetch = 32, .fixed_n = 1},
                                       KernelConfig{.rows = 8, .threads = 512, .prefetch = 32, .bound = 512, .block_slices = 4, .fixed_n = 1},
-                                      KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2}}) {
+                                      KernelConfig{.rows = 4, .cols = 2, .threads = 128, .prefetch = 8, .block_slices = 2},
+                                      KernelConfig{.rows = 32, .threads = 512, .cluster_slices = 8, .prefetch = 32, .bound = 512, .fixed_n = 1}}) {
       SparseLinearOptions cpp = isolated(dir, true), ptx = isolated(dir, true);
       cpp.config = ptx.config = config;
       cpp.inline_ptx = false;
