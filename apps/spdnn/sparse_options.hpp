@@ -43,7 +43,7 @@ struct KernelOptions {
                     "part of the cache key); repeatable")
         ->allow_extra_args(false);
     cmd->add_flag("--inline-ptx,!--no-inline-ptx", inline_ptx,
-                  "Convolutions: group functions written as inline PTX (the default: the same code, compiled 2.4x "
+                  "Generated group functions written as inline PTX (the default: the same code, compiled 2.4x "
                   "faster or more), or as C++ statements (--no-inline-ptx)");
     cmd->add_option("--config", config,
                     "A fixed kernel configuration instead of tuning: name=value pairs, e.g. rows=32,threads=512,bound=512,"

@@ -184,7 +184,6 @@ def main():
             case["sparsify_s"] = sparsify_s  # folding, replacing and compiling every kernel (not tuning)
             case["tuned"] = not a.no_tune
             case["inline_ptx"] = a.inline_ptx
-            case["linear_ptx"] = os.environ.get("SPDNN_LINEAR_PTX") == "1"  # linear layers' PTX form (opt-in)
             cases.append(case)
             print(f"{name}, batch {batch}: spdnn {case['ms']['spdnn']:.3f} ms; fp32 {case['ms']['fp32']:.3f} "
                   f"({case['speedup']['fp32']:.2f}x), TF32 {case['speedup']['tf32']:.2f}x, fp16 {case['speedup']['fp16']:.2f}x; "

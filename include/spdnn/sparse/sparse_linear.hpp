@@ -57,10 +57,11 @@ struct SparseLinearOptions {
   bool fixed_stride = true;
   // A fixed kernel configuration instead of the tuned one (tests, experiments); see kernel_config.hpp.
   std::optional<KernelConfig> config;
-  // Convolutions: write each group function's body as inline PTX instead of C++ statements, the same code
-  // compiled 2.4 times faster or more (codegen/emit_conv2d_ptx.hpp): on an H100 it gave the C++ form's bits
-  // and times (DLMC 95% tuned, 4.8 / 12.2 us at batch 1 / 8 in both forms; bench/results/conv_inline_ptx_s38_h100.md).
-  // false: the C++ form.
+  // Write each group function's body as inline PTX instead of C++ statements: the same code, compiled 2.4
+  // times faster or more (codegen/emit_conv2d_ptx.hpp; linear layers where a thread has one column and N
+  // is compiled in). On an H100 both forms gave the same bits and times (convolutions: DLMC 95% tuned, 4.8 /
+  // 12.2 us at batch 1 / 8, bench/results/conv_inline_ptx_s38_h100.md; linear layers: the SparseLinear
+  // GPU tests, bench/results/e2e_s39_pip_h100.md). false: the C++ form.
   bool inline_ptx = true;
 };
 

@@ -7,7 +7,6 @@
 #include <fstream>
 #include <utility>
 
-#include "core/env.hpp"
 #include "sparse/codegen/emit.hpp"
 #include "sparse/codegen/emit_conv2d.hpp"
 #include "sparse/codegen/nvrtc_compiler.hpp"
@@ -45,9 +44,8 @@ ModuleStore::ModuleStore(const CsrMatrix& w, const std::vector<float>& bias, con
       cache_(options.cache_dir, options.cache) {
   compiler_ = "nvrtc " + nvrtc_version();
   for (const auto& o : options.compiler_options) compiler_ += " " + o;
-  // Inline PTX changes what a layer's functions are written as, so it keys their modules. Linear layers
-  // take it only with SPDNN_LINEAR_PTX=1 until their form has run on a GPU (the convolutions' has: s38).
-  inline_ptx_ = options.inline_ptx && (conv_ || env_equals("SPDNN_LINEAR_PTX", "1"));
+  // Inline PTX changes what a layer's functions are written as, so it keys their modules.
+  inline_ptx_ = options.inline_ptx;
   if (inline_ptx_) compiler_ += " inline-ptx";
   if (conv_) conv_->batch = 1;  // one module serves every batch
   if (conv_) layer_ += fmt::format(" conv2d {} revision {}", to_string(*conv_), kConv2dEmitRevision);

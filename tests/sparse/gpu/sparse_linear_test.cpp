@@ -269,8 +269,7 @@ TEST(SparseLinear, UntunedNarrowInputsTakeTheGenericKernel) {
   EXPECT_EQ(tuned.report().path, "specialized") << tuned.report().reason;
 }
 
-// The linear layers' inline-PTX form (opt-in with SPDNN_LINEAR_PTX=1 until it has run on a GPU) gives the
-// C++ form's bits: whole groups, K split within a block and over a cluster, one program and (over 32768
+// The linear layers' inline-PTX form (the default) gives the C++ form's bits: whole groups, K split within a block and over a cluster, one program and (over 32768
 // nonzeros) linked units.
 TEST(SparseLinear, InlinePtxGivesTheCppFormsBits) {
   SPDNN_REQUIRE_GPU();
@@ -282,13 +281,12 @@ TEST(SparseLinear, InlinePtxGivesTheCppFormsBits) {
                                       KernelConfig{.rows = 8, .threads = 256, .cluster_slices = 2, .prefetch = 8, .fixed_n = 1}}) {
       SparseLinearOptions o = isolated(dir, true);
       o.config = config;
-      unsetenv("SPDNN_LINEAR_PTX");
+      o.inline_ptx = false;
       SparseLinear cpp(w, {}, o);
       const std::vector<float> y_cpp = cpp.forward_host(x, n);
-      setenv("SPDNN_LINEAR_PTX", "1", 1);
+      o.inline_ptx = true;
       SparseLinear ptx(w, {}, o);
       const std::vector<float> y_ptx = ptx.forward_host(x, n);
-      unsetenv("SPDNN_LINEAR_PTX");
       EXPECT_EQ(ptx.report().path, "specialized") << ptx.report().reason;
       EXPECT_EQ(ptx.report().modules_compiled, 1) << "its own module, not the C++ form's";
       EXPECT_LE(max_relative_error(y_ptx, ref), 1e-5) << to_string(config) << ", " << m << " x " << k;
