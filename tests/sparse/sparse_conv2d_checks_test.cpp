@@ -33,8 +33,8 @@ TEST(SparseConv2dChecks, BadGeometryFilterBiasAndConfigComeFirst) {
   bad.padding = -1;
   EXPECT_EQ(construct(w, {}, bad), Errc::usage);
   SparseLinearOptions split;
-  split.config = KernelConfig{.rows = 4, .cluster_slices = 2};
-  EXPECT_EQ(construct(w, {}, kFilter, split), Errc::usage) << "the convolution emitter splits no K over clusters";
+  split.config = KernelConfig{.rows = 4, .threads = 256, .block_groups = 2};
+  EXPECT_EQ(construct(w, {}, kFilter, split), Errc::usage) << "the convolution emitter runs one row group a block";
 }
 
 TEST(SparseConv2dChecks, WithoutAGpuAValidLayerSaysSo) {
