@@ -19,6 +19,10 @@
 #   sparsert   the real SparseRT filters at 90% and 95%, every path (or SPARSERT_PATHS="specialized cudnn_fp32 ...")
 #   ptx        inline PTX against the C++ form: its GPU test (bit for bit), then the SparseRT filters untuned
 #              in both forms (specialized path, every output checked against float64)
+#   sweep      `spdnn sparse conv run --config C` for each C in $CONFIGS on each filter of $FILTERS (a path
+#              under .carry/data, ":" and the image size), with $SWEEP_ARGS (e.g. "--batch 8 --relu"); e.g.
+#              FILTERS="dlmc/rn50/magnitude_pruning/0.9/bottleneck_2_block_group4_1_1.smtx.gz:7"
+#              CONFIGS="rows=8,threads=256,prefetch=32,fixed_n=1 rows=32,threads=512,bound=512,cluster_slices=8,prefetch=32,fixed_n=1"
 # Tuning compiles 94 modules for the 95% set: 429 s on the 2-core workstation (829 s of CPU, 104 MB, 36 MB
 # gzipped), so fill the cache there and carry it:
 #   spdnn sparse conv bench --set dlmc --sparsity 0.95 --batch 1 8 --compile-only --arch 90 --cache-dir /tmp/k
@@ -69,6 +73,16 @@ for step in ${STEPS:-tests dlmc95}; do
         extra=(--inline-ptx); [ $f = cpp ] && extra=(--no-inline-ptx)
         run_bench "sparsert_$f" --set sparsert --sparsity 0.9 0.95 --batch 1 8 --no-tune --paths specialized "${extra[@]}"
       done ;;
+    sweep)
+      for spec in $FILTERS; do
+        for config in $CONFIGS; do
+          echo "== ${spec} $config ${SWEEP_ARGS:-}" >>"$out/sweep.log"
+          timeout 60 "$bin/spdnn" sparse conv run --filter "$SPDNN_DATA_DIR/${spec%%:*}" --size "${spec##*:}" \
+            --cache-dir "$cache" --config "$config" ${SWEEP_ARGS:-} 2>&1 | grep -E "^(kernel|check|time)|rror" >>"$out/sweep.log"
+        done
+      done
+      echo "[$SECONDS s] sweep"; grep -E "^==|^time" "$out/sweep.log" | paste - - | cut -c1-200
+      pack ;;
     *) echo "unknown step $step" ;;
   esac
 done

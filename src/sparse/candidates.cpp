@@ -179,15 +179,8 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
     if (rule.applies(p))
       for (const KernelConfig& c : rule.configs(p)) add(c);
   if (p.cols >= 512 && pixels >= 384) add(split(32));
-  // Long rows over few pixels (a block of 512 threads covers them in at most 4 steps): K split over a
-  // cluster of S blocks on S SMs, one block of 512 threads a group's slice. There the time is the code each
-  // SM streams (bench/results/conv_lockstep_s39_h100.md: 512 x 4608 on 7 x 7 at batch 8, 8-row groups,
-  // about 100 KB an SM at one 128-byte line per 74 cycles, whatever the warps behind it); 32-row groups
-  // have the least code a nonzero (one load serves more rows), 512 threads the fewest blocks a group (each
-  // streams its code), and the cluster spreads each group's code over S SMs.
-  if (p.arch >= 90 && p.cols >= 512 && pixels <= 4 * 512)
-    for (int s : {8, 4})
-      add({.rows = p.capped(32), .threads = 512, .cluster_slices = s, .bound = 512});
+  // Next, once measured on a GPU: 32-row groups of 512 threads split 8 or 4 ways over a cluster where rows
+  // are long and a 512-thread block covers the pixels in at most 4 steps (docs/generated-kernels.md).
   return out;
 }
 
