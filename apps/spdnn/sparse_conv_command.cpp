@@ -40,6 +40,9 @@ Filter load_filter(const std::string& path, int64_t kernel, uint64_t seed) {
   if (name.ends_with(".gz")) name.resize(name.size() - 3);
   if (name.ends_with(".npy")) {
     io::NpyArray a = io::read_npy(path);
+    if (a.shape.size() != 2 && a.shape.size() != 4)
+      throw Error(Errc::mismatch, fmt::format("{}: {} dimensions, expected a filter K x C x R x S or K x C*R*S", path,
+                                              a.shape.size()));
     if (a.shape.size() == 4) {  // K, C, R, S
       f.geometry.kernel_h = a.shape[2], f.geometry.kernel_w = a.shape[3];
       a.shape = {a.shape[0], a.shape[1] * a.shape[2] * a.shape[3]};

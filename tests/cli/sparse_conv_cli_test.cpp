@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "support/cli_support.hpp"
 #include "support/test_support.hpp"
@@ -22,6 +24,15 @@ void write_filter(const std::filesystem::path& path) {
   std::string smtx = "6, 36, 12\n0 2 4 6 8 10 12\n";
   for (int r = 0; r < 6; ++r) smtx += fmt::format("{} {} ", r, 20 + r);
   write_text(path, smtx + "\n");
+}
+
+// A float32 .npy of `shape` (zeros): the header padded to 128 bytes, as NumPy writes it.
+void write_zeros_npy(const std::filesystem::path& path, const std::string& shape, size_t floats) {
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+  header.resize(117, ' ');
+  header += '\n';
+  std::ofstream(path, std::ios::binary) << std::string("\x93NUMPY\x01\x00", 8) << char(header.size()) << char(0) << header
+                                        << std::string(floats * 4, '\0');
 }
 
 size_t count_modules(const std::filesystem::path& folder) {
@@ -43,6 +54,9 @@ TEST(CliErrors, SparseConvNamesWhatIsWrong) {
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 7x", filter)), "--size '7x'");
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {} --size 2 --padding 0", filter)),
                         "larger than the padded input");
+  write_zeros_npy(dir / "three.npy", "(4, 3, 9)", 108);  // a filter neither K x C x R x S nor K x C*R*S
+  expect_one_line_error(spdnn_cli(fmt::format("sparse conv run --filter {}", (dir / "three.npy").string())),
+                        "3 dimensions, expected a filter K x C x R x S or K x C*R*S");
   expect_one_line_error(spdnn_cli("sparse conv bench --set imagenet --compile-only --arch 90"), "--set 'imagenet'");
   expect_one_line_error(spdnn_cli(fmt::format("sparse conv bench --filters {} --compile-only --arch 90", filter)), "give --size");
   const Outcome o = spdnn_cli(fmt::format("sparse conv run --filter {} --size 9", filter));
