@@ -34,11 +34,11 @@ class SparseLinear(torch.nn.Module):
     """``nn.Linear`` on a kernel generated for its (pruned) weight: ``y = x @ W.T + b`` over the last axis
     (then ReLU, fused into the kernel, with ``relu``)."""
 
-    def __init__(self, linear, tune=True, relu=False):
+    def __init__(self, linear, tune=True, relu=False, inline_ptx=True):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         bias = linear.bias.detach() if linear.bias is not None else None
-        self.kernel = _Kernel(linear.weight.detach(), bias=bias, relu=relu, tune=tune)
+        self.kernel = _Kernel(linear.weight.detach(), bias=bias, relu=relu, tune=tune, inline_ptx=inline_ptx)
 
     def _kernel_for(self, shape):
         """(the spdnn layer, its size) that computes an input of ``shape``."""
@@ -64,7 +64,7 @@ class SparseConv1x1(torch.nn.Module):
         self.out_channels = conv.out_channels
         bias = conv.bias.detach() if conv.bias is not None else None
         self.kernel = _Kernel(conv.weight.detach().reshape(conv.out_channels, conv.in_channels), bias=bias,
-                              relu=relu, tune=tune)
+                              relu=relu, tune=tune, inline_ptx=inline_ptx)
         self._weight, self._bias, self._tune, self._relu = conv.weight.detach(), bias, tune, relu
         self._inline_ptx = inline_ptx
         self._batched = None
@@ -259,8 +259,8 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, exampl
     its first candidate kernel instead of timing a few: a start several times faster, kernels that may be
     slower. With ``fuse_relu`` (the default), a ReLU that alone reads a replaced layer's output runs inside
     that layer's kernel (:func:`relu_followers`; needs the ``GraphModule`` that folding makes) instead of as
-    a pass of its own. ``inline_ptx`` (the default) writes the convolutions' generated functions as inline
-    PTX (the same code as ``inline_ptx=False``'s C++ statements, compiled 2.4 times faster or more)."""
+    a pass of its own. ``inline_ptx`` (the default) writes every generated function as inline PTX (the same
+    code as ``inline_ptx=False``'s C++ statements, compiled 2.4 times faster or more)."""
     if fold_batchnorm:
         model, decisions = fold_batchnorms(model, inplace)
     else:
@@ -273,7 +273,7 @@ def sparsify(model, min_sparsity=0.7, inplace=False, fold_batchnorm=True, exampl
             name = f"{parent_name}.{child_name}" if parent_name else child_name
             if isinstance(child, torch.nn.Linear):
                 kind, make, ok, why = "Linear", SparseLinear, True, ""
-                options = {}
+                options = {"inline_ptx": inline_ptx}
             elif isinstance(child, torch.nn.Conv2d):
                 kind = f"Conv2d {child.kernel_size[0]}x{child.kernel_size[1]}"
                 why = _why_not_conv(child)

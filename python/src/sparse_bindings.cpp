@@ -35,15 +35,16 @@ void bind_sparse(nb::module_& m) {
           "__init__",
           [](SparseLinear* self, int64_t rows, int64_t cols, HostArray<int64_t> indptr, HostArray<int32_t> indices,
              HostArray<float> data, HostArray<float> bias, bool relu, bool specialize, const std::string& cache,
-             const std::string& cache_dir, bool tune) {
-            const SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
+             const std::string& cache_dir, bool tune, bool inline_ptx) {
+            SparseLinearOptions o = layer_options(relu, specialize, cache, cache_dir, tune);
+            o.inline_ptx = inline_ptx;
             std::vector<float> b(bias.data(), bias.data() + bias.shape(0));
             if (!b.empty() && static_cast<int64_t>(b.size()) != rows)
               throw Error(Errc::mismatch, fmt::format("bias has {} values for {} output rows", b.size(), rows));
             new (self) SparseLinear(csr_from_arrays(rows, cols, indptr, indices, data, "weights"), std::move(b), o);
           },
           "rows"_a, "cols"_a, "indptr"_a, "indices"_a, "data"_a, "bias"_a, "relu"_a, "specialize"_a, "cache"_a,
-          "cache_dir"_a, "tune"_a)
+          "cache_dir"_a, "tune"_a, "inline_ptx"_a = true)
       .def_prop_ro("rows", &SparseLinear::rows)
       .def_prop_ro("cols", &SparseLinear::cols)
       .def("prepare", &SparseLinear::prepare)

@@ -22,15 +22,18 @@ def test_without_a_gpu_construction_says_why():
         pytest.skip("a GPU is present")
     with pytest.raises(spdnn.Error, match="GPU|CUDA"):
         spdnn.SparseLinear(sp.eye(4, format="csr", dtype=np.float32))
+    with pytest.raises(spdnn.Error, match="GPU|CUDA"):
+        spdnn.SparseLinear(sp.eye(4, format="csr", dtype=np.float32), inline_ptx=False)
 
 
 @needs_gpu
 @pytest.mark.parametrize("m,k,n,density", [(64, 256, 49, 0.1), (77, 130, 8, 0.05), (9, 40, 1, 0.3)])
-def test_numpy_in_and_out_matches_float64(m, k, n, density, tmp_path):
+@pytest.mark.parametrize("inline_ptx", [False, True])
+def test_numpy_in_and_out_matches_float64(m, k, n, density, inline_ptx, tmp_path):
     w, rng = pruned(m, k, density, seed=m + k)
     b = rng.standard_normal(m).astype(np.float32)
     x = rng.standard_normal((k, n)).astype(np.float32)
-    layer = spdnn.SparseLinear(w, bias=b, relu=True, cache_dir=tmp_path)
+    layer = spdnn.SparseLinear(w, bias=b, relu=True, cache_dir=tmp_path, inline_ptx=inline_ptx)
     y = layer(x)
     want = np.maximum(w.toarray().astype(np.float64) @ x.astype(np.float64) + b[:, None], 0)
     assert y.shape == (m, n)
