@@ -212,6 +212,22 @@ void put_preamble(fmt::memory_buffer& out, const CsrMatrix& w, bool relu, const 
   if (config.cluster_slices > 1) detail::put_cluster_helpers(out);
 }
 
+// One step of a kernel with K split S ways (over a cluster or within a block): each slice s runs its part of
+// the group `group` names, then `barrier`, then slice s finishes its rows of the group from the partial sums
+// at `sums` (what finish<g> reads as `part`).
+void put_split_step(fmt::memory_buffer& out, int64_t groups, int slices, std::string_view group, std::string_view barrier,
+                    std::string_view sums) {
+  put(out, "    if (live) switch ({}) {{\n", group);
+  for (int64_t g = 0; g < groups; ++g) {
+    put(out, "    case {}: switch (s) {{", g);
+    for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(xj, zeros, part, h0, w0, lanes); break;", g, sl);
+    put(out, " }} break;\n");
+  }
+  put(out, "    }}\n    {}\n    if (live) switch ({}) {{\n", barrier, group);
+  for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}({1}, yj, h0, lanes, s); break;\n", g, sums);
+  put(out, "    }}\n");
+}
+
 void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfig& config, int64_t groups) {
   const int64_t Q = s.out_width(), B = config.cols, row_blocks = conv2d_row_blocks(s, config);
   put(out, "extern \"C\" __global__ void __launch_bounds__({}) {}(const float* __restrict__ x, float* __restrict__ y,\n"
@@ -261,27 +277,13 @@ void put_kernel(fmt::memory_buffer& out, const Conv2dShape& s, const KernelConfi
   else
     put(out, "    float* yj = y + image * {}ll + pq / {}u * {}u + pq % {}u;\n", s.out_channels * s.out_height() * Q, Q, B * Q, Q);
   if (cluster > 1) {
-    put(out, "    if (live) switch (g) {{\n");
-    for (int64_t g = 0; g < groups; ++g) {
-      put(out, "    case {}: switch (s) {{", g);
-      for (int sl = 0; sl < cluster; ++sl) put(out, " case {1}: group{0}_{1}(xj, zeros, part, h0, w0, lanes); break;", g, sl);
-      put(out, " }} break;\n");
-    }
-    put(out, "    }}\n    cluster_sync();\n    if (live) switch (g) {{\n");
-    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(part, yj, h0, lanes, s); break;\n", g);
-    put(out, "    }}\n  }}\n  cluster_sync();  // the other blocks may still read this block's sums\n}}\n");
+    put_split_step(out, groups, cluster, "g", "cluster_sync();", "part");
+    put(out, "  }}\n  cluster_sync();  // the other blocks may still read this block's sums\n}}\n");
     return;
   }
   if (slices > 1) {
-    put(out, "    if (live) switch (blockIdx.y) {{\n");
-    for (int64_t g = 0; g < groups; ++g) {
-      put(out, "    case {}: switch (s) {{", g);
-      for (int sl = 0; sl < slices; ++sl) put(out, " case {1}: group{0}_{1}(xj, zeros, part, h0, w0, lanes); break;", g, sl);
-      put(out, " }} break;\n");
-    }
-    put(out, "    }}\n    __syncthreads();\n    if (live) switch (blockIdx.y) {{\n");
-    for (int64_t g = 0; g < groups; ++g) put(out, "    case {0}: finish{0}(spdnn_part + lane, yj, h0, lanes, s); break;\n", g);
-    put(out, "    }}\n    __syncthreads();  // the sums are read before the next step overwrites them\n  }}\n}}\n");
+    put_split_step(out, groups, slices, "blockIdx.y", "__syncthreads();", "spdnn_part + lane");
+    put(out, "    __syncthreads();  // the sums are read before the next step overwrites them\n  }}\n}}\n");
     return;
   }
   put(out, "    switch (blockIdx.y) {{\n");

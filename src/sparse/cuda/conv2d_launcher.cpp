@@ -64,13 +64,7 @@ void Conv2dLauncher::launch(const Choice& c, const Conv2dShape& shape, const flo
   cudaLaunchAttribute attributes[2] = {dependent_launch_attribute(dependent_launch_)};
   config.attrs = attributes;
   config.numAttrs = 1;
-  if (s.cluster_slices > 1) {  // the S slices of a group form a cluster
-    cudaLaunchAttribute& cluster = attributes[config.numAttrs++];
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = 1;
-    cluster.val.clusterDim.y = static_cast<unsigned>(s.cluster_slices);
-    cluster.val.clusterDim.z = 1;
-  }
+  add_cluster_attribute(config, s);
   if (zeros_.empty() || zeros_.back().size() < static_cast<size_t>(codegen::conv2d_zeros(shape)))
     throw Error(Errc::usage, "sparse conv2d: launched for " + to_string(shape) + " before its zero padding was reserved");
   unsigned images = static_cast<unsigned>(shape.batch);

@@ -86,6 +86,15 @@ dim3 Launcher::grid(const KernelConfig& s, int64_t n) const {
               static_cast<unsigned>(codegen::grid_rows(s, rows_)));
 }
 
+void add_cluster_attribute(cudaLaunchConfig_t& config, const KernelConfig& s) {
+  if (s.cluster_slices <= 1) return;
+  cudaLaunchAttribute& cluster = config.attrs[config.numAttrs++];
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = 1;
+  cluster.val.clusterDim.y = static_cast<unsigned>(s.cluster_slices);
+  cluster.val.clusterDim.z = 1;
+}
+
 void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cudaStream_t stream) const {
   if (c.module == nullptr) {
     SPDNN_CUDA_CHECK(launch_generic_sparse_linear(view(), has_bias_ ? bias_.get() : nullptr, relu_, x, y, n,
@@ -104,13 +113,7 @@ void Launcher::launch(const Choice& c, const float* x, float* y, int64_t n, cuda
   cudaLaunchAttribute attributes[2] = {dependent_launch_attribute(dependent_launch_)};
   config.attrs = attributes;
   config.numAttrs = 1;
-  if (s.cluster_slices > 1) {  // the S slices of a group form a cluster
-    cudaLaunchAttribute& cluster = attributes[config.numAttrs++];
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = 1;
-    cluster.val.clusterDim.y = static_cast<unsigned>(s.cluster_slices);
-    cluster.val.clusterDim.z = 1;
-  }
+  add_cluster_attribute(config, s);
   long long n_arg = n;
   void* args[] = {const_cast<float**>(&x), &y, &n_arg};
   SPDNN_CUDA_CHECK(cudaLaunchKernelExC(&config, reinterpret_cast<const void*>(c.module->kernel), args));

@@ -33,6 +33,10 @@ struct Choice {
 // The whole configuration of a generated choice: its module's, with the block width.
 KernelConfig config_of(const Choice& c);
 
+// Adds to `config` (which has room) the launch attribute that makes the S blocks of a group's K slices one
+// cluster (1, S, 1) where `s` splits K over a cluster; nothing otherwise.
+void add_cluster_attribute(cudaLaunchConfig_t& config, const KernelConfig& s);
+
 // The generated modules a launcher has loaded, by key, on the device current when it was made (whose
 // opt-in shared memory a kernel with split K partial sums may use), each with its kernel `name`; unloaded
 // with it.
