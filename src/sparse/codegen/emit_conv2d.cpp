@@ -101,8 +101,8 @@ std::string group_signature(int64_t g) {
   return fmt::format("void group{}(const float* __restrict__ xj, const float* __restrict__ zeros, float* __restrict__ yj, "
                      "int h0, int w0)", g);
 }
-// Split K (block_slices or cluster_slices = S): slice s of group g writes its partial sums to part[a * lanes] (row a), and
-// the finish of the group adds the S slices' sums of rows a with a % S == s in slice order.
+// Split K (block_slices or cluster_slices = S): slice s of group g writes its partial sums to part[a * lanes]
+// (row a), and the finish of the group adds the S slices' sums of rows a with a % S == s in slice order.
 std::string slice_signature(int64_t g, int slice) {
   return fmt::format("void group{}_{}(const float* __restrict__ xj, const float* __restrict__ zeros, float* part, int h0, "
                      "int w0, int lanes)", g, slice);
