@@ -148,7 +148,7 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--no-tune", action="store_true", help="each layer's first candidate kernel, untimed (a faster start)")
     ap.add_argument("--inline-ptx", action=argparse.BooleanOptionalAction, default=True,
-                    help="convolutions' generated functions as inline PTX (the default; compiles faster) or C++")
+                    help="generated functions as inline PTX (the default; compiles faster) or C++")
     ap.add_argument("--command", default=" ".join(sys.argv))
     ap.add_argument("--commit", default=os.environ.get("SPDNN_COMMIT", "unknown"),
                     help="the spdnn commit the report names (default $SPDNN_COMMIT): the device's copy has no history")
