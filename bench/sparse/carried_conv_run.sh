@@ -12,7 +12,8 @@
 #   cp -r ../shared/data/sparsert/resnet50_3x3 .carry/data/sparsert/
 # and carry .carry/bin, .carry/data/dlmc, .carry/data/sparsert (and .carry/kernels.tgz, below).
 # Run (device): STEPS="tests compile95 dlmc95" bash bench/sparse/carried_conv_run.sh
-#   tests      the convolution and SparseLinear GPU tests (about 200 s: the real filters compile)
+#   tests      the convolution and SparseLinear GPU tests (about 200 s: the real filters compile; TESTS
+#              gives another gtest filter)
 #   compileNN  the tuned DLMC NN% set's modules into the kernel cache, on all cores, no timing (NN = 90, 95)
 #   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
 #   untunedNN  the same with each layer's first candidate
@@ -58,7 +59,7 @@ dlmc=(--set dlmc --batch 1 8 --paths specialized cudnn_fp32 cudnn_tf32 cudnn_fp1
 for step in ${STEPS:-tests dlmc95}; do
   case $step in
     tests)
-      timeout "${STEP_S:-300}" "$bin/spdnn_gpu_tests" --gtest_filter='SparseConv2d*:Conv2dEmitted*:SparseLinear*' \
+      timeout "${STEP_S:-300}" "$bin/spdnn_gpu_tests" --gtest_filter="${TESTS:-SparseConv2d*:Conv2dEmitted*:SparseLinear*}" \
         >"$out/gtest.log" 2>&1
       echo "[$SECONDS s] tests exit $?"; grep -E "^\[ +(FAILED|SKIPPED|PASSED) |tests ran" "$out/gtest.log" | head -20
       pack ;;
