@@ -201,6 +201,7 @@ TEST(SlicedEllGrouping, RadixNetTilesHaveSmallFootprints) {
 // counts each nonzero output for its group's neurons. Features, per-layer counts and categories must
 // equal the cpu engine's. With a feature-major first layer (the engine's, on inputs as bits), layer 1 is
 // the column layout over its groups, and the sliced-ELL layers after it read its outputs where it put them.
+// Each layer's output lists (what rows alone walk, row_tail.hpp) give the same bits as its sliced ELL.
 class SlicedEllStructure : public testing::TestWithParam<std::tuple<int, bool>> {};  // outputs per thread, first layer
 
 TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
@@ -251,8 +252,12 @@ TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
       for (int64_t p = x->matrix.row_ptr[r]; p < x->matrix.row_ptr[r + 1]; ++p) row[x->matrix.col_idx[p]] = x->matrix.values[p];
       for (int32_t l = 0; l < net->num_layers(); ++l) {
         const bool col = l == 0 && column;
+        // The output lists (what rows alone walk, row_tail.hpp) give the kernel's bits.
+        const std::vector<float> alone =
+            l > 0 ? cuda::output_lists_row(layouts[l], row, net->bias, net->clip) : std::vector<float>{};
         row = col ? cuda::column_layer_row(*column, row, net->bias, net->clip)
                   : cuda::sliced_ell_row(layouts[l], row, net->bias, net->clip);
+        if (l > 0) ASSERT_EQ(alone, row) << "input " << r + 1 << ", layer " << l + 1;
         const std::vector<int32_t>& weight = col ? column->out_weight : layouts[l].out_weight;
         int64_t nnz = 0;
         for (size_t p = 0; p < row.size(); ++p) nnz += row[p] != 0.0f ? weight[p] : 0;

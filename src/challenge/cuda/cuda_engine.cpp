@@ -334,6 +334,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   if (carry_rows) info.kernel += ", rows at the clip carried";
   LayerLoop<Weight> loop(prop_, net, x, opt, packed, plan, meet, std::move(rows), merge_rows, input_value,
                          carry_rows ? clip_kept : std::vector<char>{});
+  if (loop.row_tail_from() < layers)
+    info.kernel += fmt::format(", rows alone from layer {} ({} a block)", loop.row_tail_from() + 1, loop.row_tail_rows());
   result.preprocess_s = seconds_since(t_pre);
   loop.run(result);
   if (loop.stopped_on_device()) info.kernel += ", batches stop on the device";

@@ -21,6 +21,8 @@ namespace spdnn::cuda {
 struct BlobLayout {
   size_t tile_chunks, chunk_map, chunk_size, chunk_ell, chunk_k, map, ell_idx, ell_val, out_weight, bytes;
   size_t group_steps, step_pos, step_val;
+  size_t list_ptr, list_pos, list_val;  // structure mode's output lists (SlicedEllLayer::list_ptr)
+  bool listed = false;
   int32_t tiles = 0;
   int32_t outputs = 0;       // outputs computed (SlicedEllLayer::neurons)
   bool weighted = false;     // out_weight present (structure mode)
@@ -89,8 +91,15 @@ BlobLayout pack_layer(const SlicedEllLayer& s, std::vector<unsigned char>& blob,
   w.add(b.ell_idx, s.ell_idx);
   w.reserve(b.ell_val, s.ell_val.size() * sizeof(Weight));
   w.add(b.out_weight, s.out_weight);
+  b.listed = !s.list_ptr.empty();
+  if (b.listed) {
+    w.add(b.list_ptr, s.list_ptr);
+    w.add(b.list_pos, s.list_pos);
+    w.reserve(b.list_val, s.list_val.size() * sizeof(Weight));
+  }
   b.bytes = w.finish(blob);
   store_weights(s.ell_val, reinterpret_cast<Weight*>(blob.data() + b.ell_val), exact);
+  if (b.listed) store_weights(s.list_val, reinterpret_cast<Weight*>(blob.data() + b.list_val), exact);
   return b;
 }
 

@@ -146,6 +146,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   }
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
+  init_row_tail();
 }
 
 template <class Weight>
@@ -220,6 +221,10 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
   // With meetings, rows arrive in free slots anywhere in the batch's buffers.
   const int rows = static_cast<int>(meet_.empty() ? r0 : batch_);
   for (int32_t l = from; l < to; ++l) {
+    if (l == tail_from_) {  // every layer left, rows alone
+      enqueue_row_tail();
+      break;
+    }
     const Side in = side(l), out = side(l + 1);
     const unsigned char* base = weights_.get() + (plan_.weights_streamed ? (l % 2) * packed_.max_blob : packed_.offset[l]);
     if (plan_.weights_streamed) SPDNN_CUDA_CHECK(cudaStreamWaitEvent(compute_.s, slot_ready_[l % 2].e));

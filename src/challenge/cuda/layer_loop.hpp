@@ -15,6 +15,7 @@
 #include "challenge/cuda/layer_pack.hpp"
 #include "challenge/cuda/memory_plan.hpp"
 #include "challenge/cuda/row_merge.hpp"
+#include "challenge/cuda/row_tail.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/stream.hpp"
 #include "spdnn/challenge/engine.hpp"
@@ -31,7 +32,9 @@ class LayerLoop {
   // equal are merged after the layer counts of merges_after (row_merge.hpp). `input_value`: every input
   // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits). `clip_kept`
   // (with merge_rows; clip_row_kept, empty: none): the merges from kCarryFrom layers on carry rows at the
-  // clip where it allows, and the batch stops at a checkpoint once no row is left to compute.
+  // clip where it allows, and the batch stops at a checkpoint once no row is left to compute. With
+  // merge_rows, the layers from kRowTailFrom (SPDNN_ROW_TAIL) on run as one launch of rows alone
+  // (row_tail.hpp) where the weights are resident and nothing needs the layers one at a time (meetings, per-layer times).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
             const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false,
             std::optional<float> input_value = std::nullopt, std::vector<char> clip_kept = {});
@@ -49,6 +52,9 @@ class LayerLoop {
   const std::vector<int64_t>& carried_at_clip() const { return carried_at_clip_; }
   // Whether a batch ran as one graph that stops itself once no row is left (layer_loop_graphs.cpp).
   bool stopped_on_device() const { return stopped_on_device_; }
+  // The first layer (0-based) of the rows-alone tail and its rows a block; layers() when there is none.
+  int32_t row_tail_from() const { return tail_from_; }
+  int row_tail_rows() const { return tail_rows_; }
 
   // Merge equal rows after this many layers: every one of the first 4, then 2^k and 3 x 2^k (rows
   // converge early on the challenge's networks, and a merge of few rows costs little).
@@ -59,6 +65,9 @@ class LayerLoop {
   // Rows at the clip are looked for in the merges from this many layers on (before, few rows are), and
   // a batch may stop at the carrying merges from kCheckFrom layers on (each check is a host round trip).
   static constexpr int32_t kCarryFrom = 8, kCheckFrom = 16;
+  // Rows alone from this many layers on (SPDNN_ROW_TAIL=k: from k; 0: never). Off by default until it
+  // has run on a GPU (built in session 40 while no GPU was lent; docs/challenge-engine.md).
+  static constexpr int32_t kRowTailFrom = 0;
 
  private:
   struct Side {  // the buffers a layer reads: ping-pong by parity (layer l reads `a` when l is even)
@@ -83,6 +92,10 @@ class LayerLoop {
   bool carries_at(int32_t boundary) const;
   std::vector<int32_t> checkpoints() const;
   void collect_carried(RunResult& result, std::vector<int32_t>& survivors);
+  // The rows-alone tail (layer_loop_tail.cpp): set up by the constructor where it applies, enqueued by
+  // enqueue_layers in place of its layers.
+  void init_row_tail();
+  void enqueue_row_tail();
 
   const cudaDeviceProp& prop_;
   const Network& net_;
@@ -126,6 +139,13 @@ class LayerLoop {
   DeviceBuffer<int32_t> carried_count_;
   int32_t ran_to_ = 0;
   bool stopped_on_device_ = false;
+  // The rows-alone tail: its first layer (layers_: none), rows a block, grid, widest row, layers, and
+  // where rows at the clip are carried.
+  int32_t tail_from_ = 0;
+  int tail_rows_ = 0, tail_blocks_ = 0;
+  int32_t tail_width_ = 0;
+  DeviceBuffer<RowTailLayer<Weight>> tail_layers_;
+  DeviceBuffer<char> carry_at_;
   std::vector<int64_t> carried_at_clip_;
   // The inputs' one value when they go to the first layer as bits, and the batch's input rows as bits.
   const std::optional<float> input_value_;

@@ -24,7 +24,7 @@ bool LayerLoop<Weight>::carries_at(int32_t boundary) const {
 template <class Weight>
 std::vector<int32_t> LayerLoop<Weight>::checkpoints() const {
   std::vector<int32_t> at;
-  for (int32_t b = kCheckFrom; b < layers_; ++b)
+  for (int32_t b = kCheckFrom; b < tail_from_; ++b)  // the rows-alone tail stops by itself
     if (merges_after(b) && carries_at(b)) at.push_back(b);
   return at;
 }

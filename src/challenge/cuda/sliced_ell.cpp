@@ -230,7 +230,29 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
     rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
   }
   s.out_weight = position_weights(outputs, s.out_order);
+  if (groups != nullptr) {  // structure mode: the output lists of the rows-alone tail
+    const CsrMatrix& t = outputs.inputs_of;
+    s.list_ptr.reserve(s.out_order.size() + 1);
+    s.list_ptr.push_back(0);
+    s.list_pos.reserve(static_cast<size_t>(t.nnz()));
+    s.list_val.reserve(static_cast<size_t>(t.nnz()));
+    for (int32_t output : s.out_order) {
+      for (int64_t q = t.row_ptr[output]; q < t.row_ptr[output + 1]; ++q)
+        s.list_pos.push_back(positions[t.col_idx[q]]), s.list_val.push_back(t.values[q]);
+      s.list_ptr.push_back(static_cast<int32_t>(s.list_pos.size()));
+    }
+  }
   return s;
+}
+
+std::vector<float> output_lists_row(const SlicedEllLayer& s, const std::vector<float>& in, float bias, float clip) {
+  std::vector<float> out(static_cast<size_t>(s.neurons), 0.0f);
+  for (int32_t p = 0; p < s.neurons; ++p) {
+    float z = 0.0f;
+    for (int32_t q = s.list_ptr[p]; q < s.list_ptr[p + 1]; ++q) z += in[s.list_pos[q]] * s.list_val[q];
+    out[p] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
+  }
+  return out;
 }
 
 std::vector<float> sliced_ell_row(const SlicedEllLayer& s, const std::vector<float>& in, float bias, float clip) {

@@ -44,6 +44,11 @@ struct SlicedEllLayer {
   // Structure mode: per physical output position, the neurons its value stands for (its group's size),
   // so that the nonzeros counted are those of every neuron. Empty: one each.
   std::vector<int32_t> out_weight;
+  // Structure mode: each physical output position's inputs as physical positions, in summation order
+  // (ascending input id), with their weights: what rows alone walk (row_tail.hpp). Empty without groups.
+  std::vector<int32_t> list_ptr;  // outputs + 1
+  std::vector<int32_t> list_pos;
+  std::vector<float> list_val;
 
   int32_t tiles() const { return static_cast<int32_t>(tile_chunks.size()) - 1; }
   int32_t chunks() const { return static_cast<int32_t>(chunk_size.size()); }
@@ -113,6 +118,10 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                             const LayerGroups* previous_groups, const LayerGroups* groups,
                             std::span<const LayerKernelConfig> candidates);
+
+// One feature row through the layer's output lists (SlicedEllLayer::list_ptr) as the rows-alone tail
+// computes it (for tests; the lists must be there).
+std::vector<float> output_lists_row(const SlicedEllLayer& layer, const std::vector<float>& in, float bias, float clip);
 
 // One feature row through the layer exactly as the kernel computes it (for tests): `in` is indexed
 // by physical position, the result by physical output position.

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
 
 #include "spdnn/challenge/engine.hpp"
 #include "spdnn/error.hpp"
@@ -392,9 +393,10 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
 
 // Structure mode at 16384 neurons, past the first RadiX-Net period (layer 11 on: inputs permuted): the
 // layers whose narrow tiles would be several chunks stage whole rows of 1024 groups (whole_row_kernel),
-// bit for bit the reference's.
+// bit for bit the reference's (those layers one at a time: SPDNN_ROW_TAIL=0, no rows alone).
 TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
   SPDNN_REQUIRE_CUDA(gpu);
+  setenv("SPDNN_ROW_TAIL", "0", 1);
   const Network radix = radixnet_network({16384, 24, 3});
   const Features x = challenge_inputs(synthetic_digits(160, 5), 16384).features;
   RunOptions opt;
@@ -405,59 +407,101 @@ TEST(CudaEngine, StructureModeWholeRowKernelMatchesTheReference) {
   const RunResult r = gpu->run(radix, x, opt);
   EXPECT_NE(r.execution->kernel.find("16 rows x 1024 threads x 1 output, 1024-input chunks ("), std::string::npos)
       << r.execution->kernel;
+  unsetenv("SPDNN_ROW_TAIL");
 }
 
-// Rows at the clip carried (structure mode, clip_row_kept): on RadiX-Net 1024 x 100 every survivor is
-// carried by the end and the batch stops before the last layers; with layer 40 not keeping the row at the
-// clip, nothing is carried before the first carrying merge after it (48: reported from layer 47 on). The
-// reference's answer, counts and features bit for bit, also in forced batches, with layer times and with
-// the graph stopping itself (the default) or the host reading the counts (SPDNN_DEVICE_STOP=0).
+// Rows at the clip carried (structure mode, clip_row_kept), by the merges (the default) or rows alone
+// (SPDNN_ROW_TAIL=8): on RadiX-Net 1024 x 100 every survivor is carried by the end; the merges' batch stops
+// before the last layers. With layer 40 not keeping the row at the clip, nothing is carried before it
+// (the merges: before the first carrying merge after it, 48, reported from layer 47 on). The reference's
+// answer, counts and features bit for bit, also in forced batches, with layer times (no rows alone then)
+// and with the graph stopping itself or the host reading the counts (SPDNN_DEVICE_STOP=0).
 TEST(CudaEngine, StructureModeCarriesRowsAtTheClip) {
   SPDNN_REQUIRE_CUDA(gpu);
-  Network net = radixnet_network({1024, 100, 7});
-  const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
-  for (int variant = 0; variant < 4; ++variant) {
-    SCOPED_TRACE(variant);
+  for (const bool alone : {false, true}) {
+    SCOPED_TRACE(alone ? "rows alone" : "merges");
+    setenv("SPDNN_ROW_TAIL", alone ? "8" : "0", 1);
+    Network net = radixnet_network({1024, 100, 7});
+    const Features x = challenge_inputs(synthetic_digits(300, 8), 1024).features;
+    for (int variant = 0; variant < 4; ++variant) {
+      SCOPED_TRACE(variant);
+      RunOptions opt;
+      opt.mode = Mode::structure;
+      if (variant == 1) opt.batch_inputs = 96;
+      if (variant == 2) opt.layer_times = true;  // the host reads the counts at checkpoints (events need it)
+      if (variant == 3) setenv("SPDNN_DEVICE_STOP", "0", 1);
+      expect_same_as_reference(*gpu, net, x, opt);
+      const RunResult r = gpu->run(net, x, opt);
+      unsetenv("SPDNN_DEVICE_STOP");
+      const std::string& kernel = r.execution->kernel;
+      EXPECT_EQ(kernel.find("stop on the device") != std::string::npos, !alone && variant <= 1) << kernel;
+      EXPECT_EQ(kernel.find("rows alone from layer 9 (16 a block)") != std::string::npos, alone && variant != 2) << kernel;
+      ASSERT_TRUE(r.structure);
+      const std::vector<int64_t>& carried = r.structure->carried_at_clip;
+      ASSERT_EQ(carried.size(), 100u);
+      EXPECT_EQ(carried.back(), r.layers.back().active_inputs);
+      EXPECT_EQ(r.structure->distinct_rows.back(), 0);
+      EXPECT_EQ(carried[6], 0);  // nothing carried before 8 layers
+      EXPECT_NE(kernel.find("rows at the clip carried"), std::string::npos) << kernel;
+      if (variant == 2) {
+        ASSERT_EQ(r.layer_seconds.size(), 100u);
+        EXPECT_EQ(r.layer_seconds.back(), 0.0);  // stopped: every row carried
+        EXPECT_GT(r.layer_seconds.front(), 0.0);
+      }
+    }
+    for (size_t q = 0; q < net.layers[40].values.size(); ++q)
+      if (net.layers[40].col_idx[q] == 3) net.layers[40].values[q] *= 0.25f;
     RunOptions opt;
     opt.mode = Mode::structure;
-    if (variant == 1) opt.batch_inputs = 96;
-    if (variant == 2) opt.layer_times = true;  // the host reads the counts at checkpoints (events need it)
-    if (variant == 3) setenv("SPDNN_DEVICE_STOP", "0", 1);
     expect_same_as_reference(*gpu, net, x, opt);
     const RunResult r = gpu->run(net, x, opt);
-    unsetenv("SPDNN_DEVICE_STOP");
-    EXPECT_EQ(r.execution->kernel.find("stop on the device") != std::string::npos, variant <= 1) << r.execution->kernel;
-    ASSERT_TRUE(r.structure);
     const std::vector<int64_t>& carried = r.structure->carried_at_clip;
     ASSERT_EQ(carried.size(), 100u);
+    EXPECT_EQ(carried[alone ? 39 : 46], 0);
+    if (!alone) EXPECT_GT(carried[47], 0);
     EXPECT_EQ(carried.back(), r.layers.back().active_inputs);
-    EXPECT_EQ(r.structure->distinct_rows.back(), 0);
-    EXPECT_EQ(carried[6], 0);  // no merge carries before 8 layers
-    EXPECT_NE(r.execution->kernel.find("rows at the clip carried"), std::string::npos) << r.execution->kernel;
-    if (variant == 2) {
-      ASSERT_EQ(r.layer_seconds.size(), 100u);
-      EXPECT_EQ(r.layer_seconds.back(), 0.0);  // stopped: every row carried
-      EXPECT_GT(r.layer_seconds.front(), 0.0);
+    setenv("SPDNN_CLIP_ROWS", "0", 1);
+    const RunResult plain = gpu->run(net, x, opt);
+    unsetenv("SPDNN_CLIP_ROWS");
+    EXPECT_TRUE(plain.structure->carried_at_clip.empty());
+    EXPECT_EQ(plain.categories, r.categories);
+    EXPECT_EQ(plain.layers, r.layers);
+    EXPECT_GT(plain.structure->distinct_rows.back(), 0);
+    unsetenv("SPDNN_ROW_TAIL");
+  }
+}
+
+// Rows alone (row_tail.hpp) from several layers on, against the reference bit for bit: 16 rows a block
+// (1024 neurons: 64 groups), 8 (16384: 1024 groups, past the first RadiX-Net period) and 4 (65536: 4096
+// groups); forced batches, fp16 weights, inputs of several values (a sliced-ELL first layer), features kept.
+TEST(CudaEngine, StructureModeRowsAloneMatchTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  struct Problem {
+    int32_t neurons, layers, inputs, rows;
+  };
+  for (const Problem p : {Problem{1024, 40, 400, 16}, Problem{16384, 16, 120, 8}, Problem{65536, 6, 40, 4}}) {
+    const Network net = radixnet_network({p.neurons, p.layers, 5});
+    const Features x = challenge_inputs(synthetic_digits(p.inputs, 8), p.neurons).features;
+    Features valued = x;
+    for (size_t e = 0; e < valued.matrix.values.size(); ++e) valued.matrix.values[e] = e % 3 == 0 ? 0.5f : 1.0f;
+    for (const int from : {1, 3, 8}) {
+      if (from >= p.layers) continue;
+      setenv("SPDNN_ROW_TAIL", std::to_string(from).c_str(), 1);
+      for (int variant = 0; variant < 4; ++variant) {
+        SCOPED_TRACE(testing::Message() << p.neurons << " neurons, from layer " << from + 1 << ", variant " << variant);
+        RunOptions opt;
+        opt.mode = Mode::structure;
+        if (variant == 1) opt.batch_inputs = p.inputs / 3 + 1;
+        if (variant == 2) opt.half_weights = true;
+        expect_same_as_reference(*gpu, net, variant == 3 ? valued : x, opt);
+        const RunResult r = gpu->run(net, variant == 3 ? valued : x, opt);
+        const std::string shape = "rows alone from layer " + std::to_string(from + 1) + " (" + std::to_string(p.rows) + " a block)";
+        EXPECT_NE(r.execution->kernel.find(shape), std::string::npos)
+            << r.execution->kernel;
+      }
     }
   }
-  for (size_t q = 0; q < net.layers[40].values.size(); ++q)
-    if (net.layers[40].col_idx[q] == 3) net.layers[40].values[q] *= 0.25f;
-  RunOptions opt;
-  opt.mode = Mode::structure;
-  expect_same_as_reference(*gpu, net, x, opt);
-  const RunResult r = gpu->run(net, x, opt);
-  const std::vector<int64_t>& carried = r.structure->carried_at_clip;
-  ASSERT_EQ(carried.size(), 100u);
-  EXPECT_EQ(carried[46], 0);
-  EXPECT_GT(carried[47], 0);
-  EXPECT_EQ(carried.back(), r.layers.back().active_inputs);
-  setenv("SPDNN_CLIP_ROWS", "0", 1);
-  const RunResult plain = gpu->run(net, x, opt);
-  unsetenv("SPDNN_CLIP_ROWS");
-  EXPECT_TRUE(plain.structure->carried_at_clip.empty());
-  EXPECT_EQ(plain.categories, r.categories);
-  EXPECT_EQ(plain.layers, r.layers);
-  EXPECT_GT(plain.structure->distinct_rows.back(), 0);
+  unsetenv("SPDNN_ROW_TAIL");
 }
 
 TEST(CudaEngine, OutOfDeviceMemoryIsAnErrorNamingTheAllocation) {
