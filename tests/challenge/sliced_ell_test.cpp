@@ -235,7 +235,7 @@ TEST_P(SlicedEllStructure, WholeNetworkMatchesTheCpuEngine) {
     }
     for (int32_t l = 0; l < net->num_layers(); ++l) {
       const LayerGroups* before = l > 0 ? &groups.layers[l - 1] : nullptr;
-      layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], {&kernel, 1}));
+      layouts.push_back(cuda::layout_layer(net->layers[l], previous, before, &groups.layers[l], {&kernel, 1}, true));
       EXPECT_EQ(layouts.back().neurons, groups.layers[l].groups());
       if (before != nullptr)  // a slot per position: never more than the previous layer's groups
         for (int32_t c = 0; c < layouts.back().chunks(); ++c) ASSERT_LE(layouts.back().chunk_size[c], before->groups());

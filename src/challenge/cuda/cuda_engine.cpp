@@ -266,7 +266,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   std::vector<LayerKernelConfig> first = structure_first_layer_kernels(groups);
   const std::optional<float> input_value = bits_input_value(x, feature_major || !first.empty());
   if (!input_value) first.clear();
-  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first);
+  // Rows alone (row_tail.hpp) read output lists, packed only where they may run.
+  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first, merge_rows && row_tail_start() > 0);
   info.half_weights_exact = packed.exact;
   // SPDNN_FIRST_LAYER=words: that first layer, where it has one output a group, a lane a word of 32 rows
   // (first_layer_words.hpp). Exact, but opt-in: layer 1 of 65536 x 4 8.15 -> 7.3 ms, whole runs -1% to +1%

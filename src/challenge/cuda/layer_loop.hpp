@@ -22,6 +22,12 @@
 
 namespace spdnn::cuda {
 
+// Structure mode's layers from this many on run as rows alone (row_tail.hpp); 0: never. Off by default
+// until it has run on a GPU (built in session 40 while no GPU was lent; docs/challenge-engine.md).
+inline constexpr int32_t kRowTailFrom = 0;
+// kRowTailFrom, or SPDNN_ROW_TAIL=k where set (from k; 0: never).
+int32_t row_tail_start();
+
 template <class Weight>
 class LayerLoop {
  public:
@@ -65,9 +71,6 @@ class LayerLoop {
   // Rows at the clip are looked for in the merges from this many layers on (before, few rows are), and
   // a batch may stop at the carrying merges from kCheckFrom layers on (each check is a host round trip).
   static constexpr int32_t kCarryFrom = 8, kCheckFrom = 16;
-  // Rows alone from this many layers on (SPDNN_ROW_TAIL=k: from k; 0: never). Off by default until it
-  // has run on a GPU (built in session 40 while no GPU was lent; docs/challenge-engine.md).
-  static constexpr int32_t kRowTailFrom = 0;
 
  private:
   struct Side {  // the buffers a layer reads: ping-pong by parity (layer l reads `a` when l is even)

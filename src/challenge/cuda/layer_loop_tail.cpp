@@ -19,17 +19,21 @@
 
 namespace spdnn::cuda {
 
+int32_t row_tail_start() {
+  const char* env = std::getenv("SPDNN_ROW_TAIL");
+  return env != nullptr && *env != '\0' ? std::atoi(env) : kRowTailFrom;
+}
+
 template <class Weight>
 void LayerLoop<Weight>::init_row_tail() {
   tail_from_ = layers_;
-  int32_t from = kRowTailFrom;
-  if (const char* env = std::getenv("SPDNN_ROW_TAIL"); env != nullptr && *env != '\0') from = std::atoi(env);
+  const int32_t from = row_tail_start();
   if (from <= 0 || from >= layers_ || !merge_rows_ || plan_.weights_streamed || !meet_.empty() || opt_.layer_times ||
       feature_major_)
     return;
   int32_t width = packed_.layout[from - 1].outputs;
   for (int32_t l = from; l < layers_; ++l) {
-    if (!packed_.layout[l].listed) return;
+    if (!packed_.layout[l].listed) return;  // packed without output lists (cuda_engine.cpp asks where it runs)
     width = std::max(width, packed_.layout[l].outputs);
   }
   const int rows = spdnn::cuda::row_tail_rows(width, prop_.sharedMemPerBlockOptin);

@@ -14,7 +14,7 @@ namespace spdnn::cuda {
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
                            std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups,
-                           std::span<const LayerKernelConfig> first_candidates) {
+                           std::span<const LayerKernelConfig> first_candidates, bool output_lists) {
   const int32_t n = net.neurons, layers = net.num_layers();
   // One feature layout for the whole network: feature-major candidates only, or none.
   const bool feature_major = !candidates.empty() && candidates.front().feature_major;
@@ -56,7 +56,7 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
           p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
           order = std::move(c.out_order);
         } else {
-          SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates);
+          SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates, output_lists);
           p.layout[l] = pack_layer<Weight>(s, p.blob[l], ok);
           order = std::move(s.out_order);
         }
@@ -81,8 +81,8 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
 }
 
 template PackedNetwork pack_network<float>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
-                                          const NeuronGroups*, std::span<const LayerKernelConfig>);
+                                          const NeuronGroups*, std::span<const LayerKernelConfig>, bool);
 template PackedNetwork pack_network<__half>(const Network&, const std::vector<int32_t>&, std::span<const LayerKernelConfig>,
-                                           const NeuronGroups*, std::span<const LayerKernelConfig>);
+                                           const NeuronGroups*, std::span<const LayerKernelConfig>, bool);
 
 }  // namespace spdnn::cuda

@@ -206,7 +206,7 @@ std::optional<LayerKernelConfig> whole_row_kernel(int32_t width, size_t shared_l
 
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                             const LayerGroups* previous_groups, const LayerGroups* groups,
-                            std::span<const LayerKernelConfig> candidates) {
+                            std::span<const LayerKernelConfig> candidates, bool output_lists) {
   LayerOutputs outputs = layer_outputs(w, groups);
   const std::vector<int32_t> order = group_outputs(outputs.inputs_of);
   const std::vector<int32_t> positions = input_positions(static_cast<int32_t>(w.rows), previous_order, previous_groups);
@@ -230,7 +230,7 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
     rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
   }
   s.out_weight = position_weights(outputs, s.out_order);
-  if (groups != nullptr) {  // structure mode: the output lists of the rows-alone tail
+  if (groups != nullptr && output_lists) {  // structure mode: the output lists of the rows-alone tail
     const CsrMatrix& t = outputs.inputs_of;
     s.list_ptr.reserve(s.out_order.size() + 1);
     s.list_ptr.push_back(0);
