@@ -3,10 +3,11 @@
 // A block holds Rows rows in shared memory as [position][Rows] (a float4 is four rows of one position) and
 // takes them through every remaining layer: item (p, q) is output p for rows 4q..4q+3, one float4 read
 // and four multiply-adds a step of p's list. At the end of a layer the warps sum each row's nonzeros and
-// note whether every value sat at the clip; one thread a row then counts it, drops it (dead), carries it
-// (at the clip where carry_at says every later layer keeps it) or, after the last layer, lists it. The
-// grid is persistent over groups of Rows rows: a group whose rows all stop early frees its block for the
-// next.
+// note whether every value sat at the clip; the first warp, a lane a row, then drops each row (dead),
+// counts it (one atomic a counter for the block's rows), carries it (at the clip where carry_at says
+// every later layer keeps it) or, after the last layer, lists it. The grid is persistent over groups of
+// Rows rows: a group whose rows all stop early frees its block for the next. Fewer rows a block (wider
+// rows) get more threads, so that a layer's items still spread over many warps.
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -17,8 +18,6 @@
 namespace spdnn::cuda {
 
 namespace {
-
-constexpr int kThreads = 256;
 
 // Shared memory of a block: two buffers of rows x width floats (this layer's inputs and outputs).
 size_t shared_bytes(int rows, int32_t width) { return 2 * static_cast<size_t>(rows) * width * sizeof(float); }
@@ -31,9 +30,13 @@ __device__ __forceinline__ int quad_sum(int v) {
   return v;
 }
 
+// Threads a block for Rows rows: 16 -> 256, 8 -> 512, 4 -> 1024.
+constexpr int threads_for(int rows) { return 4096 / rows; }
+
 template <int Rows, class Weight>
-__global__ void __launch_bounds__(kThreads) row_tail_kernel(RowTailArgs<Weight> a) {
-  constexpr int Quads = Rows / 4;
+__global__ void __launch_bounds__(threads_for(Rows)) row_tail_kernel(RowTailArgs<Weight> a) {
+  constexpr int Quads = Rows / 4, kThreads = threads_for(Rows);
+  static_assert(Rows <= 32, "the first warp decides for the rows, a lane each");
   extern __shared__ float4 buffers[];  // two of [width][Quads]
   __shared__ int row_nnz[Rows], off_clip[Rows], row_at[Rows], row_inputs[Rows];
   __shared__ bool alive[Rows];
@@ -93,15 +96,25 @@ __global__ void __launch_bounds__(kThreads) row_tail_kernel(RowTailArgs<Weight> 
         }
       }
       __syncthreads();  // the layer's outputs and counts complete
-      if (t < Rows && alive[t]) {
-        if (row_nnz[t] == 0) {
-          alive[t] = false;  // dead: every later layer gives zeros
-        } else {
-          const int slot = atomicAdd(a.counts + l + 1, 1);
-          atomicAdd(a.inputs + l + 1, row_inputs[t]);
-          atomicAdd(a.nnz + l, static_cast<unsigned long long>(row_nnz[t]) * static_cast<unsigned long long>(row_inputs[t]));
+      if (t < 32) {  // the first warp, a lane a row
+        const bool counted = t < Rows && alive[t] && row_nnz[t] > 0;
+        if (t < Rows && alive[t] && !counted) alive[t] = false;  // dead: every later layer gives zeros
+        const unsigned mask = __ballot_sync(0xffffffffu, counted);
+        const unsigned inputs = counted ? static_cast<unsigned>(row_inputs[t]) : 0u;
+        unsigned long long nonzeros = counted ? static_cast<unsigned long long>(row_nnz[t]) * inputs : 0ull;
+#pragma unroll
+        for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_xor_sync(0xffffffffu, nonzeros, offset);
+        const unsigned inputs_sum = __reduce_add_sync(0xffffffffu, inputs);
+        int first = 0;
+        if (t == 0 && mask != 0) {
+          first = atomicAdd(a.counts + l + 1, __popc(mask));
+          atomicAdd(a.inputs + l + 1, static_cast<int>(inputs_sum));
+          atomicAdd(a.nnz + l, nonzeros);
+        }
+        first = __shfl_sync(0xffffffffu, first, 0);
+        if (counted) {
           if (l + 1 == a.to) {
-            a.out_list[slot] = row_at[t];
+            a.out_list[first + __popc(mask & ((1u << t) - 1u))] = row_at[t];
           } else if (off_clip[t] == 0 && a.carry_at[l + 1]) {
             a.carried[atomicAdd(a.carried_count, 1)] = CarriedRow{a.ids[row_at[t]], row_at[t], row_inputs[t], l + 1};
             alive[t] = false;
@@ -123,6 +136,7 @@ __global__ void __launch_bounds__(kThreads) row_tail_kernel(RowTailArgs<Weight> 
   }
 }
 
+// Dynamic shared memory past 48 KB must be asked for; the kernels below ask for what `rows` x `width` needs.
 template <class Weight>
 const void* kernel_for(int rows) {
   switch (rows) {
@@ -150,16 +164,16 @@ cudaError_t prepare_row_tail(int rows, int32_t width, int* blocks_per_sm) {
   const size_t shared = shared_bytes(rows, width);
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));
   if (e != cudaSuccess) return e;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, kThreads, shared);
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kernel, threads_for(rows), shared);
 }
 
 template <class Weight>
 cudaError_t launch_row_tail(const RowTailArgs<Weight>& args, int rows, int blocks, cudaStream_t stream) {
   const size_t shared = shared_bytes(rows, args.width);
   switch (rows) {
-    case 16: row_tail_kernel<16, Weight><<<blocks, kThreads, shared, stream>>>(args); break;
-    case 8: row_tail_kernel<8, Weight><<<blocks, kThreads, shared, stream>>>(args); break;
-    case 4: row_tail_kernel<4, Weight><<<blocks, kThreads, shared, stream>>>(args); break;
+    case 16: row_tail_kernel<16, Weight><<<blocks, threads_for(16), shared, stream>>>(args); break;
+    case 8: row_tail_kernel<8, Weight><<<blocks, threads_for(8), shared, stream>>>(args); break;
+    case 4: row_tail_kernel<4, Weight><<<blocks, threads_for(4), shared, stream>>>(args); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
