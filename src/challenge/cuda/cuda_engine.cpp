@@ -269,11 +269,6 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   // Rows alone (row_tail.hpp) read output lists, packed only where they may run.
   PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first, merge_rows && row_tail_start() > 0);
   info.half_weights_exact = packed.exact;
-  // SPDNN_FIRST_LAYER=words: that first layer, where it has one output a group, a lane a word of 32 rows
-  // (first_layer_words.hpp). Exact, but opt-in: layer 1 of 65536 x 4 8.15 -> 7.3 ms, whole runs -1% to +1%
-  // (bench/results/structure_designs_s35_h100.md).
-  packed.first_words = packed.first_columns && input_value && packed.layout.front().kernel.outputs_per_thread == 1 &&
-                       env_equals("SPDNN_FIRST_LAYER", "words");
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
   // "feature-major 64 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
@@ -310,9 +305,8 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
   if (packed.first_columns) {
     const LayerKernelConfig& k = packed.layout.front().kernel;
-    info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group{}, transposed", k.rows,
-                               k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s",
-                               packed.first_words ? " (32 rows a lane)" : "");
+    info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group, transposed", k.rows,
+                               k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s");
   }
   if (input_value) info.kernel += ", inputs as bits";
   if (const int fused = mark_fused_layers(packed, net, input_value); fused > 0)

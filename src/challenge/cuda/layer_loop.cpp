@@ -21,7 +21,6 @@
 #include <unordered_set>
 
 #include "challenge/cpu/grouped_rows.hpp"
-#include "challenge/cuda/first_layer_words.hpp"
 #include "core/env.hpp"
 #include "cuda/check.hpp"
 #include "spdnn/error.hpp"
@@ -253,10 +252,7 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                             std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    if (transposed && packed_.first_words)
-      SPDNN_CUDA_CHECK(launch_first_layer_words<Weight>(a, prop_.multiProcessorCount, compute_.s));
-    else
-      SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, dependent_launch_, compute_.s));
+    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, dependent_launch_, compute_.s));
     if (kernel.feature_major)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (transposed) {

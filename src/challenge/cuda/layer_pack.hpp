@@ -24,7 +24,6 @@ struct PackedNetwork {
   std::vector<int32_t> last_position;            // per neuron: where the last layer put its value
   std::vector<int32_t> last_order;               // the last layer's output order (position -> output)
   bool first_columns = false;                    // structure mode's first layer is feature-major (first_candidates)
-  bool first_words = false;                      // ... and runs as first_layer_words.hpp (cuda_engine.cpp says when)
   // The physical output order after each layer count asked for (balancing meetings move rows in neuron
   // order, so they need it).
   std::map<int32_t, std::shared_ptr<const std::vector<int32_t>>> order_after;

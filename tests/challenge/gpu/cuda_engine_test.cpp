@@ -367,20 +367,6 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
     EXPECT_LT(r.structure->distinct_rows.back(), r.layers.back().active_inputs);
     EXPECT_NE(r.execution->kernel.find("one output per neuron group"), std::string::npos);
   }
-  // The first layer a lane a word (first_layer_words.hpp): several 1024-row slices, a partial last word,
-  // forced batches and fp16 weights.
-  const Features many = challenge_inputs(synthetic_digits(2500, 8), 1024).features;
-  setenv("SPDNN_FIRST_LAYER", "words", 1);
-  for (int variant = 0; variant < 3; ++variant) {
-    SCOPED_TRACE(variant);
-    RunOptions opt;
-    opt.mode = Mode::structure;
-    if (variant == 1) opt.batch_inputs = 700;
-    if (variant == 2) opt.half_weights = true;
-    expect_same_as_reference(*gpu, radix, many, opt);
-    EXPECT_NE(gpu->run(radix, many, opt).execution->kernel.find("a group (32 rows a lane), transposed"), std::string::npos);
-  }
-  unsetenv("SPDNN_FIRST_LAYER");
   RandomNetworkSpec spec;
   spec.neurons = 500, spec.layers = 10, spec.per_row = 12, spec.random_values = true, spec.value = 0.12f;
   const Network random = random_network(spec);
