@@ -15,7 +15,8 @@
 #   tests      the convolution and SparseLinear GPU tests (about 200 s: the real filters compile; TESTS
 #              gives another gtest filter)
 #   compileNN  the tuned DLMC NN% set's modules into the kernel cache, on all cores, no timing (NN = 90, 95)
-#   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out)
+#   dlmcNN     the tuned DLMC NN% set at batch 1 and 8 against cuDNN (generic and im2col left out;
+#              SPDNN_CONV_CLUSTER=1 lets tuning try K split over a cluster, candidates.cpp)
 #   untunedNN  the same with each layer's first candidate
 #   sparsert   the real SparseRT filters at 90% and 95%, every path (or SPARSERT_PATHS="specialized cudnn_fp32 ...")
 #   ptx        inline PTX against the C++ form: its GPU test (bit for bit), then the SparseRT filters untuned

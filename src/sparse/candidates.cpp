@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/env.hpp"
 #include "spdnn/sparse/kernel_config.hpp"
 #include "spdnn/sparse/sparse_conv2d.hpp"
 #include "spdnn/sparse/sparse_linear.hpp"
@@ -179,8 +180,11 @@ std::vector<KernelConfig> sparse_conv2d_candidates(const CsrMatrix& w, const Con
     if (rule.applies(p))
       for (const KernelConfig& c : rule.configs(p)) add(c);
   if (p.cols >= 512 && pixels >= 384) add(split(32));
-  // Next, once measured on a GPU: 32-row groups of 512 threads split 8 or 4 ways over a cluster where rows
-  // are long and a 512-thread block covers the pixels in at most 4 steps (docs/generated-kernels.md).
+  // K split over a cluster (emit_conv2d.hpp): 32-row groups of 512 threads split 8 or 4 ways where rows
+  // are long and a 512-thread block covers the pixels in at most 4 steps. Built and CPU-tested but not yet
+  // run on a GPU (docs/generated-kernels.md), so tried only where SPDNN_CONV_CLUSTER=1 asks.
+  if (p.arch >= 90 && p.cols >= 512 && pixels <= 2048 && env_equals("SPDNN_CONV_CLUSTER", "1"))
+    for (int slices : {8, 4}) add({.rows = p.capped(32), .threads = 512, .cluster_slices = slices, .bound = 512});
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -130,7 +131,8 @@ TEST(Candidates, CompileTheStrideInUnlessAskedNotTo) {
 // A convolution's candidates: configurations its emitter accepts (one pixel a thread), rows by the
 // filter's size, 8 rows where 32-row groups would leave most SMs idle, 2 rows and 8 and 4 rows split 4 ways
 // where even 8-row groups make few blocks, 32 rows split 4 ways for long rows, N's schedule (ptxas -O1).
-// Written "rows", "rows/S" (K split within a block) and "rows@S" (over a cluster: none yet).
+// Written "rows", "rows/S" (K split within a block) and "rows@S" (over a cluster: only where
+// SPDNN_CONV_CLUSTER=1 asks, for long rows over at most 2048 pixels on sm_90).
 TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   using Names = std::set<std::string>;
   auto rows_of = [](const CsrMatrix& w, const Conv2dShape& s) {
@@ -153,6 +155,11 @@ TEST(Candidates, ConvolutionsTryRowsTheirEmitterAccepts) {
   EXPECT_EQ(rows_of(big, {1, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (Names{"2", "8", "8/4", "4/4"}));
   EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (Names{"2", "8", "8/4", "4/4", "32/4"}));
   EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (Names{"8", "32/4"}));
+  setenv("SPDNN_CONV_CLUSTER", "1", 1);
+  EXPECT_EQ(rows_of(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}), (Names{"2", "8", "8/4", "4/4", "32/4", "32@8", "32@4"}));
+  EXPECT_EQ(rows_of(big, {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (Names{"8", "32/4"}));  // 6272 pixels
+  EXPECT_EQ(sparse_conv2d_candidates(big, {8, 512, 7, 7, 512, 3, 3, 1, 1, 1}, 80).size(), 5u);  // no clusters before sm_90
+  unsetenv("SPDNN_CONV_CLUSTER");
   // At 98% (92 a row) the 32 rows fit: 2.9k nonzeros a function.
   EXPECT_EQ(rows_of(random_weights(512, 4608, 0.02, 3), {8, 512, 28, 28, 512, 3, 3, 1, 1, 1}), (Names{"32", "32/4"}));
   // An untuned layer runs the first candidate: with few blocks, 8-row groups where they make at least one
