@@ -269,6 +269,11 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   // Rows alone (row_tail.hpp) read output lists, packed only where they may run.
   PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first, merge_rows && row_tail_start() > 0);
   info.half_weights_exact = packed.exact;
+  // SPDNN_FIRST_LAYER=counts: that first layer as counts of on inputs where its weights are one value
+  // (first_layer_counts.hpp; opt-in until it has run on a GPU), stored exactly (the table uses them).
+  if (packed.first_columns && packed.exact && input_value && env_equals("SPDNN_FIRST_LAYER", "counts"))
+    packed.first_counts = plan_first_layer_counts(net.layers.front(), &groups->layers.front(), packed.first_order,
+                                                  *input_value, net.bias, net.clip);
   // Which kernels the layers got: "sliced-ELL 16 rows x 256 threads x 1 output, 32 steps in registers,
   // 512-input chunks (110 layers); 16 rows x 256 threads x 1 output, 512-input chunks (10 layers); fp32 weights"
   // "feature-major 64 rows x 256 threads x 16 outputs a group (120 layers); fp32 weights"
@@ -303,7 +308,9 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
 
   size_t free_bytes = 0, total_bytes = 0;
   SPDNN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  if (packed.first_columns) {
+  if (packed.first_counts) {
+    info.kernel += ", first layer as counts of on inputs (one table of sums)";
+  } else if (packed.first_columns) {
     const LayerKernelConfig& k = packed.layout.front().kernel;
     info.kernel += fmt::format(", first layer feature-major {} rows x {} threads x {} output{} a group, transposed", k.rows,
                                k.threads, k.outputs_per_thread, k.outputs_per_thread == 1 ? "" : "s");

@@ -146,6 +146,7 @@ LayerLoop<Weight>::LayerLoop(const cudaDeviceProp& prop, const Network& net, con
   if (opt_.layer_times)
     for (int32_t l = 0; l < layers_; ++l) layer_begin_.emplace_back(cudaEventDefault), layer_end_.emplace_back(cudaEventDefault);
   init_row_tail();
+  init_first_counts();
 }
 
 template <class Weight>
@@ -252,14 +253,16 @@ void LayerLoop<Weight>::enqueue_layers(int32_t from, int32_t to, int32_t r0) {
                                                             std::max(1, std::min(row_blocks, 65535)));
     // External records: under stream capture a plain record only orders streams and leaves no timed node.
     if (!layer_begin_.empty()) SPDNN_CUDA_CHECK(cudaEventRecordWithFlags(layer_begin_[l].e, compute_.s, cudaEventRecordExternal));
-    SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, dependent_launch_, compute_.s));
+    if (transposed && first_counts_) enqueue_first_counts(out, r0);  // rows written, marked and counted
+    else SPDNN_CUDA_CHECK(launch_layer_kernel<Weight>(kernel, a, blocks, grid_rows, packed_.layout[l].fused, dependent_launch_, compute_.s));
     if (kernel.feature_major)
       SPDNN_CUDA_CHECK(launch_select_rows(a.count, row_total_.get(), in.list, in.ids, out.ids, out.list, a.next_count, compute_.s));
     if (transposed) {
       // Rows in the layout the next layer reads; rows stay where they were (every multiplicity is 1 before
       // the first merge), so the inputs they stand for are the rows kept.
-      SPDNN_CUDA_CHECK(launch_columns_to_rows(a.out, ld_, packed_.layout[l].outputs, a.count, r0, out.feat, n_, a.out_weight,
-                                              nnz_.get() + l, compute_.s));
+      if (!first_counts_)
+        SPDNN_CUDA_CHECK(launch_columns_to_rows(a.out, ld_, packed_.layout[l].outputs, a.count, r0, out.feat, n_, a.out_weight,
+                                                nnz_.get() + l, compute_.s));
       if (merge_rows_) {
         SPDNN_CUDA_CHECK(launch_fill(out.mult, r0, 1, compute_.s));
         SPDNN_CUDA_CHECK(cudaMemcpyAsync(a.next_inputs, a.next_count, sizeof(int32_t), cudaMemcpyDeviceToDevice, compute_.s));

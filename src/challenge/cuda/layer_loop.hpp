@@ -99,6 +99,10 @@ class LayerLoop {
   // enqueue_layers in place of its layers.
   void init_row_tail();
   void enqueue_row_tail();
+  // The first layer as counts (layer_loop_first.cpp), where PackedNetwork::first_counts has a plan: in
+  // place of the feature-major first layer and its transpose, the batch's r0 rows into `out`.
+  void init_first_counts();
+  void enqueue_first_counts(const Side& out, int32_t r0);
 
   const cudaDeviceProp& prop_;
   const Network& net_;
@@ -149,6 +153,10 @@ class LayerLoop {
   int32_t tail_width_ = 0;
   DeviceBuffer<RowTailLayer<Weight>> tail_layers_;
   DeviceBuffer<char> carry_at_;
+  // The first layer as counts: whether it runs, and its plan on the device.
+  bool first_counts_ = false;
+  DeviceBuffer<int32_t> first_ptr_, first_pos_, first_weight_;
+  DeviceBuffer<float> first_table_;
   std::vector<int64_t> carried_at_clip_;
   // The inputs' one value when they go to the first layer as bits, and the batch's input rows as bits.
   const std::optional<float> input_value_;

@@ -54,6 +54,7 @@ PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_
           ColumnLayer c = feature_major ? layout_columns(net.layers[l], previous, candidates)
                                         : layout_columns(net.layers[l], previous, first_candidates, groups_of(l));
           p.layout[l] = pack_layer<Weight>(c, p.blob[l], ok);
+          if (l == 0 && p.first_columns) p.first_order = c.out_order;
           order = std::move(c.out_order);
         } else {
           SlicedEllLayer s = layout_layer(net.layers[l], previous, groups_of(l - 1), groups_of(l), candidates, output_lists);

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "challenge/cuda/first_layer_counts.hpp"
 #include "challenge/cuda/layer_blob.hpp"
 #include "spdnn/challenge/network.hpp"
 #include "spdnn/challenge/structure.hpp"
@@ -24,6 +26,8 @@ struct PackedNetwork {
   std::vector<int32_t> last_position;            // per neuron: where the last layer put its value
   std::vector<int32_t> last_order;               // the last layer's output order (position -> output)
   bool first_columns = false;                    // structure mode's first layer is feature-major (first_candidates)
+  std::vector<int32_t> first_order;              // ... its output order (position -> output), when it is
+  std::optional<FirstLayerCounts> first_counts;  // ... and it runs as counts (first_layer_counts.hpp; the engine says when)
   // The physical output order after each layer count asked for (balancing meetings move rows in neuron
   // order, so they need it).
   std::map<int32_t, std::shared_ptr<const std::vector<int32_t>>> order_after;

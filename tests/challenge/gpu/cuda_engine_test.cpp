@@ -377,6 +377,30 @@ TEST(CudaEngine, StructureModeMatchesTheReference) {
   EXPECT_EQ(gpu->run(random, rx, opt).structure->mode, Mode::general);
 }
 
+// The first layer as counts of on inputs (SPDNN_FIRST_LAYER=counts, first_layer_counts.hpp): the
+// reference's answer, counts and features bit for bit over several 256-row slices and a partial last one,
+// forced batches, 4096 neurons, and with rows alone right after it (SPDNN_ROW_TAIL=1).
+TEST(CudaEngine, StructureModeFirstLayerAsCountsMatchesTheReference) {
+  SPDNN_REQUIRE_CUDA(gpu);
+  setenv("SPDNN_FIRST_LAYER", "counts", 1);
+  for (const int32_t neurons : {1024, 4096}) {
+    const Network radix = radixnet_network({neurons, 12, 7});
+    const Features many = challenge_inputs(synthetic_digits(2500, 8), neurons).features;
+    for (int variant = 0; variant < 3; ++variant) {
+      SCOPED_TRACE(testing::Message() << neurons << " neurons, variant " << variant);
+      RunOptions opt;
+      opt.mode = Mode::structure;
+      if (variant == 1) opt.batch_inputs = 700;
+      if (variant == 2) setenv("SPDNN_ROW_TAIL", "1", 1);
+      expect_same_as_reference(*gpu, radix, many, opt);
+      const RunResult r = gpu->run(radix, many, opt);
+      unsetenv("SPDNN_ROW_TAIL");
+      EXPECT_NE(r.execution->kernel.find("first layer as counts of on inputs"), std::string::npos) << r.execution->kernel;
+    }
+  }
+  unsetenv("SPDNN_FIRST_LAYER");
+}
+
 // Structure mode at 16384 neurons, past the first RadiX-Net period (layer 11 on: inputs permuted): the
 // layers whose narrow tiles would be several chunks stage whole rows of 1024 groups (whole_row_kernel),
 // bit for bit the reference's (those layers one at a time: SPDNN_ROW_TAIL=0, no rows alone).
