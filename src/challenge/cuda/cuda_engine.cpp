@@ -267,7 +267,7 @@ RunResult CudaEngine::run_typed(const Network& net, const Features& x, const Run
   const std::optional<float> input_value = bits_input_value(x, feature_major || !first.empty());
   if (!input_value) first.clear();
   // Rows alone (row_tail.hpp) read output lists, packed only where they may run.
-  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first, merge_rows && row_tail_start() > 0);
+  PackedNetwork packed = pack_network<Weight>(net, meet, kernels, groups, first, row_tail_start() > 0 && !feature_major);
   info.half_weights_exact = packed.exact;
   // SPDNN_FIRST_LAYER=counts: that first layer as counts of on inputs where its weights are one value
   // (first_layer_counts.hpp; opt-in until it has run on a GPU), stored exactly (the table uses them).

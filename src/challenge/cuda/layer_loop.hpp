@@ -38,8 +38,8 @@ class LayerLoop {
   // equal are merged after the layer counts of merges_after (row_merge.hpp). `input_value`: every input
   // entry has this value, and the first layer reads the inputs as bits (LayerArgs::in_bits). `clip_kept`
   // (with merge_rows; clip_row_kept, empty: none): the merges from kCarryFrom layers on carry rows at the
-  // clip where it allows, and the batch stops at a checkpoint once no row is left to compute. With
-  // merge_rows, the layers from kRowTailFrom (SPDNN_ROW_TAIL) on run as one launch of rows alone
+  // clip where it allows, and the batch stops at a checkpoint once no row is left to compute. In the rows
+  // layout, the layers from kRowTailFrom (SPDNN_ROW_TAIL) on run as one launch of rows alone
   // (row_tail.hpp) where the weights are resident and nothing needs the layers one at a time (meetings, per-layer times).
   LayerLoop(const cudaDeviceProp& prop, const Network& net, const Features& x, const RunOptions& opt, PackedNetwork& packed,
             const MemoryPlan& plan, std::vector<int32_t> meet, std::vector<int32_t> rows, bool merge_rows = false,

@@ -1,7 +1,8 @@
-// Structure mode's last layers with rows alone, in the cuda engine (see row_tail.hpp and layer_loop.hpp).
+// The last layers with rows alone, in the cuda engine (see row_tail.hpp and layer_loop.hpp).
 //
 // From kRowTailFrom layers on (SPDNN_ROW_TAIL=k: from k, e.g. 8, after the merge there), one launch takes
-// each row through every remaining layer.
+// each row through every remaining layer, in structure mode (rows merged and carried before it) and in
+// general mode's rows layout alike (no multiplicities, nothing carried).
 // It needs the layers' output lists resident (weights not streamed) and nothing between layers: no
 // balancing meeting, no per-layer events. Rows at the clip are carried at any layer boundary where
 // clip_row_kept allows it (the merges could only carry at theirs), and the launch ends once every row
@@ -28,9 +29,7 @@ template <class Weight>
 void LayerLoop<Weight>::init_row_tail() {
   tail_from_ = layers_;
   const int32_t from = row_tail_start();
-  if (from <= 0 || from >= layers_ || !merge_rows_ || plan_.weights_streamed || !meet_.empty() || opt_.layer_times ||
-      feature_major_)
-    return;
+  if (from <= 0 || from >= layers_ || plan_.weights_streamed || !meet_.empty() || opt_.layer_times || feature_major_) return;
   int32_t width = packed_.layout[from - 1].outputs;
   for (int32_t l = from; l < layers_; ++l) {
     if (!packed_.layout[l].listed) return;  // packed without output lists (cuda_engine.cpp asks where it runs)
@@ -67,9 +66,10 @@ void LayerLoop<Weight>::enqueue_row_tail() {
   RowTailArgs<Weight> a{};
   a.layers = tail_layers_.get(), a.from = tail_from_, a.to = layers_;
   a.width = tail_width_, a.in_width = packed_.layout[tail_from_ - 1].outputs, a.stride = n_;
-  a.in = in.feat, a.active = in.list, a.count = counts_.get() + tail_from_, a.ids = in.ids, a.mult = in.mult;
+  a.in = in.feat, a.active = in.list, a.count = counts_.get() + tail_from_, a.ids = in.ids;
+  a.mult = merge_rows_ ? in.mult : nullptr;
   a.out = out.feat, a.out_ids = out.ids, a.out_list = out.list;
-  a.counts = counts_.get(), a.inputs = inputs_.get(), a.nnz = nnz_.get();
+  a.counts = counts_.get(), a.inputs = merge_rows_ ? inputs_.get() : nullptr, a.nnz = nnz_.get();
   a.carry_at = carry_at_.get(), a.carried = carried_.get(), a.carried_count = carried_count_.get();
   a.bias = net_.bias, a.clip = net_.clip;
   SPDNN_CUDA_CHECK(launch_row_tail<Weight>(a, tail_rows_, tail_blocks_, compute_.s));

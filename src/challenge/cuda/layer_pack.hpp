@@ -42,7 +42,7 @@ struct PackedNetwork {
 // are then over groups, and balancing meetings (order_after) are not supported. `first_candidates`
 // (feature-major, structure mode only): the first layer takes the column layout over its groups, in the
 // order the sliced-ELL layout would give them (the engine transposes its output for the next layer).
-// `output_lists` (structure mode): the sliced-ELL layers also carry their output lists, for rows alone.
+// `output_lists`: the sliced-ELL layers also carry their output lists, for rows alone.
 template <class Weight>
 PackedNetwork pack_network(const Network& net, const std::vector<int32_t>& keep_order_after,
                            std::span<const LayerKernelConfig> candidates, const NeuronGroups* groups = nullptr,

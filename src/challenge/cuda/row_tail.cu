@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(threads_for(Rows)) row_tail_kernel(RowTailArgs
         int first = 0;
         if (t == 0 && mask != 0) {
           first = atomicAdd(a.counts + l + 1, __popc(mask));
-          atomicAdd(a.inputs + l + 1, static_cast<int>(inputs_sum));
+          if (a.inputs != nullptr) atomicAdd(a.inputs + l + 1, static_cast<int>(inputs_sum));
           atomicAdd(a.nnz + l, nonzeros);
         }
         first = __shfl_sync(0xffffffffu, first, 0);

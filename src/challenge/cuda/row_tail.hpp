@@ -1,10 +1,12 @@
-// Structure mode's last layers with rows alone (row_tail.cu): once the rows left are few, a layer of the
-// sliced-ELL kernel is a chain of dependent steps that costs 14-19 us however few rows it computes
-// (1024 x 120, H100), and the merges and launches between layers add to it. But a row's next layer
-// depends on nothing but the row itself: so one launch takes each block's rows through every remaining
-// layer in shared memory, each output summing its inputs in ascending input order over the layer's output
-// lists (SlicedEllLayer::list_ptr), as every engine does, so the bits are the same. A row leaves when it
-// dies, or is carried once at the clip where every later layer keeps it there (clip_row_kept); counts go
+// The last layers with rows alone (row_tail.cu): once the rows left are few, a layer of the sliced-ELL
+// kernel is a chain of dependent steps that costs 14-19 us however few rows it computes (structure mode,
+// 1024 x 120, H100), and the merges and launches between layers add to it. But a row's next layer depends
+// on nothing but the row itself: so one launch takes each block's rows through every remaining layer in
+// shared memory, each output summing its inputs in ascending input order over the layer's output lists
+// (SlicedEllLayer::list_ptr), as every engine does, so the bits are the same. Structure mode's layers are
+// small (N/16 outputs); general mode's rows layout takes it too where a row of N fits shared memory. A row
+// leaves when it dies, or (structure mode) is carried once at the clip where every later layer keeps it
+// there (clip_row_kept); counts go
 // to the same per-layer counters as the layer kernel's, and the rows alive after the last layer are listed
 // for the survivors' ids. Host-callable launchers; the host code stays plain C++.
 #pragma once
@@ -41,14 +43,15 @@ struct RowTailArgs {
   const int32_t* active;
   const int32_t* count;
   const int32_t* ids;
-  const int32_t* mult;
+  const int32_t* mult;  // nullptr: one input a row
   // The rows alive after the last layer, written at the row each came from (into the last layer's side:
   // features, ids) and listed in `out_list`, counts[to] of them.
   float* out;
   int32_t* out_ids;
   int32_t* out_list;
-  // Per layer l (the layer kernel's counters): counts[l + 1] rows and inputs[l + 1] inputs alive after it,
-  // nnz[l] its nonzeros (each output counted for its neurons, times the row's inputs).
+  // Per layer l (the layer kernel's counters): counts[l + 1] rows and inputs[l + 1] inputs alive after it
+  // (inputs nullptr: general mode, a row an input), nnz[l] its nonzeros (each output counted for its
+  // neurons, times the row's inputs).
   int32_t* counts;
   int32_t* inputs;
   unsigned long long* nnz;

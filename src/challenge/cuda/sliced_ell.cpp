@@ -230,7 +230,7 @@ SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& prev
     rest = rest.subspan(static_cast<size_t>(next - rest.begin()));
   }
   s.out_weight = position_weights(outputs, s.out_order);
-  if (groups != nullptr && output_lists) {  // structure mode: the output lists of the rows-alone tail
+  if (output_lists) {  // the output lists of the rows-alone tail
     const CsrMatrix& t = outputs.inputs_of;
     s.list_ptr.reserve(s.out_order.size() + 1);
     s.list_ptr.push_back(0);

@@ -44,9 +44,9 @@ struct SlicedEllLayer {
   // Structure mode: per physical output position, the neurons its value stands for (its group's size),
   // so that the nonzeros counted are those of every neuron. Empty: one each.
   std::vector<int32_t> out_weight;
-  // Structure mode, where asked (layout_layer): each physical output position's inputs as physical
-  // positions, in summation order (ascending input id), with their weights: what rows alone walk
-  // (row_tail.hpp). Empty otherwise.
+  // Where asked (layout_layer): each physical output position's inputs as physical positions, in
+  // summation order (ascending input id), with their weights: what rows alone walk (row_tail.hpp).
+  // Empty otherwise.
   std::vector<int32_t> list_ptr;  // outputs + 1
   std::vector<int32_t> list_pos;
   std::vector<float> list_val;
@@ -115,8 +115,8 @@ std::vector<int32_t> input_positions(int32_t neurons, const std::vector<int32_t>
 // The layout of one layer from the previous layer's order and groups (either may be absent), with its
 // own output order and weights, for the kernel choose_layer_kernel picks from `candidates`, or the next
 // one it picks from those after it while the layout does not fit (fits_kernel): what the engine packs and
-// the tests emulate. Throws Errc::unsupported when the last candidate does not fit either. `output_lists`
-// (with groups): the layout also gets its output lists (SlicedEllLayer::list_ptr).
+// the tests emulate. Throws Errc::unsupported when the last candidate does not fit either. `output_lists`:
+// the layout also gets its output lists (SlicedEllLayer::list_ptr).
 SlicedEllLayer layout_layer(const CsrMatrix& w, const std::vector<int32_t>& previous_order,
                             const LayerGroups* previous_groups, const LayerGroups* groups,
                             std::span<const LayerKernelConfig> candidates, bool output_lists = false);
