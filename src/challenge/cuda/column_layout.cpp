@@ -96,7 +96,7 @@ std::vector<float> column_layer_row(const ColumnLayer& c, const std::vector<floa
       for (int32_t j = 0; j < per; ++j) acc[j] += in[c.step_pos[s]] * c.step_val[static_cast<size_t>(s) * per + j];
     for (int32_t j = 0; j < per && g * per + j < c.neurons; ++j) {
       const float z = acc[j];
-      out[g * per + j] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
+      out[g * per + j] = activated(z, bias, clip);
     }
   }
   return out;

@@ -8,13 +8,6 @@
 
 namespace spdnn::cuda {
 
-namespace {
-
-// The engines' activation: bias on a nonzero sum only, then ReLU and the clip.
-float activate(float z, float bias, float clip) { return z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f; }
-
-}  // namespace
-
 std::optional<FirstLayerCounts> plan_first_layer_counts(const CsrMatrix& w, const LayerGroups* groups,
                                                         const std::vector<int32_t>& out_order, float in_value,
                                                         float bias, float clip) {
@@ -35,10 +28,10 @@ std::optional<FirstLayerCounts> plan_first_layer_counts(const CsrMatrix& w, cons
   plan.weight = position_weights(outputs, out_order);
   const float product = in_value * weight;  // every on input's product, rounded once
   float sum = 0.0f;
-  plan.table.push_back(activate(sum, bias, clip));
+  plan.table.push_back(activated(sum, bias, clip));
   for (int64_t k = 1; k <= longest; ++k) {
     sum = sum + product;
-    plan.table.push_back(activate(sum, bias, clip));
+    plan.table.push_back(activated(sum, bias, clip));
   }
   return plan;
 }

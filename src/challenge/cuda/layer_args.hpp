@@ -1,6 +1,7 @@
 // The shape and the arguments of one layer launch (shared by the host code, the layout and the kernel).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -49,6 +50,10 @@ struct LayerKernelConfig {
   }
   bool operator==(const LayerKernelConfig&) const = default;
 };
+
+// A layer's output from its sum, as the host emulations of the kernels compute it (layer_kernel.cuh:
+// activate is the device's): bias on a nonzero sum only, then ReLU and the clip.
+inline float activated(float z, float bias, float clip) { return z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f; }
 
 template <class Weight>
 struct LayerArgs {

@@ -250,7 +250,7 @@ std::vector<float> output_lists_row(const SlicedEllLayer& s, const std::vector<f
   for (int32_t p = 0; p < s.neurons; ++p) {
     float z = 0.0f;
     for (int32_t q = s.list_ptr[p]; q < s.list_ptr[p + 1]; ++q) z += in[s.list_pos[q]] * s.list_val[q];
-    out[p] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
+    out[p] = activated(z, bias, clip);
   }
   return out;
 }
@@ -271,7 +271,7 @@ std::vector<float> sliced_ell_row(const SlicedEllLayer& s, const std::vector<flo
     }
     for (int32_t o = 0; o < tile_outputs && tile * tile_outputs + o < s.neurons; ++o) {
       const float z = acc[o];
-      out[tile * tile_outputs + o] = z != 0.0f ? std::min(std::max(z + bias, 0.0f), clip) : 0.0f;
+      out[tile * tile_outputs + o] = activated(z, bias, clip);
     }
   }
   return out;
