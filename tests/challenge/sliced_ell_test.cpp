@@ -74,6 +74,27 @@ INSTANTIATE_TEST_SUITE_P(Layouts, SlicedEll,
                                          Case{777, 20, 64, 4, 100, false}, Case{300, 40, 32, 2, 7, false},
                                          Case{61, 30, 32, 4, 16, false}));
 
+// General mode's output lists (what rows alone walk without groups, row_tail.hpp): a random layer read
+// from a permuted previous order, each output's list the reference layer's bits; none unless asked for.
+TEST(SlicedEllOutputLists, GeneralLayersMatchTheReferenceLayerExactly) {
+  const Network net = random_network({.neurons = 777, .layers = 2, .per_row = 20, .value = 0.1f, .random_values = true,
+                                      .bias = -0.2f, .seed = 11});
+  gen::Rng rng(5);
+  const std::vector<int32_t> prev_order = gen::random_permutation(777, rng);
+  std::vector<int32_t> in_position(777);
+  for (int32_t p = 0; p < 777; ++p) in_position[prev_order[p]] = p;
+  const cuda::LayerKernelConfig kernel{16, 128, 1, 100};
+  const CsrMatrix& w = net.layers.back();
+  const cuda::SlicedEllLayer s = cuda::layout_layer(w, prev_order, nullptr, nullptr, {&kernel, 1}, true);
+  ASSERT_EQ(s.list_ptr.size(), 778u);
+  EXPECT_EQ(s.list_pos.size(), static_cast<size_t>(w.nnz()));
+  test::expect_rows_match_reference(w, net.bias, random_features(40, 777, 0.3, 12), in_position, s.out_order,
+                                    [&](const std::vector<float>& in, float bias, float clip) {
+                                      return cuda::output_lists_row(s, in, bias, clip);
+                                    });
+  EXPECT_TRUE(cuda::layout_layer(w, prev_order, nullptr, nullptr, {&kernel, 1}).list_ptr.empty());
+}
+
 TEST(SlicedEllKernelChoice, RadixNetGetsFourOutputsAThreadAndRandomNetworksOne) {
   // RadiX-Net columns come in groups of 16 with one input set, so 4 outputs a thread pad nothing; with
   // columns of 32 inputs drawn at random, their merged lists are about 4 times longer, and the one-output

@@ -327,10 +327,30 @@ TEST(CudaEngine, OfficialFirst1200Images) {
   SPDNN_REQUIRE_DATA(images, "graphchallenge/sparse-images-1024-first1200.tsv.gz");
   Network net = io::load_network(root / "neuron1024", 0, 0, std::nullopt);
   Features x = io::read_images_tsv(images, 1024);
-  RunResult r = gpu->run(net, x, {});
-  EXPECT_EQ(r.categories, io::read_categories(root / "neuron1024-l120-categories-first1200.tsv.gz"));
-  EXPECT_EQ(r.categories.size(), 19u);
-  EXPECT_EQ(r.layers, make_engine("reference")->run(net, x, {}).layers);
+  const std::vector<int64_t> want = io::read_categories(root / "neuron1024-l120-categories-first1200.tsv.gz");
+  const std::vector<LayerStats> layers = make_engine("reference")->run(net, x, {}).layers;
+  // General mode, then structure mode plain, with rows alone and with the first layer as counts, then
+  // general mode with rows alone (session 40's opt-in designs, on the official data).
+  struct Setting {
+    Mode mode;
+    const char *row_tail, *first_layer;
+  };
+  for (const Setting s : {Setting{Mode::general, nullptr, nullptr}, Setting{Mode::structure, nullptr, nullptr},
+                          Setting{Mode::structure, "2", "counts"}, Setting{Mode::structure, "8", nullptr},
+                          Setting{Mode::general, "4", nullptr}}) {
+    SCOPED_TRACE(testing::Message() << (s.mode == Mode::general ? "general" : "structure") << ", rows alone from "
+                                    << (s.row_tail ? s.row_tail : "-") << ", first layer " << (s.first_layer ? s.first_layer : "-"));
+    if (s.row_tail) setenv("SPDNN_ROW_TAIL", s.row_tail, 1);
+    if (s.first_layer) setenv("SPDNN_FIRST_LAYER", s.first_layer, 1);
+    RunOptions opt;
+    opt.mode = s.mode;
+    const RunResult r = gpu->run(net, x, opt);
+    unsetenv("SPDNN_ROW_TAIL");
+    unsetenv("SPDNN_FIRST_LAYER");
+    EXPECT_EQ(r.categories, want);
+    EXPECT_EQ(r.categories.size(), 19u);
+    EXPECT_EQ(r.layers, layers);
+  }
 }
 
 }  // namespace spdnn
