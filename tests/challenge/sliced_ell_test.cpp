@@ -3,11 +3,14 @@
 // previous order.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <numeric>
 #include <optional>
 #include <set>
+#include <string>
 
 #include "challenge/cuda/column_layout.hpp"
+#include "challenge/cuda/layer_loop.hpp"
 #include "challenge/cuda/sliced_ell.hpp"
 #include "core/rng.hpp"
 #include "spdnn/challenge/engine.hpp"
@@ -73,6 +76,24 @@ INSTANTIATE_TEST_SUITE_P(Layouts, SlicedEll,
                                          Case{4096, 32, 64, 4, 512, true}, Case{1024, 32, 32, 2, 100, true},
                                          Case{777, 20, 64, 4, 100, false}, Case{300, 40, 32, 2, 7, false},
                                          Case{61, 30, 32, 4, 16, false}));
+
+// SPDNN_ROW_TAIL, the layer rows go alone from (layer_loop.hpp): a count, 0 for never, unset for the
+// default; anything else is a usage error that names the variable.
+TEST(RowTailStart, ReadsALayerCountOrSaysWhatIsWrong) {
+  unsetenv("SPDNN_ROW_TAIL");
+  EXPECT_EQ(cuda::row_tail_start(), cuda::kRowTailFrom);
+  setenv("SPDNN_ROW_TAIL", "8", 1);
+  EXPECT_EQ(cuda::row_tail_start(), 8);
+  setenv("SPDNN_ROW_TAIL", "0", 1);
+  EXPECT_EQ(cuda::row_tail_start(), 0);
+  for (const char* bad : {"eight", "8x", "-2", " 8"}) {
+    setenv("SPDNN_ROW_TAIL", bad, 1);
+    const Error e = test::error_from([] { cuda::row_tail_start(); });
+    EXPECT_EQ(e.code(), Errc::usage) << bad;
+    EXPECT_NE(std::string(e.what()).find("SPDNN_ROW_TAIL"), std::string::npos) << e.what();
+  }
+  unsetenv("SPDNN_ROW_TAIL");
+}
 
 // General mode's output lists (what rows alone walk without groups, row_tail.hpp): a random layer read
 // from a permuted previous order, each output's list the reference layer's bits; none unless asked for.

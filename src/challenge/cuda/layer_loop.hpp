@@ -25,7 +25,7 @@ namespace spdnn::cuda {
 // Structure mode's layers from this many on run as rows alone (row_tail.hpp); 0: never. Off by default
 // until it has run on a GPU (built in session 40 while no GPU was lent; docs/challenge-engine.md).
 inline constexpr int32_t kRowTailFrom = 0;
-// kRowTailFrom, or SPDNN_ROW_TAIL=k where set (from k; 0: never).
+// kRowTailFrom, or SPDNN_ROW_TAIL=k where set (from k; 0: never); anything but a count is Errc::usage.
 int32_t row_tail_start();
 
 template <class Weight>

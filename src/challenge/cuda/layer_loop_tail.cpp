@@ -9,20 +9,28 @@
 // has died, been carried or run the last layer, so the batch needs no checkpoints after it.
 #include <cuda_fp16.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
-#include <string>
+#include <cstring>
 #include <vector>
 
 #include "challenge/cuda/layer_loop.hpp"
-#include "core/env.hpp"
 #include "cuda/check.hpp"
+#include "spdnn/error.hpp"
 
 namespace spdnn::cuda {
 
 int32_t row_tail_start() {
   const char* env = std::getenv("SPDNN_ROW_TAIL");
-  return env != nullptr && *env != '\0' ? std::atoi(env) : kRowTailFrom;
+  if (env == nullptr || *env == '\0') return kRowTailFrom;
+  int32_t from = 0;
+  const char* end = env + std::strlen(env);
+  if (const auto [at, ec] = std::from_chars(env, end, from); ec != std::errc{} || at != end || from < 0)
+    throw Error(Errc::usage, fmt::format("SPDNN_ROW_TAIL={}: a layer count from which rows go alone (0: never)", env));
+  return from;
 }
 
 template <class Weight>
