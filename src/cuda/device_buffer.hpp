@@ -6,6 +6,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cuda/allocation_faults.hpp"
 #include "cuda/check.hpp"
@@ -38,6 +39,11 @@ class DeviceBuffer {
                               count * sizeof(T) / 1048576.0, what, free_bytes / 1048576.0, total / 1048576.0));
     }
     count_ = count;
+  }
+  // allocate() for `host` and a copy of it (nothing to copy when empty).
+  void upload(const std::vector<T>& host, const std::string& what) {
+    allocate(host.size(), what);
+    if (!host.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
   void release() {
     if (ptr_ != nullptr) cudaFree(ptr_);

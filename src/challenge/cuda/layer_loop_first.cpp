@@ -9,25 +9,14 @@
 
 namespace spdnn::cuda {
 
-namespace {
-
-template <class T>
-void upload(DeviceBuffer<T>& to, const std::vector<T>& from, const char* what) {
-  if (from.empty()) return;
-  to.allocate(from.size(), what);
-  SPDNN_CUDA_CHECK(cudaMemcpy(to.get(), from.data(), from.size() * sizeof(T), cudaMemcpyHostToDevice));
-}
-
-}  // namespace
-
 template <class Weight>
 void LayerLoop<Weight>::init_first_counts() {
-  if (!first_columns_ || !input_value_ || !packed_.first_counts) return;
+  if (!packed_.first_counts) return;  // planned only for a feature-major first layer on bits (cuda_engine.cpp)
   const FirstLayerCounts& plan = *packed_.first_counts;
-  upload(first_ptr_, plan.ptr, "the first layer's output lists");
-  upload(first_pos_, plan.pos, "the first layer's inputs");
-  upload(first_weight_, plan.weight, "the first layer's group sizes");
-  upload(first_table_, plan.table, "the first layer's table of sums");
+  first_ptr_.upload(plan.ptr, "the first layer's output lists");
+  first_pos_.upload(plan.pos, "the first layer's inputs");
+  first_weight_.upload(plan.weight, "the first layer's group sizes");
+  first_table_.upload(plan.table, "the first layer's table of sums");
   first_counts_ = true;
 }
 

@@ -57,12 +57,10 @@ void LayerLoop<Weight>::init_row_tail() {
                       reinterpret_cast<const Weight*>(base + b.list_val),
                       b.weighted ? reinterpret_cast<const int32_t*>(base + b.out_weight) : nullptr, b.outputs});
   }
-  tail_layers_.allocate(layers.size(), "the rows-alone tail's layer table");
-  SPDNN_CUDA_CHECK(cudaMemcpy(tail_layers_.get(), layers.data(), layers.size() * sizeof(layers[0]), cudaMemcpyHostToDevice));
+  tail_layers_.upload(layers, "the rows-alone tail's layer table");
   std::vector<char> carry(layers_ + 1, 0);
   for (int32_t b = 1; b < layers_ && static_cast<size_t>(b) < clip_kept_.size(); ++b) carry[b] = clip_kept_[b];
-  carry_at_.allocate(carry.size(), "the rows-alone tail's carrying boundaries");
-  SPDNN_CUDA_CHECK(cudaMemcpy(carry_at_.get(), carry.data(), carry.size(), cudaMemcpyHostToDevice));
+  carry_at_.upload(carry, "the rows-alone tail's carrying boundaries");
   // As many blocks as fit, but no more than the batch's groups of rows.
   tail_blocks_ = static_cast<int>(std::clamp<int64_t>((batch_ + rows - 1) / rows, 1, int64_t{per_sm} * prop_.multiProcessorCount));
   tail_rows_ = rows, tail_width_ = width, tail_from_ = from;

@@ -11,23 +11,13 @@
 
 namespace spdnn::cuda {
 
-namespace {
-
-template <class T>
-void upload(DeviceBuffer<T>& buffer, const std::vector<T>& host, const char* what) {
-  buffer.allocate(host.size(), what);
-  if (!host.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-}
-
-}  // namespace
-
 Conv2dLauncher::Conv2dLauncher(const CsrMatrix& w, const std::vector<float>& bias, const Conv2dShape& filter, bool relu,
                                bool dependent_launch)
     : out_channels_(w.rows), relu_(relu), dependent_launch_(dependent_launch), has_bias_(!bias.empty()) {
-  upload(row_ptr_, w.row_ptr, "sparse filter (row offsets)");
-  upload(taps_, filter_taps(w, filter), "sparse filter (taps)");
-  upload(values_, w.values, "sparse filter (values)");
-  upload(bias_, bias, "bias");
+  row_ptr_.upload(w.row_ptr, "sparse filter (row offsets)");
+  taps_.upload(filter_taps(w, filter), "sparse filter (taps)");
+  values_.upload(w.values, "sparse filter (values)");
+  bias_.upload(bias, "bias");
 }
 
 void Conv2dLauncher::reserve_zeros(const Conv2dShape& shape) {

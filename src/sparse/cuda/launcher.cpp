@@ -22,23 +22,14 @@ KernelConfig config_of(const Choice& c) {
 
 Launcher::Launcher(const CsrMatrix& w, const std::vector<float>& bias, bool relu, bool dependent_launch)
     : rows_(w.rows), cols_(w.cols), relu_(relu), dependent_launch_(dependent_launch), has_bias_(!bias.empty()) {
-  row_ptr_.allocate(w.row_ptr.size(), "sparse weights (row offsets)");
-  col_idx_.allocate(w.col_idx.size(), "sparse weights (column indices)");
-  values_.allocate(w.values.size(), "sparse weights (values)");
-  bias_.allocate(bias.size(), "bias");
-  auto upload = [](auto& buffer, const auto& host) {
-    if (!host.empty())
-      SPDNN_CUDA_CHECK(cudaMemcpy(buffer.get(), host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice));
-  };
-  upload(row_ptr_, w.row_ptr);
-  upload(col_idx_, w.col_idx);
-  upload(values_, w.values);
-  upload(bias_, bias);
+  row_ptr_.upload(w.row_ptr, "sparse weights (row offsets)");
+  col_idx_.upload(w.col_idx, "sparse weights (column indices)");
+  values_.upload(w.values, "sparse weights (values)");
+  bias_.upload(bias, "bias");
   for (auto [plan, piece_nnz] : {std::pair{&narrow_plan_, kNarrowPieceNnz}, {&wide_plan_, kWidePieceNnz}}) {
     const GenericPlan host = plan_generic(w, kGenericWarps, piece_nnz);
     plan->blocks = host.blocks();
-    plan->slots.allocate(host.slots.size(), "generic kernel plan");
-    upload(plan->slots, host.slots);
+    plan->slots.upload(host.slots, "generic kernel plan");
   }
 }
 

@@ -167,9 +167,9 @@ std::vector<float> SparseConv2d::forward_host(const std::vector<float>& x, int64
   const Conv2dShape s = shape(batch, height, width);
   if (static_cast<int64_t>(x.size()) != s.input_size())
     throw Error(Errc::mismatch, fmt::format("sparse conv2d: X has {} values, {} needs {}", x.size(), to_string(s), s.input_size()));
-  cuda::DeviceBuffer<float> x_d(x.size(), "sparse conv2d input (NCHW)");
+  cuda::DeviceBuffer<float> x_d;
+  x_d.upload(x, "sparse conv2d input (NCHW)");
   cuda::DeviceBuffer<float> y_d(static_cast<size_t>(s.output_size()), "sparse conv2d output (NKPQ)");
-  if (!x.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
   if (generic) forward_generic(x_d.get(), y_d.get(), batch, height, width);
   else forward(x_d.get(), y_d.get(), batch, height, width);
   std::vector<float> y(y_d.size());

@@ -133,9 +133,9 @@ int current_gpu_arch() { return cuda::current_device_arch(); }
 std::vector<float> SparseLinear::forward_host(const std::vector<float>& x, int64_t n, bool generic) {
   if (n <= 0 || static_cast<int64_t>(x.size()) != cols() * n)
     throw Error(Errc::mismatch, fmt::format("sparse linear: X has {} values, W has {} columns and N = {}", x.size(), cols(), n));
-  cuda::DeviceBuffer<float> x_d(x.size(), "sparse linear input (K x N)");
+  cuda::DeviceBuffer<float> x_d;
+  x_d.upload(x, "sparse linear input (K x N)");
   cuda::DeviceBuffer<float> y_d(static_cast<size_t>(rows() * n), "sparse linear output (M x N)");
-  if (!x.empty()) SPDNN_CUDA_CHECK(cudaMemcpy(x_d.get(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
   if (generic) forward_generic(x_d.get(), y_d.get(), n);
   else forward(x_d.get(), y_d.get(), n);
   std::vector<float> y(y_d.size());
