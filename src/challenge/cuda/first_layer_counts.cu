@@ -9,6 +9,7 @@
 
 #include "challenge/cuda/bit_counts.hpp"
 #include "challenge/cuda/first_layer_counts.hpp"
+#include "challenge/cuda/layer_kernel.cuh"
 
 namespace spdnn::cuda {
 
@@ -52,9 +53,7 @@ __global__ void __launch_bounds__(kThreads) first_layer_counts_kernel(FirstCount
         if (__any_sync(0xffffffffu, on) && lane == 0) a.marks[row] = 1;
       }
     }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) nonzeros += __shfl_xor_sync(0xffffffffu, nonzeros, offset);
-    if (lane == 0 && nonzeros > 0) atomicAdd(a.nnz, nonzeros);
+    add_nonzeros(a.nnz, nonzeros);
   }
 }
 
